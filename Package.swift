@@ -1,0 +1,95 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "Conveyor",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "Conveyor", targets: ["Conveyor"]),
+        .library(name: "ConveyorTesting", targets: ["ConveyorTesting"]),
+        .library(name: "ConveyorSQS", targets: ["ConveyorSQS"]),
+        .library(name: "ConveyorRabbitMQ", targets: ["ConveyorRabbitMQ"]),
+        .executable(name: "conveyor", targets: ["conveyor"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-distributed-tracing.git", from: "1.7.3"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+    ],
+    targets: [
+        // MARK: Core
+        .target(
+            name: "Conveyor",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "DequeModule", package: "swift-collections"),
+                .product(name: "HeapModule", package: "swift-collections"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "ConveyorTesting",
+            dependencies: ["Conveyor"]
+        ),
+
+        // MARK: SQS
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"]), .brew(["curl"])]
+        ),
+        .target(
+            name: "ConveyorSQS",
+            dependencies: [
+                "Conveyor",
+                "CCurl",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+
+        // MARK: RabbitMQ
+        .systemLibrary(
+            name: "CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"]), .brew(["rabbitmq-c"])]
+        ),
+        .target(
+            name: "ConveyorRabbitMQ",
+            dependencies: ["Conveyor", "CRabbitMQ"]
+        ),
+
+        // MARK: Command line
+        .executableTarget(
+            name: "conveyor",
+            dependencies: [
+                "Conveyor",
+                "ConveyorSQS",
+                "ConveyorRabbitMQ",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // MARK: Tests
+        .testTarget(
+            name: "ConveyorTests",
+            dependencies: ["Conveyor", "ConveyorTesting"]
+        ),
+        .testTarget(
+            name: "ConveyorSQSTests",
+            dependencies: ["ConveyorSQS", "ConveyorTesting"],
+            resources: [.copy("Resources")]
+        ),
+        .testTarget(
+            name: "ConveyorRabbitMQTests",
+            dependencies: ["ConveyorRabbitMQ", "ConveyorTesting"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,178 @@
+import Foundation
+
+/// Encodes and decodes ``Envelope`` in the JSON wire format of `docs/wire-format.md`.
+///
+/// The payload is embedded verbatim as a JSON value, so it is neither re-encoded on send nor re-parsed on
+/// receipt beyond validation. Decoding never traps: any malformed body yields a ``ConveyorError`` with code
+/// ``ConveyorError/Code/malformedEnvelope`` or ``ConveyorError/Code/unsupportedEnvelopeVersion``.
+public enum EnvelopeCodec {
+    /// Largest body the decoder accepts (16 MiB); larger bodies are malformed.
+    public static let maximumBodyBytes = 16 << 20
+
+    /// The JSON bytes of `envelope`.
+    public static func encode(_ envelope: Envelope) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(160 + envelope.payload.count)
+        out.append(contentsOf: #"{"v":"#.utf8)
+        appendInt(envelope.version, to: &out)
+        out.append(contentsOf: #","id":"#.utf8)
+        JSONText.appendString(envelope.id.rawValue, to: &out)
+        out.append(contentsOf: #","task":"#.utf8)
+        JSONText.appendString(envelope.task, to: &out)
+        out.append(contentsOf: #","payload":"#.utf8)
+        if envelope.payload.isEmpty {
+            out.append(contentsOf: "null".utf8)
+        } else {
+            out.append(contentsOf: envelope.payload)
+        }
+        out.append(contentsOf: #","created_at":"#.utf8)
+        JSONText.appendString(RFC3339.format(envelope.createdAt), to: &out)
+        if let value = envelope.correlationID {
+            out.append(contentsOf: #","correlation_id":"#.utf8)
+            JSONText.appendString(value, to: &out)
+        }
+        if let value = envelope.deduplicationKey {
+            out.append(contentsOf: #","dedup_key":"#.utf8)
+            JSONText.appendString(value, to: &out)
+        }
+        if envelope.priority != 0 {
+            out.append(contentsOf: #","priority":"#.utf8)
+            appendInt(envelope.priority, to: &out)
+        }
+        if let value = envelope.maxAttempts {
+            out.append(contentsOf: #","max_attempts":"#.utf8)
+            appendInt(value, to: &out)
+        }
+        if envelope.attemptOffset != 0 {
+            out.append(contentsOf: #","attempt_offset":"#.utf8)
+            appendInt(envelope.attemptOffset, to: &out)
+        }
+        if let value = envelope.notBefore {
+            out.append(contentsOf: #","not_before":"#.utf8)
+            JSONText.appendString(RFC3339.format(value), to: &out)
+        }
+        if !envelope.traceContext.isEmpty {
+            out.append(contentsOf: #","trace":"#.utf8)
+            appendStringMap(envelope.traceContext, to: &out)
+        }
+        if !envelope.headers.isEmpty {
+            out.append(contentsOf: #","headers":"#.utf8)
+            appendStringMap(envelope.headers, to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    /// Decodes an envelope from `body`, or throws a ``ConveyorError`` that says what is wrong with it.
+    public static func decode(_ body: some Collection<UInt8>) throws(ConveyorError) -> Envelope {
+        let bytes = Array(body)
+        guard bytes.count <= maximumBodyBytes else {
+            throw ConveyorError(.malformedEnvelope, "body is \(bytes.count) bytes, over the \(maximumBodyBytes)-byte limit")
+        }
+        var parser = JSONScanner(bytes)
+        let fields: [String: JSONScanner.Value]
+        do {
+            fields = try parser.parseTopLevelObject(rawKeys: ["payload"])
+        } catch {
+            throw ConveyorError(.malformedEnvelope, "body is not a JSON object: \(error.description)")
+        }
+        guard let versionValue = fields["v"] else {
+            throw ConveyorError(.malformedEnvelope, "missing field \"v\" (envelope version)")
+        }
+        guard case .number(let versionNumber) = versionValue, let version = Int(exactly: versionNumber) else {
+            throw ConveyorError(.malformedEnvelope, "field \"v\" must be an integer")
+        }
+        guard version == Envelope.currentVersion else {
+            throw ConveyorError(
+                .unsupportedEnvelopeVersion,
+                "envelope version \(version) is not supported (this worker reads version \(Envelope.currentVersion))"
+            )
+        }
+        func string(_ key: String, required: Bool) throws(ConveyorError) -> String? {
+            switch fields[key] {
+            case .none, .null?:
+                if required { throw ConveyorError(.malformedEnvelope, "missing field \"\(key)\"") }
+                return nil
+            case .string(let s)?:
+                if required && s.isEmpty { throw ConveyorError(.malformedEnvelope, "field \"\(key)\" is empty") }
+                return s
+            default:
+                throw ConveyorError(.malformedEnvelope, "field \"\(key)\" must be a string")
+            }
+        }
+        func int(_ key: String) throws(ConveyorError) -> Int? {
+            switch fields[key] {
+            case .none, .null?: return nil
+            case .number(let n)?:
+                guard let i = Int(exactly: n) else {
+                    throw ConveyorError(.malformedEnvelope, "field \"\(key)\" must be an integer")
+                }
+                return i
+            default: throw ConveyorError(.malformedEnvelope, "field \"\(key)\" must be an integer")
+            }
+        }
+        func date(_ key: String, required: Bool) throws(ConveyorError) -> Date? {
+            guard let text = try string(key, required: required) else { return nil }
+            guard let date = RFC3339.parse(text) else {
+                throw ConveyorError(.malformedEnvelope, "field \"\(key)\" is not an RFC 3339 timestamp")
+            }
+            return date
+        }
+        func map(_ key: String) throws(ConveyorError) -> [String: String] {
+            switch fields[key] {
+            case .none, .null?: return [:]
+            case .object(let m)?: return m
+            default: throw ConveyorError(.malformedEnvelope, "field \"\(key)\" must be an object of strings")
+            }
+        }
+        let id = try string("id", required: true)!
+        let task = try string("task", required: true)!
+        guard case .raw(let range)? = fields["payload"] else {
+            throw ConveyorError(.malformedEnvelope, "missing field \"payload\"")
+        }
+        let priority = try int("priority") ?? 0
+        guard (0...9).contains(priority) else {
+            throw ConveyorError(.malformedEnvelope, "field \"priority\" must be between 0 and 9")
+        }
+        let maxAttempts = try int("max_attempts")
+        if let maxAttempts, maxAttempts < 1 {
+            throw ConveyorError(.malformedEnvelope, "field \"max_attempts\" must be at least 1")
+        }
+        let offset = try int("attempt_offset") ?? 0
+        guard offset >= 0 else {
+            throw ConveyorError(.malformedEnvelope, "field \"attempt_offset\" must not be negative")
+        }
+        return Envelope(
+            id: JobID(id),
+            task: task,
+            payload: Array(bytes[range]),
+            createdAt: try date("created_at", required: false) ?? Date(),
+            correlationID: try string("correlation_id", required: false),
+            deduplicationKey: try string("dedup_key", required: false),
+            priority: priority,
+            maxAttempts: maxAttempts,
+            attemptOffset: offset,
+            notBefore: try date("not_before", required: false),
+            traceContext: try map("trace"),
+            headers: try map("headers"),
+            version: version
+        )
+    }
+
+    private static func appendInt(_ value: Int, to out: inout [UInt8]) {
+        out.append(contentsOf: String(value).utf8)
+    }
+
+    private static func appendStringMap(_ map: [String: String], to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
+        var first = true
+        for key in map.keys.sorted() {
+            if !first { out.append(UInt8(ascii: ",")) }
+            first = false
+            JSONText.appendString(key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            JSONText.appendString(map[key]!, to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+}

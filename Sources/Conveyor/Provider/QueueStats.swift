@@ -1,0 +1,61 @@
+/// Message counts of one queue, as the broker reports them (SQS counts are approximate).
+public struct QueueStats: Sendable, Hashable, Codable {
+    /// Messages ready to be received.
+    public var ready: Int
+    /// Messages received and not yet settled.
+    public var inFlight: Int
+    /// Messages waiting for their delay to pass.
+    public var delayed: Int
+    /// Messages in the queue's dead-letter queue.
+    public var deadLettered: Int
+
+    /// Creates a stats value.
+    public init(ready: Int = 0, inFlight: Int = 0, delayed: Int = 0, deadLettered: Int = 0) {
+        self.ready = ready
+        self.inFlight = inFlight
+        self.delayed = delayed
+        self.deadLettered = deadLettered
+    }
+}
+
+/// One dead-lettered job, as listed by ``DeadLetterQueueProvider/deadLetters(of:limit:)``.
+public struct DeadLetter: Sendable {
+    /// The envelope, or why it could not be decoded.
+    public var envelope: Result<Envelope, ConveyorError>
+    /// The raw body when it could not be decoded.
+    public var rawBody: [UInt8]?
+    /// Why it was dead-lettered.
+    public var reason: FailureReason
+    /// The attempt on which it was dead-lettered (0 when unknown).
+    public var attempts: Int
+
+    /// Creates a dead letter.
+    public init(envelope: Result<Envelope, ConveyorError>, rawBody: [UInt8]? = nil, reason: FailureReason, attempts: Int) {
+        self.envelope = envelope
+        self.rawBody = rawBody
+        self.reason = reason
+        self.attempts = attempts
+    }
+}
+
+/// How to create a queue.
+public struct QueueOptions: Sendable, Hashable {
+    /// A FIFO queue (SQS `.fifo`): strict order per group and deduplication.
+    public var fifo: Bool
+    /// Also create a dead-letter queue and route exhausted messages there.
+    public var deadLetterQueue: Bool
+    /// Receives after which the broker itself dead-letters a message (SQS `maxReceiveCount`); `nil`: only
+    /// explicit dead-lettering.
+    public var maxReceiveCount: Int?
+    /// Default visibility timeout of received messages.
+    public var visibilityTimeout: Duration
+
+    /// Creates queue options. Defaults: standard queue with a dead-letter queue, no broker-side receive limit,
+    /// 30 s visibility timeout.
+    public init(fifo: Bool = false, deadLetterQueue: Bool = true, maxReceiveCount: Int? = nil, visibilityTimeout: Duration = .seconds(30)) {
+        self.fifo = fifo
+        self.deadLetterQueue = deadLetterQueue
+        self.maxReceiveCount = maxReceiveCount
+        self.visibilityTimeout = visibilityTimeout
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+
+/// Per-call options of ``ConveyorClient/enqueue(_:_:options:)``; each overrides the task's default.
+public struct EnqueueOptions: Sendable, Hashable {
+    /// Run no earlier than this delay from now.
+    public var delay: Duration?
+    /// Run no earlier than this time (takes precedence over ``delay``).
+    public var runAt: Date?
+    /// Priority 0 (lowest) to 9 (highest); `nil`: the task's.
+    public var priority: Int?
+    /// Deduplication key: a second job with the same key on the same queue within the provider's window is dropped.
+    public var deduplicationKey: String?
+    /// Correlation id; `nil`: the current job's correlation id when enqueued from a handler, else the job id.
+    public var correlationID: String?
+    /// Queue; `nil`: the task's.
+    public var queue: String?
+    /// Maximum attempts; `nil`: the task's.
+    public var maxAttempts: Int?
+    /// Message group for FIFO queues.
+    public var groupID: String?
+    /// Explicit job id; `nil`: a random one.
+    public var jobID: JobID?
+
+    /// Creates options; all default to `nil` (use the task's defaults).
+    public init(
+        delay: Duration? = nil,
+        runAt: Date? = nil,
+        priority: Int? = nil,
+        deduplicationKey: String? = nil,
+        correlationID: String? = nil,
+        queue: String? = nil,
+        maxAttempts: Int? = nil,
+        groupID: String? = nil,
+        jobID: JobID? = nil
+    ) {
+        self.delay = delay
+        self.runAt = runAt
+        self.priority = priority
+        self.deduplicationKey = deduplicationKey
+        self.correlationID = correlationID
+        self.queue = queue
+        self.maxAttempts = maxAttempts
+        self.groupID = groupID
+        self.jobID = jobID
+    }
+}
+
+/// What ``ConveyorClient/enqueue(_:_:options:)`` returns: the job's id, where it went, and, with the inline
+/// provider, its output.
+public struct JobHandle<Task: ConveyorTask>: Sendable {
+    /// The job's id.
+    public let id: JobID
+    /// The queue it was sent to.
+    public let queue: String
+    /// True when the provider dropped it as a duplicate of an earlier job with the same deduplication key.
+    public let deduplicated: Bool
+    /// The task's output, when the provider ran it at once (inline provider); otherwise `nil`.
+    public let output: Task.Output?
+
+    /// Creates a handle.
+    public init(id: JobID, queue: String, deduplicated: Bool, output: Task.Output?) {
+        self.id = id
+        self.queue = queue
+        self.deduplicated = deduplicated
+        self.output = output
+    }
+}

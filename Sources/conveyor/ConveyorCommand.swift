@@ -1,0 +1,6 @@
+import ArgumentParser
+
+@main
+struct ConveyorCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "conveyor", abstract: "Background jobs on real message brokers.")
+}

@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Installs what the tests need, starts RabbitMQ and LocalStack (SQS) on 127.0.0.1, and runs the whole test suite
+# against them. Run as root on Debian/Ubuntu (apt), or on a machine that already has the packages and brokers.
+#
+#   scripts/test.sh                 # everything
+#   scripts/test.sh --filter Memory # extra arguments go to `swift test`
+#
+# Environment:
+#   CONVEYOR_SKIP_INSTALL=1     don't run apt-get
+#   CONVEYOR_SIGV4_PROXY=PATH   run the SQS tests through this strict SigV4-checking proxy (a python script taking
+#                               --listen/--upstream/--key/--secret/--log); the run fails on any rejected request
+#   CONVEYOR_KEEP_BROKERS=1     leave the brokers running afterwards
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+if [ "${CONVEYOR_SKIP_INSTALL:-0}" != 1 ]; then
+  need=()
+  for pkg in rabbitmq-server librabbitmq-dev libcurl4-openssl-dev; do
+    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  done
+  if [ ${#need[@]} -gt 0 ]; then
+    echo "== installing ${need[*]}"
+    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+  fi
+fi
+
+cleanup() {
+  if [ "${CONVEYOR_KEEP_BROKERS:-0}" != 1 ]; then
+    [ -n "${proxy_pid:-}" ] && kill "$proxy_pid" 2>/dev/null || true
+    scripts/rabbitmq-stop.sh >/dev/null 2>&1 || true
+    scripts/localstack-stop.sh >/dev/null 2>&1 || true
+  fi
+}
+trap cleanup EXIT
+
+echo "== starting RabbitMQ and LocalStack"
+scripts/rabbitmq-start.sh &
+rabbit_pid=$!
+scripts/localstack-start.sh &
+localstack_pid=$!
+wait "$rabbit_pid"
+wait "$localstack_pid"
+
+export CONVEYOR_AMQP_URL=${CONVEYOR_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}
+export AWS_ACCESS_KEY_ID=AKIDEXAMPLE
+export AWS_SECRET_ACCESS_KEY='wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY'
+export AWS_REGION=us-east-1
+unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_SQS || true
+export CONVEYOR_SQS_ENDPOINT=http://127.0.0.1:4566
+
+sigv4_log=""
+if [ -n "${CONVEYOR_SIGV4_PROXY:-}" ]; then
+  sigv4_log=$(mktemp /tmp/conveyor-sigv4.XXXXXX.log)
+  python3 "$CONVEYOR_SIGV4_PROXY" --listen 127.0.0.1:4567 --upstream http://127.0.0.1:4566 \
+    --key "$AWS_ACCESS_KEY_ID" --secret "$AWS_SECRET_ACCESS_KEY" --log "$sigv4_log" >/dev/null 2>&1 &
+  proxy_pid=$!
+  for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/4567) 2>/dev/null && break; sleep 0.1; done
+  export CONVEYOR_SQS_ENDPOINT=http://127.0.0.1:4567
+  echo "== SQS tests go through the SigV4-checking proxy (log: $sigv4_log)"
+fi
+
+echo "== swift test"
+swift test "$@"
+
+if [ -n "$sigv4_log" ]; then
+  ok=$(grep -c '^OK' "$sigv4_log" || true)
+  rejected=$(grep -c '^REJECT' "$sigv4_log" || true)
+  echo "== SigV4 proxy: $ok requests accepted, $rejected rejected"
+  if [ "$rejected" != 0 ]; then grep '^REJECT' "$sigv4_log" | head -5; exit 1; fi
+  if [ "$ok" = 0 ]; then echo "no SQS request went through the SigV4 proxy"; exit 1; fi
+fi

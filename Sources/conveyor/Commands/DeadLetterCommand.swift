@@ -1,0 +1,121 @@
+import ArgumentParser
+import Conveyor
+import Foundation
+import Logging
+
+/// `conveyor dlq list|show|redrive|purge`.
+struct DeadLetterCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dlq",
+        abstract: "Inspect, redrive and purge dead-lettered jobs.",
+        subcommands: [List.self, Show.self, Redrive.self, Purge.self]
+    )
+
+    struct Common: ParsableArguments {
+        @OptionGroup var providerOptions: ProviderOptions
+        @OptionGroup var logging: LoggingOptions
+        @Option(help: "Queue whose dead letters to use.") var queue: String = "default"
+
+        func provider() throws -> any DeadLetterQueueProvider {
+            Logger.bootstrapOnce()
+            let provider = try providerOptions.makeProvider(logger: logging.makeLogger(), allowMemory: false)
+            guard let dlq = provider as? any DeadLetterQueueProvider else {
+                throw ConveyorError(.unsupported, "the \(provider.name) provider has no dead-letter operations")
+            }
+            return dlq
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List dead-lettered jobs with their reasons and attempts.")
+        @OptionGroup var common: Common
+        @Option(help: "Most jobs to list.") var limit: Int = 50
+        @Flag(help: "One JSON object per line.") var json = false
+
+        func run() async throws {
+            try await reportingErrors {
+                let provider = try common.provider()
+                let letters = try await provider.deadLetters(of: common.queue, limit: limit)
+                for letter in letters { print(DeadLetterCommand.line(letter, json: json)) }
+                if !json { Terminal.error("\(letters.count) dead-lettered job(s) shown") }
+                try await provider.close()
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one dead-lettered job in full.")
+        @OptionGroup var common: Common
+        @Argument(help: "Job id.") var id: String
+
+        func run() async throws {
+            try await reportingErrors {
+                let provider = try common.provider()
+                let letters = try await provider.deadLetters(of: common.queue, limit: 1000)
+                guard let letter = letters.first(where: { (try? $0.envelope.get().id.rawValue) == id }) else {
+                    throw ConveyorError(.invalidParameter, "no dead-lettered job \(id) in the first 1000 of \(common.queue)")
+                }
+                switch letter.envelope {
+                case .success(let envelope):
+                    print(String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self))
+                case .failure(let error):
+                    print("undecodable body (\(error.message)): \(letter.rawBody.map { String(decoding: $0.prefix(2000), as: UTF8.self) } ?? "")")
+                }
+                print("reason: \(letter.reason)")
+                print("attempts: \(letter.attempts)")
+                try await provider.close()
+            }
+        }
+    }
+
+    struct Redrive: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Move dead-lettered jobs back to the work queue.")
+        @OptionGroup var common: Common
+        @Option(name: .customLong("id"), help: "Only these job ids (repeatable); default all.") var ids: [String] = []
+
+        func run() async throws {
+            try await reportingErrors {
+                let provider = try common.provider()
+                Terminal.progress("redriving \(common.queue)…")
+                let moved = try await provider.redrive(common.queue, ids: ids.isEmpty ? nil : Set(ids.map(JobID.init)))
+                Terminal.endProgress()
+                print("redrove \(moved) job(s) to \(common.queue)")
+                try await provider.close()
+            }
+        }
+    }
+
+    struct Purge: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete every dead-lettered job of a queue.")
+        @OptionGroup var common: Common
+        @Flag(name: .customLong("yes"), help: "Don't ask for confirmation.") var confirmed = false
+
+        func run() async throws {
+            if !confirmed {
+                guard isatty(0) != 0 else {
+                    throw ValidationError("refusing to purge without confirmation: pass --yes")
+                }
+                Terminal.error("Delete every dead-lettered job of \(common.queue)? Type the queue name to confirm:")
+                guard readLine() == common.queue else {
+                    Terminal.error("not confirmed; nothing deleted")
+                    throw ExitCode.failure
+                }
+            }
+            try await reportingErrors {
+                let provider = try common.provider()
+                let count = try await provider.purgeDeadLetters(of: common.queue)
+                print("purged \(count) job(s)")
+                try await provider.close()
+            }
+        }
+    }
+
+    static func line(_ letter: DeadLetter, json: Bool) -> String {
+        let id = (try? letter.envelope.get().id.rawValue) ?? "-"
+        let task = (try? letter.envelope.get().task) ?? "-"
+        if json {
+            return #"{"id":\#(JSONText.quoted(id)),"task":\#(JSONText.quoted(task)),"attempts":\#(letter.attempts),"reason_code":\#(JSONText.quoted(letter.reason.code)),"reason":\#(JSONText.quoted(letter.reason.message))}"#
+        }
+        return "\(id)  \(task)  attempts \(letter.attempts)  \(letter.reason)"
+    }
+}

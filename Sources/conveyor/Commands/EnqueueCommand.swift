@@ -1,0 +1,70 @@
+import ArgumentParser
+import Conveyor
+import Foundation
+
+/// `conveyor enqueue`: sends jobs and prints their ids.
+struct EnqueueCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "enqueue",
+        abstract: "Enqueue jobs and print their ids, one per line.",
+        discussion: "Example: conveyor enqueue --provider rabbitmq --queue emails --task echo --payload '{\"hi\":1}' --count 3"
+    )
+
+    @OptionGroup var providerOptions: ProviderOptions
+    @OptionGroup var logging: LoggingOptions
+
+    @Option(help: "Queue name (or SQS queue URL).") var queue: String = "default"
+    @Option(help: "Task name, as registered by the worker.") var task: String
+    @Option(help: "JSON payload (the task's input).") var payload: String = "{}"
+    @Option(help: "Delay before the job may run: 500ms, 30s, 5m, 2h.") var delay: DurationArgument?
+    @Option(help: "Priority 0 (lowest) to 9 (highest).") var priority: Int?
+    @Option(name: .customLong("dedup-key"), help: "Deduplication key.") var dedupKey: String?
+    @Option(name: .customLong("correlation-id"), help: "Correlation id.") var correlationID: String?
+    @Option(name: .customLong("max-attempts"), help: "Attempts before dead-lettering (default: the task's).") var maxAttempts: Int?
+    @Option(help: "How many copies to enqueue.") var count: Int = 1
+    @Flag(help: "Print one JSON object per job instead of bare ids.") var json = false
+
+    func validate() throws {
+        guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        if let priority, !(0...9).contains(priority) { throw ValidationError("--priority must be between 0 and 9") }
+        guard (try? JSONSerialization.jsonObject(with: Data(payload.utf8), options: [.fragmentsAllowed])) != nil else {
+            throw ValidationError("--payload is not valid JSON: \(payload.prefix(80))")
+        }
+    }
+
+    func run() async throws {
+        Logger.bootstrapOnce()
+        let logger = logging.makeLogger()
+        try await reportingErrors {
+            let provider = try providerOptions.makeProvider(logger: logger, allowMemory: false)
+            let client = ConveyorClient(provider: provider, logger: logger)
+            let options = EnqueueOptions(
+                delay: delay?.duration,
+                priority: priority,
+                deduplicationKey: dedupKey,
+                correlationID: correlationID,
+                queue: queue,
+                maxAttempts: maxAttempts
+            )
+            var sent = 0
+            while sent < count {
+                let n = min(100, count - sent)
+                let results = try await client.enqueueRaw(
+                    task: task, payloads: Array(repeating: Array(payload.utf8), count: n), options: options)
+                for result in results {
+                    if json {
+                        print(#"{"id":\#(JSONText.quoted(result.jobID.rawValue)),"queue":\#(JSONText.quoted(queue)),"deduplicated":\#(result.deduplicated)}"#)
+                    } else {
+                        print(result.jobID.rawValue)
+                    }
+                }
+                sent += n
+                if count > 100 { Terminal.progress("enqueued \(sent)/\(count)") }
+            }
+            Terminal.endProgress()
+            try await provider.close()
+        }
+    }
+}
+
+import Logging

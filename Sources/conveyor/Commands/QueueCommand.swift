@@ -1,0 +1,59 @@
+import ArgumentParser
+import Conveyor
+import Logging
+
+/// `conveyor queue create|delete`: provisioning for development and tests.
+struct QueueCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "queue",
+        abstract: "Create or delete queues (with their dead-letter queues).",
+        subcommands: [Create.self, Delete.self]
+    )
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a queue; idempotent.")
+        @OptionGroup var providerOptions: ProviderOptions
+        @OptionGroup var logging: LoggingOptions
+        @Argument(help: "Queue name.") var queue: String
+        @Flag(help: "FIFO queue (SQS; the name must end in .fifo).") var fifo = false
+        @Flag(inversion: .prefixedNo, help: "Also create a dead-letter queue.") var dlq = true
+        @Option(name: .customLong("max-receive-count"), help: "Broker-side dead-lettering after this many receives (SQS redrive policy).")
+        var maxReceiveCount: Int?
+
+        func run() async throws {
+            Logger.bootstrapOnce()
+            let logger = logging.makeLogger()
+            try await reportingErrors {
+                let provider = try providerOptions.makeProvider(logger: logger, allowMemory: false)
+                guard let provisioning = provider as? any QueueProvisioningProvider else {
+                    throw ConveyorError(.unsupported, "the \(provider.name) provider cannot create queues")
+                }
+                try await provisioning.createQueue(
+                    queue, options: QueueOptions(fifo: fifo, deadLetterQueue: dlq, maxReceiveCount: maxReceiveCount))
+                print("created \(queue)")
+                try await provider.close()
+            }
+        }
+    }
+
+    struct Delete: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Delete a queue and its dead-letter queue.")
+        @OptionGroup var providerOptions: ProviderOptions
+        @OptionGroup var logging: LoggingOptions
+        @Argument(help: "Queue name.") var queue: String
+
+        func run() async throws {
+            Logger.bootstrapOnce()
+            let logger = logging.makeLogger()
+            try await reportingErrors {
+                let provider = try providerOptions.makeProvider(logger: logger, allowMemory: false)
+                guard let provisioning = provider as? any QueueProvisioningProvider else {
+                    throw ConveyorError(.unsupported, "the \(provider.name) provider cannot delete queues")
+                }
+                try await provisioning.deleteQueue(queue)
+                print("deleted \(queue)")
+                try await provider.close()
+            }
+        }
+    }
+}

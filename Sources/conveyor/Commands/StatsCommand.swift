@@ -1,0 +1,44 @@
+import ArgumentParser
+import Conveyor
+import Foundation
+
+/// `conveyor stats`: message counts of a queue.
+struct StatsCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stats",
+        abstract: "Show ready, in-flight, delayed and dead-lettered counts of a queue."
+    )
+
+    @OptionGroup var providerOptions: ProviderOptions
+    @OptionGroup var logging: LoggingOptions
+    @Option(help: "Queue name (or SQS queue URL).") var queue: String = "default"
+    @Flag(help: "Print one JSON object.") var json = false
+    @Flag(help: "Refresh in place until interrupted.") var watch = false
+    @Option(help: "Refresh interval with --watch.") var interval: DurationArgument = DurationArgument(.seconds(2), text: "2s")
+
+    func run() async throws {
+        Logger.bootstrapOnce()
+        let logger = logging.makeLogger()
+        try await reportingErrors {
+            let provider = try providerOptions.makeProvider(logger: logger, allowMemory: false)
+            repeat {
+                let stats = try await provider.stats(of: queue)
+                if json {
+                    print(#"{"queue":\#(JSONText.quoted(queue)),"ready":\#(stats.ready),"in_flight":\#(stats.inFlight),"delayed":\#(stats.delayed),"dead_lettered":\#(stats.deadLettered)}"#)
+                } else {
+                    let line = "\(queue): ready \(stats.ready)  in flight \(stats.inFlight)  delayed \(stats.delayed)  dead-lettered \(stats.deadLettered)"
+                    if watch && Terminal.isInteractive {
+                        print("\r\u{1B}[2K\(line)", terminator: "")
+                        fflush(stdout)
+                    } else {
+                        print(line)
+                    }
+                }
+                if watch { try await Task.sleep(for: interval.duration) }
+            } while watch
+            try await provider.close()
+        }
+    }
+}
+
+import Logging

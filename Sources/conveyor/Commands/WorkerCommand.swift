@@ -1,0 +1,81 @@
+import ArgumentParser
+import Conveyor
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// `conveyor worker`: a standalone worker with the built-in tasks.
+struct WorkerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "worker",
+        abstract: "Run a worker with the built-in tasks noop, echo, sleep, fail and record.",
+        discussion: """
+            Tasks: noop (does nothing), echo (logs and returns its payload), sleep ({"ms": N}), fail (always \
+            throws, so the job is retried then dead-lettered), record (appends "<job id> <attempt> <task> \
+            <payload>" to --record FILE before the job is acknowledged). SIGTERM or SIGINT stops receiving, \
+            lets running jobs finish within --shutdown-grace, then returns the rest to the broker.
+            """
+    )
+
+    @OptionGroup var providerOptions: ProviderOptions
+    @OptionGroup var logging: LoggingOptions
+    @Option(name: .customLong("queue"), help: "Queue to consume (repeatable).") var queues: [String] = ["default"]
+    @Option(help: "Most jobs running at once.") var concurrency: Int = 16
+    @Option(help: "File the record task appends to.") var record: String?
+    @Option(name: .customLong("shutdown-grace"), help: "How long running jobs may finish after SIGTERM.")
+    var shutdownGrace: DurationArgument = DurationArgument(.seconds(30), text: "30s")
+    @Option(name: .customLong("visibility-timeout"), help: "Visibility timeout the worker assumes (heartbeats extend it).")
+    var visibilityTimeout: DurationArgument = DurationArgument(.seconds(30), text: "30s")
+    @Option(name: .customLong("max-attempts"), help: "Attempts before a built-in task's job is dead-lettered.")
+    var maxAttempts: Int = 3
+    @Option(name: .customLong("retry-delay"), help: "Delay before retrying a failed built-in task.")
+    var retryDelay: DurationArgument = DurationArgument(.seconds(1), text: "1s")
+
+    func validate() throws {
+        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+    }
+
+    func run() async throws {
+        Logger.bootstrapOnce()
+        let logger = logging.makeLogger(default: .info)
+        try await reportingErrors {
+            let provider = try providerOptions.makeProvider(logger: logger)
+            var registry = TaskRegistry()
+            try BuiltinTasks.register(in: &registry, recordFile: try record.map { try RecordFile(path: $0) })
+            var overrides: [String: TaskOptions] = [:]
+            for name in registry.taskNames {
+                overrides[name] = TaskOptions(
+                    maxAttempts: maxAttempts, backoff: .fixed(retryDelay.duration), timeout: .seconds(300))
+            }
+            let worker = Worker(
+                provider: provider,
+                registry: registry,
+                configuration: Worker.Configuration(
+                    queues: queues,
+                    concurrency: concurrency,
+                    visibilityTimeout: visibilityTimeout.duration,
+                    shutdownGracePeriod: shutdownGrace.duration,
+                    taskOptionOverrides: overrides
+                ),
+                logger: logger
+            )
+            logger.info(
+                "worker starting",
+                metadata: [
+                    "conveyor.provider": .string(provider.name), "conveyor.queues": .string(queues.joined(separator: ",")),
+                    "worker.concurrency": .stringConvertible(concurrency),
+                ])
+            let group = ServiceGroup(
+                configuration: ServiceGroupConfiguration(
+                    services: [.init(service: worker)],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger
+                )
+            )
+            try await group.run()
+            try await provider.close()
+            logger.info("worker stopped")
+        }
+    }
+}

@@ -1,0 +1,100 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Conveyor
+import Foundation
+import Synchronization
+
+/// `noop`: does nothing.
+struct NoopTask: ConveyorTask {
+    static let name = "noop"
+    typealias Input = JSONValue
+    func run(_ input: JSONValue, context: JobContext) async throws -> NoOutput { NoOutput() }
+}
+
+/// `echo`: logs its payload and returns it.
+struct EchoTask: ConveyorTask {
+    static let name = "echo"
+    typealias Input = JSONValue
+    typealias Output = JSONValue
+    func run(_ input: JSONValue, context: JobContext) async throws -> JSONValue {
+        context.logger.info("echo", metadata: ["echo.payload": .string(input.description)])
+        return input
+    }
+}
+
+/// `sleep`: waits `{"ms": N}` milliseconds (cancellable).
+struct SleepTask: ConveyorTask {
+    static let name = "sleep"
+    struct Input: Codable, Sendable { var ms: Int }
+    func run(_ input: Input, context: JobContext) async throws -> NoOutput {
+        try await Task.sleep(for: .milliseconds(input.ms))
+        return NoOutput()
+    }
+}
+
+/// `fail`: always throws, so the job is retried and finally dead-lettered.
+struct FailTask: ConveyorTask {
+    static let name = "fail"
+    typealias Input = JSONValue
+    struct Failure: Error, CustomStringConvertible {
+        var description: String { "the fail task always fails" }
+    }
+    func run(_ input: JSONValue, context: JobContext) async throws -> NoOutput { throw Failure() }
+}
+
+/// `record`: appends `<job id> <attempt> <task> <payload>` as one line to a file, written before the job is
+/// acknowledged (one `write(2)` on an `O_APPEND` descriptor, so lines from concurrent jobs never interleave).
+struct RecordTask: ConveyorTask {
+    static let name = "record"
+    typealias Input = JSONValue
+    let file: RecordFile
+
+    func run(_ input: JSONValue, context: JobContext) async throws -> NoOutput {
+        try file.append("\(context.jobID) \(context.attempt) \(context.taskName) \(input.description)\n")
+        return NoOutput()
+    }
+}
+
+/// An append-only file shared by concurrent jobs.
+final class RecordFile: Sendable {
+    private let fd: Int32
+    let path: String
+
+    init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0o644)
+        guard fd >= 0 else {
+            throw ConveyorError(.invalidConfiguration, "cannot open --record file \(path): \(String(cString: strerror(errno)))")
+        }
+        self.fd = fd
+    }
+
+    func append(_ line: String) throws {
+        var bytes = Array(line.utf8)
+        let written = bytes.withUnsafeMutableBytes { write(fd, $0.baseAddress, $0.count) }
+        guard written == bytes.count else {
+            throw ConveyorError(.brokerError, "short write to \(path)")
+        }
+        bytes.removeAll()
+    }
+
+    deinit { close(fd) }
+}
+
+enum BuiltinTasks {
+    /// Registers the built-in tasks; `record` only when a file is given.
+    static func register(in registry: inout TaskRegistry, recordFile: RecordFile?) throws {
+        try registry.register(NoopTask())
+        try registry.register(EchoTask())
+        try registry.register(SleepTask())
+        try registry.register(FailTask())
+        if let recordFile {
+            try registry.register(RecordTask(file: recordFile))
+        }
+    }
+
+    static let names = ["noop", "echo", "sleep", "fail", "record"]
+}

@@ -1,0 +1,81 @@
+import ArgumentParser
+import Conveyor
+import ConveyorRabbitMQ
+import ConveyorSQS
+import Foundation
+import Logging
+
+/// Which broker to talk to, from flags or the usual environment variables.
+struct ProviderOptions: ParsableArguments {
+    @Option(name: .long, help: "Provider: memory, sqs or rabbitmq (env CONVEYOR_PROVIDER; default memory).")
+    var provider: String?
+
+    @Option(name: .long, help: "AMQP URI for rabbitmq, amqp://user:pass@host:port/vhost (env AMQP_URL).")
+    var url: String?
+
+    @Option(name: .long, help: "SQS endpoint URL (env AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL), e.g. http://127.0.0.1:4566.")
+    var endpoint: String?
+
+    @Option(name: .long, help: "AWS region for sqs (env AWS_REGION or AWS_DEFAULT_REGION).")
+    var region: String?
+
+    /// The provider kind after flags and environment.
+    var kind: String {
+        (provider ?? ProcessInfo.processInfo.environment["CONVEYOR_PROVIDER"] ?? "memory").lowercased()
+    }
+
+    func validate() throws {
+        guard ["memory", "sqs", "rabbitmq"].contains(kind) else {
+            throw ValidationError("unknown provider '\(kind)': use memory, sqs or rabbitmq")
+        }
+    }
+
+    /// Builds the provider. `allowMemory` is false for commands that only make sense against a shared broker.
+    func makeProvider(logger: Logger, allowMemory: Bool = true) throws -> any QueueProvider {
+        var env = ProcessInfo.processInfo.environment
+        switch kind {
+        case "memory":
+            guard allowMemory else {
+                throw ValidationError(
+                    "the memory provider lives inside one process, so this command cannot reach it: use --provider sqs or rabbitmq"
+                )
+            }
+            return MemoryQueueProvider()
+        case "sqs":
+            if let endpoint { env["AWS_ENDPOINT_URL_SQS"] = endpoint }
+            if let region { env["AWS_REGION"] = region }
+            let configuration = try SQSQueueProvider.Configuration.fromEnvironment(env)
+            return SQSQueueProvider(configuration: configuration, logger: logger)
+        default:
+            if let url { env["AMQP_URL"] = url }
+            let configuration = try RabbitMQQueueProvider.Configuration.fromEnvironment(env)
+            return RabbitMQQueueProvider(configuration: configuration, logger: logger)
+        }
+    }
+}
+
+/// Logging options shared by the commands.
+struct LoggingOptions: ParsableArguments {
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error (default warning; env LOG_LEVEL).")
+    var logLevel: String?
+
+    func makeLogger(label: String = "conveyor", default level: Logger.Level = .warning) -> Logger {
+        var logger = Logger(label: label)
+        let text = logLevel ?? ProcessInfo.processInfo.environment["LOG_LEVEL"]
+        logger.logLevel = text.flatMap { Logger.Level(rawValue: $0.lowercased()) } ?? level
+        return logger
+    }
+}
+
+extension Logger {
+    /// Bootstraps swift-log to standard error once per process.
+    static func bootstrapOnce() {
+        LoggingBootstrap.run
+    }
+}
+
+private enum LoggingBootstrap {
+    static let run: Void = {
+        LoggingSystem.bootstrap { label in StreamLogHandler.standardError(label: label) }
+    }()
+}

@@ -1,0 +1,206 @@
+import Foundation
+import Logging
+import Tracing
+
+/// Enqueues jobs on a ``QueueProvider``.
+///
+/// ```swift
+/// let client = ConveyorClient(provider: provider)
+/// let handle = try await client.enqueue(SendEmail.self, .init(to: "a@example.com", subject: "Hi"))
+/// ```
+///
+/// A client is a cheap value; share it freely. Jobs enqueued from inside a handler inherit the running job's
+/// correlation id (see ``JobContext/current``), and every enqueue injects the current trace context (W3C
+/// `traceparent`) from the bootstrapped `InstrumentationSystem` into the envelope, under a producer span named
+/// `conveyor.enqueue <task>`.
+public struct ConveyorClient: Sendable {
+    /// The provider jobs are sent to.
+    public let provider: any QueueProvider
+    /// The client's logger (debug level for each enqueue).
+    public var logger: Logger
+    /// Replaces the queue named `"default"`: jobs of tasks whose ``TaskOptions/queue`` is `"default"` (the
+    /// default), and untyped jobs without a queue, go to this queue instead. A queue named in
+    /// ``EnqueueOptions/queue`` or a task's own non-default queue always wins. `nil`: `"default"`.
+    public var defaultQueue: String?
+
+    private let encoder: JSONEncoder
+    private let decoder: JSONDecoder
+
+    /// Creates a client.
+    ///
+    /// - Parameters:
+    ///   - provider: Where jobs are sent.
+    ///   - logger: Logger for debug messages; defaults to a logger labelled `conveyor.client`.
+    ///   - defaultQueue: Replaces the queue named `"default"` (see ``defaultQueue``).
+    public init(
+        provider: any QueueProvider,
+        logger: Logger = Logger(label: "conveyor.client"),
+        defaultQueue: String? = nil
+    ) {
+        self.provider = provider
+        self.logger = logger
+        self.defaultQueue = defaultQueue
+        self.encoder = JSONEncoder()
+        self.decoder = JSONDecoder()
+    }
+
+    /// Enqueues one job of `task` with `input` and returns its handle.
+    ///
+    /// `options` override the task's ``ConveyorTask/options``. With the inline provider the job has already run
+    /// when this returns: the handle carries its ``JobHandle/output`` and handler errors are rethrown here.
+    @discardableResult
+    public func enqueue<T: ConveyorTask>(
+        _ task: T.Type,
+        _ input: T.Input,
+        options: EnqueueOptions = .init()
+    ) async throws -> JobHandle<T> {
+        try await enqueue(task, [input], options: options)[0]
+    }
+
+    /// Enqueues one job of `task` per input, in one provider call where the broker allows, and returns their
+    /// handles in order. Options apply to every job; ``EnqueueOptions/jobID`` and
+    /// ``EnqueueOptions/deduplicationKey`` are refused for more than one input (they identify a single job).
+    @discardableResult
+    public func enqueue<T: ConveyorTask>(
+        _ task: T.Type,
+        _ inputs: [T.Input],
+        options: EnqueueOptions = .init()
+    ) async throws -> [JobHandle<T>] {
+        guard !inputs.isEmpty else { return [] }
+        var payloads: [[UInt8]] = []
+        payloads.reserveCapacity(inputs.count)
+        for input in inputs {
+            do {
+                payloads.append(Array(try encoder.encode(input)))
+            } catch {
+                throw ConveyorError(.payloadEncodingFailed, "\(T.name): input: \(describeCodingError(error))")
+            }
+        }
+        let taskOptions = T.options
+        let queue = options.queue ?? (taskOptions.queue == "default" ? (defaultQueue ?? "default") : taskOptions.queue)
+        let results = try await send(
+            task: T.name,
+            payloads: payloads,
+            options: options,
+            queue: queue,
+            priority: options.priority ?? taskOptions.priority,
+            maxAttempts: options.maxAttempts
+        )
+        var handles: [JobHandle<T>] = []
+        handles.reserveCapacity(results.count)
+        for result in results {
+            var output: T.Output?
+            if let bytes = result.output {
+                do {
+                    output = try decoder.decode(T.Output.self, from: Data(bytes))
+                } catch {
+                    throw ConveyorError(.payloadDecodingFailed, "\(T.name): output: \(describeCodingError(error))")
+                }
+            }
+            handles.append(JobHandle(id: result.jobID, queue: queue, deduplicated: result.deduplicated, output: output))
+        }
+        return handles
+    }
+
+    /// Enqueues one job of the task named `task` with a JSON `payload`, without type checking (for command-line
+    /// tools and producers that do not link the task's type). The payload must be one JSON value; it is checked
+    /// only for being non-empty. Queue: ``EnqueueOptions/queue`` or ``defaultQueue`` or `"default"`.
+    @discardableResult
+    public func enqueueRaw(task: String, payload json: [UInt8], options: EnqueueOptions = .init()) async throws -> EnqueueResult {
+        guard !task.isEmpty else {
+            throw ConveyorError(.invalidParameter, "the task name is empty")
+        }
+        guard json.contains(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) else {
+            throw ConveyorError(.invalidParameter, "the payload of \(task) is empty; pass a JSON value such as {}")
+        }
+        guard (try? JSONSerialization.jsonObject(with: Data(json), options: [.fragmentsAllowed])) != nil else {
+            throw ConveyorError(.invalidParameter, "the payload of \(task) is not valid JSON")
+        }
+        let priority = options.priority ?? 0
+        let results = try await send(
+            task: task,
+            payloads: [json],
+            options: options,
+            queue: options.queue ?? defaultQueue ?? "default",
+            priority: priority,
+            maxAttempts: options.maxAttempts
+        )
+        return results[0]
+    }
+
+    private func send(
+        task: String,
+        payloads: [[UInt8]],
+        options: EnqueueOptions,
+        queue: String,
+        priority: Int,
+        maxAttempts: Int?
+    ) async throws -> [EnqueueResult] {
+        if payloads.count > 1 {
+            if options.jobID != nil {
+                throw ConveyorError(.invalidParameter, "EnqueueOptions.jobID names one job; enqueue jobs one by one to give each an id")
+            }
+            if options.deduplicationKey != nil {
+                throw ConveyorError(.invalidParameter, "EnqueueOptions.deduplicationKey names one job; enqueue jobs one by one to give each a key")
+            }
+        }
+        guard (0...9).contains(priority) else {
+            throw ConveyorError(.invalidParameter, "priority \(priority) is out of range; use 0 (lowest) to 9 (highest)")
+        }
+        if let maxAttempts, maxAttempts < 1 {
+            throw ConveyorError(.invalidParameter, "maxAttempts \(maxAttempts) must be at least 1")
+        }
+        let now = Date()
+        var delay: Duration = .zero
+        if let runAt = options.runAt {
+            let seconds = runAt.timeIntervalSince(now)
+            if seconds > 0 { delay = .milliseconds(Int64((seconds * 1000).rounded(.up))) }
+        } else if let requested = options.delay, requested > .zero {
+            delay = requested
+        }
+        var notBefore: Date?
+        if let cap = provider.capabilities.maximumNativeDelay, delay > cap {
+            notBefore = now.addingTimeInterval(delay.seconds)
+            delay = cap
+        }
+        let parentCorrelationID = options.correlationID ?? JobContext.current?.correlationID
+
+        let tracer = InstrumentationSystem.tracer
+        return try await tracer.withSpan("conveyor.enqueue \(task)", ofKind: .producer) { span in
+            span.attributes["messaging.destination.name"] = queue
+            span.attributes["messaging.system"] = provider.name
+            span.attributes["messaging.batch.message_count"] = payloads.count
+            var trace: [String: String] = [:]
+            InstrumentationSystem.instrument.inject(span.context, into: &trace, using: TraceContextInjector())
+
+            var messages: [OutgoingMessage] = []
+            messages.reserveCapacity(payloads.count)
+            for payload in payloads {
+                let id = options.jobID ?? .random()
+                let envelope = Envelope(
+                    id: id,
+                    task: task,
+                    payload: payload,
+                    createdAt: now,
+                    correlationID: parentCorrelationID ?? id.rawValue,
+                    deduplicationKey: options.deduplicationKey,
+                    priority: priority,
+                    maxAttempts: maxAttempts,
+                    notBefore: notBefore,
+                    traceContext: trace
+                )
+                messages.append(OutgoingMessage(envelope: envelope, delay: delay, groupID: options.groupID))
+            }
+            let results = try await provider.enqueue(messages, to: queue)
+            logger.debug(
+                "enqueued",
+                metadata: [
+                    "job.task": .string(task),
+                    "conveyor.queue": .string(queue),
+                    "job.id": .string(messages.count == 1 ? messages[0].envelope.id.rawValue : "\(messages.count) jobs"),
+                ]
+            )
+            return results
+        }
+    }
+}

@@ -1,0 +1,64 @@
+extension Worker {
+    /// How a ``Worker`` receives and runs jobs. Every property has a documented default.
+    public struct Configuration: Sendable {
+        /// Queues to receive from, one long-polling receiver each. Default `["default"]`.
+        public var queues: [String]
+        /// Most jobs running at once in this worker, across all tasks and queues. Default 16.
+        public var concurrency: Int
+        /// Most messages asked for per receive. The worker holds at most `concurrency + batchSize` received
+        /// messages per queue (running or waiting locally) and receives only when a whole batch fits. Default 10.
+        public var batchSize: Int
+        /// Longest a receive waits for a message (long poll). Default 20 s.
+        public var receiveWait: Duration
+        /// The visibility timeout the worker assumes its queues have. While a job runs on a provider with
+        /// visibility timeouts, the worker extends it by this much every 70 % of it (heartbeat), never beyond 12
+        /// hours after the message was received. Default 30 s.
+        public var visibilityTimeout: Duration
+        /// On graceful shutdown, how long in-flight jobs may run on before they are cancelled and their messages
+        /// returned for redelivery. Default 30 s.
+        public var shutdownGracePeriod: Duration
+        /// Per-task options that replace a task's ``ConveyorTask/options`` in this worker, keyed by task name
+        /// (e.g. a lower ``TaskOptions/concurrency`` on a small machine). Default empty.
+        public var taskOptionOverrides: [String: TaskOptions]
+
+        /// Creates a configuration; every parameter has the default documented on its property.
+        public init(
+            queues: [String] = ["default"],
+            concurrency: Int = 16,
+            batchSize: Int = 10,
+            receiveWait: Duration = .seconds(20),
+            visibilityTimeout: Duration = .seconds(30),
+            shutdownGracePeriod: Duration = .seconds(30),
+            taskOptionOverrides: [String: TaskOptions] = [:]
+        ) {
+            self.queues = queues
+            self.concurrency = concurrency
+            self.batchSize = batchSize
+            self.receiveWait = receiveWait
+            self.visibilityTimeout = visibilityTimeout
+            self.shutdownGracePeriod = shutdownGracePeriod
+            self.taskOptionOverrides = taskOptionOverrides
+        }
+
+        func validate() throws {
+            guard !queues.isEmpty else {
+                throw ConveyorError(.invalidConfiguration, "Worker.Configuration.queues is empty; name at least one queue")
+            }
+            guard Set(queues).count == queues.count else {
+                throw ConveyorError(.invalidConfiguration, "Worker.Configuration.queues lists a queue twice")
+            }
+            guard concurrency >= 1 else {
+                throw ConveyorError(.invalidConfiguration, "Worker.Configuration.concurrency must be at least 1 (is \(concurrency))")
+            }
+            guard batchSize >= 1 else {
+                throw ConveyorError(.invalidConfiguration, "Worker.Configuration.batchSize must be at least 1 (is \(batchSize))")
+            }
+            guard visibilityTimeout > .zero else {
+                throw ConveyorError(.invalidConfiguration, "Worker.Configuration.visibilityTimeout must be positive")
+            }
+            guard receiveWait >= .zero, shutdownGracePeriod >= .zero else {
+                throw ConveyorError(.invalidConfiguration, "Worker.Configuration.receiveWait and shutdownGracePeriod must not be negative")
+            }
+        }
+    }
+}

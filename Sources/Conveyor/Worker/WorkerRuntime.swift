@@ -1,0 +1,537 @@
+import Foundation
+import Logging
+import Metrics
+import Synchronization
+import Tracing
+
+/// A registered task as one worker run sees it: handler, effective options, metric handles.
+final class TaskEntry: Sendable {
+    let name: String
+    let handler: AnyTaskHandler
+    let options: TaskOptions
+    let metrics: TaskMetrics
+    /// The per-task concurrency limit, if any.
+    let limit: Int?
+
+    init(handler: AnyTaskHandler, options: TaskOptions) {
+        self.name = handler.name
+        self.handler = handler
+        self.options = options
+        self.metrics = TaskMetrics(task: handler.name)
+        self.limit = options.concurrency.map { max($0, 1) }
+    }
+}
+
+/// What running a job produced, before the message is settled.
+enum Outcome: Sendable {
+    case succeeded(Duration)
+    case failed(any Error, Duration)
+    /// Dead-letter without running (malformed body, unknown task).
+    case rejected(FailureReason)
+    /// Not due yet: send a copy with this delay and acknowledge the received one.
+    case hop(Duration, Envelope)
+}
+
+/// Why an executor child task returned.
+enum ExecutorExit: Sendable {
+    /// The worker drains: no more jobs.
+    case drained
+    /// The running job was cancelled (timeout or forced shutdown); the parent settles it.
+    case cancelled(Job, Outcome, ExecutorSlot.CancelReason)
+}
+
+/// Everything one run of a ``Worker`` needs; built when ``Worker/run()`` starts.
+final class WorkerRuntime: Sendable {
+    let provider: any QueueProvider
+    let configuration: Worker.Configuration
+    let logger: Logger
+    let hub: EventHub
+    let entries: [String: TaskEntry]
+    let metrics: WorkerMetrics
+    let scheduler: Scheduler
+    let slots: [ExecutorSlot]
+    let acker: AckBatcher
+    let heartbeatInterval: Duration?
+    let maximumNativeDelay: Duration?
+    let tracer: (any Tracer)?
+    let instrument: any Instrument
+
+    init(provider: any QueueProvider, registry: TaskRegistry, configuration: Worker.Configuration, logger: Logger, hub: EventHub) {
+        self.provider = provider
+        self.configuration = configuration
+        self.logger = logger
+        self.hub = hub
+        var entries: [String: TaskEntry] = [:]
+        for name in registry.taskNames {
+            guard let handler = registry.handler(for: name) else { continue }
+            entries[name] = TaskEntry(handler: handler, options: configuration.taskOptionOverrides[name] ?? handler.options)
+        }
+        self.entries = entries
+        let metrics = WorkerMetrics(taskNames: [], queues: configuration.queues)
+        self.metrics = metrics
+        let inFlight = metrics.inFlight
+        self.scheduler = Scheduler(
+            concurrency: configuration.concurrency,
+            batchSize: configuration.batchSize,
+            queues: configuration.queues.count,
+            onRunningChange: { inFlight.record($0) }
+        )
+        self.slots = (0..<configuration.concurrency).map { _ in ExecutorSlot() }
+        self.acker = AckBatcher(provider: provider, logger: logger)
+        let capabilities = provider.capabilities
+        self.heartbeatInterval = capabilities.visibilityTimeout ? configuration.visibilityTimeout * 0.7 : nil
+        self.maximumNativeDelay = capabilities.maximumNativeDelay
+        let tracer = InstrumentationSystem.tracer
+        self.tracer = tracer is NoOpTracer ? nil : tracer
+        self.instrument = InstrumentationSystem.instrument
+    }
+
+    // MARK: Structure
+
+    /// Runs receivers, executors and the shutdown sequence; returns when all are done.
+    func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            for slot in slots {
+                group.addTask { await self.runSlot(slot) }
+            }
+            group.addTask { await self.supervise() }
+            await group.waitForAll()
+        }
+    }
+
+    /// Receives until shutdown is requested, then drains within the grace period.
+    private func supervise() async {
+        await withTaskGroup(of: Void.self) { group in
+            for queue in configuration.queues {
+                group.addTask { await self.receiveLoop(queue) }
+            }
+            await scheduler.waitForShutdownRequest()
+            logger.debug("worker draining", metadata: ["conveyor.provider": .string(provider.name)])
+            let held = scheduler.beginDrain()
+            group.cancelAll()
+            await release(held)
+            await group.waitForAll()
+        }
+        if !scheduler.skipGracePeriod {
+            let grace = configuration.shutdownGracePeriod
+            let scheduler = self.scheduler
+            let idle = await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    do { try await Task.sleep(for: grace) } catch { return }
+                    scheduler.graceExpired()
+                }
+                let idle = await scheduler.waitUntilIdleOrGraceExpired()
+                group.cancelAll()
+                return idle
+            }
+            if idle { return }
+            logger.debug("shutdown grace period over; cancelling running jobs")
+        }
+        for slot in slots { slot.requestCancel(.shutdown) }
+    }
+
+    /// One queue's receive loop.
+    private func receiveLoop(_ queue: String) async {
+        var errorDelay: Duration = .milliseconds(100)
+        while true {
+            let reserved = await scheduler.reserveBatch()
+            if reserved == 0 { return }
+            let messages: [ReceivedMessage]
+            do {
+                messages = try await provider.receive(from: queue, max: reserved, wait: configuration.receiveWait)
+                errorDelay = .milliseconds(100)
+            } catch {
+                _ = scheduler.deliver([], reserved: reserved)
+                if Task.isCancelled { return }
+                if let error = error as? ConveyorError, error.code == .closed {
+                    logger.info("provider closed; worker stops", metadata: ["conveyor.queue": .string(queue)])
+                    scheduler.requestShutdown(immediate: false)
+                    return
+                }
+                logger.info(
+                    "receive failed; retrying",
+                    metadata: ["conveyor.queue": .string(queue), "error": .string(String(describing: error)), "retry.after": .stringConvertible(errorDelay)]
+                )
+                do { try await Task.sleep(for: errorDelay) } catch { return }
+                errorDelay = min(errorDelay * 2, .seconds(10))
+                continue
+            }
+            if messages.isEmpty {
+                _ = scheduler.deliver([], reserved: reserved)
+                continue
+            }
+            let now = ContinuousClock.now
+            var jobs: [Job] = []
+            jobs.reserveCapacity(messages.count)
+            for message in messages {
+                var entry: TaskEntry?
+                if case .success(let envelope) = message.envelope { entry = entries[envelope.task] }
+                jobs.append(Job(message: message, entry: entry, receivedAt: now))
+            }
+            let rejected = scheduler.deliver(jobs, reserved: reserved)
+            if !rejected.isEmpty { await release(rejected) }
+        }
+    }
+
+    /// Gives messages that never started back to the broker.
+    private func release(_ jobs: [Job]) async {
+        for job in jobs {
+            do {
+                try await provider.fail(
+                    job.message,
+                    reason: FailureReason(code: "shutdown", message: "the worker shut down before the job started"),
+                    retryAfter: .zero
+                )
+            } catch {
+                logger.debug("could not release message; it returns after its visibility timeout", metadata: ["error": .string(String(describing: error))])
+            }
+        }
+    }
+
+    /// One executor slot: runs an executor child task and its timers; restarts the child after a cancellation.
+    private func runSlot(_ slot: ExecutorSlot) async {
+        while true {
+            slot.reset()
+            let exit = await withTaskGroup(of: ExecutorExit?.self, returning: ExecutorExit.self) { group in
+                group.addTask {
+                    let exit = await self.executorLoop(slot)
+                    slot.executorExited()
+                    return exit
+                }
+                var cancelled = false
+                while true {
+                    let signals = await slot.nextSignals()
+                    if signals.executorExited { break }
+                    if signals.cancel && !cancelled {
+                        cancelled = true
+                        group.cancelAll()
+                    }
+                    var arms: [(at: ContinuousClock.Instant, generation: UInt64)] = []
+                    if let arm = signals.arm { arms.append(arm) }
+                    if signals.timerFired && !cancelled {
+                        let (action, rearm) = slot.checkTimer(now: .now, visibilityTimeout: configuration.visibilityTimeout)
+                        switch action {
+                        case .none:
+                            break
+                        case .cancel:
+                            cancelled = true
+                            group.cancelAll()
+                        case .extend(let message, let duration):
+                            do {
+                                try await provider.extendVisibility(message, by: duration)
+                            } catch {
+                                logger.debug("heartbeat failed", metadata: ["error": .string(String(describing: error))])
+                            }
+                        }
+                        if let rearm { arms.append(rearm) }
+                    }
+                    if !cancelled {
+                        for arm in arms {
+                            group.addTask {
+                                do { try await Task.sleep(until: arm.at, clock: .continuous) } catch { return nil }
+                                slot.timerFired(generation: arm.generation)
+                                return nil
+                            }
+                        }
+                    }
+                }
+                group.cancelAll()
+                var exit = ExecutorExit.drained
+                while let result = await group.next() {
+                    if let result { exit = result }
+                }
+                return exit
+            }
+            switch exit {
+            case .drained:
+                return
+            case .cancelled(let job, let outcome, let reason):
+                await settle(job, outcome, cancelReason: reason)
+                if Task.isCancelled { return }
+            }
+        }
+    }
+
+    /// Takes jobs and runs them until the worker drains or the running job is cancelled.
+    private func executorLoop(_ slot: ExecutorSlot) async -> ExecutorExit {
+        while let job = await scheduler.next() {
+            let outcome = await execute(job, slot: slot)
+            if let reason = slot.end() ?? (Task.isCancelled ? .shutdown : nil) {
+                return .cancelled(job, outcome, reason)
+            }
+            await settle(job, outcome, cancelReason: nil)
+        }
+        return .drained
+    }
+
+    // MARK: One job
+
+    private func execute(_ job: Job, slot: ExecutorSlot) async -> Outcome {
+        let message = job.message
+        let envelope: Envelope
+        switch message.envelope {
+        case .failure(let error):
+            return .rejected(FailureReason(error))
+        case .success(let decoded):
+            envelope = decoded
+        }
+        guard let entry = job.entry else {
+            return .rejected(FailureReason(ConveyorError.unknownTask(envelope.task)))
+        }
+        if let notBefore = envelope.notBefore {
+            let remaining = notBefore.timeIntervalSinceNow
+            if remaining > 0 {
+                var delay = Duration.milliseconds(Int64((remaining * 1000).rounded(.up)))
+                if let cap = maximumNativeDelay, delay > cap { delay = cap }
+                return .hop(delay, envelope)
+            }
+        }
+        let start = ContinuousClock.now
+        if let wait = metrics.queueWait[message.queue] {
+            let waited = Date().timeIntervalSince(message.enqueuedAt ?? envelope.createdAt)
+            if waited >= 0 { wait.recordNanoseconds(Int64(waited * 1e9)) }
+        }
+        let maxAttempts = envelope.maxAttempts ?? entry.options.maxAttempts
+        slot.begin(message, timeoutAt: entry.options.timeout.map { start + $0 }, heartbeatEvery: heartbeatInterval, now: start)
+        let hub = self.hub
+        if hub.isActive {
+            hub.publish(WorkerEvent(kind: .started, jobID: envelope.id, task: envelope.task, queue: message.queue, attempt: message.attempt))
+        }
+        let queue = message.queue
+        let attempt = message.attempt
+        let context = JobContext(
+            envelope: envelope,
+            queue: queue,
+            attempt: attempt,
+            maxAttempts: maxAttempts,
+            logger: logger,
+            progress: { fraction, note in
+                guard hub.isActive else { return }
+                hub.publish(
+                    WorkerEvent(kind: .progressed, jobID: envelope.id, task: envelope.task, queue: queue, attempt: attempt, progress: fraction, note: note)
+                )
+            }
+        )
+        do {
+            if let tracer {
+                var serviceContext = ServiceContext.topLevel
+                instrument.extract(envelope.traceContext, into: &serviceContext, using: TraceContextExtractor())
+                try await tracer.withSpan("conveyor.process \(envelope.task)", context: serviceContext, ofKind: .consumer) { span in
+                    span.attributes["messaging.destination.name"] = queue
+                    span.attributes["messaging.message.id"] = envelope.id.rawValue
+                    span.attributes["conveyor.attempt"] = attempt
+                    _ = try await entry.handler.run(payload: envelope.payload, context: context, encodeOutput: false)
+                }
+            } else {
+                _ = try await entry.handler.run(payload: envelope.payload, context: context, encodeOutput: false)
+            }
+            return .succeeded(ContinuousClock.now - start)
+        } catch {
+            return .failed(error, ContinuousClock.now - start)
+        }
+    }
+
+    /// Settles a job's message according to its outcome, records metrics and events, and frees its slot.
+    private func settle(_ job: Job, _ outcome: Outcome, cancelReason: ExecutorSlot.CancelReason?) async {
+        let message = job.message
+        let envelope = try? message.envelope.get()
+        let taskMetrics = job.entry?.metrics ?? metrics.unknown
+        switch outcome {
+        case .succeeded(let duration):
+            taskMetrics.succeeded.increment()
+            taskMetrics.duration.recordNanoseconds(duration.nanoseconds)
+            publish(.succeeded, job, duration: duration)
+            logger.debug("job succeeded", metadata: jobMetadata(job))
+            scheduler.finish(job)
+            await acker.acknowledge(message)
+
+        case .hop(let delay, var copy):
+            copy.deduplicationKey = nil
+            do {
+                try await provider.enqueue(OutgoingMessage(envelope: copy, delay: delay), to: message.queue)
+                logger.debug("job not due yet; sent again", metadata: jobMetadata(job, ["job.delay": .stringConvertible(delay)]))
+                scheduler.finish(job)
+                await acker.acknowledge(message)
+            } catch {
+                logger.debug("could not re-send a job that is not due yet; returning it", metadata: jobMetadata(job, ["error": .string(String(describing: error))]))
+                await failMessage(job, reason: FailureReason(code: "not_due", message: "the job is not due yet"), retryAfter: delay)
+                scheduler.finish(job)
+            }
+
+        case .rejected(let reason):
+            taskMetrics.deadLettered.increment()
+            publish(.deadLettered, job, error: reason.description)
+            logger.debug("job dead-lettered", metadata: jobMetadata(job, ["error": .string(reason.description)]))
+            await failMessage(job, reason: reason, retryAfter: nil)
+            scheduler.finish(job)
+
+        case .failed(let error, let duration):
+            taskMetrics.duration.recordNanoseconds(duration.nanoseconds)
+            if cancelReason == .shutdown {
+                taskMetrics.failed.increment()
+                publish(.failed, job, duration: duration, error: "cancelled: the worker shut down")
+                logger.debug("job cancelled by shutdown; returning it", metadata: jobMetadata(job))
+                await failMessage(job, reason: FailureReason(code: "shutdown", message: "cancelled: the worker shut down"), retryAfter: .zero)
+                scheduler.finish(job)
+                return
+            }
+            let reason: FailureReason
+            let deadLetterNow: Bool
+            if cancelReason == .timeout {
+                let limit = job.entry?.options.timeout.map { "\($0)" } ?? "?"
+                reason = FailureReason(ConveyorError(.timeout, "the job ran longer than its timeout of \(limit) and was cancelled"))
+                deadLetterNow = false
+            } else {
+                (reason, deadLetterNow) = classify(error)
+            }
+            let maxAttempts = envelope?.maxAttempts ?? job.entry?.options.maxAttempts ?? 1
+            if deadLetterNow || message.attempt >= maxAttempts {
+                taskMetrics.deadLettered.increment()
+                publish(.deadLettered, job, duration: duration, error: reason.description)
+                logger.debug("job dead-lettered", metadata: jobMetadata(job, ["error": .string(reason.description)]))
+                await failMessage(job, reason: reason, retryAfter: nil)
+            } else {
+                let delay = (job.entry?.options.backoff ?? .immediate).delay(forRetry: message.attempt)
+                taskMetrics.retried.increment()
+                publish(.retried, job, duration: duration, error: reason.description, retryAfter: delay)
+                logger.debug(
+                    "job failed; will retry",
+                    metadata: jobMetadata(job, ["error": .string(reason.description), "retry.after": .stringConvertible(delay)])
+                )
+                await failMessage(job, reason: reason, retryAfter: delay)
+            }
+            scheduler.finish(job)
+        }
+    }
+
+    /// The failure reason of a handler error, and whether it dead-letters at once.
+    private func classify(_ error: any Error) -> (FailureReason, deadLetterNow: Bool) {
+        switch error {
+        case let error as NonRetryableError:
+            return (FailureReason(code: "non_retryable", message: Self.truncate(error.message)), true)
+        case let error as ConveyorError:
+            let immediate: Set<ConveyorError.Code> = [.payloadDecodingFailed, .unknownTask, .malformedEnvelope, .unsupportedEnvelopeVersion]
+            return (FailureReason(code: error.code.rawValue, message: Self.truncate(error.message)), immediate.contains(error.code))
+        case is CancellationError:
+            return (FailureReason(code: "cancelled", message: "the job was cancelled"), false)
+        default:
+            return (FailureReason(code: "task_error", message: Self.truncate(String(describing: error))), false)
+        }
+    }
+
+    private static func truncate(_ text: String) -> String {
+        text.count <= 1000 ? text : String(text.prefix(1000)) + "…"
+    }
+
+    private func failMessage(_ job: Job, reason: FailureReason, retryAfter: Duration?) async {
+        do {
+            try await provider.fail(job.message, reason: reason, retryAfter: retryAfter)
+        } catch {
+            job.entry?.metrics.failed.increment()
+            publish(.failed, job, error: "could not settle the message: \(error)")
+            logger.debug(
+                "could not settle a failed message; it returns after its visibility timeout",
+                metadata: jobMetadata(job, ["error": .string(String(describing: error))])
+            )
+        }
+    }
+
+    private func publish(
+        _ kind: WorkerEvent.Kind,
+        _ job: Job,
+        duration: Duration? = nil,
+        error: String? = nil,
+        retryAfter: Duration? = nil
+    ) {
+        guard hub.isActive else { return }
+        let envelope = try? job.message.envelope.get()
+        hub.publish(
+            WorkerEvent(
+                kind: kind,
+                jobID: envelope?.id,
+                task: envelope?.task,
+                queue: job.message.queue,
+                attempt: job.message.attempt,
+                duration: duration,
+                error: error,
+                retryAfter: retryAfter
+            )
+        )
+    }
+
+    private func jobMetadata(_ job: Job, _ extra: Logger.Metadata = [:]) -> Logger.Metadata {
+        var metadata = extra
+        metadata["conveyor.queue"] = .string(job.message.queue)
+        metadata["job.attempt"] = .stringConvertible(job.message.attempt)
+        if case .success(let envelope) = job.message.envelope {
+            metadata["job.id"] = .string(envelope.id.rawValue)
+            metadata["job.task"] = .string(envelope.task)
+            if let correlationID = envelope.correlationID { metadata["correlation.id"] = .string(correlationID) }
+        }
+        return metadata
+    }
+}
+
+extension Duration {
+    var nanoseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+    }
+}
+
+/// Acknowledges messages in groups: the first caller flushes while later ones add to the next group, so acks
+/// that complete together go to the broker in one call.
+final class AckBatcher: Sendable {
+    private struct State {
+        var pending: [ReceivedMessage] = []
+        var flushing = false
+    }
+
+    private let provider: any QueueProvider
+    private let logger: Logger
+    private let state = Mutex(State())
+
+    init(provider: any QueueProvider, logger: Logger) {
+        self.provider = provider
+        self.logger = logger
+    }
+
+    func acknowledge(_ message: ReceivedMessage) async {
+        let leader = state.withLock { state in
+            state.pending.append(message)
+            if state.flushing { return false }
+            state.flushing = true
+            return true
+        }
+        guard leader else { return }
+        while true {
+            let batch: [ReceivedMessage]? = state.withLock { state in
+                if state.pending.isEmpty {
+                    state.flushing = false
+                    return nil
+                }
+                defer { state.pending = [] }
+                return state.pending
+            }
+            guard let batch else { return }
+            if batch.allSatisfy({ $0.queue == batch[0].queue }) {
+                await flush(batch)
+            } else {
+                for queue in Set(batch.map(\.queue)) {
+                    await flush(batch.filter { $0.queue == queue })
+                }
+            }
+        }
+    }
+
+    private func flush(_ batch: [ReceivedMessage]) async {
+        do {
+            try await provider.acknowledge(batch)
+        } catch {
+            logger.debug(
+                "acknowledgement failed; the messages return after their visibility timeout",
+                metadata: ["error": .string(String(describing: error)), "conveyor.queue": .string(batch[0].queue)]
+            )
+        }
+    }
+}

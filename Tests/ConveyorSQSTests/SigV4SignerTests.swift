@@ -6,7 +6,7 @@ import Testing
 /// Reproduces AWS's SigV4 test suite (Resources/aws-sigv4-test-suite, Apache-2.0) byte for byte.
 @Suite("SigV4 signer")
 struct SigV4SignerTests {
-    static let suiteURL = Bundle.module.resourceURL!.appendingPathComponent("Resources/aws-sigv4-test-suite")
+    static let suiteURL = Bundle.module.url(forResource: "Resources", withExtension: nil)!.appendingPathComponent("aws-sigv4-test-suite")
 
     static var caseNames: [String] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: suiteURL.path)) ?? []

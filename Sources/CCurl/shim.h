@@ -1,4 +1,36 @@
 #ifndef CONVEYOR_CCURL_SHIM_H
 #define CONVEYOR_CCURL_SHIM_H
 #include <curl/curl.h>
+
+/* Non-variadic wrappers for libcurl's variadic calls, which Swift cannot import. */
+
+static inline CURLcode conveyor_curl_easy_setopt_long(CURL *handle, CURLoption option, long value) {
+    return curl_easy_setopt(handle, option, value);
+}
+
+static inline CURLcode conveyor_curl_easy_setopt_pointer(CURL *handle, CURLoption option, const void *value) {
+    return curl_easy_setopt(handle, option, value);
+}
+
+static inline CURLcode conveyor_curl_easy_setopt_off_t(CURL *handle, CURLoption option, curl_off_t value) {
+    return curl_easy_setopt(handle, option, value);
+}
+
+typedef size_t (*conveyor_curl_write_callback)(char *data, size_t size, size_t count, void *user);
+
+static inline CURLcode conveyor_curl_easy_setopt_write_callback(CURL *handle, CURLoption option, conveyor_curl_write_callback value) {
+    return curl_easy_setopt(handle, option, value);
+}
+
+static inline CURLcode conveyor_curl_easy_getinfo_long(CURL *handle, CURLINFO info, long *value) {
+    return curl_easy_getinfo(handle, info, value);
+}
+
+static inline CURLcode conveyor_curl_easy_getinfo_pointer(CURL *handle, CURLINFO info, void **value) {
+    return curl_easy_getinfo(handle, info, value);
+}
+
+static inline CURLMcode conveyor_curl_multi_setopt_long(CURLM *multi, CURLMoption option, long value) {
+    return curl_multi_setopt(multi, option, value);
+}
 #endif

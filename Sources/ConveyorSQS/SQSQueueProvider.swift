@@ -1,1 +1,174 @@
 import Conveyor
+import Crypto
+import Foundation
+import Logging
+import Synchronization
+
+/// A ``QueueProvider`` for Amazon SQS (and emulators such as LocalStack), over the AWS JSON 1.0 protocol with its own
+/// SigV4 signer and a libcurl multi transport on a thread the provider owns.
+///
+/// Queues are addressed by name (resolved to a URL once with `GetQueueUrl` and cached) or by full queue URL. Names
+/// ending in `.fifo` are FIFO queues: the message group is ``OutgoingMessage/groupID`` (default `"default"`) and the
+/// deduplication id is the envelope's deduplication key (else the job id). Standard SQS queues cannot deduplicate;
+/// their deduplication keys are carried in the envelope but not enforced, so ``capabilities`` reports no
+/// deduplication.
+///
+/// - `receive` is a long poll (`WaitTimeSeconds` ≤ 20, `MaxNumberOfMessages` ≤ 10); attempt =
+///   `ApproximateReceiveCount` + ``Envelope/attemptOffset``.
+/// - `fail` with a delay changes the visibility (capped at 12 h); without one it sends a copy to the dead-letter queue
+///   (`<queue><deadLetterQueueSuffix>`) with the reason in message attributes and envelope headers, then deletes the
+///   original.
+/// - Delays up to 900 s use `DelaySeconds` (standard queues; FIFO queues only have queue-level delays).
+public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, QueueProvisioningProvider {
+    /// The configuration in use.
+    public let configuration: Configuration
+    let client: SQSClient
+    let logger: Logger
+    let queues = Mutex<[String: QueueInfo]>([:])
+    let closed = Atomic<Bool>(false)
+
+    /// Largest message SQS accepts by default (256 KiB); a queue's `MaximumMessageSize` attribute may lower it.
+    public static let defaultMaximumMessageBytes = 262_144
+    /// Longest native delay (`DelaySeconds`).
+    public static let maximumDelay: Duration = .seconds(900)
+    /// Longest visibility timeout SQS allows (12 h).
+    public static let maximumVisibility: Duration = .seconds(43_200)
+
+    struct QueueInfo: Sendable {
+        var url: String
+        var name: String
+        var fifo: Bool { name.hasSuffix(".fifo") }
+        var maximumMessageBytes: Int?
+    }
+
+    /// Creates a provider. It connects lazily: nothing is sent and no thread starts until the first call.
+    ///
+    /// Throws ``ConveyorError/Code/invalidConfiguration`` for an unusable endpoint.
+    public init(configuration: Configuration, logger: Logger = Logger(label: "conveyor.sqs")) throws {
+        self.configuration = configuration
+        self.logger = logger
+        self.client = try SQSClient(
+            endpoint: configuration.resolvedEndpoint,
+            region: configuration.region,
+            credentials: configuration.credentials,
+            retry: configuration.retryPolicy,
+            requestTimeout: configuration.requestTimeout,
+            connectTimeout: configuration.connectTimeout,
+            logger: logger
+        )
+    }
+
+    /// `"sqs"`.
+    public var name: String { "sqs" }
+
+    /// No priorities, visibility timeouts, 900 s native delay, no provider-wide deduplication (FIFO queues only),
+    /// 256 KiB messages.
+    public var capabilities: ProviderCapabilities {
+        ProviderCapabilities(
+            priorities: false,
+            visibilityTimeout: true,
+            maximumNativeDelay: Self.maximumDelay,
+            deduplication: false,
+            deduplicationWindow: .seconds(300),
+            maximumMessageBytes: Self.defaultMaximumMessageBytes
+        )
+    }
+
+    // MARK: - Queue resolution
+
+    func checkOpen() throws {
+        if closed.load(ordering: .relaxed) {
+            throw ConveyorError(.closed, "the SQS provider has been closed")
+        }
+    }
+
+    /// The queue's URL and name, resolving a name with `GetQueueUrl` once.
+    func resolve(_ queue: String) async throws -> QueueInfo {
+        try checkOpen()
+        if let info = queues.withLock({ $0[queue] }) { return info }
+        let info: QueueInfo
+        if queue.hasPrefix("https://") || queue.hasPrefix("http://") {
+            let name = queue.split(separator: "/").last.map(String.init) ?? queue
+            info = QueueInfo(url: queue, name: name)
+        } else {
+            guard !queue.isEmpty else { throw ConveyorError(.invalidParameter, "queue name is empty") }
+            let response = try await client.call("GetQueueUrl", ["QueueName": queue])
+            guard let url = response["QueueUrl"] as? String else {
+                throw ConveyorError(.brokerError, "SQS GetQueueUrl: response lacks QueueUrl for queue \(queue)")
+            }
+            info = QueueInfo(url: url, name: queue)
+        }
+        queues.withLock { $0[queue] = info }
+        return info
+    }
+
+    /// The dead-letter queue name or URL of `queue`.
+    func deadLetterQueue(of queue: String) -> String {
+        let suffix = configuration.deadLetterQueueSuffix
+        if queue.hasPrefix("https://") || queue.hasPrefix("http://") {
+            guard let slash = queue.lastIndex(of: "/") else { return queue + suffix }
+            let name = String(queue[queue.index(after: slash)...])
+            return String(queue[...slash]) + deadLetterQueue(of: name)
+        }
+        if queue.hasSuffix(".fifo") {
+            return String(queue.dropLast(5)) + suffix + ".fifo"
+        }
+        return queue + suffix
+    }
+
+    func forget(_ queue: String) {
+        queues.withLock { $0[queue] = nil }
+    }
+
+    /// The queue's size limit, from its `MaximumMessageSize` attribute (fetched once).
+    func maximumMessageBytes(of info: QueueInfo, key: String) async throws -> Int {
+        if let known = info.maximumMessageBytes { return known }
+        var limit = Self.defaultMaximumMessageBytes
+        if let response = try? await client.call("GetQueueAttributes", ["QueueUrl": info.url, "AttributeNames": ["MaximumMessageSize"]]),
+            let attributes = response["Attributes"] as? [String: Any],
+            let text = attributes["MaximumMessageSize"] as? String, let value = Int(text)
+        {
+            limit = value
+        }
+        queues.withLock { $0[key]?.maximumMessageBytes = limit }
+        return limit
+    }
+
+    /// Runs `body`, forgetting the cached URL when SQS says the queue is gone.
+    func withQueue<T>(_ queue: String, _ body: (QueueInfo) async throws -> T) async throws -> T {
+        let info = try await resolve(queue)
+        do {
+            return try await body(info)
+        } catch let error as ConveyorError where error.code == .queueNotFound {
+            forget(queue)
+            throw ConveyorError(.queueNotFound, "queue \(queue) does not exist (\(error.message))")
+        }
+    }
+
+    // MARK: - Close
+
+    /// Stops the transfer thread; pending requests fail with ``ConveyorError/Code/closed`` and later calls throw it.
+    public func close() async throws {
+        closed.store(true, ordering: .relaxed)
+        await client.close()
+    }
+
+    // MARK: - Helpers
+
+    static func seconds(_ duration: Duration, roundingUp: Bool = true) -> Int {
+        let (seconds, attoseconds) = duration.components
+        if seconds < 0 { return 0 }
+        return Int(seconds) + (roundingUp && attoseconds > 0 ? 1 : 0)
+    }
+
+    static func stringAttribute(_ value: String) -> [String: Any] {
+        ["DataType": "String", "StringValue": value]
+    }
+
+    /// A valid FIFO deduplication id (≤ 128 printable ASCII characters) for `key`: the key itself, or its SHA-256.
+    static func deduplicationID(_ key: String) -> String {
+        let valid = key.utf8.count <= 128 && !key.isEmpty && key.utf8.allSatisfy { $0 >= 0x21 && $0 <= 0x7E }
+        if valid { return key }
+        return SHA256.hash(data: Array(key.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,152 @@
+import Conveyor
+import Foundation
+import Logging
+import Synchronization
+
+/// A minimal SQS client over the AWS JSON 1.0 protocol: `POST /` with `X-Amz-Target: AmazonSQS.<Action>`, signed
+/// with SigV4, sent through ``CurlMultiLoop``, retried on transient errors.
+final class SQSClient: Sendable {
+    let endpoint: String
+    let hostHeader: String
+    let region: String
+    let credentials: any AWSCredentialsProvider
+    let http: CurlMultiLoop
+    let retry: SQSRetryPolicy
+    let requestTimeout: Duration
+    let connectTimeout: Duration
+    let logger: Logger
+    private let signer: SigV4Signer
+    private let keyCache = Mutex<(scope: String, secret: String, key: [UInt8])?>(nil)
+
+    init(
+        endpoint: String,
+        region: String,
+        credentials: any AWSCredentialsProvider,
+        retry: SQSRetryPolicy,
+        requestTimeout: Duration,
+        connectTimeout: Duration,
+        logger: Logger
+    ) throws(ConveyorError) {
+        guard let components = URLComponents(string: endpoint), let scheme = components.scheme?.lowercased(),
+            scheme == "http" || scheme == "https", let host = components.host, !host.isEmpty
+        else {
+            throw ConveyorError(.invalidConfiguration, "SQS endpoint \"\(endpoint)\" is not an http(s) URL")
+        }
+        var hostHeader = host.contains(":") ? "[\(host)]" : host
+        if let port = components.port, !(scheme == "http" && port == 80), !(scheme == "https" && port == 443) {
+            hostHeader += ":\(port)"
+        }
+        self.hostHeader = hostHeader
+        self.endpoint = "\(scheme)://\(hostHeader)/"
+        self.region = region
+        self.credentials = credentials
+        self.http = CurlMultiLoop(name: "conveyor.sqs")
+        self.retry = retry
+        self.requestTimeout = requestTimeout
+        self.connectTimeout = connectTimeout
+        self.logger = logger
+        self.signer = SigV4Signer(region: region, service: "sqs")
+    }
+
+    /// Calls `action` with the JSON object `parameters` and returns the decoded JSON response object.
+    ///
+    /// `extraTimeout` lengthens the request timeout (for long polls).
+    func call(_ action: String, _ parameters: [String: Any], extraTimeout: Duration = .zero) async throws -> [String: Any] {
+        let body: [UInt8]
+        do {
+            body = try [UInt8](JSONSerialization.data(withJSONObject: parameters))
+        } catch {
+            throw ConveyorError(.invalidParameter, "SQS \(action): parameters cannot be encoded as JSON")
+        }
+        let response = try await send(action, body: body, extraTimeout: extraTimeout)
+        if response.isEmpty { return [:] }
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(response))) as? [String: Any] else {
+            throw ConveyorError(.brokerError, "SQS \(action): response is not a JSON object")
+        }
+        return object
+    }
+
+    /// Sends a JSON body for `action`, retrying transient failures; returns the response body of a 2xx answer.
+    func send(_ action: String, body: [UInt8], extraTimeout: Duration = .zero) async throws -> [UInt8] {
+        var attempt = 1
+        while true {
+            do {
+                return try await sendOnce(action, body: body, extraTimeout: extraTimeout)
+            } catch let error as ConveyorError where error.isRetryable && attempt < retry.maxAttempts {
+                let delay = retry.delay(beforeRetry: attempt)
+                logger.debug("SQS request retried", metadata: [
+                    "sqs.action": "\(action)", "sqs.attempt": "\(attempt)", "error.code": "\(error.code)",
+                ])
+                attempt += 1
+                try await Task.sleep(for: delay)
+            }
+        }
+    }
+
+    private func sendOnce(_ action: String, body: [UInt8], extraTimeout: Duration) async throws -> [UInt8] {
+        let credentials = try await self.credentials.credentials()
+        let target = "AmazonSQS.\(action)"
+        let headers: [(name: String, value: String)] = [
+            (name: "Host", value: hostHeader),
+            (name: "Content-Type", value: "application/x-amz-json-1.0"),
+            (name: "X-Amz-Target", value: target),
+        ]
+        let signed = signer.sign(
+            SigV4Signer.Request(method: "POST", path: "/", query: "", headers: headers, body: body),
+            credentials: credentials,
+            date: Date(),
+            signingKey: signingKey(credentials: credentials)
+        )
+        let request = HTTPRequest(
+            method: "POST",
+            url: endpoint,
+            headers: headers + signed.headersToAdd,
+            body: body,
+            timeout: requestTimeout + extraTimeout,
+            connectTimeout: connectTimeout
+        )
+        let response: HTTPResponse
+        do {
+            response = try await http.perform(request)
+        } catch let error as HTTPTransportError {
+            throw ConveyorError(.connectionFailed, "SQS \(action): \(error.message) (endpoint \(endpoint))", retryable: true)
+        }
+        if (200..<300).contains(response.status) {
+            return response.body
+        }
+        throw Self.parseError(response, action: action)
+    }
+
+    private func signingKey(credentials: AWSCredentials) -> (String) -> [UInt8] {
+        { [self] shortDate in
+            let scope = "\(shortDate)/\(region)"
+            if let cached = keyCache.withLock({ $0 }), cached.scope == scope, cached.secret == credentials.secretAccessKey {
+                return cached.key
+            }
+            let key = SigV4Signer.signingKey(secret: credentials.secretAccessKey, date: shortDate, region: region, service: "sqs")
+            let bytes = key.withUnsafeBytes { [UInt8]($0) }
+            keyCache.withLock { $0 = (scope, credentials.secretAccessKey, bytes) }
+            return bytes
+        }
+    }
+
+    static func parseError(_ response: HTTPResponse, action: String) -> ConveyorError {
+        var type = ""
+        var message = ""
+        if let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] {
+            if let t = object["__type"] as? String { type = t }
+            if let m = (object["message"] ?? object["Message"]) as? String { message = m }
+        }
+        if let query = response.headers["x-amzn-query-error"], let code = query.split(separator: ";").first, !code.isEmpty {
+            type = String(code)
+        } else if let hash = type.lastIndex(of: "#") {
+            type = String(type[type.index(after: hash)...])
+        }
+        if type.isEmpty { type = "HTTP \(response.status)" }
+        return ConveyorError.sqs(type: type, message: String(message.prefix(300)), status: response.status, action: action)
+    }
+
+    func close() async {
+        await http.close()
+    }
+}

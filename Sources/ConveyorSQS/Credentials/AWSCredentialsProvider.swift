@@ -1,0 +1,151 @@
+import Conveyor
+import Foundation
+import Synchronization
+
+/// A source of AWS credentials.
+public protocol AWSCredentialsProvider: Sendable {
+    /// A short description for error messages, e.g. `"environment variables"`. Never contains a secret.
+    var sourceDescription: String { get }
+
+    /// Returns credentials, or throws a ``ConveyorError`` (code ``ConveyorError/Code/invalidConfiguration``) that
+    /// says what is missing.
+    func credentials() async throws -> AWSCredentials
+}
+
+/// Fixed credentials.
+public struct StaticCredentialsProvider: AWSCredentialsProvider {
+    /// The credentials handed out.
+    public var value: AWSCredentials
+
+    /// Creates a provider that always returns `credentials`.
+    public init(_ credentials: AWSCredentials) { self.value = credentials }
+
+    public var sourceDescription: String { "static credentials" }
+
+    public func credentials() async throws -> AWSCredentials { value }
+}
+
+/// Credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and (optionally) `AWS_SESSION_TOKEN`.
+public struct EnvironmentCredentialsProvider: AWSCredentialsProvider {
+    /// The environment read.
+    public var environment: [String: String]
+
+    /// Creates a provider reading `environment`.
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment) { self.environment = environment }
+
+    public var sourceDescription: String { "environment variables" }
+
+    public func credentials() async throws -> AWSCredentials {
+        try resolve()
+    }
+
+    func resolve() throws(ConveyorError) -> AWSCredentials {
+        let key = environment["AWS_ACCESS_KEY_ID"].flatMap { $0.isEmpty ? nil : $0 }
+        let secret = environment["AWS_SECRET_ACCESS_KEY"].flatMap { $0.isEmpty ? nil : $0 }
+        switch (key, secret) {
+        case let (key?, secret?):
+            let token = environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
+            return AWSCredentials(accessKeyID: key, secretAccessKey: secret, sessionToken: token)
+        case (nil, nil):
+            throw ConveyorError(.invalidConfiguration, "environment variables: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set")
+        case (nil, _):
+            throw ConveyorError(.invalidConfiguration, "environment variables: AWS_SECRET_ACCESS_KEY is set but AWS_ACCESS_KEY_ID is missing")
+        case (_, nil):
+            throw ConveyorError(.invalidConfiguration, "environment variables: AWS_ACCESS_KEY_ID is set but AWS_SECRET_ACCESS_KEY is missing")
+        }
+    }
+}
+
+/// Credentials from a named profile in the shared credentials file (`~/.aws/credentials`, or
+/// `AWS_SHARED_CREDENTIALS_FILE`) and the config file (`~/.aws/config`, or `AWS_CONFIG_FILE`).
+public struct ProfileCredentialsProvider: AWSCredentialsProvider {
+    /// The profile (`AWS_PROFILE`, else `default`).
+    public var profile: String
+    /// The credentials file path.
+    public var credentialsFile: String
+    /// The config file path.
+    public var configFile: String
+
+    /// Creates a provider for `profile` (default: `AWS_PROFILE` or `"default"`), with file paths from the
+    /// environment or the home directory.
+    public init(profile: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        let home = environment["HOME"] ?? NSHomeDirectory()
+        self.profile = profile ?? environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
+        self.credentialsFile = environment["AWS_SHARED_CREDENTIALS_FILE"] ?? "\(home)/.aws/credentials"
+        self.configFile = environment["AWS_CONFIG_FILE"] ?? "\(home)/.aws/config"
+    }
+
+    public var sourceDescription: String { "profile \"\(profile)\"" }
+
+    public func credentials() async throws -> AWSCredentials {
+        try resolve()
+    }
+
+    func resolve() throws(ConveyorError) -> AWSCredentials {
+        let fromCredentials = AWSConfigFile.load(credentialsFile, isConfig: false)[profile] ?? [:]
+        let fromConfig = AWSConfigFile.load(configFile, isConfig: true)[profile] ?? [:]
+        let merged = fromConfig.merging(fromCredentials) { _, credentials in credentials }
+        guard !merged.isEmpty else {
+            throw ConveyorError(.invalidConfiguration, "profile \"\(profile)\": not found in \(credentialsFile) or \(configFile)")
+        }
+        guard let key = merged["aws_access_key_id"], !key.isEmpty else {
+            throw ConveyorError(.invalidConfiguration, "profile \"\(profile)\": aws_access_key_id is missing")
+        }
+        guard let secret = merged["aws_secret_access_key"], !secret.isEmpty else {
+            throw ConveyorError(.invalidConfiguration, "profile \"\(profile)\": aws_secret_access_key is missing")
+        }
+        return AWSCredentials(accessKeyID: key, secretAccessKey: secret, sessionToken: merged["aws_session_token"])
+    }
+}
+
+/// Tries providers in order and returns the first credentials found, caching them until five minutes before
+/// they expire.
+///
+/// When every source fails, the error lists each source tried and what it lacked (never a secret).
+public final class AWSCredentialsProviderChain: AWSCredentialsProvider {
+    /// The providers, in order.
+    public let providers: [any AWSCredentialsProvider]
+    private let cache = Mutex<AWSCredentials?>(nil)
+    /// How long before expiry cached credentials are refreshed.
+    static let refreshMargin: TimeInterval = 300
+
+    /// Creates a chain of `providers`.
+    public init(_ providers: [any AWSCredentialsProvider]) { self.providers = providers }
+
+    /// The standard chain: environment variables, the shared profile, ECS container credentials, EC2 IMDSv2.
+    public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment) -> AWSCredentialsProviderChain {
+        AWSCredentialsProviderChain([
+            EnvironmentCredentialsProvider(environment: environment),
+            ProfileCredentialsProvider(environment: environment),
+            ContainerCredentialsProvider(environment: environment),
+            InstanceMetadataCredentialsProvider(environment: environment),
+        ])
+    }
+
+    public var sourceDescription: String { providers.map(\.sourceDescription).joined(separator: ", ") }
+
+    public func credentials() async throws -> AWSCredentials {
+        if let cached = cache.withLock({ $0 }) {
+            if let expiration = cached.expiration {
+                if expiration.timeIntervalSinceNow > Self.refreshMargin { return cached }
+            } else {
+                return cached
+            }
+        }
+        var problems: [String] = []
+        for provider in providers {
+            do {
+                let found = try await provider.credentials()
+                cache.withLock { $0 = found }
+                return found
+            } catch let error as ConveyorError {
+                problems.append(error.message)
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch {
+                problems.append("\(provider.sourceDescription): \(type(of: error))")
+            }
+        }
+        throw ConveyorError(.invalidConfiguration, "no AWS credentials found; tried: " + problems.joined(separator: "; "))
+    }
+}

@@ -1,0 +1,147 @@
+import Conveyor
+import Foundation
+
+/// Credentials from the ECS/EKS container credentials endpoint: `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`
+/// (relative to `http://169.254.170.2`) or `AWS_CONTAINER_CREDENTIALS_FULL_URI`, with
+/// `AWS_CONTAINER_AUTHORIZATION_TOKEN` (or the file named by `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`) when set.
+public struct ContainerCredentialsProvider: AWSCredentialsProvider {
+    /// The environment read.
+    public var environment: [String: String]
+    /// Per-request timeout.
+    public var timeout: Duration
+
+    /// Creates a provider reading `environment`.
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment, timeout: Duration = .seconds(2)) {
+        self.environment = environment
+        self.timeout = timeout
+    }
+
+    public var sourceDescription: String { "container credentials" }
+
+    public func credentials() async throws -> AWSCredentials {
+        let url: String
+        if let relative = environment["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"], !relative.isEmpty {
+            url = "http://169.254.170.2" + relative
+        } else if let full = environment["AWS_CONTAINER_CREDENTIALS_FULL_URI"], !full.isEmpty {
+            url = full
+        } else {
+            throw ConveyorError(
+                .invalidConfiguration,
+                "container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and AWS_CONTAINER_CREDENTIALS_FULL_URI are not set"
+            )
+        }
+        var headers: [(name: String, value: String)] = []
+        if let token = environment["AWS_CONTAINER_AUTHORIZATION_TOKEN"], !token.isEmpty {
+            headers.append((name: "Authorization", value: token))
+        } else if let file = environment["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"], !file.isEmpty {
+            guard let token = try? String(contentsOfFile: file, encoding: .utf8) else {
+                throw ConveyorError(.invalidConfiguration, "container credentials: cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE \(file)")
+            }
+            headers.append((name: "Authorization", value: token.trimmingCharacters(in: .whitespacesAndNewlines)))
+        }
+        // A short-lived transfer loop per fetch: credentials are fetched rarely.
+        let http = CurlMultiLoop(name: "conveyor.credentials")
+        do {
+            let result = try await fetch(http, url: url, headers: headers)
+            await http.close()
+            return result
+        } catch {
+            await http.close()
+            throw error
+        }
+    }
+
+    private func fetch(_ http: CurlMultiLoop, url: String, headers: [(name: String, value: String)]) async throws -> AWSCredentials {
+        let response: HTTPResponse
+        do {
+            response = try await http.perform(HTTPRequest(method: "GET", url: url, headers: headers, timeout: timeout, connectTimeout: timeout))
+        } catch let error as HTTPTransportError {
+            throw ConveyorError(.invalidConfiguration, "container credentials: endpoint not reachable (\(error.message))")
+        }
+        guard response.status == 200 else {
+            throw ConveyorError(.invalidConfiguration, "container credentials: endpoint answered HTTP \(response.status)")
+        }
+        return try CredentialsJSON.parse(response.body, source: "container credentials")
+    }
+}
+
+/// Credentials of the EC2 instance role, from the instance metadata service with IMDSv2 session tokens.
+/// Disabled by `AWS_EC2_METADATA_DISABLED=true`; the endpoint can be overridden with `AWS_EC2_METADATA_SERVICE_ENDPOINT`.
+public struct InstanceMetadataCredentialsProvider: AWSCredentialsProvider {
+    /// The environment read.
+    public var environment: [String: String]
+    /// Per-request timeout.
+    public var timeout: Duration
+
+    /// Creates a provider reading `environment`.
+    public init(environment: [String: String] = ProcessInfo.processInfo.environment, timeout: Duration = .seconds(1)) {
+        self.environment = environment
+        self.timeout = timeout
+    }
+
+    public var sourceDescription: String { "EC2 instance metadata" }
+
+    public func credentials() async throws -> AWSCredentials {
+        if environment["AWS_EC2_METADATA_DISABLED"]?.lowercased() == "true" {
+            throw ConveyorError(.invalidConfiguration, "EC2 instance metadata: disabled by AWS_EC2_METADATA_DISABLED")
+        }
+        var base = environment["AWS_EC2_METADATA_SERVICE_ENDPOINT"] ?? "http://169.254.169.254"
+        while base.hasSuffix("/") { base.removeLast() }
+        // A short-lived transfer loop per fetch: credentials are fetched rarely.
+        let http = CurlMultiLoop(name: "conveyor.credentials")
+        do {
+            let result = try await fetch(http, base: base)
+            await http.close()
+            return result
+        } catch {
+            await http.close()
+            throw error
+        }
+    }
+
+    private func fetch(_ http: CurlMultiLoop, base: String) async throws -> AWSCredentials {
+        do {
+            let tokenResponse = try await http.perform(HTTPRequest(
+                method: "PUT",
+                url: base + "/latest/api/token",
+                headers: [(name: "X-aws-ec2-metadata-token-ttl-seconds", value: "21600")],
+                timeout: timeout,
+                connectTimeout: timeout
+            ))
+            guard tokenResponse.status == 200 else {
+                throw ConveyorError(.invalidConfiguration, "EC2 instance metadata: token request answered HTTP \(tokenResponse.status)")
+            }
+            let token = String(decoding: tokenResponse.body, as: UTF8.self)
+            let tokenHeader = [(name: "X-aws-ec2-metadata-token", value: token)]
+            let path = base + "/latest/meta-data/iam/security-credentials/"
+            let roleResponse = try await http.perform(HTTPRequest(method: "GET", url: path, headers: tokenHeader, timeout: timeout, connectTimeout: timeout))
+            guard roleResponse.status == 200,
+                let role = String(decoding: roleResponse.body, as: UTF8.self).split(whereSeparator: \.isNewline).first
+            else {
+                throw ConveyorError(.invalidConfiguration, "EC2 instance metadata: no instance role (HTTP \(roleResponse.status))")
+            }
+            let response = try await http.perform(HTTPRequest(method: "GET", url: path + role, headers: tokenHeader, timeout: timeout, connectTimeout: timeout))
+            guard response.status == 200 else {
+                throw ConveyorError(.invalidConfiguration, "EC2 instance metadata: role credentials answered HTTP \(response.status)")
+            }
+            return try CredentialsJSON.parse(response.body, source: "EC2 instance metadata")
+        } catch let error as HTTPTransportError {
+            throw ConveyorError(.invalidConfiguration, "EC2 instance metadata: not reachable (\(error.message))")
+        }
+    }
+}
+
+/// The JSON document both the container endpoint and IMDS return.
+enum CredentialsJSON {
+    static func parse(_ body: [UInt8], source: String) throws(ConveyorError) -> AWSCredentials {
+        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
+            throw ConveyorError(.invalidConfiguration, "\(source): response is not a JSON object")
+        }
+        guard let key = object["AccessKeyId"] as? String, let secret = object["SecretAccessKey"] as? String else {
+            throw ConveyorError(.invalidConfiguration, "\(source): response lacks AccessKeyId or SecretAccessKey")
+        }
+        let token = object["Token"] as? String
+        let expiration = (object["Expiration"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) }
+        return AWSCredentials(accessKeyID: key, secretAccessKey: secret, sessionToken: token, expiration: expiration)
+    }
+}

@@ -1,0 +1,47 @@
+import Conveyor
+
+extension ConveyorError.Code {
+    /// AWS rejected the request signature (`SignatureDoesNotMatch`, `IncompleteSignature`): check the secret
+    /// access key and that no proxy rewrites signed headers.
+    public static let signatureMismatch = ConveyorError.Code("signature_mismatch")
+    /// AWS rejected the request time (`RequestExpired`, `RequestTimeTooSkewed`): check the machine's clock.
+    public static let clockSkew = ConveyorError.Code("clock_skew")
+}
+
+extension ConveyorError {
+    /// Maps an SQS error type (the `__type` suffix, or the `x-amzn-query-error` code) and HTTP status to an error.
+    static func sqs(type: String, message: String, status: Int, action: String) -> ConveyorError {
+        let text = "SQS \(action) failed: \(type)\(message.isEmpty ? "" : " (\(message))")"
+        switch type {
+        case "QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue", "NonExistentQueue":
+            return ConveyorError(.queueNotFound, text)
+        case "ThrottlingException", "Throttling", "RequestThrottled", "AWS.SimpleQueueService.RequestThrottled",
+             "KmsThrottled", "OverLimit", "TooManyRequestsException":
+            return ConveyorError(.throttled, text, retryable: true)
+        case "AccessDenied", "AccessDeniedException", "InvalidClientTokenId", "UnrecognizedClientException",
+             "MissingAuthenticationToken", "InvalidSecurity", "AWS.SimpleQueueService.InvalidSecurity", "ExpiredToken",
+             "MissingAuthenticationTokenException", "OptInRequired", "KmsAccessDenied":
+            return ConveyorError(.accessDenied, text)
+        case "SignatureDoesNotMatch", "IncompleteSignature", "IncompleteSignatureException", "InvalidSignatureException":
+            return ConveyorError(.signatureMismatch, text + "; check AWS_SECRET_ACCESS_KEY and the region")
+        case "RequestExpired", "RequestTimeTooSkewed", "SignatureExpired":
+            return ConveyorError(.clockSkew, text + "; check the system clock")
+        case "ReceiptHandleIsInvalid", "InvalidReceiptHandle", "MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight":
+            return ConveyorError(.invalidReceipt, text)
+        case "InvalidParameterValue", "InvalidParameterValueException", "InvalidAttributeName", "InvalidAttributeValue",
+             "MissingParameter", "ValidationException", "ValidationError", "InvalidMessageContents", "InvalidBatchEntryId",
+             "AWS.SimpleQueueService.InvalidBatchEntryId", "BatchEntryIdsNotDistinct", "EmptyBatchRequest",
+             "TooManyEntriesInBatchRequest", "BatchRequestTooLong", "InvalidIdFormat", "UnsupportedOperation",
+             "InvalidAddress", "AWS.SimpleQueueService.UnsupportedOperation", "MalformedQueryString", "InvalidAction",
+             "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", "AWS.SimpleQueueService.EmptyBatchRequest",
+             "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", "AWS.SimpleQueueService.BatchRequestTooLong":
+            return ConveyorError(.invalidParameter, text)
+        case "InternalError", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException":
+            return ConveyorError(.brokerError, text, retryable: true)
+        default:
+            if status == 403 { return ConveyorError(.accessDenied, text) }
+            if status == 429 { return ConveyorError(.throttled, text, retryable: true) }
+            return ConveyorError(.brokerError, text, retryable: status >= 500)
+        }
+    }
+}

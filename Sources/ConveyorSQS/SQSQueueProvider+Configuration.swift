@@ -1,0 +1,90 @@
+import Conveyor
+import Foundation
+
+extension SQSQueueProvider {
+    /// How an ``SQSQueueProvider`` reaches SQS and treats its queues.
+    public struct Configuration: Sendable {
+        /// The AWS region, e.g. `"us-east-1"`. Default `"us-east-1"`.
+        public var region: String
+        /// The SQS endpoint URL (e.g. `http://127.0.0.1:4566` for LocalStack). Default `nil`:
+        /// `https://sqs.<region>.amazonaws.com`.
+        public var endpoint: String?
+        /// Where credentials come from. Default: ``AWSCredentialsProviderChain/standard(environment:)``
+        /// (environment, profile, ECS container, EC2 instance metadata).
+        public var credentials: any AWSCredentialsProvider
+        /// Visibility timeout asked for on each receive. Default `nil`: the queue's own (SQS default 30 s).
+        public var visibilityTimeout: Duration?
+        /// Suffix of a queue's dead-letter queue name: `orders` → `orders-dlq`; FIFO `orders.fifo` →
+        /// `orders-dlq.fifo`. Default `"-dlq"`.
+        public var deadLetterQueueSuffix: String
+        /// `maxReceiveCount` of the redrive policy set on queues created by ``SQSQueueProvider/createQueue(_:options:)``
+        /// when the options give none. Default `nil`: no broker-side redrive (explicit dead-lettering only).
+        public var maxReceiveCount: Int?
+        /// Retries of transient failures (5xx, throttling, connection errors). Default ``SQSRetryPolicy/init(maxAttempts:baseDelay:maxDelay:)``
+        /// with 5 attempts, 50 ms base, 5 s cap.
+        public var retryPolicy: SQSRetryPolicy
+        /// Timeout of one HTTP request, added to the long-poll wait for receives. Default 30 s.
+        public var requestTimeout: Duration
+        /// Timeout of establishing a connection. Default 5 s.
+        public var connectTimeout: Duration
+        /// Largest number of batch requests one `enqueue` call keeps in flight. Default 8.
+        public var maxConcurrentBatches: Int
+
+        /// Creates a configuration; every parameter has the documented default.
+        public init(
+            region: String = "us-east-1",
+            endpoint: String? = nil,
+            credentials: any AWSCredentialsProvider = AWSCredentialsProviderChain.standard(),
+            visibilityTimeout: Duration? = nil,
+            deadLetterQueueSuffix: String = "-dlq",
+            maxReceiveCount: Int? = nil,
+            retryPolicy: SQSRetryPolicy = SQSRetryPolicy(),
+            requestTimeout: Duration = .seconds(30),
+            connectTimeout: Duration = .seconds(5),
+            maxConcurrentBatches: Int = 8
+        ) {
+            self.region = region
+            self.endpoint = endpoint
+            self.credentials = credentials
+            self.visibilityTimeout = visibilityTimeout
+            self.deadLetterQueueSuffix = deadLetterQueueSuffix
+            self.maxReceiveCount = maxReceiveCount
+            self.retryPolicy = retryPolicy
+            self.requestTimeout = requestTimeout
+            self.connectTimeout = connectTimeout
+            self.maxConcurrentBatches = max(1, maxConcurrentBatches)
+        }
+
+        /// The endpoint used: ``endpoint`` or `https://sqs.<region>.amazonaws.com`.
+        public var resolvedEndpoint: String {
+            endpoint ?? "https://sqs.\(region).amazonaws.com"
+        }
+
+        /// A configuration from the AWS environment variables:
+        /// - region: `AWS_REGION`, `AWS_DEFAULT_REGION`, then the `region` of the profile (`AWS_PROFILE` or
+        ///   `default`) in `~/.aws/config` (`AWS_CONFIG_FILE`); `us-east-1` when only an endpoint is configured;
+        /// - endpoint: `AWS_ENDPOINT_URL_SQS`, then `AWS_ENDPOINT_URL`;
+        /// - credentials: the standard chain over `env`.
+        ///
+        /// Throws ``ConveyorError/Code/invalidConfiguration`` when no region can be found.
+        public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws -> Configuration {
+            func value(_ key: String) -> String? { env[key].flatMap { $0.isEmpty ? nil : $0 } }
+            let endpoint = value("AWS_ENDPOINT_URL_SQS") ?? value("AWS_ENDPOINT_URL")
+            var region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION")
+            if region == nil {
+                let profile = value("AWS_PROFILE") ?? "default"
+                let home = env["HOME"] ?? NSHomeDirectory()
+                let configFile = value("AWS_CONFIG_FILE") ?? "\(home)/.aws/config"
+                region = AWSConfigFile.load(configFile, isConfig: true)[profile]?["region"]
+            }
+            if region == nil, endpoint != nil { region = "us-east-1" }
+            guard let region else {
+                throw ConveyorError(
+                    .invalidConfiguration,
+                    "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or region in the profile of ~/.aws/config)"
+                )
+            }
+            return Configuration(region: region, endpoint: endpoint, credentials: AWSCredentialsProviderChain.standard(environment: env))
+        }
+    }
+}

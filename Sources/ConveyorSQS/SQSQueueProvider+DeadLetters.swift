@@ -1,0 +1,200 @@
+import Conveyor
+import Foundation
+
+extension SQSQueueProvider {
+    /// Lists up to `limit` messages of the dead-letter queue: they are received with a short visibility timeout and
+    /// made visible again at once.
+    public func deadLetters(of queue: String, limit: Int) async throws -> [DeadLetter] {
+        guard limit > 0 else { return [] }
+        let dlq = try await withQueue(deadLetterQueue(of: queue)) { $0 }
+        var letters: [DeadLetter] = []
+        var handles: [String] = []
+        do {
+            while letters.count < limit {
+                let batch = try await receiveRaw(url: dlq.url, max: Swift.min(10, limit - letters.count), wait: .zero, visibility: .seconds(30))
+                if batch.isEmpty { break }
+                for raw in batch {
+                    let message = decode(raw, queue: dlq.name)
+                    handles.append(message.receipt.token)
+                    letters.append(Self.deadLetter(from: message, raw: raw))
+                }
+            }
+        } catch {
+            try? await makeVisible(handles, url: dlq.url)
+            throw error
+        }
+        try await makeVisible(handles, url: dlq.url)
+        letters.sort { ($0.envelope.successValue?.createdAt ?? .distantPast) < ($1.envelope.successValue?.createdAt ?? .distantPast) }
+        return Array(letters.prefix(limit))
+    }
+
+    static func deadLetter(from message: ReceivedMessage, raw: [String: Any]) -> DeadLetter {
+        let attributes = raw["MessageAttributes"] as? [String: Any] ?? [:]
+        func attribute(_ name: String) -> String? {
+            (attributes[name] as? [String: Any])?["StringValue"] as? String
+        }
+        let envelope = message.envelope.successValue
+        let code = attribute("conveyor.dead_letter_code") ?? envelope?.headers[Envelope.HeaderKey.deadLetterCode] ?? "max_receive_count"
+        let reason = attribute("conveyor.dead_letter_reason") ?? envelope?.headers[Envelope.HeaderKey.deadLetterReason]
+            ?? "moved by the queue's redrive policy (maxReceiveCount)"
+        let attempts = envelope?.headers[Envelope.HeaderKey.deadLetterAttempt].flatMap(Int.init) ?? 0
+        return DeadLetter(envelope: message.envelope, rawBody: message.rawBody, reason: FailureReason(code: code, message: reason), attempts: attempts)
+    }
+
+    func makeVisible(_ handles: [String], url: String) async throws {
+        for start in stride(from: 0, to: handles.count, by: 10) {
+            let entries = handles[start..<Swift.min(start + 10, handles.count)].enumerated().map {
+                ["Id": "v\($0.offset)", "ReceiptHandle": $0.element, "VisibilityTimeout": 0] as [String: Any]
+            }
+            _ = try await client.call("ChangeMessageVisibilityBatch", ["QueueUrl": url, "Entries": entries])
+        }
+    }
+
+    /// Moves dead-lettered messages back to `queue` by receiving them from the dead-letter queue, sending a copy with a
+    /// fresh attempt count (attempt offset 0, dead-letter headers removed) and deleting them from the dead-letter queue.
+    /// Messages not selected by `ids` stay in the dead-letter queue.
+    public func redrive(_ queue: String, ids: Set<JobID>?) async throws -> Int {
+        let source = try await resolve(queue)
+        let dlq = try await withQueue(deadLetterQueue(of: queue)) { $0 }
+        var moved = 0
+        var skipped: [String] = []
+        do {
+            while true {
+                let batch = try await receiveRaw(url: dlq.url, max: 10, wait: .zero, visibility: .seconds(60))
+                if batch.isEmpty { break }
+                var toSend: [OutgoingMessage] = []
+                var toDelete: [String] = []
+                var rawCopies: [(String, String)] = []
+                for raw in batch {
+                    let message = decode(raw, queue: dlq.name)
+                    switch message.envelope {
+                    case .success(var envelope):
+                        if let ids, !ids.contains(envelope.id) {
+                            skipped.append(message.receipt.token)
+                            continue
+                        }
+                        envelope.attemptOffset = 0
+                        for key in [
+                            Envelope.HeaderKey.deadLetterReason, Envelope.HeaderKey.deadLetterCode, Envelope.HeaderKey.deadLetterSourceQueue,
+                            Envelope.HeaderKey.deadLetterAttempt, Envelope.HeaderKey.deadLetteredAt,
+                        ] {
+                            envelope.headers[key] = nil
+                        }
+                        toSend.append(OutgoingMessage(envelope: envelope))
+                        toDelete.append(message.receipt.token)
+                    case .failure:
+                        // Undecodable bodies can only be redriven all together (they have no id); they go back as-is.
+                        if ids != nil {
+                            skipped.append(message.receipt.token)
+                        } else {
+                            rawCopies.append((message.receipt.token, raw["Body"] as? String ?? ""))
+                        }
+                    }
+                }
+                if !toSend.isEmpty {
+                    _ = try await enqueue(toSend, to: queue)
+                }
+                for (handle, body) in rawCopies {
+                    var fields: [String: Any] = ["QueueUrl": source.url, "MessageBody": body.isEmpty ? " " : body]
+                    if source.fifo {
+                        fields["MessageGroupId"] = "default"
+                        fields["MessageDeduplicationId"] = UUID().uuidString
+                    }
+                    _ = try await client.call("SendMessage", fields)
+                    toDelete.append(handle)
+                }
+                if !toDelete.isEmpty {
+                    try await deleteMessages(toDelete, url: dlq.url, queue: dlq.name)
+                    moved += toDelete.count
+                }
+            }
+        } catch {
+            try? await makeVisible(skipped, url: dlq.url)
+            throw error
+        }
+        try await makeVisible(skipped, url: dlq.url)
+        return moved
+    }
+
+    /// Deletes every message of the dead-letter queue (receive and delete, so that the count is exact and SQS's
+    /// one-purge-per-minute limit does not apply). Returns how many were deleted.
+    public func purgeDeadLetters(of queue: String) async throws -> Int {
+        let dlq = try await withQueue(deadLetterQueue(of: queue)) { $0 }
+        var deleted = 0
+        while true {
+            let batch = try await receiveRaw(url: dlq.url, max: 10, wait: .zero, visibility: .seconds(60))
+            if batch.isEmpty { break }
+            let handles = batch.compactMap { $0["ReceiptHandle"] as? String }
+            try await deleteMessages(handles, url: dlq.url, queue: dlq.name)
+            deleted += handles.count
+        }
+        return deleted
+    }
+
+    // MARK: - Provisioning
+
+    /// Creates `queue` and, when `options.deadLetterQueue` is set, its dead-letter queue, with a redrive policy when
+    /// `options.maxReceiveCount` (or ``Configuration/maxReceiveCount``) is given. Idempotent.
+    public func createQueue(_ queue: String, options: QueueOptions) async throws {
+        try checkOpen()
+        let fifo = queue.hasSuffix(".fifo")
+        if options.fifo && !fifo {
+            throw ConveyorError(.invalidParameter, "FIFO queue names must end with .fifo: \(queue)")
+        }
+        var attributes: [String: String] = [
+            "VisibilityTimeout": String(Self.seconds(options.visibilityTimeout)),
+        ]
+        if fifo { attributes["FifoQueue"] = "true" }
+        if options.deadLetterQueue {
+            let dlqName = deadLetterQueue(of: queue)
+            let dlqURL = try await createQueueRaw(dlqName, attributes: fifo ? ["FifoQueue": "true"] : [:])
+            if let maxReceiveCount = options.maxReceiveCount ?? configuration.maxReceiveCount {
+                let arn = try await queueAttributes(dlqURL, ["QueueArn"])["QueueArn"] ?? ""
+                let policy = try JSONSerialization.data(withJSONObject: [
+                    "deadLetterTargetArn": arn, "maxReceiveCount": String(maxReceiveCount),
+                ])
+                attributes["RedrivePolicy"] = String(decoding: policy, as: UTF8.self)
+            }
+        }
+        _ = try await createQueueRaw(queue, attributes: attributes)
+    }
+
+    func createQueueRaw(_ name: String, attributes: [String: String]) async throws -> String {
+        do {
+            let response = try await client.call("CreateQueue", ["QueueName": name, "Attributes": attributes])
+            guard let url = response["QueueUrl"] as? String else {
+                throw ConveyorError(.brokerError, "SQS CreateQueue: response lacks QueueUrl for \(name)")
+            }
+            queues.withLock { $0[name] = QueueInfo(url: url, name: name) }
+            return url
+        } catch let error as ConveyorError where error.message.contains("QueueNameExists") || error.message.contains("QueueAlreadyExists") {
+            // Exists with other attributes: update them.
+            let info = try await resolve(name)
+            var settable = attributes
+            settable["FifoQueue"] = nil
+            if !settable.isEmpty {
+                _ = try await client.call("SetQueueAttributes", ["QueueUrl": info.url, "Attributes": settable])
+            }
+            return info.url
+        }
+    }
+
+    /// Deletes `queue` and its dead-letter queue; missing queues are not an error.
+    public func deleteQueue(_ queue: String) async throws {
+        for name in [queue, deadLetterQueue(of: queue)] {
+            do {
+                let info = try await resolve(name)
+                _ = try await client.call("DeleteQueue", ["QueueUrl": info.url])
+            } catch let error as ConveyorError where error.code == .queueNotFound {
+            }
+            forget(name)
+        }
+    }
+}
+
+extension Result {
+    fileprivate var successValue: Success? {
+        if case .success(let value) = self { return value }
+        return nil
+    }
+}

@@ -1,0 +1,375 @@
+import Conveyor
+import Foundation
+
+extension SQSQueueProvider {
+    /// One prepared `SendMessageBatch` entry.
+    struct SendEntry: @unchecked Sendable {
+        var index: Int
+        var jobID: JobID
+        /// The JSON entry (without `Id`).
+        var fields: [String: Any]
+        var size: Int
+    }
+
+    // MARK: - Enqueue
+
+    /// Sends messages with `SendMessage` (one) or `SendMessageBatch` (chunks of 10, ≤ 256 KiB each, several in
+    /// flight). Entries that fail for a transient reason are retried; entries that still fail make the call throw an
+    /// error that lists their job ids — the other messages were sent.
+    public func enqueue(_ messages: [OutgoingMessage], to queue: String) async throws -> [EnqueueResult] {
+        guard !messages.isEmpty else { return [] }
+        return try await withQueue(queue) { info in
+            let limit = try await maximumMessageBytes(of: info, key: queue)
+            var entries: [SendEntry] = []
+            entries.reserveCapacity(messages.count)
+            for (index, message) in messages.enumerated() {
+                entries.append(try prepare(message, index: index, info: info, limit: limit))
+            }
+            var results = messages.map { EnqueueResult(jobID: $0.envelope.id) }
+            if entries.count == 1 {
+                var fields = entries[0].fields
+                fields["QueueUrl"] = info.url
+                let response = try await client.call("SendMessage", fields)
+                results[0].brokerMessageID = response["MessageId"] as? String
+                return results
+            }
+            // Chunks of at most 10 entries and 256 KiB.
+            var chunks: [[SendEntry]] = []
+            var current: [SendEntry] = []
+            var currentSize = 0
+            for entry in entries {
+                if current.count == 10 || (currentSize + entry.size > Self.defaultMaximumMessageBytes && !current.isEmpty) {
+                    chunks.append(current)
+                    current = []
+                    currentSize = 0
+                }
+                current.append(entry)
+                currentSize += entry.size
+            }
+            if !current.isEmpty { chunks.append(current) }
+
+            var failures: [(JobID, String)] = []
+            try await withThrowingTaskGroup(of: ([(Int, String)], [(JobID, String)]).self) { group in
+                var next = 0
+                func addNext() {
+                    guard next < chunks.count else { return }
+                    let chunk = chunks[next]
+                    next += 1
+                    group.addTask { try await self.sendBatch(chunk, url: info.url) }
+                }
+                for _ in 0..<min(configuration.maxConcurrentBatches, chunks.count) { addNext() }
+                while let (sent, failed) = try await group.next() {
+                    for (index, id) in sent { results[index].brokerMessageID = id }
+                    failures += failed
+                    addNext()
+                }
+            }
+            if !failures.isEmpty {
+                let list = failures.prefix(20).map { "\($0.0) (\($0.1))" }.joined(separator: ", ")
+                throw ConveyorError(
+                    .notConfirmed,
+                    "\(failures.count) of \(messages.count) messages were not sent to \(queue): \(list)\(failures.count > 20 ? ", …" : ""); the others were sent"
+                )
+            }
+            return results
+        }
+    }
+
+    /// Sends one batch; retries entries that failed for a transient reason. Returns (index, message id) of sent entries
+    /// and (job id, reason) of entries that could not be sent.
+    func sendBatch(_ chunk: [SendEntry], url: String) async throws -> ([(Int, String)], [(JobID, String)]) {
+        var pending = chunk
+        var sent: [(Int, String)] = []
+        var failed: [(JobID, String)] = []
+        var attempt = 1
+        while !pending.isEmpty {
+            var entries: [[String: Any]] = []
+            entries.reserveCapacity(pending.count)
+            for entry in pending {
+                var fields = entry.fields
+                fields["Id"] = "m\(entry.index)"
+                entries.append(fields)
+            }
+            let response = try await client.call("SendMessageBatch", ["QueueUrl": url, "Entries": entries])
+            let byID = Dictionary(uniqueKeysWithValues: pending.map { ("m\($0.index)", $0) })
+            for success in response["Successful"] as? [[String: Any]] ?? [] {
+                if let id = success["Id"] as? String, let entry = byID[id] {
+                    sent.append((entry.index, success["MessageId"] as? String ?? ""))
+                }
+            }
+            var retry: [SendEntry] = []
+            for failure in response["Failed"] as? [[String: Any]] ?? [] {
+                guard let id = failure["Id"] as? String, let entry = byID[id] else { continue }
+                let code = failure["Code"] as? String ?? "unknown"
+                let message = failure["Message"] as? String ?? ""
+                let senderFault = failure["SenderFault"] as? Bool ?? false
+                if !senderFault && attempt < client.retry.maxAttempts {
+                    retry.append(entry)
+                } else {
+                    failed.append((entry.jobID, message.isEmpty ? code : "\(code): \(message.prefix(200))"))
+                }
+            }
+            pending = retry
+            if !pending.isEmpty {
+                try await Task.sleep(for: client.retry.delay(beforeRetry: attempt))
+                attempt += 1
+            }
+        }
+        return (sent, failed)
+    }
+
+    /// The `SendMessage` fields of `message`, after checking its size.
+    func prepare(_ message: OutgoingMessage, index: Int, info: QueueInfo, limit: Int) throws -> SendEntry {
+        let envelope = message.envelope
+        let body = String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self)
+        var size = body.utf8.count
+        var attributes: [String: Any] = [:]
+        func attribute(_ name: String, _ value: String?) {
+            guard let value, !value.isEmpty else { return }
+            attributes[name] = Self.stringAttribute(value)
+            size += name.utf8.count + value.utf8.count + "String".utf8.count
+        }
+        attribute("conveyor.task", envelope.task)
+        attribute("conveyor.correlation_id", envelope.correlationID)
+        attribute("traceparent", envelope.traceContext["traceparent"])
+        attribute("tracestate", envelope.traceContext["tracestate"])
+        guard size <= limit else {
+            throw ConveyorError(
+                .messageTooLarge,
+                "job \(envelope.id) (\(envelope.task)) is \(size) bytes with its attributes, over the queue's \(limit)-byte limit; store large payloads elsewhere and send a reference"
+            )
+        }
+        var fields: [String: Any] = ["MessageBody": body]
+        if !attributes.isEmpty { fields["MessageAttributes"] = attributes }
+        if info.fifo {
+            fields["MessageGroupId"] = message.groupID ?? "default"
+            fields["MessageDeduplicationId"] = Self.deduplicationID(envelope.deduplicationKey ?? envelope.id.rawValue)
+        } else if message.delay > .zero {
+            fields["DelaySeconds"] = min(Self.seconds(message.delay), 900)
+        }
+        return SendEntry(index: index, jobID: envelope.id, fields: fields, size: size)
+    }
+
+    // MARK: - Receive
+
+    /// Long-polls `queue` (`WaitTimeSeconds` = `wait` rounded up, at most 20) for up to `max` (≤ 10) messages.
+    /// Cancelling the task aborts the poll and throws `CancellationError`.
+    public func receive(from queue: String, max: Int, wait: Duration) async throws -> [ReceivedMessage] {
+        try await withQueue(queue) { info in
+            let messages = try await receiveRaw(url: info.url, max: max, wait: wait, visibility: configuration.visibilityTimeout)
+            return messages.map { decode($0, queue: queue) }
+        }
+    }
+
+    func receiveRaw(url: String, max: Int, wait: Duration, visibility: Duration?) async throws -> [[String: Any]] {
+        let waitSeconds = Swift.min(20, Self.seconds(wait))
+        var parameters: [String: Any] = [
+            "QueueUrl": url,
+            "MaxNumberOfMessages": Swift.max(1, Swift.min(10, max)),
+            "WaitTimeSeconds": waitSeconds,
+            "MessageSystemAttributeNames": ["ApproximateReceiveCount", "SentTimestamp"],
+            "AttributeNames": ["ApproximateReceiveCount", "SentTimestamp"],
+            "MessageAttributeNames": ["All"],
+        ]
+        if let visibility {
+            parameters["VisibilityTimeout"] = Swift.min(Self.seconds(visibility), 43_200)
+        }
+        let response = try await client.call("ReceiveMessage", parameters, extraTimeout: .seconds(waitSeconds))
+        return response["Messages"] as? [[String: Any]] ?? []
+    }
+
+    func decode(_ message: [String: Any], queue: String) -> ReceivedMessage {
+        let body = Array((message["Body"] as? String ?? "").utf8)
+        let attributes = message["Attributes"] as? [String: Any] ?? [:]
+        let receiveCount = (attributes["ApproximateReceiveCount"] as? String).flatMap(Int.init) ?? 1
+        let sent = (attributes["SentTimestamp"] as? String).flatMap(Double.init).map { Date(timeIntervalSince1970: $0 / 1000) }
+        let envelope: Result<Envelope, ConveyorError>
+        do {
+            envelope = .success(try EnvelopeCodec.decode(body))
+        } catch {
+            envelope = .failure(error)
+        }
+        let offset = (try? envelope.get())?.attemptOffset ?? 0
+        return ReceivedMessage(
+            queue: queue,
+            receipt: Receipt(token: message["ReceiptHandle"] as? String ?? ""),
+            attempt: receiveCount + offset,
+            envelope: envelope,
+            rawBody: envelope.isSuccess ? nil : body,
+            enqueuedAt: sent
+        )
+    }
+
+    // MARK: - Settle
+
+    /// Deletes messages with `DeleteMessageBatch` (or `DeleteMessage` for one). Receipts that are no longer valid are
+    /// ignored; other failed entries are retried, then reported.
+    public func acknowledge(_ messages: [ReceivedMessage]) async throws {
+        guard !messages.isEmpty else { return }
+        let byQueue = Dictionary(grouping: messages, by: \.queue)
+        for (queue, group) in byQueue {
+            try await withQueue(queue) { info in
+                try await deleteMessages(group.map(\.receipt.token), url: info.url, queue: queue)
+            }
+        }
+    }
+
+    func deleteMessages(_ handles: [String], url: String, queue: String) async throws {
+        if handles.count == 1 {
+            do {
+                _ = try await client.call("DeleteMessage", ["QueueUrl": url, "ReceiptHandle": handles[0]])
+            } catch let error as ConveyorError where error.code == .invalidReceipt {
+                logger.debug("acknowledge ignored an invalid receipt", metadata: ["conveyor.queue": "\(queue)"])
+            }
+            return
+        }
+        var failures: [String] = []
+        for start in stride(from: 0, to: handles.count, by: 10) {
+            var pending = Array(handles[start..<Swift.min(start + 10, handles.count)].enumerated())
+            var attempt = 1
+            while !pending.isEmpty {
+                let entries = pending.map { ["Id": "d\($0.offset)", "ReceiptHandle": $0.element] }
+                let response = try await client.call("DeleteMessageBatch", ["QueueUrl": url, "Entries": entries])
+                var retry: [(offset: Int, element: String)] = []
+                for failure in response["Failed"] as? [[String: Any]] ?? [] {
+                    guard let id = failure["Id"] as? String, let entry = pending.first(where: { "d\($0.offset)" == id }) else { continue }
+                    let code = failure["Code"] as? String ?? "unknown"
+                    if code.contains("ReceiptHandleIsInvalid") || code.contains("InvalidReceiptHandle") { continue }
+                    if !(failure["SenderFault"] as? Bool ?? false) && attempt < client.retry.maxAttempts {
+                        retry.append(entry)
+                    } else {
+                        failures.append(code)
+                    }
+                }
+                pending = retry
+                if !pending.isEmpty {
+                    try await Task.sleep(for: client.retry.delay(beforeRetry: attempt))
+                    attempt += 1
+                }
+            }
+        }
+        if !failures.isEmpty {
+            throw ConveyorError(.brokerError, "\(failures.count) of \(handles.count) messages of \(queue) could not be deleted: \(failures.prefix(5).joined(separator: ", "))")
+        }
+    }
+
+    /// With `retryAfter`: `ChangeMessageVisibility` to that delay (at most 12 h), so the message returns then with a
+    /// higher receive count. Without: a copy goes to the dead-letter queue with the reason, then the original is
+    /// deleted.
+    public func fail(_ message: ReceivedMessage, reason: FailureReason, retryAfter: Duration?) async throws {
+        if let retryAfter {
+            try await withQueue(message.queue) { info in
+                do {
+                    _ = try await client.call("ChangeMessageVisibility", [
+                        "QueueUrl": info.url,
+                        "ReceiptHandle": message.receipt.token,
+                        "VisibilityTimeout": Swift.min(Self.seconds(retryAfter), 43_200),
+                    ])
+                } catch let error as ConveyorError where error.code == .invalidReceipt {
+                    logger.debug("fail ignored an invalid receipt", metadata: ["conveyor.queue": "\(message.queue)"])
+                }
+            }
+            return
+        }
+        try await deadLetter(message, reason: reason)
+    }
+
+    func deadLetter(_ message: ReceivedMessage, reason: FailureReason) async throws {
+        let dlqName = deadLetterQueue(of: message.queue)
+        let dlq: QueueInfo
+        do {
+            dlq = try await resolve(dlqName)
+        } catch let error as ConveyorError where error.code == .queueNotFound {
+            throw ConveyorError(
+                .queueNotFound,
+                "dead-letter queue \(dlqName) of \(message.queue) does not exist; create it (createQueue or localstack/init) so failed jobs are kept"
+            )
+        }
+        let body: String
+        var attributes: [String: Any] = [
+            "conveyor.dead_letter_reason": Self.stringAttribute(String(reason.message.prefix(1000)).isEmpty ? "-" : String(reason.message.prefix(1000))),
+            "conveyor.dead_letter_code": Self.stringAttribute(reason.code.isEmpty ? "-" : reason.code),
+            "conveyor.dead_letter_source": Self.stringAttribute(message.queue),
+        ]
+        var jobID = JobID.random()
+        switch message.envelope {
+        case .success(var envelope):
+            jobID = envelope.id
+            envelope.headers[Envelope.HeaderKey.deadLetterReason] = String(reason.message.prefix(1000))
+            envelope.headers[Envelope.HeaderKey.deadLetterCode] = reason.code
+            envelope.headers[Envelope.HeaderKey.deadLetterSourceQueue] = message.queue
+            envelope.headers[Envelope.HeaderKey.deadLetterAttempt] = String(message.attempt)
+            envelope.headers[Envelope.HeaderKey.deadLetteredAt] = ISO8601DateFormatter().string(from: Date())
+            body = String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self)
+            attributes["conveyor.task"] = Self.stringAttribute(envelope.task)
+            if let correlation = envelope.correlationID, !correlation.isEmpty {
+                attributes["conveyor.correlation_id"] = Self.stringAttribute(correlation)
+            }
+            if let traceparent = envelope.traceContext["traceparent"] {
+                attributes["traceparent"] = Self.stringAttribute(traceparent)
+            }
+        case .failure:
+            body = String(decoding: message.rawBody ?? [], as: UTF8.self)
+        }
+        var fields: [String: Any] = [
+            "QueueUrl": dlq.url,
+            "MessageBody": body.isEmpty ? " " : body,
+            "MessageAttributes": attributes,
+        ]
+        if dlq.fifo {
+            fields["MessageGroupId"] = "dead-letter"
+            fields["MessageDeduplicationId"] = Self.deduplicationID("\(jobID)-\(message.attempt)-\(UUID().uuidString)")
+        }
+        _ = try await client.call("SendMessage", fields)
+        let source = try await resolve(message.queue)
+        try await deleteMessages([message.receipt.token], url: source.url, queue: message.queue)
+    }
+
+    /// `ChangeMessageVisibility` to `duration` from now (at most 12 h). Throws ``ConveyorError/Code/invalidReceipt``
+    /// when the message is no longer held by this receiver.
+    public func extendVisibility(_ message: ReceivedMessage, by duration: Duration) async throws {
+        try await withQueue(message.queue) { info in
+            _ = try await client.call("ChangeMessageVisibility", [
+                "QueueUrl": info.url,
+                "ReceiptHandle": message.receipt.token,
+                "VisibilityTimeout": Swift.min(Self.seconds(duration), 43_200),
+            ])
+        }
+    }
+
+    // MARK: - Stats
+
+    /// Counts from `GetQueueAttributes` (approximate, as SQS reports them), plus the dead-letter queue's count when it
+    /// exists.
+    public func stats(of queue: String) async throws -> QueueStats {
+        let attributes = try await withQueue(queue) { info in
+            try await queueAttributes(info.url, [
+                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible", "ApproximateNumberOfMessagesDelayed",
+            ])
+        }
+        var stats = QueueStats(
+            ready: Int(attributes["ApproximateNumberOfMessages"] ?? "") ?? 0,
+            inFlight: Int(attributes["ApproximateNumberOfMessagesNotVisible"] ?? "") ?? 0,
+            delayed: Int(attributes["ApproximateNumberOfMessagesDelayed"] ?? "") ?? 0
+        )
+        if let dlq = try? await resolve(deadLetterQueue(of: queue)),
+            let dlqAttributes = try? await queueAttributes(dlq.url, ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
+        {
+            stats.deadLettered = (Int(dlqAttributes["ApproximateNumberOfMessages"] ?? "") ?? 0)
+                + (Int(dlqAttributes["ApproximateNumberOfMessagesNotVisible"] ?? "") ?? 0)
+        }
+        return stats
+    }
+
+    func queueAttributes(_ url: String, _ names: [String]) async throws -> [String: String] {
+        let response = try await client.call("GetQueueAttributes", ["QueueUrl": url, "AttributeNames": names])
+        return response["Attributes"] as? [String: String] ?? [:]
+    }
+}
+
+extension Result {  // file-local helper
+    fileprivate var isSuccess: Bool {
+        if case .success = self { return true }
+        return false
+    }
+}

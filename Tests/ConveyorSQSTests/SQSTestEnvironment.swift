@@ -1,0 +1,75 @@
+import Conveyor
+import ConveyorSQS
+import Foundation
+import Testing
+
+/// Integration tests run when `CONVEYOR_SQS_ENDPOINT` is set (LocalStack, or the SigV4-checking proxy in front of
+/// it). In CI (`CI` set) they run regardless and fail when the endpoint is missing.
+enum SQSTestEnvironment {
+    static let environment = ProcessInfo.processInfo.environment
+    static let endpoint = environment["CONVEYOR_SQS_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 }
+    static let enabled = endpoint != nil || environment["CI"] != nil
+    /// Set when the endpoint verifies signatures (the proxy): then bad credentials must be refused.
+    static let verifiesSignatures = environment["CONVEYOR_SQS_VERIFIES_SIGNATURES"] == "1"
+
+    static func configuration(credentials: (any AWSCredentialsProvider)? = nil) throws -> SQSQueueProvider.Configuration {
+        guard let endpoint else {
+            throw ConveyorError(.invalidConfiguration, "CI is set but CONVEYOR_SQS_ENDPOINT is not: start scripts/sqs-test-env.sh")
+        }
+        var env = environment
+        env["AWS_ENDPOINT_URL_SQS"] = endpoint
+        if env["AWS_REGION"] == nil { env["AWS_REGION"] = "us-east-1" }
+        var configuration = try SQSQueueProvider.Configuration.fromEnvironment(env)
+        if let credentials { configuration.credentials = credentials }
+        configuration.requestTimeout = .seconds(20)
+        return configuration
+    }
+
+    static func makeProvider(credentials: (any AWSCredentialsProvider)? = nil) throws -> SQSQueueProvider {
+        try SQSQueueProvider(configuration: configuration(credentials: credentials))
+    }
+
+    static func uniqueName(_ hint: String) -> String {
+        "t-\(hint)-\(UInt32.random(in: 0...UInt32.max))-\(Int(Date().timeIntervalSince1970) % 100_000)"
+    }
+
+    /// Creates a queue (with DLQ) for one test, runs `body`, then deletes both and closes the provider.
+    static func withQueue(
+        _ hint: String,
+        fifo: Bool = false,
+        options: QueueOptions = QueueOptions(),
+        _ body: (SQSQueueProvider, String) async throws -> Void
+    ) async throws {
+        let provider = try makeProvider()
+        let name = uniqueName(hint) + (fifo ? ".fifo" : "")
+        var options = options
+        options.fifo = fifo
+        try await provider.createQueue(name, options: options)
+        do {
+            try await body(provider, name)
+        } catch {
+            try? await provider.deleteQueue(name)
+            try? await provider.close()
+            throw error
+        }
+        try await provider.deleteQueue(name)
+        try await provider.close()
+    }
+
+    static func envelope(_ task: String = "test.echo", payload: String = #"{"n":1}"#, dedup: String? = nil) -> Envelope {
+        Envelope(task: task, payload: Array(payload.utf8), correlationID: "corr-1", deduplicationKey: dedup,
+                 traceContext: ["traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"])
+    }
+
+    /// Receives until `count` messages arrived or `rounds` polls returned nothing.
+    static func drain(_ provider: SQSQueueProvider, _ queue: String, count: Int, rounds: Int = 5) async throws -> [ReceivedMessage] {
+        var out: [ReceivedMessage] = []
+        var empty = 0
+        while out.count < count && empty < rounds {
+            let batch = try await provider.receive(from: queue, max: 10, wait: .seconds(1))
+            if batch.isEmpty { empty += 1 }
+            out += batch
+        }
+        return out
+    }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Starts LocalStack's SQS service without Docker on 127.0.0.1:${LOCALSTACK_PORT:-4566}, then creates the
+# development queues (localstack/init/ready.d/create-queues.sh).
+# The first run builds a venv (Python >= 3.12) from the pinned localstack/requirements.txt; later runs reuse it.
+# Exits non-zero if LocalStack is not ready within 90 s. Users with Docker can run `docker compose up localstack`.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+req="$root/localstack/requirements.txt"
+venv=${LOCALSTACK_VENV:-$HOME/.cache/localstack-venv}
+port=${LOCALSTACK_PORT:-4566}
+state=${LOCALSTACK_STATE:-/tmp/localstack-$port}
+mkdir -p "$state"
+if curl -sf -m 2 "http://127.0.0.1:$port/_localstack/health" >/dev/null 2>&1; then
+  echo "LocalStack already answering on 127.0.0.1:$port"; exit 0
+fi
+py=""
+for cand in python3.13 python3.12 /root/.pyenv/versions/3.13.0/bin/python3 /root/.pyenv/versions/3.12.1/bin/python3; do
+  if command -v "$cand" >/dev/null 2>&1 && "$cand" -c 'import sys; sys.exit(0 if sys.version_info >= (3,12) else 1)' 2>/dev/null; then py=$cand; break; fi
+done
+[ -n "$py" ] || { echo "localstack-start.sh: need Python >= 3.12 (none found)" >&2; exit 2; }
+if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/.requirements"; then
+  rm -rf "$venv"
+  "$py" -m venv "$venv"
+  # An exact, known-good set (newer releases of some dependencies break LocalStack): no resolving.
+  "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -r "$req"
+  cp "$req" "$venv/.requirements"
+fi
+SERVICES=sqs GATEWAY_LISTEN=127.0.0.1:$port LOCALSTACK_HOST=127.0.0.1:$port \
+SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1 DNS_ADDRESS=0 FILESYSTEM_ROOT="$state" \
+  nohup "$venv/bin/python" -m localstack.runtime.main >"$state/localstack.log" 2>&1 &
+echo $! >"$state/localstack.pid"
+for _ in $(seq 1 90); do
+  if curl -sf -m 2 "http://127.0.0.1:$port/_localstack/health" | grep -q '"sqs": "\(available\|running\)"'; then
+    LOCALSTACK_ENDPOINT="http://127.0.0.1:$port" "$root/localstack/init/ready.d/create-queues.sh" >/dev/null || true
+    echo "LocalStack SQS ready on http://127.0.0.1:$port (pid file $state/localstack.pid)"; exit 0
+  fi
+  sleep 1
+done
+echo "LocalStack did not become ready; last log lines:" >&2; tail -20 "$state/localstack.log" >&2; exit 1

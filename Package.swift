@@ -61,7 +61,12 @@ let package = Package(
         ),
         .target(
             name: "ConveyorRabbitMQ",
-            dependencies: ["Conveyor", "CRabbitMQ"]
+            dependencies: [
+                "Conveyor",
+                "CRabbitMQ",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
         ),
 
         // MARK: Command line

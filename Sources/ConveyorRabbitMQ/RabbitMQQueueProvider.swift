@@ -1,1 +1,293 @@
+import CRabbitMQ
 import Conveyor
+import Foundation
+import Logging
+import Synchronization
+
+/// A ``Conveyor/QueueProvider`` for RabbitMQ over librabbitmq (rabbitmq-c).
+///
+/// - **Connections and threads**: publishing and consuming use two separate AMQP connections, each owned by
+///   one thread of the provider (librabbitmq is blocking and not thread-safe). Threads start on first use and
+///   stop in ``close()``. Async callers are resumed through continuations; Swift's cooperative pool never blocks.
+/// - **Publishing**: persistent messages (`delivery_mode` 2) with publisher confirms, pipelined:
+///   ``enqueue(_:to:)`` returns once the broker confirmed every message of the call; nacks and unroutable
+///   (returned, `mandatory`) messages throw ``Conveyor/ConveyorError/Code/notConfirmed``. Properties:
+///   `content_type` `application/json`, `message_id` = job id, `correlation_id`, `timestamp`, `priority`;
+///   headers `x-conveyor-task`, `x-conveyor-attempt` (retry copies), `traceparent`/`tracestate`.
+/// - **Consuming**: `basic.consume` with manual acks and `basic.qos` prefetch
+///   (``Configuration/prefetch``, by default the `max` of the first receive: the worker's concurrency).
+/// - **Topology** (declared idempotently on first use of a queue, see ``RabbitMQTopology``): the work queue,
+///   its dead-letter queue `<queue>.dlq`, and 28 binary delay levels for delays without head-of-line blocking.
+/// - **Retries**: ``fail(_:reason:retryAfter:)`` publishes a copy into the delay levels (attempt + 1), waits
+///   for its confirm and only then acks the original. Dead-lettering publishes to `<queue>.dlq` with the
+///   headers `x-conveyor-dead-letter-reason` and `x-conveyor-dead-letter-code`, then acks.
+/// - **Visibility**: RabbitMQ has no visibility timeout. An unacknowledged message is redelivered when its
+///   channel or connection closes; ``extendVisibility(_:by:)`` is a no-op. The broker closes a channel whose
+///   delivery stays unacknowledged longer than `consumer_timeout` (30 minutes by default in RabbitMQ 3.10;
+///   raise it in `rabbitmq.conf` for longer jobs) and the provider then reconnects.
+/// - **Reconnect**: a lost connection is reopened with capped, jittered backoff
+///   (``Configuration/reconnectBackoff``); topology is declared again and consuming resumes. Deliveries of
+///   the lost connection are dropped from the local buffer and their receipts become stale (acks for them are
+///   ignored; the broker redelivers them). Unconfirmed publishes are published again (at least once).
+/// - **Deduplication**: RabbitMQ has none; ``capabilities`` says so.
+public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider, QueueProvisioningProvider {
+    /// `"rabbitmq"`.
+    public let name = "rabbitmq"
+    /// Priorities when ``Configuration/maxPriority`` is set on classic queues; no visibility timeout; delays up
+    /// to 2^28-1 s natively; no deduplication; 16 MiB messages.
+    public let capabilities: ProviderCapabilities
+    /// The configuration the provider was created with.
+    public let configuration: Configuration
+
+    let logger: Logger
+    let url: AMQPURL
+    let topology: RabbitMQTopology
+    let publisher: AMQPPublisher
+    let consumer: AMQPConsumer
+    private let closed = Atomic<Bool>(false)
+
+    /// Creates a provider. No connection is opened until the first operation.
+    ///
+    /// Throws ``Conveyor/ConveyorError/Code/invalidConfiguration`` for an invalid combination of options, e.g.
+    /// ``Configuration/maxPriority`` with quorum queues (quorum queues reject `x-max-priority`).
+    public init(configuration: Configuration, logger: Logger = Logger(label: "conveyor.rabbitmq")) throws(ConveyorError) {
+        let url = try configuration.validated()
+        self.configuration = configuration
+        self.url = url
+        self.logger = logger
+        self.topology = RabbitMQTopology(queueType: configuration.queueType, maxPriority: configuration.maxPriority)
+        self.capabilities = ProviderCapabilities(
+            priorities: configuration.maxPriority != nil && configuration.queueType == .classic,
+            visibilityTimeout: false,
+            maximumNativeDelay: RabbitMQTopology.maximumDelay,
+            deduplication: false,
+            deduplicationWindow: .zero,
+            maximumMessageBytes: EnvelopeCodec.maximumBodyBytes
+        )
+        let settings = AMQPSettings(
+            url: url,
+            heartbeatSeconds: Int32(configuration.heartbeat.components.seconds),
+            connectionName: configuration.connectionName,
+            connectTimeout: configuration.connectTimeout,
+            backoff: configuration.reconnectBackoff,
+            caCertificatePath: configuration.tlsCACertificatePath
+        )
+        var publisherSettings = settings
+        publisherSettings.connectionName += " (publisher)"
+        var consumerSettings = settings
+        consumerSettings.connectionName += " (consumer)"
+        self.publisher = AMQPPublisher(
+            connection: AMQPConnection(role: "publisher", settings: publisherSettings, logger: logger),
+            topology: TopologyCache(topology: topology),
+            declaresQueues: configuration.declaresQueuesOnFirstUse
+        )
+        self.consumer = AMQPConsumer(
+            connection: AMQPConnection(role: "consumer", settings: consumerSettings, logger: logger),
+            topology: TopologyCache(topology: topology),
+            declaresQueues: configuration.declaresQueuesOnFirstUse,
+            prefetch: configuration.prefetch
+        )
+    }
+
+    private func checkOpen() throws(ConveyorError) {
+        if closed.load(ordering: .relaxed) { throw ConveyorError(.closed, "the RabbitMQ provider is closed") }
+    }
+
+    // MARK: QueueProvider
+
+    /// Publishes `messages` to `queue` and returns after the broker confirmed all of them. Delayed messages go
+    /// through the delay levels (whole seconds, rounded up).
+    public func enqueue(_ messages: [OutgoingMessage], to queue: String) async throws -> [EnqueueResult] {
+        try checkOpen()
+        guard !messages.isEmpty else { return [] }
+        var publications: [AMQPPublication] = []
+        publications.reserveCapacity(messages.count)
+        for message in messages {
+            let body = EnvelopeCodec.encode(message.envelope)
+            guard body.count <= EnvelopeCodec.maximumBodyBytes else {
+                throw ConveyorError(.messageTooLarge, "job \(message.envelope.id) is \(body.count) bytes, over the \(EnvelopeCodec.maximumBodyBytes)-byte limit")
+            }
+            publications.append(publication(for: message.envelope, body: body, queue: queue, delay: message.delay, attempt: nil))
+        }
+        try await publisher.publish(publications)
+        return messages.map { EnqueueResult(jobID: $0.envelope.id, brokerMessageID: $0.envelope.id.rawValue) }
+    }
+
+    func publication(for envelope: Envelope, body: [UInt8], queue: String, delay: Duration, attempt: Int?, extraHeaders: [AMQPValue.Entry] = []) -> AMQPPublication {
+        var headers: [AMQPValue.Entry] = [AMQPValue.Entry(key: AMQPHeader.task, value: .string(envelope.task))]
+        if let attempt { headers.append(AMQPValue.Entry(key: AMQPHeader.attempt, value: .int(Int64(attempt)))) }
+        if let tp = envelope.traceContext["traceparent"] { headers.append(AMQPValue.Entry(key: AMQPHeader.traceparent, value: .string(tp))) }
+        if let ts = envelope.traceContext["tracestate"] { headers.append(AMQPValue.Entry(key: AMQPHeader.tracestate, value: .string(ts))) }
+        headers.append(contentsOf: extraHeaders)
+        var p = AMQPPublication(
+            exchange: "",
+            routingKey: queue,
+            body: body,
+            messageID: envelope.id.rawValue,
+            correlationID: envelope.correlationID,
+            priority: UInt8(clamping: min(max(envelope.priority, 0), configuration.maxPriority ?? 9)),
+            timestamp: UInt64(max(0, envelope.createdAt.timeIntervalSince1970)),
+            headers: headers,
+            queue: queue
+        )
+        let seconds = RabbitMQTopology.delaySeconds(delay)
+        if seconds > 0 {
+            p.exchange = RabbitMQTopology.delayEntryExchange
+            p.routingKey = RabbitMQTopology.delayRoutingKey(seconds: seconds, queue: queue)
+            p.needsDelayLevels = true
+        }
+        return p
+    }
+
+    /// Waits until a delivery of `queue` is buffered or `wait` passed, then returns up to `max` of them. The
+    /// first receive on a queue declares it (unless disabled) and starts a push consumer with prefetch
+    /// ``Configuration/prefetch`` or `max`.
+    public func receive(from queue: String, max: Int, wait: Duration) async throws -> [ReceivedMessage] {
+        try checkOpen()
+        return try await consumer.receive(from: queue, max: max, wait: wait)
+    }
+
+    /// Acks the deliveries. Receipts from an older connection (redelivered since) are ignored.
+    public func acknowledge(_ messages: [ReceivedMessage]) async throws {
+        try checkOpen()
+        guard !messages.isEmpty else { return }
+        let (generation, tags) = try consumer.settleLocally(messages)
+        try await consumer.settle(tags: tags, generation: generation)
+    }
+
+    /// With `retryAfter`, publishes a copy (attempt + 1) through the delay levels, waits for its confirm, then
+    /// acks the original. With `nil`, publishes it to `<queue>.dlq` with reason headers, then acks. A stale
+    /// receipt (the connection was lost since) does nothing: the broker redelivers the original.
+    public func fail(_ message: ReceivedMessage, reason: FailureReason, retryAfter: Duration?) async throws {
+        try checkOpen()
+        guard consumer.isCurrent(message) else {
+            logger.debug("fail() for a stale receipt ignored; the broker redelivers the message", metadata: ["conveyor.queue": "\(message.queue)"])
+            return
+        }
+        let publication: AMQPPublication
+        if let retryAfter {
+            publication = retryPublication(message, reason: reason, delay: retryAfter)
+        } else {
+            publication = deadLetterPublication(message, reason: reason)
+        }
+        try await publisher.publish([publication])
+        let (generation, tags) = try consumer.settleLocally([message])
+        try await consumer.settle(tags: tags, generation: generation)
+    }
+
+    private func retryPublication(_ message: ReceivedMessage, reason: FailureReason, delay: Duration) -> AMQPPublication {
+        switch message.envelope {
+        case .success(var envelope):
+            envelope.attemptOffset = message.attempt
+            envelope.headers[Envelope.HeaderKey.lastError] = String(reason.description.prefix(500))
+            return publication(for: envelope, body: EnvelopeCodec.encode(envelope), queue: message.queue, delay: delay, attempt: message.attempt + 1)
+        case .failure:
+            var p = publication(
+                for: Envelope(id: JobID("unknown"), task: "", payload: []), body: message.rawBody ?? [],
+                queue: message.queue, delay: delay, attempt: message.attempt + 1
+            )
+            p.messageID = nil
+            p.headers.removeAll { $0.key == AMQPHeader.task }
+            return p
+        }
+    }
+
+    private func deadLetterPublication(_ message: ReceivedMessage, reason: FailureReason) -> AMQPPublication {
+        let dlq = RabbitMQTopology.deadLetterQueue(of: message.queue)
+        let extra = [
+            AMQPValue.Entry(key: AMQPHeader.deadLetterReason, value: .string(String(reason.message.prefix(1000)))),
+            AMQPValue.Entry(key: AMQPHeader.deadLetterCode, value: .string(reason.code)),
+        ]
+        var p: AMQPPublication
+        switch message.envelope {
+        case .success(var envelope):
+            envelope.headers[Envelope.HeaderKey.deadLetterReason] = String(reason.message.prefix(1000))
+            envelope.headers[Envelope.HeaderKey.deadLetterCode] = reason.code
+            envelope.headers[Envelope.HeaderKey.deadLetterSourceQueue] = message.queue
+            envelope.headers[Envelope.HeaderKey.deadLetterAttempt] = String(message.attempt)
+            envelope.headers[Envelope.HeaderKey.deadLetteredAt] = ISO8601DateFormatter().string(from: Date())
+            p = publication(for: envelope, body: EnvelopeCodec.encode(envelope), queue: message.queue, delay: .zero, attempt: message.attempt, extraHeaders: extra)
+        case .failure:
+            p = publication(for: Envelope(id: JobID("unknown"), task: "", payload: []), body: message.rawBody ?? [], queue: message.queue, delay: .zero, attempt: message.attempt, extraHeaders: extra)
+            p.messageID = nil
+            p.headers.removeAll { $0.key == AMQPHeader.task }
+        }
+        p.routingKey = dlq
+        return p
+    }
+
+    /// A no-op: RabbitMQ has no visibility timeout. An unacknowledged delivery stays with this consumer until it
+    /// is settled or the channel closes; RabbitMQ closes channels whose deliveries stay unacknowledged longer
+    /// than `consumer_timeout` (30 minutes by default), after which the message is redelivered.
+    public func extendVisibility(_ message: ReceivedMessage, by duration: Duration) async throws {
+        try checkOpen()
+    }
+
+    /// Ready and consumer counts from a passive `queue.declare` of `queue` and `<queue>.dlq`; `inFlight` counts
+    /// this provider's unsettled deliveries; `delayed` is the total of the shared delay levels (all queues of the
+    /// vhost, approximate).
+    public func stats(of queue: String) async throws -> QueueStats {
+        try checkOpen()
+        let inFlight = consumer.inFlightCount(queue)
+        return try await publisher.connection.perform { [publisher] c, s throws(ConveyorError) in
+            let ready = try Self.count(queue, c, s)
+            let dead = (try? Self.count(RabbitMQTopology.deadLetterQueue(of: queue), c, s)) ?? 0
+            var delayed = 0
+            if c.state != nil {
+                try publisher.topology.ensureDelayLevels(c, s)
+                for level in 0..<RabbitMQTopology.delayLevels {
+                    delayed += try Self.count(RabbitMQTopology.delayQueue(level: level), c, s)
+                }
+            }
+            return QueueStats(ready: ready, inFlight: inFlight, delayed: delayed, deadLettered: dead)
+        }
+    }
+
+    static func count(_ queue: String, _ c: AMQPConnection, _ s: amqp_connection_state_t) throws(ConveyorError) -> Int {
+        let arena = AMQPArena()
+        let ok = amqp_queue_declare(s, 2, arena.bytes(queue), 1, 0, 0, 0, amqp_table_t())
+        try c.check(amqp_get_rpc_reply(s), channel: 2, "queue \(queue)")
+        return Int(ok?.pointee.message_count ?? 0)
+    }
+
+    /// Closes both connections. Pending receives return empty; later calls throw
+    /// ``Conveyor/ConveyorError/Code/closed``.
+    public func close() async throws {
+        guard !closed.exchange(true, ordering: .relaxed) else { return }
+        consumer.close()
+        await consumer.connection.shutdown()
+        await publisher.connection.shutdown()
+    }
+
+    // MARK: QueueProvisioningProvider
+
+    /// Declares `queue`, `<queue>.dlq` and their bindings. `options.fifo` is unsupported (RabbitMQ has no
+    /// deduplication); `maxReceiveCount` becomes `x-delivery-limit` on quorum queues and is ignored on classic
+    /// queues; `visibilityTimeout` does not apply.
+    public func createQueue(_ queue: String, options: QueueOptions) async throws {
+        try checkOpen()
+        if options.fifo {
+            throw ConveyorError(.unsupported, "RabbitMQ has no FIFO queues with deduplication; create \(queue) without fifo")
+        }
+        try await publisher.connection.perform { [publisher] c, s throws(ConveyorError) in
+            publisher.topology.options[queue] = options
+            publisher.topology.declaredQueues.remove(queue)
+            try publisher.topology.ensureQueue(queue, c, s)
+        }
+    }
+
+    /// Stops consuming `queue`, then deletes it and `<queue>.dlq`. Missing queues are not an error.
+    public func deleteQueue(_ queue: String) async throws {
+        try checkOpen()
+        await consumer.forget(queue)
+        try await publisher.connection.perform { [publisher] c, s throws(ConveyorError) in
+            let arena = AMQPArena()
+            for name in [queue, RabbitMQTopology.deadLetterQueue(of: queue)] {
+                amqp_queue_delete(s, 2, arena.bytes(name), 0, 0)
+                try c.check(amqp_get_rpc_reply(s), channel: 2, "deleting queue \(name)")
+            }
+            publisher.topology.declaredQueues.remove(queue)
+            publisher.topology.options[queue] = nil
+        }
+    }
+}

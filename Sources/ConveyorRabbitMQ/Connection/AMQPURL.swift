@@ -1,0 +1,134 @@
+import Foundation
+import Conveyor
+
+/// A parsed AMQP URI: `amqp://user:pass@host:port/vhost` or `amqps://...`.
+struct AMQPURL: Sendable, Hashable {
+    var tls: Bool
+    var host: String
+    var port: Int
+    var user: String
+    var password: String
+    var vhost: String
+
+    /// The URI with the password masked, for logs and errors.
+    var redacted: String {
+        let scheme = tls ? "amqps" : "amqp"
+        let vhostPart = vhost == "/" ? "/" : "/" + (AMQPURL.percentEncode(vhost))
+        return "\(scheme)://\(user):***@\(host):\(port)\(vhostPart)"
+    }
+
+    /// Parses `text`; the error never contains the password.
+    init(parsing text: String) throws(ConveyorError) {
+        func fail(_ why: String) -> ConveyorError {
+            ConveyorError(
+                .invalidConfiguration,
+                "invalid AMQP URL (\(why)); expected amqp://user:password@host:port/vhost or amqps://..."
+            )
+        }
+        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
+        if rest.lowercased().hasPrefix("amqps://") {
+            tls = true
+            rest = rest.dropFirst(8)
+        } else if rest.lowercased().hasPrefix("amqp://") {
+            tls = false
+            rest = rest.dropFirst(7)
+        } else {
+            throw fail("the scheme must be amqp:// or amqps://")
+        }
+        // Drop a query string (not supported; options come from Configuration).
+        if let q = rest.firstIndex(of: "?") { rest = rest[..<q] }
+        var vhostText: Substring? = nil
+        if let slash = rest.firstIndex(of: "/") {
+            vhostText = rest[rest.index(after: slash)...]
+            rest = rest[..<slash]
+        }
+        var userInfo: Substring? = nil
+        if let at = rest.lastIndex(of: "@") {
+            userInfo = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+        }
+        // Host and port; IPv6 literals in brackets.
+        var hostText: Substring
+        var portText: Substring? = nil
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else { throw fail("unterminated IPv6 address") }
+            hostText = rest[rest.index(after: rest.startIndex)..<close]
+            let after = rest[rest.index(after: close)...]
+            if after.hasPrefix(":") { portText = after.dropFirst() } else if !after.isEmpty { throw fail("bad host") }
+        } else if let colon = rest.lastIndex(of: ":") {
+            hostText = rest[..<colon]
+            portText = rest[rest.index(after: colon)...]
+        } else {
+            hostText = rest
+        }
+        guard let decodedHost = AMQPURL.percentDecode(hostText), !decodedHost.isEmpty else {
+            throw fail("the host is missing")
+        }
+        host = decodedHost
+        if let portText {
+            guard let p = Int(portText), (1...65535).contains(p) else { throw fail("the port must be a number from 1 to 65535") }
+            port = p
+        } else {
+            port = tls ? 5671 : 5672
+        }
+        user = "guest"
+        password = "guest"
+        if let userInfo {
+            let parts = userInfo.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let u = AMQPURL.percentDecode(parts[0]) else { throw fail("bad percent-encoding in the user name") }
+            user = u
+            if parts.count > 1 {
+                guard let p = AMQPURL.percentDecode(parts[1]) else { throw fail("bad percent-encoding in the password") }
+                password = p
+            }
+        }
+        if let vhostText, !vhostText.isEmpty {
+            guard let v = AMQPURL.percentDecode(vhostText) else { throw fail("bad percent-encoding in the vhost") }
+            vhost = v
+        } else {
+            vhost = "/"
+        }
+    }
+
+    static func percentDecode(_ text: Substring) -> String? {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(text.utf8.count)
+        var it = text.utf8.makeIterator()
+        while let b = it.next() {
+            if b == UInt8(ascii: "%") {
+                guard let h = it.next(), let l = it.next(), let hv = hexValue(h), let lv = hexValue(l) else { return nil }
+                bytes.append(hv << 4 | lv)
+            } else {
+                bytes.append(b)
+            }
+        }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    static func percentEncode(_ text: String) -> String {
+        var out = ""
+        for b in text.utf8 {
+            if (b >= 0x30 && b <= 0x39) || (b >= 0x41 && b <= 0x5A) || (b >= 0x61 && b <= 0x7A) || b == 0x2D || b == 0x2E || b == 0x5F || b == 0x7E {
+                out.unicodeScalars.append(Unicode.Scalar(b))
+            } else {
+                out += "%" + String(b, radix: 16, uppercase: true).leftPadded(to: 2)
+            }
+        }
+        return out
+    }
+
+    private static func hexValue(_ b: UInt8) -> UInt8? {
+        switch b {
+        case 0x30...0x39: return b - 0x30
+        case 0x41...0x46: return b - 0x41 + 10
+        case 0x61...0x66: return b - 0x61 + 10
+        default: return nil
+        }
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
+}

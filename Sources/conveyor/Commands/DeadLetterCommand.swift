@@ -52,7 +52,11 @@ struct DeadLetterCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let provider = try common.provider()
                 let letters = try await provider.deadLetters(of: common.queue, limit: 1000)
-                guard let letter = letters.first(where: { (try? $0.envelope.get().id.rawValue) == id }) else {
+                let match = letters.first { letter in
+                    if case .success(let envelope) = letter.envelope { return envelope.id.rawValue == id }
+                    return false
+                }
+                guard let letter = match else {
                     throw ConveyorError(.invalidParameter, "no dead-lettered job \(id) in the first 1000 of \(common.queue)")
                 }
                 switch letter.envelope {
@@ -77,7 +81,8 @@ struct DeadLetterCommand: AsyncParsableCommand {
             try await reportingErrors {
                 let provider = try common.provider()
                 Terminal.progress("redriving \(common.queue)…")
-                let moved = try await provider.redrive(common.queue, ids: ids.isEmpty ? nil : Set(ids.map(JobID.init)))
+                let selected: Set<JobID>? = ids.isEmpty ? nil : Set(ids.map { JobID($0) })
+                let moved = try await provider.redrive(common.queue, ids: selected)
                 Terminal.endProgress()
                 print("redrove \(moved) job(s) to \(common.queue)")
                 try await provider.close()

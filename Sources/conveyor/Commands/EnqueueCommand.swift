@@ -49,8 +49,10 @@ struct EnqueueCommand: AsyncParsableCommand {
             var sent = 0
             while sent < count {
                 let n = min(100, count - sent)
-                let results = try await client.enqueueRaw(
-                    task: task, payloads: Array(repeating: Array(payload.utf8), count: n), options: options)
+                var results: [EnqueueResult] = []
+                for _ in 0..<n {
+                    results.append(try await client.enqueueRaw(task: task, payload: Array(payload.utf8), options: options))
+                }
                 for result in results {
                     if json {
                         print(#"{"id":\#(JSONText.quoted(result.jobID.rawValue)),"queue":\#(JSONText.quoted(queue)),"deduplicated":\#(result.deduplicated)}"#)

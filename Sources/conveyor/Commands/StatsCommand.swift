@@ -28,8 +28,7 @@ struct StatsCommand: AsyncParsableCommand {
                 } else {
                     let line = "\(queue): ready \(stats.ready)  in flight \(stats.inFlight)  delayed \(stats.delayed)  dead-lettered \(stats.deadLettered)"
                     if watch && Terminal.isInteractive {
-                        print("\r\u{1B}[2K\(line)", terminator: "")
-                        fflush(stdout)
+                        Terminal.writeOut("\r\u{1B}[2K\(line)")
                     } else {
                         print(line)
                     }

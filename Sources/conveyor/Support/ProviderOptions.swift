@@ -45,11 +45,11 @@ struct ProviderOptions: ParsableArguments {
             if let endpoint { env["AWS_ENDPOINT_URL_SQS"] = endpoint }
             if let region { env["AWS_REGION"] = region }
             let configuration = try SQSQueueProvider.Configuration.fromEnvironment(env)
-            return SQSQueueProvider(configuration: configuration, logger: logger)
+            return try SQSQueueProvider(configuration: configuration, logger: logger)
         default:
             if let url { env["AMQP_URL"] = url }
-            let configuration = try RabbitMQQueueProvider.Configuration.fromEnvironment(env)
-            return RabbitMQQueueProvider(configuration: configuration, logger: logger)
+            let configuration = try RabbitMQQueueProvider.Configuration.fromEnvironment(environment: env)
+            return try RabbitMQQueueProvider(configuration: configuration, logger: logger)
         }
     }
 }

@@ -22,6 +22,11 @@ enum Terminal {
         FileHandle.standardError.write(Data("\r\u{1B}[2K".utf8))
     }
 
+    /// Writes `text` to standard output without a newline and flushes it.
+    static func writeOut(_ text: String) {
+        FileHandle.standardOutput.write(Data(text.utf8))
+    }
+
     /// Writes a line to standard error.
     static func error(_ text: String) {
         FileHandle.standardError.write(Data((text + "\n").utf8))
@@ -32,8 +37,7 @@ enum Terminal {
 enum ResourceUsage {
     /// User + system CPU seconds used by this process so far.
     static func cpuSeconds() -> Double {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF, &usage)
+        let usage = current()
         let user = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
         let system = Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
         return user + system
@@ -41,13 +45,22 @@ enum ResourceUsage {
 
     /// Peak resident set size of this process, in bytes.
     static func peakRSSBytes() -> Int {
-        var usage = rusage()
-        getrusage(RUSAGE_SELF, &usage)
+        let usage = current()
         #if canImport(Darwin)
         return Int(usage.ru_maxrss)
         #else
         return Int(usage.ru_maxrss) * 1024
         #endif
+    }
+
+    private static func current() -> rusage {
+        var usage = rusage()
+        #if canImport(Glibc)
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        #endif
+        return usage
     }
 
     /// Wall-clock nanoseconds since the Unix epoch (shared by producer and worker in one process).

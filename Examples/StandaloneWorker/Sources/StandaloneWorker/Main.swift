@@ -1,0 +1,37 @@
+import Conveyor
+import Foundation
+import Logging
+import ServiceLifecycle
+
+/// Runs a worker for `resize-image` and `send-report` on the queue `CONVEYOR_QUEUE` (default `default`) until
+/// SIGTERM or SIGINT, then drains gracefully.
+@main
+struct StandaloneWorker {
+    static func main() async throws {
+        LoggingSystem.bootstrap { StreamLogHandler.standardError(label: $0) }
+        var logger = Logger(label: "standalone-worker")
+        logger.logLevel = .info
+        let environment = ProcessInfo.processInfo.environment
+        let provider = try makeProvider(logger: logger)
+        let client = ConveyorClient(provider: provider, logger: logger)
+
+        var registry = TaskRegistry()
+        try registry.register(ResizeImage())
+        try registry.register(SendReport(client: client))
+
+        let worker = Worker(
+            provider: provider,
+            registry: registry,
+            configuration: .init(
+                queues: [environment["CONVEYOR_QUEUE"] ?? "default"],
+                concurrency: Int(environment["CONVEYOR_CONCURRENCY"] ?? "") ?? 8
+            ),
+            logger: logger
+        )
+        let group = ServiceGroup(
+            configuration: .init(services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        )
+        try await group.run()
+        try await provider.close()
+    }
+}

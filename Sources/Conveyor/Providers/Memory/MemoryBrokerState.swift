@@ -195,9 +195,11 @@ struct MemoryBrokerState {
         actions: inout [MemoryAction]
     ) -> ContinuousClock.Instant? {
         guard !closed, queues[queue]?.timerID == id else { return nil }
+        // Waiters whose wait has passed go first, empty-handed: when the timer runs late (a busy machine), a
+        // message that became due after a waiter's deadline must not reach it.
+        queues[queue]!.expireWaiters(now: now, actions: &actions)
         queues[queue]!.advance(now: now)
         queues[queue]!.serveWaiters(queue: queue, generation: generation, now: now, counters: &counters, actions: &actions)
-        queues[queue]!.expireWaiters(now: now, actions: &actions)
         guard var next = queues[queue]!.waiters.first?.deadline else {
             _ = queues[queue]!.clearTimer()  // this very task: it ends by returning nil
             return nil

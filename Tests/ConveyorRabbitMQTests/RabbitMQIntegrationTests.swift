@@ -255,21 +255,31 @@ struct RabbitMQIntegrationTests {
     @Test func enqueueDuringCutIsRepublished() async throws {
         try await withQueue("cut-publish") { provider, queue in
             try await provider.createQueue(queue, options: QueueOptions())
-            let n = 2000
-            async let published = provider.enqueue((0..<n).map { OutgoingMessage(envelope: testEnvelope($0)) }, to: queue)
-            try await Task.sleep(for: .milliseconds(20))
-            try Env.rabbitmqctl("close_all_connections", "conveyor test: cut during publish")
-            let results = try await published
-            #expect(results.count == n)
+            // Cut the connections from another thread while batches are being published and confirmed.
+            let cutDone = Atomic<Bool>(false)
+            let cutError = Mutex<(any Error)?>(nil)
+            Thread.detachNewThread {
+                do { try Env.rabbitmqctl("close_all_connections", "conveyor test: cut during publish") } catch { cutError.withLock { $0 = error } }
+                cutDone.store(true, ordering: .releasing)
+            }
+            var published: [JobID] = []
+            var after = 0
+            let deadline = ContinuousClock.now + .seconds(60)
+            while after < 3, ContinuousClock.now < deadline {
+                if cutDone.load(ordering: .acquiring) { after += 1 }
+                let results = try await provider.enqueue((0..<200).map { OutgoingMessage(envelope: testEnvelope($0)) }, to: queue)
+                published += results.map(\.jobID)
+            }
+            #expect(cutError.withLock { $0 } == nil)
             // At least once: every job is in the queue (some maybe twice).
             var seen = Set<JobID>()
-            let deadline = ContinuousClock.now + .seconds(60)
-            while seen.count < n, ContinuousClock.now < deadline {
+            let drainDeadline = ContinuousClock.now + .seconds(60)
+            while seen.count < published.count, ContinuousClock.now < drainDeadline {
                 let batch = try await provider.receive(from: queue, max: 200, wait: .seconds(1))
                 for m in batch { if let id = try? m.envelope.get().id { seen.insert(id) } }
                 try await provider.acknowledge(batch)
             }
-            #expect(seen == Set(results.map(\.jobID)))
+            #expect(seen == Set(published))
         }
     }
 

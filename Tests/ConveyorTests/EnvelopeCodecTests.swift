@@ -242,6 +242,18 @@ struct EnvelopeCodecTests {
         #expect(envelope.traceContext.isEmpty)
     }
 
+    /// The output of the Python helper in docs/wire-format.md.
+    @Test func documentedPythonHelperOutputDecodes() throws {
+        let text = #"{"v":1,"id":"3773d162-45a0-45cb-8101-b81674ccb4a3","task":"email.send","payload":{"to":"ada@example.com","subject":"Wélcome"},"created_at":"2026-11-25T16:43:52.213Z","correlation_id":"signup-42","dedup_key":"k","priority":5,"max_attempts":3,"not_before":"2026-11-25T18:43:52.213453+00:00","trace":{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}"#
+        let envelope = try decode(text).get()
+        #expect(envelope.id == "3773d162-45a0-45cb-8101-b81674ccb4a3")
+        #expect(envelope.payload == Array(#"{"to":"ada@example.com","subject":"Wélcome"}"#.utf8))
+        #expect(envelope.notBefore.map(RFC3339.format) == "2026-11-25T18:43:52.213Z")
+        #expect(envelope.deduplicationKey == "k")
+        #expect(envelope.priority == 5)
+        #expect(envelope.maxAttempts == 3)
+    }
+
     @Test func payloadNullIsKeptAsJSONNull() throws {
         #expect(try decode(body(replacing: "payload", with: "null")).get().payload == Array("null".utf8))
     }

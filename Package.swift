@@ -19,6 +19,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // MARK: Core
@@ -78,18 +79,27 @@ let package = Package(
                 "ConveyorRabbitMQ",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
             ]
         ),
 
         // MARK: Tests
         .testTarget(
             name: "ConveyorTests",
-            dependencies: ["Conveyor", "ConveyorTesting"]
+            dependencies: [
+                "Conveyor", "ConveyorTesting",
+                .product(name: "Tracing", package: "swift-distributed-tracing"),
+            ]
         ),
         .testTarget(
             name: "ConveyorSQSTests",
             dependencies: ["ConveyorSQS", "ConveyorTesting"],
             resources: [.copy("Resources")]
+        ),
+        .testTarget(
+            name: "ConveyorCLITests",
+            dependencies: ["conveyor"]
         ),
         .testTarget(
             name: "ConveyorRabbitMQTests",

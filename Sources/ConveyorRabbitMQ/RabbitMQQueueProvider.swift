@@ -44,6 +44,8 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
     let topology: RabbitMQTopology
     let publisher: AMQPPublisher
     let consumer: AMQPConsumer
+    /// Request latency and errors per operation (`conveyor_broker_request_*{provider="rabbitmq"}`).
+    let requestMetrics = BrokerRequestMetrics(provider: "rabbitmq")
     private let closed = Atomic<Bool>(false)
 
     /// Creates a provider. No connection is opened until the first operation.
@@ -109,7 +111,7 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
             }
             publications.append(publication(for: message.envelope, body: body, queue: queue, delay: message.delay, attempt: nil))
         }
-        try await publisher.publish(publications)
+        try await requestMetrics.measure("publish") { try await publisher.publish(publications) }
         return messages.map { EnqueueResult(jobID: $0.envelope.id, brokerMessageID: $0.envelope.id.rawValue) }
     }
 
@@ -152,7 +154,7 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
         try checkOpen()
         guard !messages.isEmpty else { return }
         let (generation, tags) = try consumer.settleLocally(messages)
-        try await consumer.settle(tags: tags, generation: generation)
+        try await requestMetrics.measure("ack") { try await consumer.settle(tags: tags, generation: generation) }
     }
 
     /// With `retryAfter`, publishes a copy (attempt + 1) through the delay levels, waits for its confirm, then
@@ -170,9 +172,11 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
         } else {
             publication = deadLetterPublication(message, reason: reason)
         }
-        try await publisher.publish([publication])
+        try await requestMetrics.measure(retryAfter == nil ? "dead_letter" : "retry") {
+            try await publisher.publish([publication])
+        }
         let (generation, tags) = try consumer.settleLocally([message])
-        try await consumer.settle(tags: tags, generation: generation)
+        try await requestMetrics.measure("ack") { try await consumer.settle(tags: tags, generation: generation) }
     }
 
     private func retryPublication(_ message: ReceivedMessage, reason: FailureReason, delay: Duration) -> AMQPPublication {
@@ -230,7 +234,11 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
     public func stats(of queue: String) async throws -> QueueStats {
         try checkOpen()
         let (buffered, inFlight) = consumer.localCounts(queue)
-        return try await publisher.connection.perform { [publisher] c, s throws(ConveyorError) in
+        return try await requestMetrics.measure("stats") { try await statsFromBroker(queue, buffered: buffered, inFlight: inFlight) }
+    }
+
+    private func statsFromBroker(_ queue: String, buffered: Int, inFlight: Int) async throws -> QueueStats {
+        try await publisher.connection.perform { [publisher] c, s throws(ConveyorError) in
             let ready = try Self.count(queue, c, s)
             let dead = (try? Self.count(RabbitMQTopology.deadLetterQueue(of: queue), c, s)) ?? 0
             var delayed = 0

@@ -103,29 +103,38 @@ public struct ConveyorClient: Sendable {
     }
 
     /// Enqueues one job of the task named `task` with a JSON `payload`, without type checking (for command-line
-    /// tools and producers that do not link the task's type). The payload must be one JSON value; it is checked
-    /// only for being non-empty. Queue: ``EnqueueOptions/queue`` or ``defaultQueue`` or `"default"`.
+    /// tools and producers that do not link the task's type). The payload must be one JSON value. Queue:
+    /// ``EnqueueOptions/queue`` or ``defaultQueue`` or `"default"`.
     @discardableResult
     public func enqueueRaw(task: String, payload json: [UInt8], options: EnqueueOptions = .init()) async throws -> EnqueueResult {
+        try await enqueueRaw(task: task, payloads: [json], options: options)[0]
+    }
+
+    /// Enqueues one job of the task named `task` per JSON payload, in one provider call (the provider splits it
+    /// into broker batches), and returns the results in order. Options apply to every job;
+    /// ``EnqueueOptions/jobID`` and ``EnqueueOptions/deduplicationKey`` are refused for more than one payload.
+    @discardableResult
+    public func enqueueRaw(task: String, payloads: [[UInt8]], options: EnqueueOptions = .init()) async throws -> [EnqueueResult] {
         guard !task.isEmpty else {
             throw ConveyorError(.invalidParameter, "the task name is empty")
         }
-        guard json.contains(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) else {
-            throw ConveyorError(.invalidParameter, "the payload of \(task) is empty; pass a JSON value such as {}")
+        guard !payloads.isEmpty else { return [] }
+        for json in payloads {
+            guard json.contains(where: { !($0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09) }) else {
+                throw ConveyorError(.invalidParameter, "the payload of \(task) is empty; pass a JSON value such as {}")
+            }
+            guard (try? JSONSerialization.jsonObject(with: Data(json), options: [.fragmentsAllowed])) != nil else {
+                throw ConveyorError(.invalidParameter, "the payload of \(task) is not valid JSON")
+            }
         }
-        guard (try? JSONSerialization.jsonObject(with: Data(json), options: [.fragmentsAllowed])) != nil else {
-            throw ConveyorError(.invalidParameter, "the payload of \(task) is not valid JSON")
-        }
-        let priority = options.priority ?? 0
-        let results = try await send(
+        return try await send(
             task: task,
-            payloads: [json],
+            payloads: payloads,
             options: options,
             queue: options.queue ?? defaultQueue ?? "default",
-            priority: priority,
+            priority: options.priority ?? 0,
             maxAttempts: options.maxAttempts
         )
-        return results[0]
     }
 
     private func send(

@@ -150,7 +150,7 @@ final class WorkerRuntime: Sendable {
                 }
                 logger.info(
                     "receive failed; retrying",
-                    metadata: ["conveyor.queue": .string(queue), "error": .string(String(describing: error)), "retry.after": .stringConvertible(errorDelay)]
+                    metadata: ["conveyor.queue": .string(queue), "error.message": .string(String(describing: error)), "retry.after": .stringConvertible(errorDelay)]
                 )
                 do { try await Task.sleep(for: errorDelay) } catch { return }
                 errorDelay = min(errorDelay * 2, .seconds(10))
@@ -183,7 +183,7 @@ final class WorkerRuntime: Sendable {
                     retryAfter: .zero
                 )
             } catch {
-                logger.debug("could not release message; it returns after its visibility timeout", metadata: ["error": .string(String(describing: error))])
+                logger.debug("could not release message; it returns after its visibility timeout", metadata: ["error.message": .string(String(describing: error))])
             }
         }
     }
@@ -220,7 +220,7 @@ final class WorkerRuntime: Sendable {
                             do {
                                 try await provider.extendVisibility(message, by: duration)
                             } catch {
-                                logger.debug("heartbeat failed", metadata: ["error": .string(String(describing: error))])
+                                logger.debug("heartbeat failed", metadata: ["error.message": .string(String(describing: error))])
                             }
                         }
                         if let rearm { arms.append(rearm) }
@@ -353,7 +353,7 @@ final class WorkerRuntime: Sendable {
                 scheduler.finish(job)
                 await acker.acknowledge(message)
             } catch {
-                logger.debug("could not re-send a job that is not due yet; returning it", metadata: jobMetadata(job, ["error": .string(String(describing: error))]))
+                logger.debug("could not re-send a job that is not due yet; returning it", metadata: jobMetadata(job, ["error.message": .string(String(describing: error))]))
                 await failMessage(job, reason: FailureReason(code: "not_due", message: "the job is not due yet"), retryAfter: delay)
                 scheduler.finish(job)
             }
@@ -361,7 +361,7 @@ final class WorkerRuntime: Sendable {
         case .rejected(let reason):
             taskMetrics.deadLettered.increment()
             publish(.deadLettered, job, error: reason.description)
-            logger.debug("job dead-lettered", metadata: jobMetadata(job, ["error": .string(reason.description)]))
+            logger.debug("job dead-lettered", metadata: jobMetadata(job, ["error.message": .string(reason.description)]))
             await failMessage(job, reason: reason, retryAfter: nil)
             scheduler.finish(job)
 
@@ -388,7 +388,7 @@ final class WorkerRuntime: Sendable {
             if deadLetterNow || message.attempt >= maxAttempts {
                 taskMetrics.deadLettered.increment()
                 publish(.deadLettered, job, duration: duration, error: reason.description)
-                logger.debug("job dead-lettered", metadata: jobMetadata(job, ["error": .string(reason.description)]))
+                logger.debug("job dead-lettered", metadata: jobMetadata(job, ["error.message": .string(reason.description)]))
                 await failMessage(job, reason: reason, retryAfter: nil)
             } else {
                 let delay = (job.entry?.options.backoff ?? .immediate).delay(forRetry: message.attempt)
@@ -396,7 +396,7 @@ final class WorkerRuntime: Sendable {
                 publish(.retried, job, duration: duration, error: reason.description, retryAfter: delay)
                 logger.debug(
                     "job failed; will retry",
-                    metadata: jobMetadata(job, ["error": .string(reason.description), "retry.after": .stringConvertible(delay)])
+                    metadata: jobMetadata(job, ["error.message": .string(reason.description), "retry.after": .stringConvertible(delay)])
                 )
                 await failMessage(job, reason: reason, retryAfter: delay)
             }
@@ -431,7 +431,7 @@ final class WorkerRuntime: Sendable {
             publish(.failed, job, error: "could not settle the message: \(error)")
             logger.debug(
                 "could not settle a failed message; it returns after its visibility timeout",
-                metadata: jobMetadata(job, ["error": .string(String(describing: error))])
+                metadata: jobMetadata(job, ["error.message": .string(String(describing: error))])
             )
         }
     }
@@ -530,7 +530,7 @@ final class AckBatcher: Sendable {
         } catch {
             logger.debug(
                 "acknowledgement failed; the messages return after their visibility timeout",
-                metadata: ["error": .string(String(describing: error)), "conveyor.queue": .string(batch[0].queue)]
+                metadata: ["error.message": .string(String(describing: error)), "conveyor.queue": .string(batch[0].queue)]
             )
         }
     }

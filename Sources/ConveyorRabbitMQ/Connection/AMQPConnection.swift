@@ -346,7 +346,7 @@ final class AMQPConnection: @unchecked Sendable {
             amqp_destroy_connection(s)
             lastError = error
             scheduleReconnect()
-            logger.debug("AMQP connect failed", metadata: ["error": "\(error)"])
+            logger.debug("AMQP connect failed", metadata: ["error.message": "\(error)"])
             return
         }
         state = s
@@ -426,7 +426,7 @@ final class AMQPConnection: @unchecked Sendable {
         }
         scheduleReconnect()
         if !isClosing {
-            logger.info("RabbitMQ connection lost; reconnecting", metadata: ["error": "\(error)"])
+            logger.info("RabbitMQ connection lost; reconnecting", metadata: ["error.message": "\(error)"])
         }
         delegate?.connectionDidClose(self, error: error)
     }

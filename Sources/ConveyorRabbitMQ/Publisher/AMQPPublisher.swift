@@ -196,7 +196,7 @@ final class AMQPPublisher: AMQPConnectionDelegate, @unchecked Sendable {
                 try topology.ensureQueue(queue, connection, s)
             } catch where error.code != .connectionFailed {
                 knownQueues.remove(queue)
-                logger.debug("redeclaring queue failed", metadata: ["conveyor.queue": "\(queue)", "error": "\(error)"])
+                logger.debug("redeclaring queue failed", metadata: ["conveyor.queue": "\(queue)", "error.message": "\(error)"])
             }
         }
         if !unsent.isEmpty {

@@ -16,6 +16,8 @@ package final class SQSClient: Sendable {
     let connectTimeout: Duration
     let logger: Logger
     private let signer: SigV4Signer
+    /// Request latency and errors per action (`conveyor_broker_request_*{provider="sqs"}`).
+    private let metrics = BrokerRequestMetrics(provider: "sqs")
     private let keyCache = Mutex<(scope: String, secret: String, key: [UInt8])?>(nil)
 
     init(
@@ -71,7 +73,9 @@ package final class SQSClient: Sendable {
         var attempt = 1
         while true {
             do {
-                return try await sendOnce(action, body: body, extraTimeout: extraTimeout)
+                return try await metrics.measure(action) {
+                    try await sendOnce(action, body: body, extraTimeout: extraTimeout)
+                }
             } catch let error as ConveyorError where error.isRetryable && attempt < retry.maxAttempts {
                 let delay = retry.delay(beforeRetry: attempt)
                 logger.debug("SQS request retried", metadata: [

@@ -13,7 +13,12 @@ struct BenchCommand: AsyncParsableCommand {
             Phases: (1) enqueue --jobs no-op jobs with --producers concurrent producers; (2) drain them with a \
             worker of --concurrency; (3) produce and consume at once (end to end); (4) on an idle worker, enqueue \
             --latency-samples jobs one at a time and measure enqueue-to-start latency. The last line printed is \
-            one JSON object.
+            one JSON object: provider, jobs, enqueue_per_s, process_per_s, latency_p50_ms, latency_p99_ms, ….
+            Progress shows on a terminal only.
+
+            Examples:
+              conveyor bench --provider memory --jobs 200000 --concurrency 32
+              conveyor bench --provider rabbitmq --jobs 20000 | tail -1 | jq .process_per_s
             """
     )
 

@@ -8,6 +8,14 @@ struct DeadLetterCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "dlq",
         abstract: "Inspect, redrive and purge dead-lettered jobs.",
+        discussion: """
+            Examples:
+              conveyor dlq list --provider sqs --queue emails
+              conveyor dlq list --provider sqs --queue emails --json | jq -r .id
+              conveyor dlq show --provider rabbitmq --queue emails 01JD5Q2W8X3Y4Z5A6B7C8D9E0F
+              conveyor dlq redrive --provider rabbitmq --queue emails --id 01JD5Q2W8X3Y4Z5A6B7C8D9E0F
+              conveyor dlq purge --provider rabbitmq --queue emails --yes
+            """,
         subcommands: [List.self, Show.self, Redrive.self, Purge.self]
     )
 
@@ -73,7 +81,10 @@ struct DeadLetterCommand: AsyncParsableCommand {
     }
 
     struct Redrive: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Move dead-lettered jobs back to the work queue.")
+        static let configuration = CommandConfiguration(
+            abstract: "Move dead-lettered jobs back to the work queue.",
+            discussion: "All of them, or only those given with --id (repeatable). Redriven jobs start over with a fresh attempt count."
+        )
         @OptionGroup var common: Common
         @Option(name: .customLong("id"), help: "Only these job ids (repeatable); default all.") var ids: [String] = []
 
@@ -91,7 +102,10 @@ struct DeadLetterCommand: AsyncParsableCommand {
     }
 
     struct Purge: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete every dead-lettered job of a queue.")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete every dead-lettered job of a queue.",
+            discussion: "Asks you to type the queue name on a terminal; without a terminal it refuses (exit 2) unless --yes is given."
+        )
         @OptionGroup var common: Common
         @Flag(name: .customLong("yes"), help: "Don't ask for confirmation.") var confirmed = false
 

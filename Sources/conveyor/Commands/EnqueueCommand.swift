@@ -7,7 +7,17 @@ struct EnqueueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "enqueue",
         abstract: "Enqueue jobs and print their ids, one per line.",
-        discussion: "Example: conveyor enqueue --provider rabbitmq --queue emails --task echo --payload '{\"hi\":1}' --count 3"
+        discussion: """
+            With --count N the jobs go to the broker in batches (SQS SendMessageBatch of 10, RabbitMQ publishes \
+            confirmed together), 500 jobs per provider call; progress shows on a terminal only. With --json each \
+            job is one JSON line: {"id":…,"queue":…,"deduplicated":false}.
+            --dedup-key names one job, so it cannot be combined with --count above 1.
+
+            Examples:
+              conveyor enqueue --provider rabbitmq --queue emails --task echo --payload '{"hi":1}'
+              conveyor enqueue --provider sqs --queue jobs --task sleep --payload '{"ms":200}' --count 1000 --json
+              conveyor enqueue --queue jobs --task noop --delay 5m --priority 9 --dedup-key nightly-2026-11-25
+            """
     )
 
     @OptionGroup var providerOptions: ProviderOptions
@@ -26,6 +36,7 @@ struct EnqueueCommand: AsyncParsableCommand {
 
     func validate() throws {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
+        if count > 1, dedupKey != nil { throw ValidationError("--dedup-key names one job; it cannot be used with --count above 1") }
         if let priority, !(0...9).contains(priority) { throw ValidationError("--priority must be between 0 and 9") }
         guard (try? JSONSerialization.jsonObject(with: Data(payload.utf8), options: [.fragmentsAllowed])) != nil else {
             throw ValidationError("--payload is not valid JSON: \(payload.prefix(80))")
@@ -46,22 +57,25 @@ struct EnqueueCommand: AsyncParsableCommand {
                 queue: queue,
                 maxAttempts: maxAttempts
             )
+            let body = Array(payload.utf8)
+            let chunkSize = 500
             var sent = 0
             while sent < count {
-                let n = min(100, count - sent)
-                var results: [EnqueueResult] = []
-                for _ in 0..<n {
-                    results.append(try await client.enqueueRaw(task: task, payload: Array(payload.utf8), options: options))
-                }
+                let n = min(chunkSize, count - sent)
+                let results = try await client.enqueueRaw(
+                    task: task, payloads: Array(repeating: body, count: n), options: options)
+                var out = ""
                 for result in results {
                     if json {
-                        print(#"{"id":\#(JSONText.quoted(result.jobID.rawValue)),"queue":\#(JSONText.quoted(queue)),"deduplicated":\#(result.deduplicated)}"#)
+                        out += #"{"id":\#(JSONText.quoted(result.jobID.rawValue)),"queue":\#(JSONText.quoted(queue)),"deduplicated":\#(result.deduplicated)}"#
                     } else {
-                        print(result.jobID.rawValue)
+                        out += result.jobID.rawValue
                     }
+                    out += "\n"
                 }
+                Terminal.writeOut(out)
                 sent += n
-                if count > 100 { Terminal.progress("enqueued \(sent)/\(count)") }
+                if count > chunkSize { Terminal.progress("enqueued \(sent)/\(count)") }
             }
             Terminal.endProgress()
             try await provider.close()

@@ -7,6 +7,14 @@ struct QueueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "queue",
         abstract: "Create or delete queues (with their dead-letter queues).",
+        discussion: """
+            For development and tests; production queues are usually provisioned by infrastructure code.
+
+            Examples:
+              conveyor queue create emails --provider rabbitmq
+              conveyor queue create orders.fifo --fifo --provider sqs --max-receive-count 5
+              conveyor queue delete emails --provider sqs
+            """,
         subcommands: [Create.self, Delete.self]
     )
 

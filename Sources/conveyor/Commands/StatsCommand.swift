@@ -6,7 +6,16 @@ import Foundation
 struct StatsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
-        abstract: "Show ready, in-flight, delayed and dead-lettered counts of a queue."
+        abstract: "Show ready, in-flight, delayed and dead-lettered counts of a queue.",
+        discussion: """
+            --watch refreshes in place on a terminal (one line per refresh when piped) until interrupted. --json \
+            prints {"queue":…,"ready":N,"in_flight":N,"delayed":N,"dead_lettered":N} (one line per refresh).
+
+            Examples:
+              conveyor stats --provider rabbitmq --queue emails
+              conveyor stats --provider sqs --queue emails --json
+              conveyor stats --provider sqs --queue emails --watch --interval 5s
+            """
     )
 
     @OptionGroup var providerOptions: ProviderOptions

@@ -2,6 +2,8 @@ import ArgumentParser
 import Conveyor
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 
 /// `conveyor worker`: a standalone worker with the built-in tasks.
@@ -13,7 +15,16 @@ struct WorkerCommand: AsyncParsableCommand {
             Tasks: noop (does nothing), echo (logs and returns its payload), sleep ({"ms": N}), fail (always \
             throws, so the job is retried then dead-lettered), record (appends "<job id> <attempt> <task> \
             <payload>" to --record FILE before the job is acknowledged). SIGTERM or SIGINT stops receiving, \
-            lets running jobs finish within --shutdown-grace, then returns the rest to the broker.
+            lets running jobs finish within --shutdown-grace, then returns the rest to the broker, and exits 0.
+
+            With --metrics-port P the worker serves Prometheus text metrics at http://127.0.0.1:P/metrics \
+            (conveyor_jobs_total{task,outcome}, conveyor_job_duration_seconds, conveyor_queue_wait_seconds, \
+            conveyor_jobs_in_flight, and the provider's broker request metrics).
+
+            Examples:
+              conveyor worker --provider rabbitmq --queue emails --concurrency 32
+              CONVEYOR_PROVIDER=sqs AWS_REGION=eu-west-1 conveyor worker --queue jobs --metrics-port 9464
+              conveyor worker --provider sqs --queue smoke --record /tmp/jobs.log
             """
     )
 
@@ -30,16 +41,30 @@ struct WorkerCommand: AsyncParsableCommand {
     var maxAttempts: Int = 3
     @Option(name: .customLong("retry-delay"), help: "Delay before retrying a failed built-in task.")
     var retryDelay: DurationArgument = DurationArgument(.seconds(1), text: "1s")
+    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics on 127.0.0.1:PORT/metrics (0: any free port).")
+    var metricsPort: Int?
 
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+        if let metricsPort, !(0...65535).contains(metricsPort) {
+            throw ValidationError("--metrics-port must be between 0 and 65535")
+        }
     }
 
     func run() async throws {
         Logger.bootstrapOnce()
         let logger = logging.makeLogger(default: .info)
         try await reportingErrors {
+            var metricsServer: MetricsServer?
+            if let metricsPort {
+                let registry = PrometheusCollectorRegistry()
+                MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+                let server = try MetricsServer(port: metricsPort) { registry.emitToBuffer() }
+                server.start()
+                metricsServer = server
+                Terminal.error("metrics: http://127.0.0.1:\(server.port)/metrics")
+            }
             let provider = try providerOptions.makeProvider(logger: logger)
             var registry = TaskRegistry()
             try BuiltinTasks.register(in: &registry, recordFile: try record.map { try RecordFile(path: $0) })
@@ -73,8 +98,15 @@ struct WorkerCommand: AsyncParsableCommand {
                     logger: logger
                 )
             )
-            try await group.run()
+            do {
+                try await group.run()
+            } catch {
+                await metricsServer?.stop()
+                try? await provider.close()
+                throw error
+            }
             try await provider.close()
+            await metricsServer?.stop()
             logger.info("worker stopped")
         }
     }

@@ -3,6 +3,9 @@ import Conveyor
 
 /// Exit codes scripts can rely on.
 enum ExitCodes {
+    /// Bad usage: unknown option, missing argument, invalid value.
+    static let usage = ExitCode(2)
+
     /// The broker could not be reached or is misconfigured.
     static let brokerUnavailable = ExitCode(3)
 

@@ -1,0 +1,37 @@
+import Conveyor
+import ConveyorTesting
+import Testing
+
+@Suite("Memory provider conformance")
+struct MemoryConformanceTests {
+    static let provider = MemoryQueueProvider()
+    static let harness = ConformanceHarness.provisioning(provider, makeProvider: { MemoryQueueProvider() })
+
+    @Test(arguments: ProviderConformance.cases)
+    func conformance(_ conformanceCase: ConformanceCase) async throws {
+        try await conformanceCase.run(Self.harness)
+    }
+
+    @Test func everyCaseHasAUniqueName() {
+        let names = ProviderConformance.cases.map(\.name)
+        #expect(Set(names).count == names.count)
+        #expect(names.count >= 14)
+    }
+}
+
+@Suite("Test queue names")
+struct TestQueueNamesTests {
+    @Test(arguments: ["round-trip", "Hello World!", "", "ü✓", String(repeating: "x", count: 300), "a.b/c:d"])
+    func namesAreValidForSQSAndRabbitMQ(_ hint: String) {
+        let name = TestQueueNames.unique(hint)
+        #expect(name.hasPrefix("t-"))
+        #expect(name.utf8.count <= 64)
+        #expect(name.allSatisfy { ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" })
+        #expect(!name.contains("--"))
+        #expect(TestQueueNames.unique(hint) != name)
+    }
+
+    @Test func hintIsKept() {
+        #expect(TestQueueNames.unique("Round Trip").hasPrefix("t-round-trip-"))
+    }
+}

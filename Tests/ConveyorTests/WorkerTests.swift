@@ -464,3 +464,64 @@ struct WorkerTests {
         #expect(try await provider.stats(of: "default") == QueueStats())
     }
 }
+
+@Suite("Worker lifecycle", .timeLimit(.minutes(1)))
+struct WorkerLifecycleTests {
+    enum Slow: ProbeTag {
+        static let name = "slow"
+        static var options: TaskOptions { TaskOptions(maxAttempts: 5, backoff: quickBackoff, timeout: nil) }
+    }
+
+    @Test("cancelling the worker's task cancels running jobs and returns their messages")
+    func hardCancel() async throws {
+        let provider = MemoryQueueProvider()
+        let registry = try TaskRegistry([Probe<Slow> { _, _ in
+            try await Task.sleep(for: .seconds(30))
+            return ProbeOutput(doubled: 0)
+        }])
+        let worker = Worker(provider: provider, registry: registry, configuration: .test(concurrency: 2), logger: testLogger)
+        let stream = worker.events()
+        try await ConveyorClient(provider: provider).enqueue(Probe<Slow>.self, [ProbeInput(value: 1), ProbeInput(value: 2), ProbeInput(value: 3)])
+        let log = EventLog(stream)
+        let task = Task { try await worker.run() }
+        await log.wait(for: .started, count: 2)
+        task.cancel()
+        try await task.value
+        let events = await log.drain()
+        #expect(events.filter { $0.kind == .failed }.count == 2)
+        let stats = try await provider.stats(of: "default")
+        #expect(stats.ready == 3)
+        #expect(stats.inFlight == 0)
+    }
+
+    @Test("a shutdown requested before run makes run return at once; a worker runs only once")
+    func shutdownBeforeRun() async throws {
+        let provider = MemoryQueueProvider()
+        let worker = Worker(provider: provider, registry: TaskRegistry(), configuration: .test(), logger: testLogger)
+        worker.triggerGracefulShutdown()
+        try await worker.run()
+        await #expect(throws: ConveyorError.self) { try await worker.run() }
+        var finished = true
+        for await _ in worker.events() { finished = false }
+        #expect(finished)
+    }
+
+    @Test("a bad configuration is refused with invalidConfiguration")
+    func badConfiguration() async throws {
+        let provider = MemoryQueueProvider()
+        for configuration in [
+            Worker.Configuration(queues: []),
+            Worker.Configuration(concurrency: 0),
+            Worker.Configuration(batchSize: 0),
+            Worker.Configuration(queues: ["a", "a"]),
+        ] {
+            let worker = Worker(provider: provider, registry: TaskRegistry(), configuration: configuration, logger: testLogger)
+            do {
+                try await worker.run()
+                Issue.record("expected invalidConfiguration for \(configuration)")
+            } catch let error as ConveyorError {
+                #expect(error.code == .invalidConfiguration)
+            }
+        }
+    }
+}

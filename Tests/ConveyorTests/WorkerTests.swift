@@ -282,17 +282,19 @@ struct WorkerTests {
 
     @Test("a job longer than the visibility timeout is kept invisible by the heartbeat and runs once")
     func heartbeat() async throws {
-        let provider = MemoryQueueProvider(configuration: .init(visibilityTimeout: .milliseconds(200)))
+        // The heartbeat leaves 30 % of the visibility timeout as slack; one second keeps the test robust on a
+        // loaded machine.
+        let provider = MemoryQueueProvider(configuration: .init(visibilityTimeout: .seconds(1)))
         let runs = Shared(0)
         let registry = try TaskRegistry([Probe<Long> { _, _ in
             runs.withLock { $0 += 1 }
-            try await Task.sleep(for: .milliseconds(600))
+            try await Task.sleep(for: .seconds(3))
             return ProbeOutput(doubled: 0)
         }])
         let worker = Worker(
             provider: provider,
             registry: registry,
-            configuration: .test(concurrency: 2, visibilityTimeout: .milliseconds(200)),
+            configuration: .test(concurrency: 2, visibilityTimeout: .seconds(1)),
             logger: testLogger
         )
         let stream = worker.events()

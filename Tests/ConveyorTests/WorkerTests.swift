@@ -27,7 +27,7 @@ struct WorkerTests {
 
     enum Timed: ProbeTag {
         static let name = "timed"
-        static var options: TaskOptions { TaskOptions(maxAttempts: 3, backoff: quickBackoff, timeout: .milliseconds(50)) }
+        static var options: TaskOptions { TaskOptions(maxAttempts: 3, backoff: quickBackoff, timeout: .milliseconds(200)) }
     }
 
     enum Long: ProbeTag {

@@ -337,14 +337,14 @@ struct ScheduleTests {
     // MARK: Properties
 
     /// Random expressions and dates in fixed-offset zones: the next fire date is after the date, matches, and no
-    /// matching minute lies strictly between (checked by brute force over up to two days).
+    /// matching minute lies strictly between (checked by brute force over up to a day).
     @Test("random expressions: next fire date is the first match", arguments: ["UTC", "Asia/Kolkata"])
     func randomExpressions(_ zone: String) throws {
         var random = SplitMix64(seed: zone == "UTC" ? 42 : 4242)
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = try Schedule.timeZone(named: zone)
         let base = date("2020-01-01T00:00:00Z").timeIntervalSince1970
-        for _ in 0..<120 {
+        for _ in 0..<100 {
             let matcher = BruteForceMatcher.random(using: &random)
             let schedule = try Schedule(parsing: matcher.text, timeZone: zone)
             let d = Date(timeIntervalSince1970: base + Double(random.next() % (10 * 365 * 86_400)) + 0.25)
@@ -360,7 +360,7 @@ struct ScheduleTests {
             #expect(fire.timeIntervalSince1970.truncatingRemainder(dividingBy: 60) == 0)
             // brute force: no matching minute strictly between d and fire, within two days
             var t = Date(timeIntervalSince1970: (d.timeIntervalSince1970 / 60).rounded(.up) * 60)
-            let end = min(fire, d.addingTimeInterval(2 * 86_400))
+            let end = min(fire, d.addingTimeInterval(86_400))
             while t < end {
                 if matches(t) {
                     Issue.record("\(matcher.text): \(t) matches before \(fire) (after \(d))")
@@ -368,6 +368,66 @@ struct ScheduleTests {
                 }
                 t = t.addingTimeInterval(60)
             }
+        }
+    }
+
+    /// Random expressions around real transitions, checked against a brute-force oracle of the documented rule:
+    /// scanning minute by minute, an instant fires if its wall-clock time matches and (for fixed-time expressions)
+    /// that wall-clock time has not been seen before; when the wall clock jumps forward, a fixed-time expression with
+    /// a match among the skipped wall-clock times fires once at the first instant after the jump.
+    @Test(
+        "random expressions across transitions follow the documented DST rule",
+        arguments: [
+            ("Europe/Berlin", "2025-03-29T20:00:00Z"), ("Europe/Berlin", "2025-10-25T20:00:00Z"),
+            ("America/New_York", "2025-03-09T02:00:00Z"), ("America/New_York", "2025-11-02T01:00:00Z"),
+            ("Australia/Lord_Howe", "2025-04-05T10:00:00Z"), ("Australia/Lord_Howe", "2025-10-04T10:00:00Z"),
+        ])
+    func randomExpressionsAcrossTransitions(_ zone: String, _ from: String) throws {
+        let tz = try Schedule.timeZone(named: zone)
+        var utc = Calendar(identifier: .gregorian)
+        utc.timeZone = TimeZone(identifier: "UTC")!
+        let components: Set<Calendar.Component> = [.year, .month, .day, .hour, .minute, .second, .weekday]
+        var random = SplitMix64(seed: from.utf8.reduce(UInt64(zone.utf8.count)) { $0 &* 31 &+ UInt64($1) })
+        let start = date(from)
+        let end = start.addingTimeInterval(10 * 3600)
+        for round in 0..<12 {
+            // Concentrate the hour field around the transition so that the interesting cases occur.
+            var matcher = BruteForceMatcher.random(using: &random)
+            let hourField = ["1", "2", "1-3", "0-4/2", "*", "*/2", "1,2", "2-3"][round % 8]
+            var fields = matcher.text.split(separator: " ").map(String.init)
+            fields[1] = hourField
+            fields[2] = "*"
+            fields[3] = "*"
+            fields[4] = "*"
+            if round % 3 == 0 { fields[0] = ["0", "30", "15,45", "0-59/20"][round % 4] }
+            matcher = BruteForceMatcher(fields.joined(separator: " "))!
+            let fixed = !matcher.text.split(separator: " ").prefix(2).contains { $0.contains("*") || $0.contains("/") }
+            func matches(wall: Int) -> Bool {
+                matcher.matches(utc.dateComponents(components, from: Date(timeIntervalSince1970: Double(wall))))
+            }
+            func wall(_ t: Int) -> Int { t + tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(t))) }
+
+            var seen = Set<Int>()
+            var expected: [Date] = []
+            var t = Int(start.timeIntervalSince1970) - 3 * 3600
+            var previousWall = wall(t) - 60
+            while t <= Int(end.timeIntervalSince1970) {
+                let w = wall(t)
+                var fires = matches(wall: w) && (!fixed || !seen.contains(w))
+                if fixed && w - previousWall > 60 {
+                    fires = fires || stride(from: previousWall + 60, to: w, by: 60).contains { matches(wall: $0) }
+                }
+                if fires && t >= Int(start.timeIntervalSince1970) {
+                    expected.append(Date(timeIntervalSince1970: Double(t)))
+                }
+                seen.insert(w)
+                previousWall = w
+                t += 60
+            }
+            let schedule = try Schedule(parsing: matcher.text, timeZone: zone)
+            #expect(schedule.cronExpression?.isFixedTime == fixed)
+            let actual = schedule.slots(from: start, through: end)
+            #expect(actual.map(utcText) == expected.map(utcText), "\(matcher.text) in \(zone)")
         }
     }
 

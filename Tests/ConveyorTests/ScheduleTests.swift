@@ -358,7 +358,7 @@ struct ScheduleTests {
             #expect(fire > d, "\(matcher.text) after \(d)")
             #expect(matches(fire), "\(matcher.text) fires at \(fire), which does not match")
             #expect(fire.timeIntervalSince1970.truncatingRemainder(dividingBy: 60) == 0)
-            // brute force: no matching minute strictly between d and fire, within two days
+            // brute force: no matching minute strictly between d and fire, within a day
             var t = Date(timeIntervalSince1970: (d.timeIntervalSince1970 / 60).rounded(.up) * 60)
             let end = min(fire, d.addingTimeInterval(86_400))
             while t < end {

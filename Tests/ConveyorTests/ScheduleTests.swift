@@ -131,6 +131,26 @@ struct ScheduleTests {
     }
 
     @Test(
+        "the rules apply to changes of the standard offset and to a skipped day",
+        arguments: [
+            // Europe/Moscow 2014-10-26 02:00 (+4) -> 01:00 (+3), a change of the standard offset at 22:00Z
+            ("0 * * * *", "Europe/Moscow", "2014-10-25T20:30:00Z",
+             ["2014-10-25T21:00:00Z", "2014-10-25T22:00:00Z", "2014-10-25T23:00:00Z"]),
+            ("30 1 * * *", "Europe/Moscow", "2014-10-25T20:00:00Z", ["2014-10-25T21:30:00Z", "2014-10-26T22:30:00Z"]),
+            // Pacific/Apia skipped 2011-12-30 entirely (-10 -> +14 at 2011-12-30T10:00Z)
+            ("0 9 * * *", "Pacific/Apia", "2011-12-29T12:00:00Z",
+             ["2011-12-29T19:00:00Z", "2011-12-30T10:00:00Z", "2011-12-30T19:00:00Z"]),
+            ("0 9,21 * * *", "Pacific/Apia", "2011-12-30T08:00:00Z", ["2011-12-30T10:00:00Z", "2011-12-30T19:00:00Z"]),
+            ("0 */12 * * *", "Pacific/Apia", "2011-12-29T12:00:00Z",
+             ["2011-12-29T22:00:00Z", "2011-12-30T10:00:00Z", "2011-12-30T22:00:00Z"]),
+            ("0 0 30 12 *", "Pacific/Apia", "2011-06-01T00:00:00Z", ["2011-12-30T10:00:00Z", "2012-12-29T10:00:00Z"]),
+        ])
+    func offsetChangesAndSkippedDays(_ expression: String, _ zone: String, _ after: String, _ expected: [String]) throws {
+        let actual = try fireSequence(expression, zone, after: after, count: expected.count)
+        #expect(actual == expected)
+    }
+
+    @Test(
         "hourly slots are continuous in UTC across both transitions",
         arguments: [
             ("Europe/Berlin", "2025-03-29T20:00:00Z"), ("Europe/Berlin", "2025-10-25T20:00:00Z"),

@@ -332,6 +332,29 @@ struct ScheduleTests {
         #expect(a.slotKey(scheduleID: "x", slot: slotA) != a.slotKey(scheduleID: "x", slot: slotA.addingTimeInterval(300)))
     }
 
+    @Test("schedules, expressions and policies round-trip through JSON", arguments: [
+        ("*/5 * * * *", "Europe/Berlin"), ("@daily", "UTC"), ("every 1h30m", "UTC"), ("0 30 9 * * MON-FRI", "Asia/Kolkata"),
+    ])
+    func codable(_ text: String, _ zone: String) throws {
+        let schedule = try Schedule(parsing: text, timeZone: zone)
+        let data = try JSONEncoder().encode(schedule)
+        #expect(try JSONDecoder().decode(Schedule.self, from: data) == schedule)
+        if let expression = schedule.cronExpression {
+            let decoded = try JSONDecoder().decode(CronExpression.self, from: JSONEncoder().encode(expression))
+            #expect(decoded.description == expression.description)
+        }
+        for policy in [MissedSlotPolicy.skip, .runOnce] {
+            #expect(try JSONDecoder().decode(MissedSlotPolicy.self, from: JSONEncoder().encode(policy)) == policy)
+        }
+    }
+
+    @Test("decoding rejects invalid schedules with the parser's message", arguments: [
+        #"{"cron": "75 * * * *"}"#, #"{"cron": "* * * * *", "timeZone": "Nowhere/City"}"#, #"{"intervalSeconds": 0}"#, #"{}"#,
+    ])
+    func codableRejects(_ json: String) {
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(Schedule.self, from: Data(json.utf8)) }
+    }
+
     // MARK: Missed slots
 
     @Test("missed slot policies")

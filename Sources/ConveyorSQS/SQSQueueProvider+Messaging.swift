@@ -142,6 +142,12 @@ extension SQSQueueProvider {
         var fields: [String: Any] = ["MessageBody": body]
         if !attributes.isEmpty { fields["MessageAttributes"] = attributes }
         if info.fifo {
+            guard message.delay <= .zero else {
+                throw ConveyorError(
+                    .unsupported,
+                    "job \(envelope.id): SQS FIFO queue \(info.name) has no per-message delay; set DelaySeconds on the queue or enqueue without a delay"
+                )
+            }
             fields["MessageGroupId"] = message.groupID ?? "default"
             fields["MessageDeduplicationId"] = Self.deduplicationID(envelope.deduplicationKey ?? envelope.id.rawValue)
         } else if message.delay > .zero {

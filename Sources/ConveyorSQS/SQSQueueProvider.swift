@@ -18,7 +18,8 @@ import Synchronization
 /// - `fail` with a delay changes the visibility (capped at 12 h); without one it sends a copy to the dead-letter queue
 ///   (`<queue><deadLetterQueueSuffix>`) with the reason in message attributes and envelope headers, then deletes the
 ///   original.
-/// - Delays up to 900 s use `DelaySeconds` (standard queues; FIFO queues only have queue-level delays).
+/// - Delays up to 900 s use `DelaySeconds`. FIFO queues have only queue-level delays: a delayed message to a FIFO
+///   queue is refused with ``ConveyorError/Code/unsupported``.
 public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, QueueProvisioningProvider {
     /// The configuration in use.
     public let configuration: Configuration

@@ -99,7 +99,7 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
         } else {
             guard !queue.isEmpty else { throw ConveyorError(.invalidParameter, "queue name is empty") }
             let response = try await client.call("GetQueueUrl", ["QueueName": queue])
-            guard let url = response["QueueUrl"] as? String else {
+            guard let url = response["QueueUrl"]?.string else {
                 throw ConveyorError(.brokerError, "SQS GetQueueUrl: response lacks QueueUrl for queue \(queue)")
             }
             info = QueueInfo(url: url, name: queue)
@@ -131,8 +131,7 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
         if let known = info.maximumMessageBytes { return known }
         var limit = Self.defaultMaximumMessageBytes
         if let response = try? await client.call("GetQueueAttributes", ["QueueUrl": info.url, "AttributeNames": ["MaximumMessageSize"]]),
-            let attributes = response["Attributes"] as? [String: Any],
-            let text = attributes["MaximumMessageSize"] as? String, let value = Int(text)
+            let text = response["Attributes"]?["MaximumMessageSize"]?.string, let value = Int(text)
         {
             limit = value
         }

@@ -319,6 +319,45 @@ struct RabbitMQIntegrationTests {
         try await closer.close()
     }
 
+    @Test(arguments: ["classic", "quorum"])
+    func unackedMessageIsRedeliveredWithTheNextAttempt(_ type: String) async throws {
+        let configure: (inout RabbitMQQueueProvider.Configuration) -> Void = { if type == "quorum" { $0.queueType = .quorum } }
+        let queue = Env.queueName("redeliver-\(type)")
+        let first = try Env.provider(configure)
+        try await first.enqueue(OutgoingMessage(envelope: testEnvelope(1)), to: queue)
+        let m = try #require(try await first.receive(from: queue, count: 1).first)
+        #expect(m.attempt == 1)
+        try await first.close()  // the unacknowledged delivery goes back to the queue
+        let second = try Env.provider(configure)
+        let again = try #require(try await second.receive(from: queue, count: 1).first)
+        #expect(again.attempt == 2)
+        #expect(try again.envelope.get().id == m.envelope.get().id)
+        try await second.acknowledge(again)
+        try await second.deleteQueue(queue)
+        try await second.close()
+    }
+
+    @Test func blockedConnectionPausesPublishing() async throws {
+        try await withQueue("blocked") { provider, queue in
+            try await provider.enqueue(OutgoingMessage(envelope: testEnvelope(0)), to: queue)
+            // A memory alarm: the broker blocks publishing connections (connection.blocked).
+            try Env.rabbitmqctl("set_vm_memory_high_watermark", "absolute", "1")
+            let done = Atomic<Bool>(false)
+            let publish = Task {
+                defer { done.store(true, ordering: .releasing) }
+                return try await provider.enqueue(OutgoingMessage(envelope: testEnvelope(1)), to: queue)
+            }
+            try? await Task.sleep(for: .seconds(2))
+            let finishedWhileBlocked = done.load(ordering: .acquiring)
+            try Env.rabbitmqctl("set_vm_memory_high_watermark", "0.4")
+            _ = try await publish.value
+            #expect(!finishedWhileBlocked, "a publish was confirmed during a memory alarm")
+            let received = try await provider.receive(from: queue, count: 2)
+            #expect(received.count == 2)
+            try await provider.acknowledge(received)
+        }
+    }
+
     @Test func badCredentialsAreAccessDenied() async throws {
         let provider = try RabbitMQQueueProvider(configuration: .init(url: "amqp://guest:wrong-sekrit@127.0.0.1:5672/"))
         await #expect {

@@ -192,14 +192,27 @@ struct RabbitMQIntegrationTests {
         }
     }
 
-    @Test func undecodableBodyReachesTheWorker() async throws {
-        // A foreign producer's message: delivered with a decoding error, dead-lettered byte-identical.
-        try await withQueue("malformed", configure: { $0.declaresQueuesOnFirstUse = true }) { provider, queue in
+    @Test func undecodableBodyReachesTheWorkerAndIsDeadLetteredByteIdentical() async throws {
+        // A foreign producer's message, published by the broker itself (rabbitmqctl eval).
+        try await withQueue("malformed") { provider, queue in
             try await provider.createQueue(queue, options: QueueOptions())
-            try await provider.enqueue(OutgoingMessage(envelope: testEnvelope(1)), to: queue)
-            let ok = try #require(try await provider.receive(from: queue, count: 1).first)
-            #expect((try? ok.envelope.get()) != nil)
-            try await provider.acknowledge(ok)
+            try Env.rabbitmqctl(
+                "eval",
+                #"rabbit_basic:publish(rabbit_misc:r(<<"/">>, exchange, <<>>), <<"\#(queue)">>, rabbit_basic:properties([{delivery_mode, 2}]), <<"not json">>)."#
+            )
+            let m = try #require(try await provider.receive(from: queue, count: 1).first)
+            guard case .failure(let error) = m.envelope else {
+                Issue.record("a non-JSON body decoded")
+                return
+            }
+            #expect(error.code == .malformedEnvelope)
+            #expect(m.rawBody == Array("not json".utf8))
+            #expect(m.attempt == 1)
+            try await provider.fail(m, reason: FailureReason(error), retryAfter: nil)
+            let letters = try await provider.deadLetters(of: queue, limit: 10)
+            #expect(letters.count == 1)
+            #expect(letters.first?.rawBody == Array("not json".utf8))
+            #expect(letters.first?.reason.code == ConveyorError.Code.malformedEnvelope.rawValue)
         }
     }
 

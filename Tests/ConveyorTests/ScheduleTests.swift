@@ -131,6 +131,26 @@ struct ScheduleTests {
     }
 
     @Test(
+        "the rules apply to changes of the standard offset and to a skipped day",
+        arguments: [
+            // Europe/Moscow 2014-10-26 02:00 (+4) -> 01:00 (+3), a change of the standard offset at 22:00Z
+            ("0 * * * *", "Europe/Moscow", "2014-10-25T20:30:00Z",
+             ["2014-10-25T21:00:00Z", "2014-10-25T22:00:00Z", "2014-10-25T23:00:00Z"]),
+            ("30 1 * * *", "Europe/Moscow", "2014-10-25T20:00:00Z", ["2014-10-25T21:30:00Z", "2014-10-26T22:30:00Z"]),
+            // Pacific/Apia skipped 2011-12-30 entirely (-10 -> +14 at 2011-12-30T10:00Z)
+            ("0 9 * * *", "Pacific/Apia", "2011-12-29T12:00:00Z",
+             ["2011-12-29T19:00:00Z", "2011-12-30T10:00:00Z", "2011-12-30T19:00:00Z"]),
+            ("0 9,21 * * *", "Pacific/Apia", "2011-12-30T08:00:00Z", ["2011-12-30T10:00:00Z", "2011-12-30T19:00:00Z"]),
+            ("0 */12 * * *", "Pacific/Apia", "2011-12-29T12:00:00Z",
+             ["2011-12-29T22:00:00Z", "2011-12-30T10:00:00Z", "2011-12-30T22:00:00Z"]),
+            ("0 0 30 12 *", "Pacific/Apia", "2011-06-01T00:00:00Z", ["2011-12-30T10:00:00Z", "2012-12-29T10:00:00Z"]),
+        ])
+    func offsetChangesAndSkippedDays(_ expression: String, _ zone: String, _ after: String, _ expected: [String]) throws {
+        let actual = try fireSequence(expression, zone, after: after, count: expected.count)
+        #expect(actual == expected)
+    }
+
+    @Test(
         "hourly slots are continuous in UTC across both transitions",
         arguments: [
             ("Europe/Berlin", "2025-03-29T20:00:00Z"), ("Europe/Berlin", "2025-10-25T20:00:00Z"),
@@ -312,6 +332,29 @@ struct ScheduleTests {
         #expect(a.slotKey(scheduleID: "x", slot: slotA) != a.slotKey(scheduleID: "x", slot: slotA.addingTimeInterval(300)))
     }
 
+    @Test("schedules, expressions and policies round-trip through JSON", arguments: [
+        ("*/5 * * * *", "Europe/Berlin"), ("@daily", "UTC"), ("every 1h30m", "UTC"), ("0 30 9 * * MON-FRI", "Asia/Kolkata"),
+    ])
+    func codable(_ text: String, _ zone: String) throws {
+        let schedule = try Schedule(parsing: text, timeZone: zone)
+        let data = try JSONEncoder().encode(schedule)
+        #expect(try JSONDecoder().decode(Schedule.self, from: data) == schedule)
+        if let expression = schedule.cronExpression {
+            let decoded = try JSONDecoder().decode(CronExpression.self, from: JSONEncoder().encode(expression))
+            #expect(decoded.description == expression.description)
+        }
+        for policy in [MissedSlotPolicy.skip, .runOnce] {
+            #expect(try JSONDecoder().decode(MissedSlotPolicy.self, from: JSONEncoder().encode(policy)) == policy)
+        }
+    }
+
+    @Test("decoding rejects invalid schedules with the parser's message", arguments: [
+        #"{"cron": "75 * * * *"}"#, #"{"cron": "* * * * *", "timeZone": "Nowhere/City"}"#, #"{"intervalSeconds": 0}"#, #"{}"#,
+    ])
+    func codableRejects(_ json: String) {
+        #expect(throws: DecodingError.self) { try JSONDecoder().decode(Schedule.self, from: Data(json.utf8)) }
+    }
+
     // MARK: Missed slots
 
     @Test("missed slot policies")
@@ -337,14 +380,14 @@ struct ScheduleTests {
     // MARK: Properties
 
     /// Random expressions and dates in fixed-offset zones: the next fire date is after the date, matches, and no
-    /// matching minute lies strictly between (checked by brute force over up to two days).
+    /// matching minute lies strictly between (checked by brute force over up to a day).
     @Test("random expressions: next fire date is the first match", arguments: ["UTC", "Asia/Kolkata"])
     func randomExpressions(_ zone: String) throws {
         var random = SplitMix64(seed: zone == "UTC" ? 42 : 4242)
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = try Schedule.timeZone(named: zone)
         let base = date("2020-01-01T00:00:00Z").timeIntervalSince1970
-        for _ in 0..<120 {
+        for _ in 0..<100 {
             let matcher = BruteForceMatcher.random(using: &random)
             let schedule = try Schedule(parsing: matcher.text, timeZone: zone)
             let d = Date(timeIntervalSince1970: base + Double(random.next() % (10 * 365 * 86_400)) + 0.25)
@@ -358,9 +401,9 @@ struct ScheduleTests {
             #expect(fire > d, "\(matcher.text) after \(d)")
             #expect(matches(fire), "\(matcher.text) fires at \(fire), which does not match")
             #expect(fire.timeIntervalSince1970.truncatingRemainder(dividingBy: 60) == 0)
-            // brute force: no matching minute strictly between d and fire, within two days
+            // brute force: no matching minute strictly between d and fire, within a day
             var t = Date(timeIntervalSince1970: (d.timeIntervalSince1970 / 60).rounded(.up) * 60)
-            let end = min(fire, d.addingTimeInterval(2 * 86_400))
+            let end = min(fire, d.addingTimeInterval(86_400))
             while t < end {
                 if matches(t) {
                     Issue.record("\(matcher.text): \(t) matches before \(fire) (after \(d))")
@@ -368,6 +411,66 @@ struct ScheduleTests {
                 }
                 t = t.addingTimeInterval(60)
             }
+        }
+    }
+
+    /// Random expressions around real transitions, checked against a brute-force oracle of the documented rule:
+    /// scanning minute by minute, an instant fires if its wall-clock time matches and (for fixed-time expressions)
+    /// that wall-clock time has not been seen before; when the wall clock jumps forward, a fixed-time expression with
+    /// a match among the skipped wall-clock times fires once at the first instant after the jump.
+    @Test(
+        "random expressions across transitions follow the documented DST rule",
+        arguments: [
+            ("Europe/Berlin", "2025-03-29T20:00:00Z"), ("Europe/Berlin", "2025-10-25T20:00:00Z"),
+            ("America/New_York", "2025-03-09T02:00:00Z"), ("America/New_York", "2025-11-02T01:00:00Z"),
+            ("Australia/Lord_Howe", "2025-04-05T10:00:00Z"), ("Australia/Lord_Howe", "2025-10-04T10:00:00Z"),
+        ])
+    func randomExpressionsAcrossTransitions(_ zone: String, _ from: String) throws {
+        let tz = try Schedule.timeZone(named: zone)
+        var utc = Calendar(identifier: .gregorian)
+        utc.timeZone = TimeZone(identifier: "UTC")!
+        let components: Set<Calendar.Component> = [.year, .month, .day, .hour, .minute, .second, .weekday]
+        var random = SplitMix64(seed: from.utf8.reduce(UInt64(zone.utf8.count)) { $0 &* 31 &+ UInt64($1) })
+        let start = date(from)
+        let end = start.addingTimeInterval(10 * 3600)
+        for round in 0..<12 {
+            // Concentrate the hour field around the transition so that the interesting cases occur.
+            var matcher = BruteForceMatcher.random(using: &random)
+            let hourField = ["1", "2", "1-3", "0-4/2", "*", "*/2", "1,2", "2-3"][round % 8]
+            var fields = matcher.text.split(separator: " ").map(String.init)
+            fields[1] = hourField
+            fields[2] = "*"
+            fields[3] = "*"
+            fields[4] = "*"
+            if round % 3 == 0 { fields[0] = ["0", "30", "15,45", "0-59/20"][round % 4] }
+            matcher = BruteForceMatcher(fields.joined(separator: " "))!
+            let fixed = !matcher.text.split(separator: " ").prefix(2).contains { $0.contains("*") || $0.contains("/") }
+            func matches(wall: Int) -> Bool {
+                matcher.matches(utc.dateComponents(components, from: Date(timeIntervalSince1970: Double(wall))))
+            }
+            func wall(_ t: Int) -> Int { t + tz.secondsFromGMT(for: Date(timeIntervalSince1970: Double(t))) }
+
+            var seen = Set<Int>()
+            var expected: [Date] = []
+            var t = Int(start.timeIntervalSince1970) - 3 * 3600
+            var previousWall = wall(t) - 60
+            while t <= Int(end.timeIntervalSince1970) {
+                let w = wall(t)
+                var fires = matches(wall: w) && (!fixed || !seen.contains(w))
+                if fixed && w - previousWall > 60 {
+                    fires = fires || stride(from: previousWall + 60, to: w, by: 60).contains { matches(wall: $0) }
+                }
+                if fires && t >= Int(start.timeIntervalSince1970) {
+                    expected.append(Date(timeIntervalSince1970: Double(t)))
+                }
+                seen.insert(w)
+                previousWall = w
+                t += 60
+            }
+            let schedule = try Schedule(parsing: matcher.text, timeZone: zone)
+            #expect(schedule.cronExpression?.isFixedTime == fixed)
+            let actual = schedule.slots(from: start, through: end)
+            #expect(actual.map(utcText) == expected.map(utcText), "\(matcher.text) in \(zone)")
         }
     }
 

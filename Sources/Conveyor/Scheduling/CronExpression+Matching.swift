@@ -24,7 +24,7 @@ extension CronExpression {
             || (lastDayOfMonth && day == CivilTime.daysInMonth(year: year, month: month))
         let weekday = CivilTime.weekday(days: CivilTime.days(year: year, month: month, day: day))
         let dowHit = Self.contains(daysOfWeek, weekday)
-        if dayOfMonthIsStar || dayOfWeekIsStar {
+        if daysMatchBothFields {
             return domHit && dowHit
         }
         return domHit || dowHit

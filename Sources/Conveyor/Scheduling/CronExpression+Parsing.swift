@@ -157,7 +157,6 @@ extension CronExpression {
             result.isPeriodic = true
             low = spec.range.lowerBound
             high = spec.range.upperBound
-            if spec.name == "day-of-week" { high = 6 }
         } else if spec.allowsLast && base.uppercased() == "L" {
             guard parts.count == 1 else { throw fail("\"L\" cannot have a step (\"\(item)\")") }
             result.last = true
@@ -179,8 +178,7 @@ extension CronExpression {
             }
         } else {
             low = try value(base, item: item, spec, fail)
-            high = parts.count == 2 ? spec.range.upperBound : low
-            if parts.count == 2, spec.name == "day-of-week" { high = 6 }
+            high = parts.count == 2 ? spec.range.upperBound : low  // a/n runs to the maximum (7 for day-of-week)
         }
         var v = low
         while v <= high {

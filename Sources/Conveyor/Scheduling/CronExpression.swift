@@ -10,7 +10,8 @@ extension ConveyorError.Code {
 /// - 5 fields `minute hour day-of-month month day-of-week`, or 6 fields with a leading `second` field.
 ///   Without a seconds field the expression matches at second 0.
 /// - In every field: `*` (any value), a value `5`, a range `1-5`, steps `*/15`, `1-30/5` and `10/5`
-///   (from 10 to the field's maximum), and lists of those, `1,15,30-35`.
+///   (from 10 to the field's maximum; in day-of-week that is 7, so `1/2` is Monday, Wednesday, Friday and
+///   Sunday, as in Vixie cron), and lists of those, `1,15,30-35`. A step may not exceed the field's span.
 /// - Ranges: second 0-59, minute 0-59, hour 0-23, day-of-month 1-31, month 1-12 or `JAN`-`DEC`,
 ///   day-of-week 0-7 or `SUN`-`SAT` (0 and 7 are both Sunday). Names are case-insensitive and may be used in
 ///   ranges (`MON-FRI`); a range ending in `SUN` wraps to 7 (`FRI-SUN`). Reversed ranges (`5-1`) are rejected.
@@ -94,13 +95,15 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
     /// (`*/15 * * * *`, `0 * * * *`) are *interval-like*.
     public var isFixedTime: Bool { !isIntervalLike }
 
+    /// Whether a day must match both day fields (one of them begins with `*` or `?`) rather than either.
+    var daysMatchBothFields: Bool { dayOfMonthIsStar || dayOfWeekIsStar }
+
     /// Compares what the expressions match, not how they were spelled.
     public static func == (lhs: CronExpression, rhs: CronExpression) -> Bool {
         lhs.seconds == rhs.seconds && lhs.minutes == rhs.minutes && lhs.hours == rhs.hours
             && lhs.daysOfMonth == rhs.daysOfMonth && lhs.lastDayOfMonth == rhs.lastDayOfMonth
             && lhs.months == rhs.months && lhs.daysOfWeek == rhs.daysOfWeek
-            && lhs.dayOfMonthIsStar == rhs.dayOfMonthIsStar && lhs.dayOfWeekIsStar == rhs.dayOfWeekIsStar
-            && lhs.isIntervalLike == rhs.isIntervalLike
+            && lhs.daysMatchBothFields == rhs.daysMatchBothFields && lhs.isIntervalLike == rhs.isIntervalLike
     }
 
     /// Hashes what the expression matches, consistently with `==`.
@@ -112,8 +115,7 @@ public struct CronExpression: Sendable, Hashable, CustomStringConvertible {
         hasher.combine(lastDayOfMonth)
         hasher.combine(months)
         hasher.combine(daysOfWeek)
-        hasher.combine(dayOfMonthIsStar)
-        hasher.combine(dayOfWeekIsStar)
+        hasher.combine(daysMatchBothFields)
         hasher.combine(isIntervalLike)
     }
 }

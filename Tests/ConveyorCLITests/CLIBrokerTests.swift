@@ -1,0 +1,153 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Testing
+
+/// A broker the CLI can be pointed at, from the test environment. In CI (`CI` set) a missing broker variable
+/// fails the test instead of skipping it.
+struct CLIBroker: Sendable, CustomTestStringConvertible {
+    var provider: String
+    var arguments: [String]
+    var environment: [String: String]
+
+    var testDescription: String { provider }
+
+    static let env = ProcessInfo.processInfo.environment
+    static let inCI = env["CI"] != nil
+
+    static var all: [CLIBroker] {
+        var brokers: [CLIBroker] = []
+        if let url = env["CONVEYOR_AMQP_URL"], !url.isEmpty {
+            brokers.append(CLIBroker(provider: "rabbitmq", arguments: ["--provider", "rabbitmq", "--url", url], environment: [:]))
+        } else if inCI {
+            brokers.append(CLIBroker(provider: "rabbitmq", arguments: [], environment: [:]))
+        }
+        if let endpoint = env["CONVEYOR_SQS_ENDPOINT"], !endpoint.isEmpty {
+            brokers.append(CLIBroker(
+                provider: "sqs",
+                arguments: ["--provider", "sqs", "--endpoint", endpoint, "--region", env["AWS_REGION"] ?? "us-east-1"],
+                environment: [:]
+            ))
+        } else if inCI {
+            brokers.append(CLIBroker(provider: "sqs", arguments: [], environment: [:]))
+        }
+        return brokers
+    }
+
+    func run(_ command: [String], _ extra: [String] = [], stdin: String? = nil) async throws -> CLIResult {
+        try await CLIProcess.run(command + arguments + extra, environment: environment, stdin: stdin)
+    }
+
+    func stats(_ queue: String) async throws -> [String: Any] {
+        let result = try await run(["stats"], ["--queue", queue, "--json"])
+        #expect(result.status == 0, "\(result)")
+        return jsonObject(result.lines.last ?? "") ?? [:]
+    }
+}
+
+@Suite("conveyor CLI against real brokers", .serialized)
+struct CLIBrokerTests {
+    @Test("queue create, enqueue --count --json, stats --json, worker --record, SIGTERM, queue delete", arguments: CLIBroker.all)
+    func enqueueAndWork(_ broker: CLIBroker) async throws {
+        try #require(!broker.arguments.isEmpty, "CI is set but CONVEYOR_AMQP_URL / CONVEYOR_SQS_ENDPOINT is missing for \(broker.provider)")
+        let queue = "cli-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await broker.run(["queue", "create", queue])
+        #expect(created.status == 0, "\(created)")
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue]) } }
+
+        let enqueued = try await broker.run(
+            ["enqueue"], ["--queue", queue, "--task", "record", "--payload", #"{"n":1}"#, "--count", "25", "--json"])
+        #expect(enqueued.status == 0, "\(enqueued)")
+        let ids = enqueued.lines.compactMap { jsonObject($0)?["id"] as? String }
+        #expect(ids.count == 25)
+        #expect(Set(ids).count == 25)
+
+        let stats = try await broker.stats(queue)
+        #expect(stats["ready"] as? Int == 25, "\(stats)")
+
+        let record = FileManager.default.temporaryDirectory.appendingPathComponent("cli-record-\(queue).log").path
+        defer { try? FileManager.default.removeItem(atPath: record) }
+        let worker = try CLIProcess(
+            ["worker"] + broker.arguments + ["--queue", queue, "--concurrency", "4", "--record", record, "--shutdown-grace", "5s"])
+        try await eventually("25 recorded jobs") {
+            let text = (try? String(contentsOfFile: record, encoding: .utf8)) ?? ""
+            return text.split(separator: "\n").count >= 25
+        }
+        worker.signal(SIGTERM)
+        let stopped = await worker.wait()
+        #expect(stopped.status == 0, "\(stopped)")
+
+        let lines = try String(contentsOfFile: record, encoding: .utf8).split(separator: "\n")
+        let recordedIDs = Set(lines.map { String($0.split(separator: " ")[0]) })
+        #expect(recordedIDs == Set(ids))
+        #expect(lines.allSatisfy { $0.hasSuffix(#" record {"n":1}"#) })
+
+        let deleted = try await broker.run(["queue", "delete", queue])
+        #expect(deleted.status == 0, "\(deleted)")
+    }
+
+    @Test("dlq list --json, show, redrive, purge (refused without confirmation when piped, --yes)", arguments: CLIBroker.all)
+    func deadLetters(_ broker: CLIBroker) async throws {
+        try #require(!broker.arguments.isEmpty, "CI is set but CONVEYOR_AMQP_URL / CONVEYOR_SQS_ENDPOINT is missing for \(broker.provider)")
+        let queue = "cli-dlq-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await broker.run(["queue", "create", queue])
+        #expect(created.status == 0, "\(created)")
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue]) } }
+
+        // Runs a worker until the queue has a dead-lettered job, then stops it with SIGINT.
+        func workUntilDeadLettered() async throws {
+            let worker = try CLIProcess(["worker"] + broker.arguments + ["--queue", queue, "--shutdown-grace", "2s"])
+            try await eventually("the job to be dead-lettered") {
+                ((try await broker.stats(queue)["dead_lettered"] as? Int) ?? 0) >= 1
+            }
+            worker.signal(SIGINT)
+            let stopped = await worker.wait()
+            #expect(stopped.status == 0, "\(stopped)")
+        }
+
+        // A job of the `fail` task with one attempt is dead-lettered by the worker with the reason.
+        let enqueued = try await broker.run(
+            ["enqueue"], ["--queue", queue, "--task", "fail", "--payload", #"{"why":"test"}"#, "--max-attempts", "1"])
+        #expect(enqueued.status == 0, "\(enqueued)")
+        let id = try #require(enqueued.lines.last)
+        try await workUntilDeadLettered()
+        let listed = try await broker.run(["dlq", "list"], ["--queue", queue, "--json"])
+        #expect(listed.status == 0, "\(listed)")
+        let letters = listed.lines.compactMap(jsonObject)
+        #expect(letters.count == 1)
+        #expect(letters.first?["id"] as? String == id)
+        #expect(letters.first?["task"] as? String == "fail")
+        #expect(letters.first?["attempts"] as? Int == 1)
+        let reason = (letters.first?["reason"] as? String) ?? ""
+        #expect(reason.contains("the fail task always fails"), "\(listed)")
+
+        let shown = try await broker.run(["dlq", "show"], ["--queue", queue, id])
+        #expect(shown.status == 0, "\(shown)")
+        #expect(shown.stdout.contains(#""task":"fail""#))
+        #expect(shown.stdout.contains("reason:"))
+
+        let redriven = try await broker.run(["dlq", "redrive"], ["--queue", queue])
+        #expect(redriven.status == 0, "\(redriven)")
+        try await eventually("the redriven job back on the queue") {
+            let stats = try await broker.stats(queue)
+            return stats["ready"] as? Int == 1 && stats["dead_lettered"] as? Int == 0
+        }
+
+        // The redriven job fails again (its envelope still allows one attempt); then purge.
+        try await workUntilDeadLettered()
+        let refused = try await broker.run(["dlq", "purge"], ["--queue", queue])
+        #expect(refused.status == 2, "purge without --yes and without a terminal must refuse: \(refused)")
+        #expect(try await broker.stats(queue)["dead_lettered"] as? Int == 1)
+        let purged = try await broker.run(["dlq", "purge"], ["--queue", queue, "--yes"])
+        #expect(purged.status == 0, "\(purged)")
+        try await eventually("an empty dead-letter queue") {
+            try await broker.stats(queue)["dead_lettered"] as? Int == 0
+        }
+
+        let deleted = try await broker.run(["queue", "delete", queue])
+        #expect(deleted.status == 0, "\(deleted)")
+    }
+}

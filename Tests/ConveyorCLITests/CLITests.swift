@@ -1,0 +1,94 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Testing
+
+/// The `conveyor` binary, end to end: help, exit codes, demo, bench, metrics endpoint. No broker needed.
+@Suite("conveyor CLI")
+struct CLITests {
+    @Test("every command has --help with examples or a description, and exits 0")
+    func helpForEveryCommand() async throws {
+        let commands: [[String]] = [
+            [], ["worker"], ["enqueue"], ["stats"], ["dlq"], ["dlq", "list"], ["dlq", "show"], ["dlq", "redrive"],
+            ["dlq", "purge"], ["queue"], ["queue", "create"], ["queue", "delete"], ["bench"], ["demo"],
+        ]
+        for command in commands {
+            let result = try await CLIProcess.run(command + ["--help"])
+            #expect(result.status == 0, "\(command): \(result)")
+            #expect(result.stdout.contains("USAGE"), "\(command): \(result)")
+        }
+        let worker = try await CLIProcess.run(["worker", "--help"])
+        #expect(worker.stdout.contains("Examples"))
+        #expect(worker.stdout.contains("--metrics-port"))
+    }
+
+    @Test("bad usage exits 2, an unreachable broker exits 3")
+    func exitCodes() async throws {
+        let missingTask = try await CLIProcess.run(["enqueue", "--provider", "rabbitmq", "--queue", "q"])
+        #expect(missingTask.status == 2, "\(missingTask)")
+        let badProvider = try await CLIProcess.run(["stats", "--provider", "carrier-pigeon"])
+        #expect(badProvider.status == 2, "\(badProvider)")
+        #expect(badProvider.stderr.contains("unknown provider"))
+        let badPayload = try await CLIProcess.run(["enqueue", "--provider", "rabbitmq", "--task", "noop", "--payload", "{nope"])
+        #expect(badPayload.status == 2, "\(badPayload)")
+        let memoryStats = try await CLIProcess.run(["stats", "--provider", "memory"])
+        #expect(memoryStats.status == 2, "\(memoryStats)")
+
+        // Nothing listens on port 1.
+        let unreachable = try await CLIProcess.run(
+            ["stats", "--provider", "rabbitmq", "--url", "amqp://guest:guest@127.0.0.1:1/", "--queue", "q"])
+        #expect(unreachable.status == 3, "\(unreachable)")
+        #expect(!unreachable.stderr.contains("guest:guest"), "the password must not be printed")
+        let unreachableSQS = try await CLIProcess.run(
+            ["stats", "--provider", "sqs", "--endpoint", "http://127.0.0.1:1", "--region", "us-east-1", "--queue", "q"],
+            environment: ["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "secret-that-must-not-leak"])
+        #expect(unreachableSQS.status == 3, "\(unreachableSQS)")
+        #expect(!unreachableSQS.stderr.contains("secret-that-must-not-leak"))
+    }
+
+    @Test("demo runs on the memory provider and exits 0")
+    func demo() async throws {
+        let result = try await CLIProcess.run(["demo"])
+        #expect(result.status == 0, "\(result)")
+    }
+
+    @Test("bench's last line is one JSON object with the documented keys")
+    func benchJSON() async throws {
+        let result = try await CLIProcess.run(["bench", "--provider", "memory", "--jobs", "2000", "--concurrency", "4"])
+        #expect(result.status == 0, "\(result)")
+        let last = try #require(result.lines.last)
+        let object = try #require(jsonObject(last), "\(last)")
+        for key in ["provider", "jobs", "enqueue_per_s", "process_per_s", "latency_p50_ms", "latency_p99_ms"] {
+            #expect(object[key] != nil, "missing \(key) in \(last)")
+        }
+        #expect(object["provider"] as? String == "memory")
+        #expect(object["jobs"] as? Int == 2000)
+        // Piped: no progress escape sequences on stderr.
+        #expect(!result.stderr.contains("\u{1B}[2K"))
+    }
+
+    @Test("worker --metrics-port serves Prometheus text at /metrics and stops on SIGTERM with exit 0")
+    func metricsEndpoint() async throws {
+        let port = freeLocalPort()
+        let worker = try CLIProcess(["worker", "--provider", "memory", "--metrics-port", "\(port)", "--queue", "m"])
+        var scraped: (status: Int, body: String)?
+        // The server starts before the worker registers its metrics: wait until they show.
+        try await eventually("the worker's metrics at /metrics") {
+            scraped = await httpGet(port: port, path: "/metrics")
+            return scraped?.body.contains("conveyor_jobs_total") == true
+        }
+        let metrics = try #require(scraped)
+        #expect(metrics.status == 200)
+        #expect(metrics.body.contains("conveyor_jobs_total"), "\(metrics.body.prefix(2000))")
+        #expect(metrics.body.contains(#"task="noop""#))
+        #expect(metrics.body.contains("conveyor_jobs_in_flight"))
+        let missing = await httpGet(port: port, path: "/nope")
+        #expect(missing?.status == 404)
+        worker.signal(SIGTERM)
+        let result = await worker.wait()
+        #expect(result.status == 0, "\(result)")
+    }
+}

@@ -12,8 +12,10 @@ struct StandaloneWorker {
         var logger = Logger(label: "standalone-worker")
         logger.logLevel = .info
         let environment = ProcessInfo.processInfo.environment
+        let queue = environment["CONVEYOR_QUEUE"] ?? "default"
         let provider = try makeProvider(logger: logger)
-        let client = ConveyorClient(provider: provider, logger: logger)
+        // Jobs of tasks on the "default" queue (child jobs included) go to this worker's queue.
+        let client = ConveyorClient(provider: provider, logger: logger, defaultQueue: queue)
 
         var registry = TaskRegistry()
         try registry.register(ResizeImage())
@@ -23,7 +25,7 @@ struct StandaloneWorker {
             provider: provider,
             registry: registry,
             configuration: .init(
-                queues: [environment["CONVEYOR_QUEUE"] ?? "default"],
+                queues: [queue],
                 concurrency: Int(environment["CONVEYOR_CONCURRENCY"] ?? "") ?? 8
             ),
             logger: logger

@@ -60,7 +60,7 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
     func receive(from queue: String, max: Int, wait: Duration) async throws -> [ReceivedMessage] {
         let max = Swift.max(1, max)
         let once = Once<[ReceivedMessage]>()
-        let deadline = ContinuousClock.now + wait
+        let deadline = ContinuousClock.now + Swift.min(wait, .seconds(86_400 * 365))
         enum Step { case done([ReceivedMessage]), wait(UInt64) }
         let (step, isNew): (Step, Bool) = try shared.withLock { s throws(ConveyorError) in
             if s.closed { throw ConveyorError(.closed, "the RabbitMQ provider is closed") }
@@ -147,9 +147,9 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
         }
     }
 
-    /// Unacknowledged deliveries handed out for `queue` and not yet settled.
-    func inFlightCount(_ queue: String) -> Int {
-        shared.withLock { s in s.queues[queue]?.inFlight.count ?? 0 }
+    /// Deliveries of `queue` buffered locally (not yet received) and handed out but not yet settled.
+    func localCounts(_ queue: String) -> (buffered: Int, inFlight: Int) {
+        shared.withLock { s in (s.queues[queue]?.buffer.count ?? 0, s.queues[queue]?.inFlight.count ?? 0) }
     }
 
     /// Stops consuming `queue` and drops its buffer (before the queue is deleted).

@@ -86,6 +86,26 @@ struct RabbitMQIntegrationTests {
         }
     }
 
+    @Test func publishToAMissingExchangeIsAnErrorAndTheTopologyIsRedeclared() async throws {
+        try await withQueue("missing-exchange") { provider, queue in
+            try await provider.enqueue(OutgoingMessage(envelope: testEnvelope(1), delay: .seconds(1)), to: queue)
+            try await provider.acknowledge(try await provider.receive(from: queue, count: 1))
+            // Delete the entry exchange of the delay levels behind the provider's back.
+            try Env.rabbitmqctl("eval", #"rabbit_exchange:delete(rabbit_misc:r(<<"/">>, exchange, <<"conveyor.delay.27">>), false, <<"guest">>)."#)
+            await #expect {
+                try await provider.enqueue(OutgoingMessage(envelope: testEnvelope(2), delay: .seconds(1)), to: queue)
+            } throws: { error in
+                guard let e = error as? ConveyorError else { return false }
+                return e.code == .notConfirmed && e.message.contains("NOT_FOUND")
+            }
+            // The channel is reopened and the delay levels declared again.
+            try await provider.enqueue(OutgoingMessage(envelope: testEnvelope(3), delay: .seconds(1)), to: queue)
+            let got = try await provider.receive(from: queue, count: 1)
+            #expect(got.count == 1)
+            try await provider.acknowledge(got)
+        }
+    }
+
     @Test func prefetchBoundsUnackedDeliveries() async throws {
         try await withQueue("prefetch", configure: { $0.prefetch = 5 }) { provider, queue in
             _ = try await provider.enqueue((0..<20).map { OutgoingMessage(envelope: testEnvelope($0)) }, to: queue)
@@ -372,7 +392,9 @@ struct RabbitMQIntegrationTests {
     }
 
     @Test func badCredentialsAreAccessDenied() async throws {
-        let provider = try RabbitMQQueueProvider(configuration: .init(url: "amqp://guest:wrong-sekrit@127.0.0.1:5672/"))
+        var components = try #require(URLComponents(string: try Env.requireURL()))
+        components.password = "wrong-sekrit"
+        let provider = try RabbitMQQueueProvider(configuration: .init(url: try #require(components.string)))
         await #expect {
             try await provider.stats(of: "anything")
         } throws: { error in

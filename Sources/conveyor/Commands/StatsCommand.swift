@@ -33,13 +33,14 @@ struct StatsCommand: AsyncParsableCommand {
             repeat {
                 let stats = try await provider.stats(of: queue)
                 if json {
-                    print(#"{"queue":\#(JSONText.quoted(queue)),"ready":\#(stats.ready),"in_flight":\#(stats.inFlight),"delayed":\#(stats.delayed),"dead_lettered":\#(stats.deadLettered)}"#)
+                    Terminal.writeOut(#"{"queue":\#(JSONText.quoted(queue)),"ready":\#(stats.ready),"in_flight":\#(stats.inFlight),"delayed":\#(stats.delayed),"dead_lettered":\#(stats.deadLettered)}"# + "\n")
                 } else {
                     let line = "\(queue): ready \(stats.ready)  in flight \(stats.inFlight)  delayed \(stats.delayed)  dead-lettered \(stats.deadLettered)"
                     if watch && Terminal.isInteractive {
                         Terminal.writeOut("\r\u{1B}[2K\(line)")
                     } else {
-                        print(line)
+                        // Unbuffered, so a pipe sees every refresh at once.
+                        Terminal.writeOut(line + "\n")
                     }
                 }
                 if watch { try await Task.sleep(for: interval.duration) }

@@ -68,6 +68,15 @@ struct CLIBrokerTests {
         let stats = try await broker.stats(queue)
         #expect(stats["ready"] as? Int == 25, "\(stats)")
 
+        // stats --watch refreshes; piped, every refresh is one line that arrives at once.
+        let watch = try CLIProcess(["stats"] + broker.arguments + ["--queue", queue, "--watch", "--json", "--interval", "200ms"])
+        try await eventually("two refreshes of stats --watch") {
+            watch.stdoutSoFar.split(separator: "\n").count >= 2
+        }
+        watch.signal(SIGINT)
+        let watched = await watch.wait()
+        #expect(watched.lines.allSatisfy { jsonObject($0)?["ready"] as? Int == 25 }, "\(watched)")
+
         let record = FileManager.default.temporaryDirectory.appendingPathComponent("cli-record-\(queue).log").path
         defer { try? FileManager.default.removeItem(atPath: record) }
         let worker = try CLIProcess(

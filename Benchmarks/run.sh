@@ -28,8 +28,8 @@ amqp=${CONVEYOR_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}
 sqs=${CONVEYOR_SQS_ENDPOINT:-http://127.0.0.1:4566}
 
 echo "== build"
-swift build -c release --product conveyor 2>&1 | grep -E "error|warning: .*Sources/|Compiling conveyor|Build complete" || true
-bin="$(swift build -c release --show-bin-path)/conveyor"
+swift build -c release --product conveyor --scratch-path .build-release 2>&1 | grep -E "error|warning: .*Sources/|Compiling conveyor|Build complete" || true
+bin="$(swift build -c release --scratch-path .build-release --show-bin-path)/conveyor"
 [ -x "$bin" ] || { echo "release build failed" >&2; exit 1; }
 gcc -O2 -o "$out/raw_amqp" Benchmarks/raw_amqp.c -lrabbitmq -lpthread
 venv="$root/.build/bench-venv"
@@ -75,14 +75,14 @@ echo "== idle worker CPU over ${idle} s"
 # The SQS worker long-polls a queue that must exist.
 "$py" - "$sqs" "bench-idle-$$" <<'PY'
 import sys, boto3
-boto3.client("sqs", endpoint_url=sys.argv[1]).create_queue(QueueName=sys.argv[2])
+boto3.client("sqs", endpoint_url=sys.argv[1], region_name="us-east-1").create_queue(QueueName=sys.argv[2])
 PY
 read -r idle_rmq rss_rmq < <(idle_cpu --provider rabbitmq --url "$amqp")
 read -r idle_sqs rss_sqs < <(idle_cpu --provider sqs --endpoint "$sqs")
 read -r idle_mem rss_mem < <(idle_cpu --provider memory)
 "$py" - "$sqs" "bench-idle-$$" <<'PY'
 import sys, boto3
-c = boto3.client("sqs", endpoint_url=sys.argv[1]); c.delete_queue(QueueUrl=c.get_queue_url(QueueName=sys.argv[2])["QueueUrl"])
+c = boto3.client("sqs", endpoint_url=sys.argv[1], region_name="us-east-1"); c.delete_queue(QueueUrl=c.get_queue_url(QueueName=sys.argv[2])["QueueUrl"])
 PY
 echo "idle: rabbitmq $idle_rmq% ($rss_rmq B), sqs $idle_sqs% ($rss_sqs B), memory $idle_mem% ($rss_mem B)"
 

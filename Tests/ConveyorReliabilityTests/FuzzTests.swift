@@ -118,11 +118,13 @@ struct FuzzTests {
                 #expect(again.id == envelope.id)
                 #expect(again.task == envelope.task)
                 #expect(again.payload == envelope.payload)
-            } catch {
+            } catch let error as ConveyorError {
                 #expect(
                     [.malformedEnvelope, .unsupportedEnvelopeVersion].contains(error.code),
                     "unexpected error code \(error.code) for input \(input.prefix(80))")
                 #expect(!error.message.isEmpty)
+            } catch {
+                Issue.record("EnvelopeCodec.decode threw a non-Conveyor error: \(error)")
             }
         }
         print("fuzz EnvelopeCodec.decode: \(decoded) of \(count) inputs decoded")
@@ -155,7 +157,6 @@ struct FuzzTests {
             if let object = (try? JSONSerialization.jsonObject(with: Data(input))) as? [String: Any] {
                 for message in object["Messages"] as? [[String: Any]] ?? [] {
                     let received = provider.decode(message, queue: "fuzz")
-                    #expect(received.attempt >= 0 || received.attempt < 0)  // any value, no trap
                     if case .failure(let error) = received.envelope {
                         #expect(received.rawBody != nil)
                         #expect(!error.message.isEmpty)

@@ -38,7 +38,10 @@ def main() -> int:
     elif kind == "sqs":
         import boto3
 
-        client = boto3.client("sqs", endpoint_url=target)
+        import os
+
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        client = boto3.client("sqs", endpoint_url=target, region_name=region)
         url = client.get_queue_url(QueueName=queue)["QueueUrl"]
         for body in bodies:
             client.send_message(QueueUrl=url, MessageBody=sqs_text(body) or " ")

@@ -86,7 +86,7 @@ def main() -> int:
             conn.request(self.command, self.path, body=body, headers=headers)
             response = conn.getresponse()
             data = response.read()
-            result = (response.status, data, {k: v for k, v in response.getheaders() if k.lower() not in ("transfer-encoding", "connection", "content-length")})
+            result = (response.status, data, {k: v for k, v in response.getheaders() if k.lower() not in ("transfer-encoding", "connection", "content-length", "date", "server")})
             conn.close()
             return result
 

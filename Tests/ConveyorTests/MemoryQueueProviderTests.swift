@@ -175,6 +175,44 @@ struct MemoryQueueProviderTests {
         #expect(try await provider.stats(of: "q").deadLettered == 0)
     }
 
+    @Test func deadLettersHonoursTheLimitAndKeepsOrder() async throws {
+        let provider = MemoryQueueProvider()
+        let sent = (0..<5).map { _ in envelope() }
+        _ = try await provider.enqueue(sent.map { OutgoingMessage(envelope: $0) }, to: "q")
+        for message in try await provider.receive(from: "q", max: 10, wait: .zero) {
+            try await provider.fail(message, reason: FailureReason(code: "x", message: "y"), retryAfter: nil)
+        }
+        let listed = try await provider.deadLetters(of: "q", limit: 3)
+        #expect(listed.map { try? $0.envelope.get().id } == sent.prefix(3).map(\.id))
+        #expect(try await provider.deadLetters(of: "q", limit: 0).isEmpty)
+        #expect(try await provider.deadLetters(of: "unknown", limit: 10).isEmpty)
+    }
+
+    @Test func staleReceiptsAreIgnoredEverywhere() async throws {
+        let provider = MemoryQueueProvider(configuration: .init(visibilityTimeout: .milliseconds(50)))
+        try await provider.enqueue(OutgoingMessage(envelope: envelope()), to: "q")
+        let first = try await provider.receive(from: "q", max: 1, wait: .zero)
+        let second = try await provider.receive(from: "q", max: 1, wait: .seconds(30))
+        #expect(second.first?.attempt == 2)
+        try await provider.extendVisibility(first[0], by: .zero)
+        try await provider.fail(first[0], reason: FailureReason(code: "x", message: "y"), retryAfter: .zero)
+        try await provider.acknowledge(first)
+        #expect(try await provider.stats(of: "q") == QueueStats(inFlight: 1))
+        // A receipt from another provider instance is not this provider's.
+        let other = MemoryQueueProvider()
+        try await other.enqueue(OutgoingMessage(envelope: envelope()), to: "q")
+        let foreign = try await other.receive(from: "q", max: 1, wait: .zero)
+        try await provider.acknowledge(foreign)
+        #expect(try await provider.stats(of: "q") == QueueStats(inFlight: 1))
+        try await provider.acknowledge(second)
+        #expect(try await provider.stats(of: "q") == QueueStats())
+    }
+
+    @Test func emptyEnqueueReturnsNoResults() async throws {
+        let provider = MemoryQueueProvider()
+        #expect(try await provider.enqueue([], to: "q").isEmpty)
+    }
+
     @Test func redriveByIDAndPurge() async throws {
         let provider = MemoryQueueProvider()
         let a = envelope(), b = envelope()

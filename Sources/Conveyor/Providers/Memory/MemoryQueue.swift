@@ -231,9 +231,9 @@ struct MemoryQueue {
 
     // MARK: Settle
 
+    /// Removes the in-flight entry of `sequence`, if it is current. Call ``sweepExpiries()`` after a batch.
     mutating func acknowledge(_ sequence: UInt64) {
-        guard inFlight.removeValue(forKey: sequence) != nil else { return }
-        sweepExpiries()
+        inFlight.removeValue(forKey: sequence)
     }
 
     /// Removes the in-flight entry of `sequence`, if it is current.
@@ -254,7 +254,7 @@ struct MemoryQueue {
     }
 
     /// Drops stale timeouts at the front and compacts when stale entries pile up behind a long-held delivery.
-    private mutating func sweepExpiries() {
+    mutating func sweepExpiries() {
         while let first = expiries.first, inFlight[first.sequence]?.deadline != first.deadline {
             expiries.removeFirst()
         }

@@ -69,9 +69,12 @@ extension Faults {
                 defer { worker.cleanUp() }
                 let dlq = provider as? any DeadLetterQueueProvider
                 var letters: [DeadLetter] = []
-                let settled = try await eventually(timeout: .seconds(90)) {
+                let goodDone = try await eventually(timeout: .seconds(90)) {
+                    Set(RecordLog(path: record).counts.keys).isSuperset(of: good)
+                }
+                let settled = try await eventually(timeout: .seconds(60), interval: .seconds(1)) {
                     letters = (try? await dlq?.deadLetters(of: queue, limit: 100)) ?? []
-                    return Set(RecordLog(path: record).counts.keys).isSuperset(of: good) && letters.count >= bad.count
+                    return goodDone && letters.count >= bad.count
                 }
                 #expect(worker.isRunning, "the worker stopped: \(worker.stderr.suffix(1500))")
                 worker.signal(SIGTERM)

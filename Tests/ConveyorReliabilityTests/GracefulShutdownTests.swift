@@ -38,9 +38,10 @@ extension Faults {
                     ["worker"] + target.cliArguments + target.workerArguments
                         + ["--queue", queue, "--concurrency", "8", "--shutdown-grace", "\(grace)s", "--log-level", "debug"])
                 defer { worker.cleanUp() }
-                // Wait until jobs are running (the queue shows messages in flight), then a little more.
-                let busy = try await eventually(timeout: .seconds(60)) {
-                    (try? await provider.stats(of: queue).inFlight).map { $0 >= 8 } ?? false
+                // Wait until the worker has taken jobs (fewer ready, or some in flight), then a little more.
+                let busy = try await eventually(timeout: .seconds(60), interval: .milliseconds(200)) {
+                    guard let stats = try? await provider.stats(of: queue) else { return false }
+                    return stats.ready + stats.delayed <= jobs - 8 || stats.inFlight >= 8
                 }
                 #expect(busy, "the worker never got busy: \(worker.stderr.suffix(1500))")
                 try await Task.sleep(for: .milliseconds(300))

@@ -16,7 +16,7 @@ out="$root/Benchmarks/out"
 mkdir -p "$out"
 quick=${BENCH_QUICK:-0}
 if [ "$quick" = 1 ]; then mem_jobs=20000; rmq_jobs=2000; sqs_jobs=500; samples=50; idle=5
-else mem_jobs=200000; rmq_jobs=20000; sqs_jobs=5000; samples=300; idle=30; fi
+else mem_jobs=200000; rmq_jobs=10000; sqs_jobs=3000; samples=200; idle=30; fi
 
 echo "== brokers"
 scripts/rabbitmq-start.sh

@@ -67,7 +67,7 @@ final class WorkerRuntime: Sendable {
             entries[name] = TaskEntry(handler: handler, options: configuration.taskOptionOverrides[name] ?? handler.options)
         }
         self.entries = entries
-        let metrics = WorkerMetrics(taskNames: [], queues: configuration.queues)
+        let metrics = WorkerMetrics(queues: configuration.queues)
         self.metrics = metrics
         let inFlight = metrics.inFlight
         self.scheduler = Scheduler(

@@ -43,7 +43,7 @@ struct MemoryBrokerState {
     private func newQueue(options: QueueOptions? = nil) -> MemoryQueue {
         let maxReceiveCount = options.map { $0.maxReceiveCount } ?? configuration.maxReceiveCount
         return MemoryQueue(
-            visibilityTimeout: Swift.max(options?.visibilityTimeout ?? configuration.visibilityTimeout, .zero),
+            visibilityTimeout: MemoryQueue.clamped(options?.visibilityTimeout ?? configuration.visibilityTimeout),
             maxReceiveCount: maxReceiveCount.map { Swift.max($0, 1) },
             deduplicationWindow: configuration.deduplicationWindow
         )

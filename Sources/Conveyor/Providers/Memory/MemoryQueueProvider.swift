@@ -120,7 +120,7 @@ public final class MemoryQueueProvider: QueueProvider, Sendable {
         case .messages(let messages):
             return messages
         case .wait(let waiterID):
-            let deadline = start + wait
+            let deadline = start + MemoryQueue.clamped(wait)
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[ReceivedMessage], any Error>) in
                     let waiter = MemoryWaiter(id: waiterID, max: max, deadline: deadline, continuation: continuation)

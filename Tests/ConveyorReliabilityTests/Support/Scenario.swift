@@ -76,7 +76,7 @@ func startRecordingWorker(_ target: BrokerTarget, queue: String, record: String,
 
 func temporaryFile(_ hint: String) -> String {
     let path = NSTemporaryDirectory() + "conveyor-rel-\(hint)-\(UUID().uuidString.prefix(8)).log"
-    FileManager.default.createFile(atPath: path, contents: nil)
+    _ = FileManager.default.createFile(atPath: path, contents: nil)
     return path
 }
 

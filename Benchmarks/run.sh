@@ -9,6 +9,7 @@
 #
 #   Benchmarks/run.sh            # full run (a few minutes)
 #   BENCH_QUICK=1 Benchmarks/run.sh   # small job counts, for checking the script
+#   BENCH_SKIP_BUILD=1 Benchmarks/run.sh   # reuse the last release build in .build-release
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -28,7 +29,7 @@ amqp=${CONVEYOR_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}
 sqs=${CONVEYOR_SQS_ENDPOINT:-http://127.0.0.1:4566}
 
 echo "== build"
-swift build -c release --product conveyor --scratch-path .build-release 2>&1 | grep -E "error|warning: .*Sources/|Compiling conveyor|Build complete" || true
+[ "${BENCH_SKIP_BUILD:-0}" = 1 ] || swift build -c release --product conveyor --scratch-path .build-release 2>&1 | grep -E "error|warning: .*Sources/|Compiling conveyor|Build complete" || true
 bin="$(swift build -c release --scratch-path .build-release --show-bin-path)/conveyor"
 [ -x "$bin" ] || { echo "release build failed" >&2; exit 1; }
 gcc -O2 -o "$out/raw_amqp" Benchmarks/raw_amqp.c -lrabbitmq -lpthread

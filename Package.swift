@@ -105,6 +105,13 @@ let package = Package(
             name: "ConveyorRabbitMQTests",
             dependencies: ["ConveyorRabbitMQ", "ConveyorTesting"]
         ),
+        // Fault injection against the real brokers and the built `conveyor` binary, plus bounded fuzzing. Run it
+        // in its own pass: `swift test --filter ConveyorReliabilityTests` (see scripts/reliability-test.sh).
+        .testTarget(
+            name: "ConveyorReliabilityTests",
+            dependencies: ["Conveyor", "ConveyorTesting", "ConveyorSQS", "ConveyorRabbitMQ"],
+            resources: [.copy("Resources")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -98,7 +98,16 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
             info = QueueInfo(url: queue, name: name)
         } else {
             guard !queue.isEmpty else { throw ConveyorError(.invalidParameter, "queue name is empty") }
-            let response = try await client.call("GetQueueUrl", ["QueueName": queue])
+            let response: SQSJSON
+            do {
+                response = try await client.call("GetQueueUrl", ["QueueName": queue])
+            } catch let error as ConveyorError where error.code == .queueNotFound {
+                // Name the queue, and what to do about it.
+                throw ConveyorError(
+                    .queueNotFound,
+                    "SQS queue \"\(queue)\" does not exist at \(configuration.resolvedEndpoint) (region \(configuration.region)): create it (conveyor queue create \(queue)) or fix the queue name, region or endpoint"
+                )
+            }
             guard let url = response["QueueUrl"]?.string else {
                 throw ConveyorError(.brokerError, "SQS GetQueueUrl: response lacks QueueUrl for queue \(queue)")
             }

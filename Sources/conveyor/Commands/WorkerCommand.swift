@@ -66,6 +66,15 @@ struct WorkerCommand: AsyncParsableCommand {
                 Terminal.error("metrics: http://127.0.0.1:\(server.port)/metrics")
             }
             let provider = try providerOptions.makeProvider(logger: logger)
+            // Fail fast on a broken configuration (unreachable broker, wrong credentials, missing SQS queue): one
+            // round trip per queue before the worker starts, instead of a receive loop that retries forever.
+            for queue in queues {
+                do {
+                    _ = try await provider.stats(of: queue)
+                } catch let error as ConveyorError where error.code == .queueNotFound && provider.name == "rabbitmq" {
+                    // RabbitMQ queues are declared on first use.
+                }
+            }
             var registry = TaskRegistry()
             try BuiltinTasks.register(in: &registry, recordFile: try record.map { try RecordFile(path: $0) })
             var overrides: [String: TaskOptions] = [:]

@@ -1,0 +1,189 @@
+// Raw librabbitmq baseline for Conveyor's RabbitMQ benchmark: the fastest a C client does the same work.
+//
+//   gcc -O2 -o raw_amqp Benchmarks/raw_amqp.c -lrabbitmq -lpthread
+//   ./raw_amqp [host] [port] [messages] [payload-bytes]
+//
+// Phases (same shape as `conveyor bench`): (1) publish N persistent messages to a durable classic queue with
+// publisher confirms, pipelined (up to 1000 unconfirmed); (2) consume them with prefetch 100 and one ack per
+// message; (3) publish and consume at once on two connections (end to end), measuring publish-to-delivery
+// latency from a timestamp in the body. Prints one JSON object.
+#include <amqp.h>
+#include <amqp_tcp_socket.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *host = "127.0.0.1";
+static int port = 5672;
+static int messages = 100000;
+static int payload = 100;
+static char queue[64];
+#define WINDOW 1000
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double cpu(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+}
+
+static void die_on_reply(amqp_rpc_reply_t r, const char *what) {
+    if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+        fprintf(stderr, "raw_amqp: %s failed (reply type %d)\n", what, r.reply_type);
+        exit(1);
+    }
+}
+
+static amqp_connection_state_t open_connection(void) {
+    amqp_connection_state_t conn = amqp_new_connection();
+    amqp_socket_t *socket = amqp_tcp_socket_new(conn);
+    if (!socket || amqp_socket_open(socket, host, port) != AMQP_STATUS_OK) {
+        fprintf(stderr, "raw_amqp: cannot connect to %s:%d\n", host, port);
+        exit(1);
+    }
+    die_on_reply(amqp_login(conn, "/", 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, "guest", "guest"), "login");
+    amqp_channel_open(conn, 1);
+    die_on_reply(amqp_get_rpc_reply(conn), "channel.open");
+    return conn;
+}
+
+static void close_connection(amqp_connection_state_t conn) {
+    amqp_channel_close(conn, 1, AMQP_REPLY_SUCCESS);
+    amqp_connection_close(conn, AMQP_REPLY_SUCCESS);
+    amqp_destroy_connection(conn);
+}
+
+// Reads confirm frames; blocks when `block`, else only takes what is already there.
+static int read_confirms(amqp_connection_state_t conn, uint64_t *confirmed, int block) {
+    amqp_frame_t frame;
+    struct timeval zero = {0, 0};
+    for (;;) {
+        int status = block ? amqp_simple_wait_frame(conn, &frame) : amqp_simple_wait_frame_noblock(conn, &frame, &zero);
+        if (status == AMQP_STATUS_TIMEOUT) return 0;
+        if (status != AMQP_STATUS_OK) { fprintf(stderr, "raw_amqp: wait frame: %s\n", amqp_error_string2(status)); exit(1); }
+        if (frame.frame_type == AMQP_FRAME_METHOD && frame.payload.method.id == AMQP_BASIC_ACK_METHOD) {
+            amqp_basic_ack_t *ack = frame.payload.method.decoded;
+            *confirmed = ack->multiple ? ack->delivery_tag : *confirmed + 1;
+        } else if (frame.frame_type == AMQP_FRAME_METHOD && frame.payload.method.id == AMQP_BASIC_NACK_METHOD) {
+            fprintf(stderr, "raw_amqp: nack\n");
+            exit(1);
+        }
+        if (block) return 0;
+    }
+}
+
+static void publish_all(amqp_connection_state_t conn, int count, int stamp) {
+    amqp_confirm_select(conn, 1);
+    die_on_reply(amqp_get_rpc_reply(conn), "confirm.select");
+    char *body = malloc(payload > 8 ? payload : 8);
+    memset(body, 'x', payload > 8 ? payload : 8);
+    amqp_basic_properties_t props;
+    props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG;
+    props.delivery_mode = 2;
+    props.content_type = amqp_cstring_bytes("application/json");
+    uint64_t confirmed = 0;
+    for (int i = 1; i <= count; i++) {
+        if (stamp) { double t = now(); memcpy(body, &t, sizeof t); }
+        amqp_bytes_t bytes = {(size_t)(payload > 8 ? payload : 8), body};
+        if (amqp_basic_publish(conn, 1, amqp_empty_bytes, amqp_cstring_bytes(queue), 0, 0, &props, bytes) != AMQP_STATUS_OK) {
+            fprintf(stderr, "raw_amqp: publish failed\n");
+            exit(1);
+        }
+        while ((uint64_t)i - confirmed >= WINDOW) read_confirms(conn, &confirmed, 1);
+        if (i % 64 == 0) read_confirms(conn, &confirmed, 0);
+    }
+    while (confirmed < (uint64_t)count) read_confirms(conn, &confirmed, 1);
+    free(body);
+}
+
+static double *latencies;
+
+static void consume_all(amqp_connection_state_t conn, int count, int stamp) {
+    amqp_basic_qos(conn, 1, 0, 100, 0);
+    die_on_reply(amqp_get_rpc_reply(conn), "basic.qos");
+    amqp_basic_consume(conn, 1, amqp_cstring_bytes(queue), amqp_empty_bytes, 0, 0, 0, amqp_empty_table);
+    die_on_reply(amqp_get_rpc_reply(conn), "basic.consume");
+    for (int received = 0; received < count;) {
+        amqp_envelope_t envelope;
+        amqp_maybe_release_buffers(conn);
+        amqp_rpc_reply_t r = amqp_consume_message(conn, &envelope, NULL, 0);
+        die_on_reply(r, "consume");
+        if (stamp && envelope.message.body.len >= 8) {
+            double t;
+            memcpy(&t, envelope.message.body.bytes, sizeof t);
+            latencies[received] = now() - t;
+        }
+        amqp_basic_ack(conn, 1, envelope.delivery_tag, 0);
+        amqp_destroy_envelope(&envelope);
+        received++;
+    }
+}
+
+static void *consumer_thread(void *arg) {
+    (void)arg;
+    amqp_connection_state_t conn = open_connection();
+    consume_all(conn, messages, 1);
+    close_connection(conn);
+    return NULL;
+}
+
+static int compare(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+int main(int argc, char **argv) {
+    if (argc > 1) host = argv[1];
+    if (argc > 2) port = atoi(argv[2]);
+    if (argc > 3) messages = atoi(argv[3]);
+    if (argc > 4) payload = atoi(argv[4]);
+    snprintf(queue, sizeof queue, "bench-raw-%d", (int)getpid());
+    latencies = calloc(messages, sizeof(double));
+
+    amqp_connection_state_t conn = open_connection();
+    amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue), 0, 1, 0, 0, amqp_empty_table);
+    die_on_reply(amqp_get_rpc_reply(conn), "queue.declare");
+
+    double cpu0 = cpu(), t0 = now();
+    publish_all(conn, messages, 0);
+    double publish_s = now() - t0;
+    close_connection(conn);
+
+    conn = open_connection();
+    t0 = now();
+    consume_all(conn, messages, 0);
+    double consume_s = now() - t0;
+    close_connection(conn);
+
+    pthread_t consumer;
+    t0 = now();
+    pthread_create(&consumer, NULL, consumer_thread, NULL);
+    conn = open_connection();
+    publish_all(conn, messages, 1);
+    pthread_join(consumer, NULL);
+    double e2e_s = now() - t0;
+    double cpu_s = cpu() - cpu0;
+    amqp_queue_delete(conn, 1, amqp_cstring_bytes(queue), 0, 0);
+    close_connection(conn);
+
+    qsort(latencies, messages, sizeof(double), compare);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("{\"client\":\"raw-librabbitmq\",\"messages\":%d,\"payload_bytes\":%d,\"enqueue_per_s\":%.1f,\"process_per_s\":%.1f,"
+           "\"e2e_per_s\":%.1f,\"e2e_latency_p50_ms\":%.3f,\"e2e_latency_p99_ms\":%.3f,\"cpu_us_per_job\":%.2f,\"peak_rss_bytes\":%ld}\n",
+           messages, payload, messages / publish_s, messages / consume_s, messages / e2e_s,
+           latencies[messages / 2] * 1e3, latencies[(int)(messages * 0.99)] * 1e3, cpu_s / (3.0 * messages) * 1e6,
+           ru.ru_maxrss * 1024L);
+    return 0;
+}

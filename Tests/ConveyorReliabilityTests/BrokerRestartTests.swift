@@ -1,0 +1,94 @@
+import Conveyor
+import ConveyorRabbitMQ
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+extension Faults {
+    /// The RabbitMQ broker stopped and started again (`rabbitmqctl stop_app/start_app`) and every connection cut
+    /// (`rabbitmqctl close_all_connections`) while a producer enqueues and a `conveyor worker` consumes: both recover
+    /// by themselves, and every job whose enqueue was confirmed runs.
+    ///
+    /// Runs against a private node on `CONVEYOR_FAULTS_RABBITMQ_PORT` (default 5673) started by
+    /// scripts/rabbitmq-faults-node.sh, never against the shared broker.
+    @Suite("RabbitMQ broker restarts", .timeLimit(.minutes(6)))
+    struct BrokerRestartTests {
+        static let port = Int(ReliabilityEnvironment.environment["CONVEYOR_FAULTS_RABBITMQ_PORT"] ?? "") ?? 5673
+        static var url: String { "amqp://guest:guest@127.0.0.1:\(port)/" }
+
+        static func node(_ command: String, timeout: Duration = .seconds(240)) async throws {
+            let script = ReliabilityEnvironment.packageRoot.appendingPathComponent("scripts/rabbitmq-faults-node.sh").path
+            let result = try await ChildProcess.run(
+                script, [command], environment: ReliabilityEnvironment.childEnvironment(["CONVEYOR_FAULTS_RABBITMQ_PORT": "\(port)"]),
+                timeout: timeout)
+            guard result.status == 0 else {
+                throw ConveyorError(.brokerError, "rabbitmq-faults-node.sh \(command) failed (\(result.status)): \(result.stdout.suffix(800)) \(result.stderr.suffix(800))")
+            }
+        }
+
+        @Test("restart and cut connections mid-run: no confirmed job lost", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled))
+        func restartMidRun() async throws {
+            _ = try ReliabilityEnvironment.requireAMQPURL()
+            try await Self.node("start")
+            let target = BrokerTarget.rabbitMQ(url: Self.url)
+            let provider = try target.makeProvider()
+            try await withTestQueue("restart", provider: provider) { queue in
+                let record = temporaryFile("restart")
+                defer { try? FileManager.default.removeItem(atPath: record) }
+                let worker = try startRecordingWorker(target, queue: queue, record: record)
+                defer { worker.cleanUp() }
+
+                // The producer keeps enqueueing through the faults; a batch that throws is not confirmed (its jobs
+                // may or may not arrive) and the producer just goes on with the next one.
+                let producer = Task { () -> (confirmed: [String], failedBatches: Int) in
+                    var confirmed: [String] = []
+                    var failed = 0
+                    var n = 0
+                    while n < 2000 {
+                        let batch = RecordJobs.envelopes(n..<(n + 20))
+                        n += 20
+                        do {
+                            confirmed += try await provider.enqueue(batch, to: queue).map(\.jobID.rawValue)
+                        } catch {
+                            failed += 1
+                            try await Task.sleep(for: .milliseconds(200))
+                        }
+                        try await Task.sleep(for: .milliseconds(50))
+                    }
+                    return (confirmed, failed)
+                }
+
+                func progress(_ count: Int) async throws {
+                    let ok = try await eventually(timeout: .seconds(120)) { RecordLog.lineCount(record) >= count }
+                    #expect(ok, "the worker did not reach \(count) jobs: \(worker.stderr.suffix(1500))")
+                }
+
+                try await progress(300)
+                print("broker restart: stop_app at \(RecordLog.lineCount(record)) jobs run")
+                try await Self.node("stop-app")
+                try await Task.sleep(for: .seconds(2))
+                try await Self.node("start-app")
+                // Progress after the restart (bounded by what the producer sends in all).
+                try await progress(min(RecordLog.lineCount(record) + 300, 1800))
+                print("broker restart: close_all_connections at \(RecordLog.lineCount(record)) jobs run")
+                try await Self.node("close-connections")
+
+                let (confirmed, failedBatches) = try await producer.value
+                print("broker restart: \(confirmed.count) jobs confirmed, \(failedBatches) batches failed during the faults")
+                let all = Set(confirmed)
+                let done = try await eventually(timeout: .seconds(120)) {
+                    Set(RecordLog(path: record).counts.keys).isSuperset(of: all)
+                }
+                #expect(worker.isRunning, "the worker died: \(worker.stderr.suffix(2000))")
+                worker.signal(SIGTERM)
+                try await worker.waitForExit(timeout: .seconds(30))
+                #expect(done, "not every confirmed job ran within 120 s")
+                #expect(confirmed.count >= 1000, "the producer did not recover: only \(confirmed.count) jobs confirmed")
+                checkAllRecorded(confirmed, record: record, label: "rabbitmq broker restart + connection cut")
+            }
+            try await provider.close()
+        }
+    }
+}

@@ -55,20 +55,21 @@ extension RabbitMQQueueProvider {
             try c.check(amqp_read_message(s, 2, &message, 0), channel: 2, "reading a message of \(queue)")
             out.append(AMQPDelivery(tag: ok.delivery_tag, redelivered: ok.redelivered != 0, message: message))
             amqp_destroy_message(&message)
-            if ok.message_count == 0 { break }
         }
         amqp_maybe_release_buffers(s)
         return out
     }
 
+    /// Most dead letters one ``redrive(_:ids:)`` call moves.
+    static let redriveLimit = 100_000
+
     /// Moves dead letters of `queue` (all, or those whose job id is in `ids`) back to `queue` with a fresh
-    /// attempt count: each is republished (confirmed) and then acked in `<queue>.dlq`. Messages that arrive in
-    /// the dead-letter queue meanwhile are left for a later call.
+    /// attempt count: all messages of `<queue>.dlq` (at most 100 000 per call) are fetched with `basic.get`, the
+    /// selected ones are republished (confirmed) and then acked, the others are put back.
     public func redrive(_ queue: String, ids: Set<JobID>?) async throws -> Int {
         let dlq = RabbitMQTopology.deadLetterQueue(of: queue)
         let (generation, fetched) = try await publisher.connection.perform { c, s throws(ConveyorError) in
-            let total = try Self.count(dlq, c, s)
-            return (c.generation, try Self.fetch(dlq, limit: total, c, s))
+            (c.generation, try Self.fetch(dlq, limit: Self.redriveLimit, c, s))
         }
         var publications: [AMQPPublication] = []
         var move: [UInt64] = []

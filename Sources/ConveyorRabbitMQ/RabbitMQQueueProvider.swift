@@ -223,12 +223,13 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
         try checkOpen()
     }
 
-    /// Ready and consumer counts from a passive `queue.declare` of `queue` and `<queue>.dlq`; `inFlight` counts
-    /// this provider's unsettled deliveries; `delayed` is the total of the shared delay levels (all queues of the
-    /// vhost, approximate).
+    /// Counts from a passive `queue.declare` of `queue` and `<queue>.dlq`. `ready` adds the deliveries this
+    /// provider holds in its prefetch buffer (not yet received); `inFlight` counts this provider's received and
+    /// unsettled deliveries (other consumers' unacknowledged messages are in neither); `delayed` is the total of
+    /// the delay levels, which all queues of the vhost share (approximate).
     public func stats(of queue: String) async throws -> QueueStats {
         try checkOpen()
-        let inFlight = consumer.inFlightCount(queue)
+        let (buffered, inFlight) = consumer.localCounts(queue)
         return try await publisher.connection.perform { [publisher] c, s throws(ConveyorError) in
             let ready = try Self.count(queue, c, s)
             let dead = (try? Self.count(RabbitMQTopology.deadLetterQueue(of: queue), c, s)) ?? 0
@@ -239,7 +240,7 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
                     delayed += try Self.count(RabbitMQTopology.delayQueue(level: level), c, s)
                 }
             }
-            return QueueStats(ready: ready, inFlight: inFlight, delayed: delayed, deadLettered: dead)
+            return QueueStats(ready: ready + buffered, inFlight: inFlight, delayed: delayed, deadLettered: dead)
         }
     }
 

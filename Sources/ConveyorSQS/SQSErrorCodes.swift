@@ -10,7 +10,7 @@ extension ConveyorError.Code {
 
 extension ConveyorError {
     /// Maps an SQS error type (the `__type` suffix, or the `x-amzn-query-error` code) and HTTP status to an error.
-    static func sqs(type: String, message: String, status: Int, action: String) -> ConveyorError {
+    package static func sqs(type: String, message: String, status: Int, action: String) -> ConveyorError {
         let text = "SQS \(action) failed: \(type)\(message.isEmpty ? "" : " (\(message))")"
         switch type {
         case "QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue", "NonExistentQueue":

@@ -58,6 +58,11 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
         )
     }
 
+    deinit {
+        // Lets the transfer thread end if the provider was dropped without `close()`.
+        client.http.shutdown()
+    }
+
     /// `"sqs"`.
     public var name: String { "sqs" }
 

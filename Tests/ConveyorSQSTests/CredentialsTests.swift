@@ -2,7 +2,7 @@ import Conveyor
 import Foundation
 import Testing
 
-@testable import ConveyorSQS
+import ConveyorSQS
 
 @Suite("AWS credentials and configuration")
 struct CredentialsTests {
@@ -134,5 +134,82 @@ struct CredentialsTests {
             let delay = policy.delay(beforeRetry: retry)
             #expect(delay >= .zero && delay <= .seconds(1))
         }
+    }
+}
+
+@Suite("Cloud credential endpoints (local HTTP server)")
+struct CloudCredentialsTests {
+    static func credentialsJSON(expiresIn seconds: TimeInterval) -> String {
+        let expiration = ISO8601DateFormatter().string(from: Date().addingTimeInterval(seconds))
+        return #"{"AccessKeyId":"ASIATEMP","SecretAccessKey":"tempsecret","Token":"temptoken","Expiration":"\#(expiration)"}"#
+    }
+
+    @Test func containerCredentialsWithAuthorizationToken() async throws {
+        let server = try LocalHTTPServer { request in
+            guard request.path == "/creds", request.headers["authorization"] == "Bearer xyz" else { return (401, "{}") }
+            return (200, CloudCredentialsTests.credentialsJSON(expiresIn: 3600))
+        }
+        defer { server.stop() }
+        let provider = ContainerCredentialsProvider(environment: [
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:\(server.port)/creds",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN": "Bearer xyz",
+        ])
+        let credentials = try await provider.credentials()
+        #expect(credentials.accessKeyID == "ASIATEMP")
+        #expect(credentials.sessionToken == "temptoken")
+        #expect(credentials.expiration != nil)
+    }
+
+    @Test func containerEndpointErrorsSayWhatFailed() async throws {
+        let server = try LocalHTTPServer { _ in (403, "{}") }
+        defer { server.stop() }
+        let provider = ContainerCredentialsProvider(environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:\(server.port)/creds"])
+        await #expect {
+            _ = try await provider.credentials()
+        } throws: { error in
+            (error as? ConveyorError)?.message.contains("HTTP 403") == true
+        }
+    }
+
+    @Test func instanceMetadataUsesATokenThenTheRoleCredentials() async throws {
+        let server = try LocalHTTPServer { request in
+            switch (request.method, request.path) {
+            case ("PUT", "/latest/api/token"):
+                return request.headers["x-aws-ec2-metadata-token-ttl-seconds"] == nil ? (400, "") : (200, "imds-token")
+            case ("GET", "/latest/meta-data/iam/security-credentials/"):
+                return request.headers["x-aws-ec2-metadata-token"] == "imds-token" ? (200, "worker-role\n") : (401, "")
+            case ("GET", "/latest/meta-data/iam/security-credentials/worker-role"):
+                return request.headers["x-aws-ec2-metadata-token"] == "imds-token"
+                    ? (200, CloudCredentialsTests.credentialsJSON(expiresIn: 3600)) : (401, "")
+            default:
+                return (404, "")
+            }
+        }
+        defer { server.stop() }
+        let provider = InstanceMetadataCredentialsProvider(environment: ["AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:\(server.port)/"])
+        let credentials = try await provider.credentials()
+        #expect(credentials.accessKeyID == "ASIATEMP")
+        #expect(server.requests.map(\.method) == ["PUT", "GET", "GET"])
+    }
+
+    @Test func chainRefreshesCredentialsCloseToExpiry() async throws {
+        let server = try LocalHTTPServer { _ in (200, CloudCredentialsTests.credentialsJSON(expiresIn: 120)) }
+        defer { server.stop() }
+        let chain = AWSCredentialsProviderChain([
+            ContainerCredentialsProvider(environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:\(server.port)/creds"])
+        ])
+        _ = try await chain.credentials()
+        _ = try await chain.credentials()
+        // Credentials expiring within five minutes are fetched again.
+        #expect(server.requests.count == 2)
+
+        let longLived = try LocalHTTPServer { _ in (200, CloudCredentialsTests.credentialsJSON(expiresIn: 3600)) }
+        defer { longLived.stop() }
+        let cached = AWSCredentialsProviderChain([
+            ContainerCredentialsProvider(environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:\(longLived.port)/creds"])
+        ])
+        _ = try await cached.credentials()
+        _ = try await cached.credentials()
+        #expect(longLived.requests.count == 1)
     }
 }

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 
-@testable import ConveyorSQS
+import ConveyorSQS
 
 /// Reproduces AWS's SigV4 test suite (Resources/aws-sigv4-test-suite, Apache-2.0) byte for byte.
 @Suite("SigV4 signer")

@@ -197,7 +197,8 @@ struct MemoryQueueProviderTests {
         let second = try await provider.receive(from: "q", max: 1, wait: .seconds(30))
         #expect(second.first?.attempt == 2)
         // The third delivery would exceed the limit: the message goes to the dead-letter queue instead.
-        let third = try await provider.receive(from: "q", max: 1, wait: .milliseconds(300))
+        try await Task.sleep(for: .milliseconds(100))
+        let third = try await provider.receive(from: "q", max: 1, wait: .zero)
         #expect(third.isEmpty)
         let dead = try await provider.deadLetters(of: "q", limit: 10)
         #expect(dead.count == 1)
@@ -218,7 +219,8 @@ struct MemoryQueueProviderTests {
         try await provider.createQueue("q", options: QueueOptions())  // idempotent: keeps the first options
         try await provider.enqueue(OutgoingMessage(envelope: envelope()), to: "q")
         #expect(try await provider.receive(from: "q", max: 1, wait: .zero).count == 1)
-        #expect(try await provider.receive(from: "q", max: 1, wait: .milliseconds(200)).isEmpty)
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await provider.receive(from: "q", max: 1, wait: .zero).isEmpty)
         #expect(try await provider.stats(of: "q").deadLettered == 1)
         try await provider.deleteQueue("q")
         try await provider.deleteQueue("q")

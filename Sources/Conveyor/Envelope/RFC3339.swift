@@ -3,9 +3,16 @@ import Foundation
 /// RFC 3339 timestamps in UTC with millisecond precision (`2026-11-25T16:04:23.123Z`), written and read without
 /// `DateFormatter` (which is slow and locale-sensitive).
 public enum RFC3339 {
-    /// Formats `date` as `YYYY-MM-DDTHH:MM:SS.mmmZ`.
+    /// Milliseconds since 1970 of 0001-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z, the range the format
+    /// can express.
+    private static let millisecondRange: ClosedRange<Double> = -62_135_596_800_000...253_402_300_799_999
+
+    /// Formats `date` as `YYYY-MM-DDTHH:MM:SS.mmmZ`, rounded to the nearest millisecond (so that formatting a
+    /// parsed timestamp gives the same text back). Dates outside years 1-9999 are clamped to that range.
     public static func format(_ date: Date) -> String {
-        let totalMillis = Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        var exact = (date.timeIntervalSince1970 * 1000).rounded()
+        if exact.isNaN { exact = 0 }
+        let totalMillis = Int64(min(max(exact, millisecondRange.lowerBound), millisecondRange.upperBound))
         var days = totalMillis >= 0 ? totalMillis / 86_400_000 : (totalMillis - 86_399_999) / 86_400_000
         let millisOfDay = totalMillis - days * 86_400_000
         // Civil-from-days (Howard Hinnant).
@@ -56,19 +63,22 @@ public enum RFC3339 {
         i += 1
         guard let hour = number(2), expect(UInt8(ascii: ":")), let minute = number(2), expect(UInt8(ascii: ":")),
               let second = number(2) else { return nil }
-        guard (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second < 61 else { return nil }
+        guard (1...12).contains(month), day >= 1, day <= daysInMonth(month, year: year), hour < 24, minute < 60,
+              second < 61 else { return nil }
         var fraction = 0.0
         if i < b.count, b[i] == UInt8(ascii: ".") {
             i += 1
-            var scale = 0.1
+            // Up to nanoseconds are significant; further digits are checked and ignored.
+            var nanos: Int64 = 0
             var digits = 0
             while i < b.count, b[i] >= 48 && b[i] <= 57 {
-                fraction += Double(b[i] - 48) * scale
-                scale /= 10
+                if digits < 9 { nanos = nanos * 10 + Int64(b[i] - 48) }
                 i += 1
                 digits += 1
             }
             guard digits > 0 else { return nil }
+            for _ in min(digits, 9)..<9 { nanos *= 10 }
+            fraction = Double(nanos) / 1e9
         }
         var offsetSeconds: Int64 = 0
         guard i < b.count else { return nil }
@@ -94,5 +104,13 @@ public enum RFC3339 {
         let days = era * 146_097 + doe - 719_468
         let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
         return Date(timeIntervalSince1970: Double(seconds) + fraction)
+    }
+
+    private static func daysInMonth(_ month: Int64, year: Int64) -> Int64 {
+        switch month {
+        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
+        case 4, 6, 9, 11: 30
+        default: 31
+        }
     }
 }

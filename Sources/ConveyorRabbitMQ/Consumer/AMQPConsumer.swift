@@ -147,9 +147,9 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
         }
     }
 
-    /// Unacknowledged deliveries handed out for `queue` and not yet settled.
-    func inFlightCount(_ queue: String) -> Int {
-        shared.withLock { s in s.queues[queue]?.inFlight.count ?? 0 }
+    /// Deliveries of `queue` buffered locally (not yet received) and handed out but not yet settled.
+    func localCounts(_ queue: String) -> (buffered: Int, inFlight: Int) {
+        shared.withLock { s in (s.queues[queue]?.buffer.count ?? 0, s.queues[queue]?.inFlight.count ?? 0) }
     }
 
     /// Stops consuming `queue` and drops its buffer (before the queue is deleted).

@@ -5,7 +5,7 @@ import Synchronization
 
 /// A minimal SQS client over the AWS JSON 1.0 protocol: `POST /` with `X-Amz-Target: AmazonSQS.<Action>`, signed
 /// with SigV4, sent through ``CurlMultiLoop``, retried on transient errors.
-final class SQSClient: Sendable {
+package final class SQSClient: Sendable {
     let endpoint: String
     let hostHeader: String
     let region: String
@@ -130,7 +130,7 @@ final class SQSClient: Sendable {
         }
     }
 
-    static func parseError(_ response: HTTPResponse, action: String) -> ConveyorError {
+    package static func parseError(_ response: HTTPResponse, action: String) -> ConveyorError {
         var type = ""
         var message = ""
         if let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] {

@@ -19,7 +19,7 @@ public struct SQSRetryPolicy: Sendable, Hashable {
     public static let none = SQSRetryPolicy(maxAttempts: 1)
 
     /// The backoff before retry number `retry` (1-based): a random duration in [0, min(maxDelay, base·2^(retry-1))].
-    func delay(beforeRetry retry: Int) -> Duration {
+    package func delay(beforeRetry retry: Int) -> Duration {
         let exponent = min(retry - 1, 20)
         let ceiling = min(maxDelay, baseDelay * (1 << exponent))
         let (seconds, attoseconds) = ceiling.components

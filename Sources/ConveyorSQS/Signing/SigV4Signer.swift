@@ -5,41 +5,54 @@ import Foundation
 ///
 /// The signer reproduces AWS's official SigV4 test suite byte for byte. It signs every header of the request it is
 /// given, plus `x-amz-date` and (for temporary credentials) `x-amz-security-token`, which it adds.
-struct SigV4Signer: Sendable {
+package struct SigV4Signer: Sendable {
     /// The request parts that take part in the signature.
-    struct Request {
-        var method: String
+    package struct Request {
+        package var method: String
         /// The path as sent, e.g. `/` (not yet percent-encoded beyond what the caller put in).
-        var path: String
+        package var path: String
         /// The raw query string without `?` (may be empty).
-        var query: String
+        package var query: String
         /// Header names and values, in any case and order; duplicates allowed.
-        var headers: [(name: String, value: String)]
+        package var headers: [(name: String, value: String)]
         /// The body bytes.
-        var body: [UInt8]
+        package var body: [UInt8]
+
+        package init(method: String, path: String, query: String, headers: [(name: String, value: String)], body: [UInt8]) {
+            self.method = method
+            self.path = path
+            self.query = query
+            self.headers = headers
+            self.body = body
+        }
     }
 
     /// What signing produced: the headers to add and, for tests and diagnostics, the intermediate strings.
-    struct Signed {
-        var canonicalRequest: String
-        var stringToSign: String
-        var signature: String
+    package struct Signed {
+        package var canonicalRequest: String
+        package var stringToSign: String
+        package var signature: String
         /// The headers to add to the request (`X-Amz-Date`, `Authorization`, optionally the token and the content hash).
-        var headersToAdd: [(name: String, value: String)]
+        package var headersToAdd: [(name: String, value: String)]
     }
 
-    var region: String
-    var service: String
+    package var region: String
+    package var service: String
     /// Normalise the path (remove dot segments and repeated slashes). True for every service except S3.
-    var normalizePath: Bool = true
+    package var normalizePath: Bool = true
     /// Add an `x-amz-content-sha256` header (S3 style).
-    var signBody: Bool = false
+    package var signBody: Bool = false
     /// Add the session token only after signing (some STS flows); the default signs it.
-    var omitSessionTokenFromSignature: Bool = false
+    package var omitSessionTokenFromSignature: Bool = false
+
+    package init(region: String, service: String) {
+        self.region = region
+        self.service = service
+    }
 
     /// Signs `request` with `credentials` at `date`.
     /// `signingKey`, when given, returns the derived key for a `yyyyMMdd` date (lets callers cache it).
-    func sign(_ request: Request, credentials: AWSCredentials, date: Date, signingKey: ((String) -> [UInt8])? = nil) -> Signed {
+    package func sign(_ request: Request, credentials: AWSCredentials, date: Date, signingKey: ((String) -> [UInt8])? = nil) -> Signed {
         let (amzDate, shortDate) = Self.timestamps(date)
         let payloadHash = Self.hex(SHA256.hash(data: request.body))
 
@@ -108,9 +121,28 @@ struct SigV4Signer: Sendable {
         var t = time_t(date.timeIntervalSince1970.rounded(.down))
         var tm = tm()
         gmtime_r(&t, &tm)
-        let short = String(format: "%04d%02d%02d", Int(tm.tm_year) + 1900, Int(tm.tm_mon) + 1, Int(tm.tm_mday))
-        let full = short + String(format: "T%02d%02d%02dZ", Int(tm.tm_hour), Int(tm.tm_min), Int(tm.tm_sec))
-        return (full, short)
+        var out = [UInt8]()
+        out.reserveCapacity(16)
+        func append(_ value: Int32, digits: Int) {
+            var divisor: Int32 = 1
+            for _ in 1..<digits { divisor *= 10 }
+            var v = value
+            while divisor > 0 {
+                out.append(UInt8(ascii: "0") + UInt8(v / divisor))
+                v %= divisor
+                divisor /= 10
+            }
+        }
+        append(tm.tm_year + 1900, digits: 4)
+        append(tm.tm_mon + 1, digits: 2)
+        append(tm.tm_mday, digits: 2)
+        let short = String(decoding: out, as: UTF8.self)
+        out.append(UInt8(ascii: "T"))
+        append(tm.tm_hour, digits: 2)
+        append(tm.tm_min, digits: 2)
+        append(tm.tm_sec, digits: 2)
+        out.append(UInt8(ascii: "Z"))
+        return (String(decoding: out, as: UTF8.self), short)
     }
 
     static func canonicalHeaderValue(_ value: String) -> String {

@@ -75,6 +75,15 @@ final class CurlMultiLoop: Sendable {
         }
     }
 
+    /// Asks the loop thread to stop without waiting (for `deinit` of owners); pending transfers fail with
+    /// ``ConveyorError/Code/closed``.
+    func shutdown() {
+        state.withLock { state in
+            state.closed = true
+            if let multi = state.multi { curl_multi_wakeup(multi) }
+        }
+    }
+
     private func submit(_ transfer: Transfer) {
         _ = Self.globalInit
         enum Action { case fail, wake(UnsafeMutableRawPointer), start(UnsafeMutableRawPointer) }

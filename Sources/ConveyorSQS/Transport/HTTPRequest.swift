@@ -31,13 +31,19 @@ struct HTTPRequest: Sendable {
 }
 
 /// An HTTP response from ``CurlMultiLoop``.
-struct HTTPResponse: Sendable {
+package struct HTTPResponse: Sendable {
     /// The status code.
-    var status: Int
+    package var status: Int
     /// Response headers, names lower-cased.
-    var headers: [String: String]
+    package var headers: [String: String]
     /// The body.
-    var body: [UInt8]
+    package var body: [UInt8]
+
+    package init(status: Int, headers: [String: String], body: [UInt8]) {
+        self.status = status
+        self.headers = headers
+        self.body = body
+    }
 }
 
 /// A transfer that failed below HTTP (DNS, connect, TLS, timeout).

@@ -3,7 +3,12 @@ import Foundation
 
 /// Everything the memory provider knows, as a value guarded by the provider's `Mutex`. Methods return the
 /// actions (resume continuations, start or cancel timers) that the provider runs after releasing the lock.
+///
+/// Queues are reached through dictionary indices and mutated in place (`queues.values[index]`), never read
+/// through `queues[name]`, which would copy the whole queue state.
 struct MemoryBrokerState {
+    typealias QueueIndex = Dictionary<String, MemoryQueue>.Index
+
     let configuration: MemoryQueueProvider.Configuration
     /// Distinguishes this provider's receipts from another instance's.
     let generation: UInt64
@@ -16,7 +21,7 @@ struct MemoryBrokerState {
         self.generation = generation
     }
 
-    /// The outcome of a receive that found nothing ready.
+    /// The outcome of a receive.
     enum ReceiveOutcome {
         case messages([ReceivedMessage])
         case wait(waiterID: UInt64)
@@ -43,18 +48,32 @@ struct MemoryBrokerState {
         )
     }
 
-    /// Checks the provider is open and `queue` exists, creating it when configured to.
-    private mutating func prepare(_ queue: String) throws(ConveyorError) {
+    /// Runs `body` on the queue at `index`, in place.
+    @inline(__always)
+    private mutating func update<R>(_ index: QueueIndex, _ body: (inout MemoryQueue, inout MemoryCounters) -> R) -> R {
+        body(&queues.values[index], &counters)
+    }
+
+    /// Checks the provider is open and returns the index of `queue`, creating the queue when configured to.
+    private mutating func prepare(_ queue: String) throws(ConveyorError) -> QueueIndex {
         guard !closed else { throw closedError() }
-        if queues[queue] == nil {
-            guard configuration.autoCreateQueues else { throw notFound(queue) }
-            queues[queue] = newQueue()
-        }
+        if let index = queues.index(forKey: queue) { return index }
+        guard configuration.autoCreateQueues else { throw notFound(queue) }
+        queues[queue] = newQueue()
+        return queues.index(forKey: queue)!
+    }
+
+    /// The index of an existing queue; nil (or queueNotFound when queues are not auto-created) otherwise.
+    private func existing(_ queue: String) throws(ConveyorError) -> QueueIndex? {
+        guard !closed else { throw closedError() }
+        if let index = queues.index(forKey: queue) { return index }
+        guard configuration.autoCreateQueues else { throw notFound(queue) }
+        return nil
     }
 
     mutating func createQueue(_ queue: String, options: QueueOptions) throws(ConveyorError) {
         guard !closed else { throw closedError() }
-        if queues[queue] == nil {
+        if queues.index(forKey: queue) == nil {
             queues[queue] = newQueue(options: options)
         }
     }
@@ -79,20 +98,22 @@ struct MemoryBrokerState {
         date: Date,
         actions: inout [MemoryAction]
     ) throws(ConveyorError) -> [EnqueueResult] {
-        try prepare(queue)
-        var results: [EnqueueResult] = []
-        results.reserveCapacity(messages.count)
-        for message in messages {
-            if let key = message.envelope.deduplicationKey,
-               !queues[queue]!.admitDeduplicationKey(key, now: now) {
-                results.append(EnqueueResult(jobID: message.envelope.id, deduplicated: true))
-                continue
+        let index = try prepare(queue)
+        let results = update(index) { q, counters in
+            var results: [EnqueueResult] = []
+            results.reserveCapacity(messages.count)
+            for message in messages {
+                if let key = message.envelope.deduplicationKey, !q.admitDeduplicationKey(key, now: now) {
+                    results.append(EnqueueResult(jobID: message.envelope.id, deduplicated: true))
+                    continue
+                }
+                let stored = MemoryMessage(envelope: .success(message.envelope), rawBody: nil, enqueuedAt: date)
+                q.add(stored, delay: message.delay, now: now, counters: &counters)
+                results.append(EnqueueResult(jobID: message.envelope.id))
             }
-            let stored = MemoryMessage(envelope: .success(message.envelope), rawBody: nil, enqueuedAt: date)
-            queues[queue]!.add(stored, delay: message.delay, now: now, counters: &counters)
-            results.append(EnqueueResult(jobID: message.envelope.id))
+            return results
         }
-        wake(queue, now: now, delayedAdded: true, actions: &actions)
+        wake(index, queue, now: now, rearm: true, actions: &actions)
         return results
     }
 
@@ -105,29 +126,34 @@ struct MemoryBrokerState {
         date: Date,
         actions: inout [MemoryAction]
     ) throws(ConveyorError) {
-        try prepare(queue)
+        let index = try prepare(queue)
         let stored = MemoryMessage(envelope: .failure(error), rawBody: body, enqueuedAt: date)
-        queues[queue]!.add(stored, delay: delay, now: now, counters: &counters)
-        wake(queue, now: now, delayedAdded: true, actions: &actions)
+        update(index) { q, counters in q.add(stored, delay: delay, now: now, counters: &counters) }
+        wake(index, queue, now: now, rearm: true, actions: &actions)
     }
 
-    /// After a change to `queue`: serve waiters and, if some still wait, make sure a timer will wake them.
+    /// After a change to a queue: serve its waiters and, with `rearm`, make sure a timer wakes those still
+    /// waiting in time (a new delay or timeout may be earlier than the armed one).
     private mutating func wake(
+        _ index: QueueIndex,
         _ queue: String,
         now: ContinuousClock.Instant,
-        delayedAdded: Bool,
+        rearm: Bool,
         actions: inout [MemoryAction]
     ) {
-        guard !queues[queue]!.waiters.isEmpty else { return }
-        queues[queue]!.serveWaiters(queue: queue, generation: generation, now: now, counters: &counters, actions: &actions)
-        if delayedAdded, !queues[queue]!.waiters.isEmpty {
-            queues[queue]!.scheduleTimer(queue: queue, counters: &counters, actions: &actions)
+        let generation = generation
+        update(index) { q, counters in
+            guard !q.waiters.isEmpty else { return }
+            q.serveWaiters(queue: queue, generation: generation, now: now, counters: &counters, actions: &actions)
+            if rearm, !q.waiters.isEmpty {
+                q.scheduleTimer(queue: queue, counters: &counters, actions: &actions)
+            }
         }
     }
 
     // MARK: Receive
 
-    /// Takes what is ready; when nothing is, returns a waiter id to suspend with (`wait > 0`).
+    /// Takes what is ready; when nothing is and `willWait`, returns a waiter id to suspend with.
     mutating func receive(
         from queue: String,
         max: Int,
@@ -135,17 +161,20 @@ struct MemoryBrokerState {
         willWait: Bool,
         actions: inout [MemoryAction]
     ) throws(ConveyorError) -> ReceiveOutcome {
-        try prepare(queue)
-        queues[queue]!.advance(now: now)
-        var out: [ReceivedMessage] = []
-        if queues[queue]!.readyCount > 0 {
-            // Earlier waiters come first.
-            queues[queue]!.serveWaiters(queue: queue, generation: generation, now: now, counters: &counters, actions: &actions)
-            out.reserveCapacity(Swift.min(max, queues[queue]!.readyCount))
-            queues[queue]!.take(max: max, queue: queue, generation: generation, now: now, counters: &counters, into: &out)
+        let index = try prepare(queue)
+        let generation = generation
+        return update(index) { q, counters in
+            q.advance(now: now)
+            var out: [ReceivedMessage] = []
+            if q.readyCount > 0 {
+                // Earlier waiters come first.
+                q.serveWaiters(queue: queue, generation: generation, now: now, counters: &counters, actions: &actions)
+                out.reserveCapacity(Swift.min(max, q.readyCount))
+                q.take(max: max, queue: queue, generation: generation, now: now, counters: &counters, into: &out)
+            }
+            if !out.isEmpty || !willWait { return .messages(out) }
+            return .wait(waiterID: counters.next())
         }
-        if !out.isEmpty || !willWait { return .messages(out) }
-        return .wait(waiterID: counters.next())
     }
 
     /// Registers a suspended receiver, or resumes it at once if messages arrived, the task was cancelled or the
@@ -161,59 +190,79 @@ struct MemoryBrokerState {
             actions.append(.resume(waiter.continuation, .failure(closedError())))
             return
         }
-        guard queues[queue] != nil, !cancelled else {
+        guard let index = queues.index(forKey: queue), !cancelled else {
             actions.append(.resume(waiter.continuation, .success([])))
             return
         }
-        queues[queue]!.advance(now: now)
-        queues[queue]!.waiters.append(waiter)
-        queues[queue]!.serveWaiters(queue: queue, generation: generation, now: now, counters: &counters, actions: &actions)
-        queues[queue]!.scheduleTimer(queue: queue, counters: &counters, actions: &actions)
+        let generation = generation
+        update(index) { q, counters in
+            q.advance(now: now)
+            q.waiters.append(waiter)
+            q.serveWaiters(queue: queue, generation: generation, now: now, counters: &counters, actions: &actions)
+            q.scheduleTimer(queue: queue, counters: &counters, actions: &actions)
+        }
     }
 
     /// Resumes a cancelled receiver with no messages (if it is still waiting).
     mutating func cancelWaiter(_ id: UInt64, queue: String) -> [MemoryAction] {
-        guard queues[queue] != nil,
-              let index = queues[queue]!.waiters.firstIndex(where: { $0.id == id }) else { return [] }
-        let waiter = queues[queue]!.waiters.remove(at: index)
-        return [.resume(waiter.continuation, .success([]))]
+        guard let index = queues.index(forKey: queue) else { return [] }
+        return update(index) { q, _ in
+            guard let position = q.waiters.firstIndex(where: { $0.id == id }) else { return [] }
+            let waiter = q.waiters.remove(at: position)
+            return [.resume(waiter.continuation, .success([]))]
+        }
     }
 
     /// Stores the task of timer `id`, or returns it for cancellation if the timer was superseded meanwhile.
     mutating func attachTimer(_ task: Task<Void, Never>, id: UInt64, queue: String) -> Task<Void, Never>? {
-        guard !closed, queues[queue]?.timerID == id else { return task }
-        queues[queue]!.timerTask = task
-        return nil
+        guard !closed, let index = queues.index(forKey: queue) else { return task }
+        return update(index) { q, _ in
+            guard q.timerID == id else { return task }
+            q.timerTask = task
+            return nil
+        }
     }
 
-    /// Timer `id` of `queue` fired: moves due messages, serves and expires waiters. Returns when to fire next,
-    /// or nil when the timer is no longer needed (or was superseded).
+    /// Timer `id` of `queue` fired: expires waiters whose wait has passed, moves due messages, serves the
+    /// remaining waiters. Returns when to fire next, or nil when the timer is no longer needed (or superseded).
     mutating func timerFired(
         id: UInt64,
         queue: String,
         now: ContinuousClock.Instant,
         actions: inout [MemoryAction]
     ) -> ContinuousClock.Instant? {
-        guard !closed, queues[queue]?.timerID == id else { return nil }
-        queues[queue]!.advance(now: now)
-        queues[queue]!.serveWaiters(queue: queue, generation: generation, now: now, counters: &counters, actions: &actions)
-        queues[queue]!.expireWaiters(now: now, actions: &actions)
-        guard var next = queues[queue]!.waiters.first?.deadline else {
-            _ = queues[queue]!.clearTimer()  // this very task: it ends by returning nil
-            return nil
+        guard !closed, let index = queues.index(forKey: queue) else { return nil }
+        let generation = generation
+        return update(index) { q, counters in
+            guard q.timerID == id else { return nil }
+            // Waiters whose wait has passed go first, empty-handed: when the timer runs late (a busy machine), a
+            // message that became due after a waiter's deadline must not reach it.
+            q.expireWaiters(now: now, actions: &actions)
+            q.advance(now: now)
+            q.serveWaiters(queue: queue, generation: generation, now: now, counters: &counters, actions: &actions)
+            guard var next = q.waiters.first?.deadline else {
+                _ = q.clearTimer()  // this very task: it ends when it gets nil
+                return nil
+            }
+            for waiter in q.waiters where waiter.deadline < next { next = waiter.deadline }
+            if let due = q.nextDue, due < next { next = due }
+            q.timerWakeAt = next
+            return next
         }
-        for waiter in queues[queue]!.waiters where waiter.deadline < next { next = waiter.deadline }
-        if let due = queues[queue]!.nextDue, due < next { next = due }
-        queues[queue]!.timerWakeAt = next
-        return next
     }
 
     // MARK: Settle
 
     mutating func acknowledge(_ messages: [ReceivedMessage]) throws(ConveyorError) {
         guard !closed else { throw closedError() }
+        // Batches usually come from one queue: look it up once per run of equal names.
+        var current: (name: String, index: QueueIndex?)?
         for message in messages where message.receipt.generation == generation {
-            queues[message.queue]?.acknowledge(message.receipt.sequence)
+            if current?.name != message.queue {
+                current = (message.queue, queues.index(forKey: message.queue))
+            }
+            guard let index = current?.index else { continue }
+            update(index) { q, _ in q.acknowledge(message.receipt.sequence) }
         }
     }
 
@@ -225,15 +274,18 @@ struct MemoryBrokerState {
         actions: inout [MemoryAction]
     ) throws(ConveyorError) {
         guard !closed else { throw closedError() }
-        let queue = message.queue
-        guard message.receipt.generation == generation,
-              queues[queue] != nil,
-              let stored = queues[queue]!.settle(message.receipt.sequence) else { return }  // stale receipt
-        if let retryAfter {
-            queues[queue]!.add(stored, delay: retryAfter, now: now, counters: &counters)
-            wake(queue, now: now, delayedAdded: true, actions: &actions)
-        } else {
-            queues[queue]!.deadLetters.append(MemoryDeadLetterEntry(message: stored, reason: reason, attempts: stored.attempt))
+        guard message.receipt.generation == generation, let index = queues.index(forKey: message.queue) else { return }
+        let settled: Bool = update(index) { q, counters in
+            guard let stored = q.settle(message.receipt.sequence) else { return false }  // stale receipt
+            if let retryAfter {
+                q.add(stored, delay: retryAfter, now: now, counters: &counters)
+            } else {
+                q.deadLetters.append(MemoryDeadLetterEntry(message: stored, reason: reason, attempts: stored.attempt))
+            }
+            return true
+        }
+        if settled, retryAfter != nil {
+            wake(index, message.queue, now: now, rearm: true, actions: &actions)
         }
     }
 
@@ -244,35 +296,28 @@ struct MemoryBrokerState {
         actions: inout [MemoryAction]
     ) throws(ConveyorError) {
         guard !closed else { throw closedError() }
-        let queue = message.queue
-        guard message.receipt.generation == generation, queues[queue] != nil else { return }
-        queues[queue]!.extend(message.receipt.sequence, by: duration, now: now)
+        guard message.receipt.generation == generation, let index = queues.index(forKey: message.queue) else { return }
+        update(index) { q, _ in
+            q.extend(message.receipt.sequence, by: duration, now: now)
+            q.advance(now: now)
+        }
         // A shorter timeout (down to zero: visible at once) may concern waiters; a longer one only makes their
         // timer fire early, after which it re-arms.
-        queues[queue]!.advance(now: now)
-        wake(queue, now: now, delayedAdded: true, actions: &actions)
+        wake(index, message.queue, now: now, rearm: true, actions: &actions)
     }
 
     mutating func stats(of queue: String, now: ContinuousClock.Instant, actions: inout [MemoryAction]) throws(ConveyorError) -> QueueStats {
-        guard !closed else { throw closedError() }
-        guard queues[queue] != nil else {
-            guard configuration.autoCreateQueues else { throw notFound(queue) }
-            return QueueStats()
-        }
-        queues[queue]!.advance(now: now)
-        wake(queue, now: now, delayedAdded: false, actions: &actions)
-        return queues[queue]!.stats
+        guard let index = try existing(queue) else { return QueueStats() }
+        update(index) { q, _ in q.advance(now: now) }
+        wake(index, queue, now: now, rearm: false, actions: &actions)
+        return queues.values[index].stats
     }
 
     // MARK: Dead letters
 
     mutating func deadLetters(of queue: String, limit: Int) throws(ConveyorError) -> [DeadLetter] {
-        guard !closed else { throw closedError() }
-        guard let q = queues[queue] else {
-            guard configuration.autoCreateQueues else { throw notFound(queue) }
-            return []
-        }
-        return q.deadLetters.prefix(Swift.max(limit, 0)).map { entry in
+        guard let index = try existing(queue) else { return [] }
+        return queues.values[index].deadLetters.prefix(Swift.max(limit, 0)).map { entry in
             DeadLetter(envelope: entry.message.envelope, rawBody: entry.message.rawBody, reason: entry.reason, attempts: entry.attempts)
         }
     }
@@ -284,47 +329,44 @@ struct MemoryBrokerState {
         date: Date,
         actions: inout [MemoryAction]
     ) throws(ConveyorError) -> Int {
-        guard !closed else { throw closedError() }
-        guard queues[queue] != nil else {
-            guard configuration.autoCreateQueues else { throw notFound(queue) }
-            return 0
+        guard let index = try existing(queue) else { return 0 }
+        let moved = update(index) { q, counters in
+            var kept = Deque<MemoryDeadLetterEntry>()
+            var moved = 0
+            for entry in q.deadLetters {
+                let selected: Bool
+                if let ids {
+                    if case .success(let envelope) = entry.message.envelope { selected = ids.contains(envelope.id) } else { selected = false }
+                } else {
+                    selected = true
+                }
+                guard selected else {
+                    kept.append(entry)
+                    continue
+                }
+                var envelope = entry.message.envelope
+                if case .success(var e) = envelope {
+                    e.attemptOffset = 0
+                    envelope = .success(e)
+                }
+                let fresh = MemoryMessage(envelope: envelope, rawBody: entry.message.rawBody, enqueuedAt: date)
+                q.add(fresh, delay: .zero, now: now, counters: &counters)
+                moved += 1
+            }
+            q.deadLetters = kept
+            return moved
         }
-        var kept = Deque<MemoryDeadLetterEntry>()
-        var moved = 0
-        for entry in queues[queue]!.deadLetters {
-            let selected: Bool
-            if let ids {
-                if case .success(let envelope) = entry.message.envelope { selected = ids.contains(envelope.id) } else { selected = false }
-            } else {
-                selected = true
-            }
-            guard selected else {
-                kept.append(entry)
-                continue
-            }
-            var envelope = entry.message.envelope
-            if case .success(var e) = envelope {
-                e.attemptOffset = 0
-                envelope = .success(e)
-            }
-            let fresh = MemoryMessage(envelope: envelope, rawBody: entry.message.rawBody, enqueuedAt: date)
-            queues[queue]!.add(fresh, delay: .zero, now: now, counters: &counters)
-            moved += 1
-        }
-        queues[queue]!.deadLetters = kept
-        wake(queue, now: now, delayedAdded: false, actions: &actions)
+        wake(index, queue, now: now, rearm: false, actions: &actions)
         return moved
     }
 
     mutating func purgeDeadLetters(of queue: String) throws(ConveyorError) -> Int {
-        guard !closed else { throw closedError() }
-        guard queues[queue] != nil else {
-            guard configuration.autoCreateQueues else { throw notFound(queue) }
-            return 0
+        guard let index = try existing(queue) else { return 0 }
+        return update(index) { q, _ in
+            let count = q.deadLetters.count
+            q.deadLetters.removeAll()
+            return count
         }
-        let count = queues[queue]!.deadLetters.count
-        queues[queue]!.deadLetters.removeAll()
-        return count
     }
 
     // MARK: Close
@@ -333,11 +375,14 @@ struct MemoryBrokerState {
         guard !closed else { return [] }
         closed = true
         var actions: [MemoryAction] = []
-        for name in queues.keys {
-            for waiter in queues[name]!.waiters {
-                actions.append(.resume(waiter.continuation, .failure(closedError())))
+        let error = closedError()
+        for index in queues.indices {
+            update(index) { q, _ in
+                for waiter in q.waiters {
+                    actions.append(.resume(waiter.continuation, .failure(error)))
+                }
+                if let task = q.clearTimer() { actions.append(.cancelTimer(task)) }
             }
-            if let task = queues[name]!.clearTimer() { actions.append(.cancelTimer(task)) }
         }
         queues.removeAll()
         return actions

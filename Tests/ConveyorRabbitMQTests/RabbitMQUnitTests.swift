@@ -1,0 +1,65 @@
+import Conveyor
+import ConveyorRabbitMQ
+import Testing
+
+@Suite struct RabbitMQConfigurationTests {
+    @Test func parsesURL() throws {
+        let c = try RabbitMQQueueProvider.Configuration(url: "amqp://user:p%40ss@example.com:5673/my%2Fvhost")
+        #expect(c.url == "amqp://user:p%40ss@example.com:5673/my%2Fvhost")
+        _ = try RabbitMQQueueProvider(configuration: c)
+    }
+
+    @Test func badURLErrorHidesPassword() {
+        for bad in ["http://u:sekrit@host/", "amqp://u:sekrit@host:99999/", "amqp://u:sekrit@:5672/", "amqp://u:sek%zzrit@host/"] {
+            do {
+                _ = try RabbitMQQueueProvider.Configuration(url: bad)
+                Issue.record("accepted \(bad)")
+            } catch {
+                #expect(error.code == .invalidConfiguration)
+                #expect(!error.message.contains("sekrit"))
+                #expect(!error.message.contains("sek%zzrit"))
+            }
+        }
+    }
+
+    @Test func quorumWithPriorityIsRejected() throws {
+        let c = try RabbitMQQueueProvider.Configuration(url: "amqp://localhost/", queueType: .quorum, maxPriority: 5)
+        #expect {
+            try RabbitMQQueueProvider(configuration: c)
+        } throws: { error in
+            guard let e = error as? ConveyorError else { return false }
+            return e.code == .invalidConfiguration && e.message.contains("quorum queues reject x-max-priority")
+        }
+    }
+
+    @Test func fromEnvironment() throws {
+        let c = try RabbitMQQueueProvider.Configuration.fromEnvironment(environment: ["AMQP_URL": "amqps://a:b@h/"])
+        #expect(c.url == "amqps://a:b@h/")
+        #expect(throws: ConveyorError.self) {
+            try RabbitMQQueueProvider.Configuration.fromEnvironment(defaultURL: nil, environment: [:])
+        }
+    }
+
+    @Test func capabilities() throws {
+        let p = try RabbitMQQueueProvider(configuration: .init(url: "amqp://localhost/", maxPriority: 9))
+        #expect(p.capabilities.priorities)
+        #expect(!p.capabilities.visibilityTimeout)
+        #expect(!p.capabilities.deduplication)
+        #expect(p.capabilities.maximumNativeDelay == .seconds((1 << 28) - 1))
+    }
+
+    @Test func unreachablePortFails() async throws {
+        // Port 1 on loopback: nothing listens there.
+        let p = try RabbitMQQueueProvider(configuration: .init(url: "amqp://guest:sekrit@127.0.0.1:1/", connectTimeout: .seconds(2)))
+        await #expect {
+            try await p.enqueue(OutgoingMessage(envelope: Envelope(task: "t", payload: Array("1".utf8))), to: "q")
+        } throws: { error in
+            guard let e = error as? ConveyorError else { return false }
+            return e.code == .connectionFailed && e.message.contains("127.0.0.1:1") && !e.message.contains("sekrit")
+        }
+        await #expect(throws: ConveyorError.self) {
+            try await p.receive(from: "q", max: 1, wait: .seconds(1))
+        }
+        try await p.close()
+    }
+}

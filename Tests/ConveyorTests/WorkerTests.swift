@@ -1,0 +1,466 @@
+import Conveyor
+import Foundation
+import ServiceLifecycle
+import Synchronization
+import Testing
+
+@Suite("Worker", .timeLimit(.minutes(1)))
+struct WorkerTests {
+    struct Boom: Error, CustomStringConvertible {
+        var description: String { "boom" }
+    }
+
+    enum Flaky: ProbeTag {
+        static let name = "flaky"
+        static var options: TaskOptions { TaskOptions(maxAttempts: 5, backoff: .exponential(base: .milliseconds(1), cap: .milliseconds(4))) }
+    }
+
+    enum Doomed: ProbeTag {
+        static let name = "doomed"
+        static var options: TaskOptions { TaskOptions(maxAttempts: 3, backoff: quickBackoff) }
+    }
+
+    enum Limited: ProbeTag {
+        static let name = "limited"
+        static var options: TaskOptions { TaskOptions(maxAttempts: 1, backoff: quickBackoff, concurrency: 2) }
+    }
+
+    enum Timed: ProbeTag {
+        static let name = "timed"
+        static var options: TaskOptions { TaskOptions(maxAttempts: 3, backoff: quickBackoff, timeout: .milliseconds(50)) }
+    }
+
+    enum Long: ProbeTag {
+        static let name = "long"
+        static var options: TaskOptions { TaskOptions(maxAttempts: 1, backoff: quickBackoff, timeout: nil) }
+    }
+
+    // MARK: Running jobs
+
+    @Test("a job enqueued by the client runs with its input and context; child jobs share the correlation id")
+    func runsWithContext() async throws {
+        let provider = MemoryQueueProvider()
+        let client = ConveyorClient(provider: provider, logger: testLogger)
+        let contexts = Shared<[String: JobContext]>([:])
+        let inputs = Shared<[ProbeInput]>([])
+        var registry = TaskRegistry()
+        try registry.register(Probe<Basic> { input, context in
+            inputs.withLock { $0.append(input) }
+            contexts.withLock { $0["parent"] = context }
+            try await client.enqueue(Probe<Child>.self, ProbeInput(value: input.value + 1))
+            return ProbeOutput(doubled: 0)
+        })
+        try registry.register(Probe<Child> { input, context in
+            inputs.withLock { $0.append(input) }
+            contexts.withLock { $0["child"] = context }
+            return ProbeOutput(doubled: 0)
+        })
+        let worker = Worker(provider: provider, registry: registry, configuration: .test(), logger: testLogger)
+        let stream = worker.events()
+        let handle = try await withRunningWorker(worker) {
+            let handle = try await client.enqueue(Probe<Basic>.self, ProbeInput(value: 7, note: "héllo"), options: .init(maxAttempts: 2))
+            await EventLog(stream).wait(for: .succeeded, count: 2)
+            return handle
+        }
+        #expect(inputs.value == [ProbeInput(value: 7, note: "héllo"), ProbeInput(value: 8)])
+        let parent = try #require(contexts.value["parent"])
+        let child = try #require(contexts.value["child"])
+        #expect(parent.jobID == handle.id)
+        #expect(parent.taskName == "basic")
+        #expect(parent.queue == "default")
+        #expect(parent.attempt == 1)
+        #expect(parent.maxAttempts == 2)
+        #expect(parent.correlationID == handle.id.rawValue)
+        #expect(child.jobID != handle.id)
+        #expect(child.correlationID == handle.id.rawValue)
+        #expect(child.maxAttempts == 4)
+        let stats = try await provider.stats(of: "default")
+        #expect(stats == QueueStats())
+    }
+
+    @Test("a failing job is retried with its backoff until it succeeds")
+    func retriesUntilSuccess() async throws {
+        let provider = MemoryQueueProvider()
+        let attempts = Shared<[Int]>([])
+        let registry = try TaskRegistry([Probe<Flaky> { input, context in
+            attempts.withLock { $0.append(context.attempt) }
+            if context.attempt < 3 { throw Boom() }
+            return ProbeOutput(doubled: input.value * 2)
+        }])
+        let worker = Worker(provider: provider, registry: registry, configuration: .test(), logger: testLogger)
+        let stream = worker.events()
+        let events = try await withRunningWorker(worker) {
+            try await ConveyorClient(provider: provider).enqueue(Probe<Flaky>.self, ProbeInput(value: 1))
+            return await EventLog(stream).wait(for: .succeeded)
+        }
+        #expect(attempts.value == [1, 2, 3])
+        #expect(events.map(\.kind) == [.started, .retried, .started, .retried, .started, .succeeded])
+        #expect(events.map(\.attempt) == [1, 1, 2, 2, 3, 3])
+        let retried = events.filter { $0.kind == .retried }
+        #expect(retried.allSatisfy { $0.error?.contains("boom") == true && $0.retryAfter != nil })
+        #expect(try await provider.stats(of: "default") == QueueStats())
+    }
+
+    @Test("a job that keeps failing is dead-lettered after its last attempt, with the reason")
+    func deadLettersAfterMaxAttempts() async throws {
+        let provider = MemoryQueueProvider()
+        let attempts = Shared(0)
+        let registry = try TaskRegistry([Probe<Doomed> { _, _ in
+            attempts.withLock { $0 += 1 }
+            throw Boom()
+        }])
+        let worker = Worker(provider: provider, registry: registry, configuration: .test(), logger: testLogger)
+        let stream = worker.events()
+        let events = try await withRunningWorker(worker) {
+            try await ConveyorClient(provider: provider).enqueue(Probe<Doomed>.self, ProbeInput(value: 1))
+            return await EventLog(stream).wait(for: .deadLettered)
+        }
+        #expect(attempts.value == 3)
+        #expect(events.filter { $0.kind == .retried }.count == 2)
+        let dead = try await provider.deadLetters(of: "default", limit: 10)
+        #expect(dead.count == 1)
+        #expect(dead.first?.reason.code == "task_error")
+        #expect(dead.first?.reason.message == "boom")
+        #expect(dead.first?.attempts == 3)
+    }
+
+    @Test("a NonRetryableError dead-letters at once")
+    func nonRetryable() async throws {
+        let provider = MemoryQueueProvider()
+        let attempts = Shared(0)
+        let registry = try TaskRegistry([Probe<Doomed> { _, _ in
+            attempts.withLock { $0 += 1 }
+            throw NonRetryableError("the account was deleted")
+        }])
+        let worker = Worker(provider: provider, registry: registry, configuration: .test(), logger: testLogger)
+        let stream = worker.events()
+        try await withRunningWorker(worker) {
+            try await ConveyorClient(provider: provider).enqueue(Probe<Doomed>.self, ProbeInput(value: 1))
+            await EventLog(stream).wait(for: .deadLettered)
+        }
+        #expect(attempts.value == 1)
+        let dead = try await provider.deadLetters(of: "default", limit: 10)
+        #expect(dead.count == 1)
+        #expect(dead.first?.reason.message == "the account was deleted")
+        #expect(dead.first?.attempts == 1)
+    }
+
+    @Test("an unknown task and an undecodable payload are dead-lettered with the reason")
+    func unknownTaskAndBadPayload() async throws {
+        let provider = MemoryQueueProvider()
+        let runs = Shared(0)
+        let registry = try TaskRegistry([Probe<Basic> { _, _ in
+            runs.withLock { $0 += 1 }
+            return ProbeOutput(doubled: 0)
+        }])
+        let worker = Worker(provider: provider, registry: registry, configuration: .test(), logger: testLogger)
+        let stream = worker.events()
+        let client = ConveyorClient(provider: provider)
+        try await withRunningWorker(worker) {
+            try await client.enqueueRaw(task: "no-such-task", payload: Array(#"{"value":1}"#.utf8))
+            try await client.enqueueRaw(task: "basic", payload: Array(#"{"note":"x"}"#.utf8))
+            await EventLog(stream).wait(for: .deadLettered, count: 2)
+        }
+        #expect(runs.value == 0)
+        let dead = try await provider.deadLetters(of: "default", limit: 10)
+        let byCode = Dictionary(dead.map { ($0.reason.code, $0.reason.message) }, uniquingKeysWith: { a, _ in a })
+        #expect(byCode.count == 2)
+        #expect(byCode["unknown_task"]?.contains("no-such-task") == true)
+        let decoding = try #require(byCode["payload_decoding_failed"])
+        #expect(decoding.hasPrefix("basic: "))
+        #expect(decoding.contains("\"value\""))
+    }
+
+    @Test("a malformed body is dead-lettered and the jobs around it still run")
+    func malformedBody() async throws {
+        let provider = MemoryQueueProvider()
+        let values = Shared<[Int]>([])
+        let registry = try TaskRegistry([Probe<Basic> { input, _ in
+            values.withLock { $0.append(input.value) }
+            return ProbeOutput(doubled: 0)
+        }])
+        let client = ConveyorClient(provider: provider)
+        try await client.enqueue(Probe<Basic>.self, ProbeInput(value: 1))
+        try await provider.enqueueRaw(Array("not json at all".utf8), to: "default")
+        try await provider.enqueueRaw(Array(#"{"v":99,"id":"x","task":"basic","payload":{}}"#.utf8), to: "default")
+        try await client.enqueue(Probe<Basic>.self, ProbeInput(value: 2))
+        let worker = Worker(provider: provider, registry: registry, configuration: .test(), logger: testLogger)
+        let stream = worker.events()
+        try await withRunningWorker(worker) {
+            await EventLog(stream).wait { events in
+                events.filter { $0.kind == .succeeded }.count == 2 && events.filter { $0.kind == .deadLettered }.count == 2
+            }
+        }
+        #expect(values.value.sorted() == [1, 2])
+        let dead = try await provider.deadLetters(of: "default", limit: 10)
+        #expect(Set(dead.map(\.reason.code)) == ["malformed_envelope", "unsupported_envelope_version"])
+        #expect(dead.contains { $0.rawBody == Array("not json at all".utf8) })
+    }
+
+    // MARK: Concurrency
+
+    @Test("no more jobs of a task run at once than its concurrency limit")
+    func perTaskLimit() async throws {
+        let provider = MemoryQueueProvider()
+        let limited = ConcurrencyMeter()
+        let others = Shared(0)
+        var registry = TaskRegistry()
+        try registry.register(Probe<Limited> { _, _ in
+            limited.enter()
+            defer { limited.leave() }
+            try await Task.sleep(for: .milliseconds(10))
+            return ProbeOutput(doubled: 0)
+        })
+        try registry.register(Probe<Basic> { _, _ in
+            others.withLock { $0 += 1 }
+            return ProbeOutput(doubled: 0)
+        })
+        let client = ConveyorClient(provider: provider)
+        try await client.enqueue(Probe<Limited>.self, (0..<10).map { ProbeInput(value: $0) })
+        try await client.enqueue(Probe<Basic>.self, (0..<5).map { ProbeInput(value: $0) })
+        let worker = Worker(provider: provider, registry: registry, configuration: .test(concurrency: 8), logger: testLogger)
+        let stream = worker.events()
+        try await withRunningWorker(worker) {
+            await EventLog(stream).wait(for: .succeeded, count: 15)
+        }
+        #expect(limited.total == 10)
+        #expect(limited.maximum <= 2)
+        #expect(others.value == 5)
+    }
+
+    @Test("no more jobs run at once than the worker's concurrency")
+    func globalLimit() async throws {
+        let provider = MemoryQueueProvider()
+        let meter = ConcurrencyMeter()
+        let registry = try TaskRegistry([Probe<Basic> { _, _ in
+            meter.enter()
+            defer { meter.leave() }
+            try await Task.sleep(for: .milliseconds(5))
+            return ProbeOutput(doubled: 0)
+        }])
+        try await ConveyorClient(provider: provider).enqueue(Probe<Basic>.self, (0..<30).map { ProbeInput(value: $0) })
+        let worker = Worker(provider: provider, registry: registry, configuration: .test(concurrency: 3, batchSize: 4), logger: testLogger)
+        let stream = worker.events()
+        try await withRunningWorker(worker) {
+            await EventLog(stream).wait(for: .succeeded, count: 30)
+        }
+        #expect(meter.total == 30)
+        #expect(meter.maximum <= 3)
+        #expect(meter.maximum >= 1)
+    }
+
+    // MARK: Timeouts and heartbeat
+
+    @Test("a job past its timeout is cancelled and retried")
+    func timeout() async throws {
+        let provider = MemoryQueueProvider()
+        let attempts = Shared<[Int]>([])
+        let cancelled = Shared(false)
+        let registry = try TaskRegistry([Probe<Timed> { _, context in
+            attempts.withLock { $0.append(context.attempt) }
+            if context.attempt == 1 {
+                do {
+                    try await Task.sleep(for: .seconds(30))
+                } catch {
+                    cancelled.withLock { $0 = true }
+                    throw error
+                }
+            }
+            return ProbeOutput(doubled: 0)
+        }])
+        let worker = Worker(provider: provider, registry: registry, configuration: .test(), logger: testLogger)
+        let stream = worker.events()
+        let events = try await withRunningWorker(worker) {
+            try await ConveyorClient(provider: provider).enqueue(Probe<Timed>.self, ProbeInput(value: 1))
+            return await EventLog(stream).wait(for: .succeeded)
+        }
+        #expect(cancelled.value)
+        #expect(attempts.value == [1, 2])
+        let retried = try #require(events.first { $0.kind == .retried })
+        #expect(retried.error?.hasPrefix("timeout:") == true)
+    }
+
+    @Test("a job longer than the visibility timeout is kept invisible by the heartbeat and runs once")
+    func heartbeat() async throws {
+        let provider = MemoryQueueProvider(configuration: .init(visibilityTimeout: .milliseconds(200)))
+        let runs = Shared(0)
+        let registry = try TaskRegistry([Probe<Long> { _, _ in
+            runs.withLock { $0 += 1 }
+            try await Task.sleep(for: .milliseconds(600))
+            return ProbeOutput(doubled: 0)
+        }])
+        let worker = Worker(
+            provider: provider,
+            registry: registry,
+            configuration: .test(concurrency: 2, visibilityTimeout: .milliseconds(200)),
+            logger: testLogger
+        )
+        let stream = worker.events()
+        let events = try await withRunningWorker(worker) {
+            try await ConveyorClient(provider: provider).enqueue(Probe<Long>.self, ProbeInput(value: 1))
+            return await EventLog(stream).wait(for: .succeeded)
+        }
+        #expect(runs.value == 1)
+        #expect(events.filter { $0.kind == .started }.count == 1)
+        #expect(try await provider.stats(of: "default") == QueueStats())
+    }
+
+    // MARK: Shutdown
+
+    @Test("graceful shutdown lets in-flight jobs finish and stops receiving")
+    func gracefulShutdown() async throws {
+        let provider = MemoryQueueProvider()
+        let finished = Shared(0)
+        let registry = try TaskRegistry([Probe<Long> { _, _ in
+            try await Task.sleep(for: .milliseconds(100))
+            finished.withLock { $0 += 1 }
+            return ProbeOutput(doubled: 0)
+        }])
+        let worker = Worker(provider: provider, registry: registry, configuration: .test(concurrency: 2), logger: testLogger)
+        let stream = worker.events()
+        let group = ServiceGroup(services: [worker], logger: testLogger)
+        let client = ConveyorClient(provider: provider)
+        let events = try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await client.enqueue(Probe<Long>.self, [ProbeInput(value: 1), ProbeInput(value: 2)])
+            let log = EventLog(stream)
+            await log.wait(for: .started, count: 2)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return await log.drain()
+        }
+        #expect(finished.value == 2)
+        #expect(events.filter { $0.kind == .succeeded }.count == 2)
+        try await client.enqueue(Probe<Long>.self, ProbeInput(value: 3))
+        #expect(try await provider.stats(of: "default") == QueueStats(ready: 1))
+    }
+
+    @Test("shutdown past the grace period cancels running jobs and returns their messages")
+    func shutdownPastGrace() async throws {
+        let provider = MemoryQueueProvider()
+        let cancelled = Shared(0)
+        let registry = try TaskRegistry([Probe<Long> { _, _ in
+            do {
+                try await Task.sleep(for: .seconds(30))
+            } catch {
+                cancelled.withLock { $0 += 1 }
+                throw error
+            }
+            return ProbeOutput(doubled: 0)
+        }])
+        let worker = Worker(
+            provider: provider,
+            registry: registry,
+            configuration: .test(concurrency: 2, shutdownGracePeriod: .milliseconds(50)),
+            logger: testLogger
+        )
+        let stream = worker.events()
+        let group = ServiceGroup(services: [worker], logger: testLogger)
+        let events = try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask { try await group.run() }
+            try await ConveyorClient(provider: provider).enqueue(Probe<Long>.self, [ProbeInput(value: 1), ProbeInput(value: 2)])
+            let log = EventLog(stream)
+            await log.wait(for: .started, count: 2)
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            return await log.wait(for: .failed, count: 2)
+        }
+        #expect(cancelled.value == 2)
+        #expect(events.filter { $0.kind == .succeeded || $0.kind == .deadLettered }.isEmpty)
+        let stats = try await provider.stats(of: "default")
+        #expect(stats.ready == 2)
+        #expect(stats.inFlight == 0)
+        #expect(stats.deadLettered == 0)
+    }
+
+    // MARK: Events
+
+    @Test("events arrive in order: started, progressed, succeeded")
+    func eventsInOrder() async throws {
+        let provider = MemoryQueueProvider()
+        let registry = try TaskRegistry([Probe<Basic> { _, context in
+            context.progress(0.5, "half way")
+            context.progress(1)
+            return ProbeOutput(doubled: 0)
+        }])
+        let worker = Worker(provider: provider, registry: registry, configuration: .test(), logger: testLogger)
+        let first = worker.events()
+        let second = worker.events()
+        let (handle, events, again) = try await withRunningWorker(worker) {
+            let handle = try await ConveyorClient(provider: provider).enqueue(Probe<Basic>.self, ProbeInput(value: 1))
+            let events = await EventLog(first).wait(for: .succeeded)
+            let again = await EventLog(second).wait(for: .succeeded)
+            return (handle, events, again)
+        }
+        #expect(events.map(\.kind) == [.started, .progressed, .progressed, .succeeded])
+        #expect(again.map(\.kind) == events.map(\.kind))
+        #expect(events.allSatisfy { $0.jobID == handle.id && $0.task == "basic" && $0.queue == "default" && $0.attempt == 1 })
+        #expect(events[1].progress == 0.5)
+        #expect(events[1].note == "half way")
+        #expect(events[3].duration != nil)
+    }
+
+    // MARK: Long delays
+
+    /// The memory provider, reporting a maximum native delay of one second (like a broker with capped delays).
+    struct CappedDelayProvider: QueueProvider {
+        let base: MemoryQueueProvider
+        let longestDelay = Shared<Duration>(.zero)
+        let sends = Shared(0)
+        var name: String { "capped-memory" }
+        var capabilities: ProviderCapabilities {
+            var capabilities = base.capabilities
+            capabilities.maximumNativeDelay = .seconds(1)
+            return capabilities
+        }
+        func enqueue(_ messages: [OutgoingMessage], to queue: String) async throws -> [EnqueueResult] {
+            for message in messages {
+                sends.withLock { $0 += 1 }
+                longestDelay.withLock { $0 = max($0, message.delay) }
+            }
+            return try await base.enqueue(messages, to: queue)
+        }
+        func receive(from queue: String, max: Int, wait: Duration) async throws -> [ReceivedMessage] {
+            try await base.receive(from: queue, max: max, wait: wait)
+        }
+        func acknowledge(_ messages: [ReceivedMessage]) async throws { try await base.acknowledge(messages) }
+        func fail(_ message: ReceivedMessage, reason: FailureReason, retryAfter: Duration?) async throws {
+            try await base.fail(message, reason: reason, retryAfter: retryAfter)
+        }
+        func extendVisibility(_ message: ReceivedMessage, by duration: Duration) async throws {
+            try await base.extendVisibility(message, by: duration)
+        }
+        func stats(of queue: String) async throws -> QueueStats { try await base.stats(of: queue) }
+        func close() async throws { try await base.close() }
+    }
+
+    @Test("a delay longer than the broker's native maximum hops until due and runs no earlier")
+    func longDelay() async throws {
+        let provider = CappedDelayProvider(base: MemoryQueueProvider())
+        let ranAt = Shared<[Date]>([])
+        let registry = try TaskRegistry([Probe<Basic> { _, context in
+            ranAt.withLock { $0.append(Date()) }
+            #expect(context.attempt == 1)
+            return ProbeOutput(doubled: 0)
+        }])
+        let worker = Worker(provider: provider, registry: registry, configuration: .test(), logger: testLogger)
+        let stream = worker.events()
+        let enqueuedAt = Date()
+        let handle = try await withRunningWorker(worker) {
+            let handle = try await ConveyorClient(provider: provider).enqueue(
+                Probe<Basic>.self,
+                ProbeInput(value: 1),
+                options: .init(delay: .milliseconds(1500))
+            )
+            await EventLog(stream).wait(for: .succeeded)
+            return handle
+        }
+        let ran = try #require(ranAt.value.first)
+        #expect(ranAt.value.count == 1)
+        #expect(ran.timeIntervalSince(enqueuedAt) >= 1.5)
+        #expect(provider.sends.value >= 2)
+        #expect(provider.longestDelay.value <= .seconds(1))
+        _ = handle
+        #expect(try await provider.stats(of: "default") == QueueStats())
+    }
+}

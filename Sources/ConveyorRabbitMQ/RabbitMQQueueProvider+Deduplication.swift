@@ -27,9 +27,12 @@ extension RabbitMQQueueProvider {
         var seen: Set<String> = []
         for (index, message) in messages.enumerated() {
             guard let key = message.deduplicationKey else { continue }
-            if !seen.insert(key).inserted || !(try await claim(key, queue: queue)) {
+            guard seen.insert(key).inserted else {
                 duplicates.insert(index)
+                continue
             }
+            let claimed = try await claim(key, queue: queue)
+            if !claimed { duplicates.insert(index) }
         }
         return duplicates
     }

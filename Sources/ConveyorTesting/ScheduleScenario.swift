@@ -17,7 +17,7 @@ public enum ScheduleScenario {
     /// then keeps receiving for `settle` to catch late duplicates, and returns every job received.
     ///
     /// Queues are named from `prefix`; on providers that can provision queues they are created first and deleted
-    /// afterwards. `claimQueue` defaults to `<prefix>-claims.fifo` (FIFO on SQS).
+    /// afterwards. The claim queue is `<prefix>-claims.fifo` (FIFO on SQS); `configure` adjusts the rest.
     public static func twoInstances(
         first: any QueueProvider,
         second: any QueueProvider,
@@ -25,16 +25,18 @@ public enum ScheduleScenario {
         schedule: String = "*/2 * * * * *",
         slots: Int = 3,
         deadline: Duration = .seconds(90),
-        settle: Duration = .seconds(5)
+        settle: Duration = .seconds(5),
+        configure: (inout JobScheduler.Configuration) -> Void = { _ in }
     ) async throws -> [Delivery] {
         let jobQueue = "\(prefix)-jobs"
-        let configuration = JobScheduler.Configuration(
+        var configuration = JobScheduler.Configuration(
             timerQueue: "\(prefix)-timers",
             claimQueue: "\(prefix)-claims.fifo",
             registryQueue: "\(prefix)-registry",
             grace: .seconds(30),
             receiveWait: .seconds(1)
         )
+        configure(&configuration)
         let job = try ScheduledJob(id: "\(prefix)-tick", schedule: Schedule(parsing: schedule), task: "test.tick", payload: Array(#"{"tick":true}"#.utf8), queue: jobQueue)
         if let provisioning = first as? any QueueProvisioningProvider {
             try await provisioning.createQueue(jobQueue, options: QueueOptions())

@@ -16,9 +16,10 @@ private func tick(_ id: String, queue: String, payload: String = "{}", policy: M
 }
 
 private func configuration(_ prefix: String, clock: ShiftedClock? = nil, grace: Duration = .seconds(30)) -> JobScheduler.Configuration {
-    JobScheduler.Configuration(
+    let shifted = clock ?? ShiftedClock()
+    return JobScheduler.Configuration(
         timerQueue: "\(prefix)-timers", claimQueue: "\(prefix)-claims", registryQueue: "\(prefix)-registry",
-        grace: grace, receiveWait: .milliseconds(500), now: clock.map { clock in { clock.now() } } ?? { Date() }
+        grace: grace, receiveWait: .milliseconds(500), now: { shifted.now() }
     )
 }
 

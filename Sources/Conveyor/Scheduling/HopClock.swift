@@ -6,6 +6,8 @@ extension Envelope.HeaderKey {
     public static let hopDueAt = "x-conveyor-due-ms"
     /// The delay (milliseconds) the current copy of a hopping job was sent with.
     public static let hopDelay = "x-conveyor-hop-ms"
+    /// How many times a hopping job has been re-sent so far.
+    public static let hops = "x-conveyor-hops"
 }
 
 /// Decides whether a received job with a ``Envelope/notBefore`` is due, and how long the next hop waits.
@@ -59,6 +61,7 @@ package struct HopClock {
         }
         seconds = max(seconds, 1)
         copy.headers[Envelope.HeaderKey.hopDelay] = String(seconds * 1000)
+        copy.headers[Envelope.HeaderKey.hops] = String((envelope.headers[Envelope.HeaderKey.hops].flatMap(Int.init) ?? 0) + 1)
         copy.deduplicationKey = nil
         return .hop(delay: .seconds(seconds), envelope: copy)
     }

@@ -4,12 +4,15 @@ import Foundation
 // ones). It is read like the dead-letter listing: every message is received (so it is invisible to other readers
 // for a moment), then released at once. Concurrent readers may therefore miss entries; readers that act on what
 // they read (claims of schedules this instance does not own) only ever drop a firing on a positive finding.
+// Push-consuming providers (RabbitMQ) keep a queue's messages in their prefetch buffer once they read it; set
+// `Configuration.registryProvider` so that each registry access uses its own short-lived connection, whose close
+// returns everything it did not acknowledge.
 
 extension JobScheduler {
     /// The schedules in the registry (newest record per id, removed ones left out), sorted by id.
     public func registeredJobs() async throws -> [ScheduledJob] {
         var latest: [String: ScheduleRecord] = [:]
-        for record in try await registryRecords() { latest[record.definition.id] = record }
+        for record in try await withRegistry({ try await self.registryRecords($0) }) { latest[record.definition.id] = record }
         return latest.values.filter { !$0.removed }.map(\.definition).sorted { $0.id < $1.id }
     }
 
@@ -22,7 +25,11 @@ extension JobScheduler {
     public func remove(_ id: String) async throws -> Bool {
         _ = local.withLock { $0.removeValue(forKey: id) }
         try await prepareQueues()
-        let (messages, records) = try await readRegistry()
+        return try await withRegistry { try await self.remove(id, $0) }
+    }
+
+    private func remove(_ id: String, _ provider: any QueueProvider) async throws -> Bool {
+        let (messages, records) = try await readRegistry(provider)
         var found: ScheduledJob?
         var keep: [ReceivedMessage] = []
         var delete: [ReceivedMessage] = []
@@ -39,13 +46,17 @@ extension JobScheduler {
             try await provider.enqueue(OutgoingMessage(envelope: registryEnvelope(tombstone)), to: configuration.registryQueue)
         }
         try await provider.acknowledge(delete)
-        try await release(keep)
+        try await release(keep, provider)
         return found != nil
     }
 
     /// Adds `job` to the registry unless its newest record is the same version; older records of it are deleted.
     func putInRegistry(_ job: ScheduledJob) async throws {
-        let (messages, records) = try await readRegistry()
+        try await withRegistry { try await self.putInRegistry(job, $0) }
+    }
+
+    private func putInRegistry(_ job: ScheduledJob, _ provider: any QueueProvider) async throws {
+        let (messages, records) = try await readRegistry(provider)
         var same: [ReceivedMessage] = []
         var others: [ReceivedMessage] = []
         var current = false
@@ -58,24 +69,28 @@ extension JobScheduler {
             }
         }
         if current {
-            try await release(same + others)
+            try await release(same + others, provider)
             return
         }
         try await provider.enqueue(OutgoingMessage(envelope: registryEnvelope(ScheduleRecord(definition: job, date: configuration.now()))), to: configuration.registryQueue)
         try await provider.acknowledge(same)
-        try await release(others)
+        try await release(others, provider)
     }
 
     /// Every record in the registry, oldest first.
     func registryRecords() async throws -> [ScheduleRecord] {
-        let (messages, records) = try await readRegistry()
-        try await release(messages)
+        try await withRegistry { try await self.registryRecords($0) }
+    }
+
+    private func registryRecords(_ provider: any QueueProvider) async throws -> [ScheduleRecord] {
+        let (messages, records) = try await readRegistry(provider)
+        try await release(messages, provider)
         return records.compactMap { $0 }.sorted { $0.date < $1.date }
     }
 
     /// Receives every registry message (left in flight: release or acknowledge them) with its record (nil when it
     /// is not a definition; those are released too).
-    private func readRegistry() async throws -> ([ReceivedMessage], [ScheduleRecord?]) {
+    private func readRegistry(_ provider: any QueueProvider) async throws -> ([ReceivedMessage], [ScheduleRecord?]) {
         var messages: [ReceivedMessage] = []
         while true {
             let batch = try await provider.receive(from: configuration.registryQueue, max: 10, wait: .milliseconds(500))
@@ -89,9 +104,24 @@ extension JobScheduler {
         return (messages, records)
     }
 
-    private func release(_ messages: [ReceivedMessage]) async throws {
+    private func release(_ messages: [ReceivedMessage], _ provider: any QueueProvider) async throws {
         for message in messages {
             try await provider.fail(message, reason: FailureReason(code: "released", message: "registry read"), retryAfter: .zero)
+        }
+    }
+
+    /// Runs `body` with the registry's provider: a fresh one from ``JobScheduler/Configuration/registryProvider``
+    /// (closed afterwards), or the scheduler's own.
+    private func withRegistry<T: Sendable>(_ body: @Sendable (any QueueProvider) async throws -> T) async throws -> T {
+        guard let make = configuration.registryProvider else { return try await body(provider) }
+        let registry = try make()
+        do {
+            let result = try await body(registry)
+            try await registry.close()
+            return result
+        } catch {
+            try? await registry.close()
+            throw error
         }
     }
 

@@ -49,6 +49,10 @@ public final class JobScheduler: Service, Sendable {
         public var createsQueues: Bool
         /// The clock (tests inject a shifted one). Default `Date()`.
         public var now: @Sendable () -> Date
+        /// Makes a provider for one registry access, closed afterwards. Set it for push-consuming providers
+        /// (RabbitMQ), which otherwise keep the registry's messages buffered on the scheduler's connection where other
+        /// processes cannot list them. Default `nil`: the scheduler's provider (right for memory and SQS).
+        public var registryProvider: (@Sendable () throws -> any QueueProvider)?
 
         /// Creates a configuration; every parameter has the documented default.
         public init(
@@ -58,7 +62,8 @@ public final class JobScheduler: Service, Sendable {
             grace: Duration = .seconds(60),
             receiveWait: Duration = .seconds(5),
             createsQueues: Bool = true,
-            now: @escaping @Sendable () -> Date = { Date() }
+            now: @escaping @Sendable () -> Date = { Date() },
+            registryProvider: (@Sendable () throws -> any QueueProvider)? = nil
         ) {
             self.timerQueue = timerQueue
             self.claimQueue = claimQueue
@@ -67,6 +72,7 @@ public final class JobScheduler: Service, Sendable {
             self.receiveWait = receiveWait
             self.createsQueues = createsQueues
             self.now = now
+            self.registryProvider = registryProvider
         }
     }
 
@@ -93,7 +99,7 @@ public final class JobScheduler: Service, Sendable {
 
     /// The definitions this instance owns.
     public var jobs: [ScheduledJob] {
-        local.withLock { $0.values.sorted { $0.id < $1.id } }
+        local.withLock { Array($0.values) }.sorted { $0.id < $1.id }
     }
 
     /// Registers the owned jobs, then processes firings and claims until cancelled or a graceful shutdown.
@@ -158,7 +164,7 @@ public final class JobScheduler: Service, Sendable {
     }
 
     /// Decodes a message of `task`, dead-lettering it with the reason when it is not one.
-    private func record(of message: ReceivedMessage, task: String) async throws -> (Envelope, ScheduleRecord)? {
+    private func decodeRecord(of message: ReceivedMessage, task: String) async throws -> (Envelope, ScheduleRecord)? {
         do {
             let envelope = try message.envelope.get()
             guard envelope.task == task else {
@@ -174,7 +180,8 @@ public final class JobScheduler: Service, Sendable {
 
     /// A firing: hop if not due, else send the claim.
     func processFiring(_ message: ReceivedMessage) async throws {
-        guard let (envelope, record) = try await record(of: message, task: Self.fireTask) else { return }
+        guard let decoded = try await decodeRecord(of: message, task: Self.fireTask) else { return }
+        let (envelope, record) = decoded
         switch HopClock.decide(
             envelope, message: message, brokerTimestamps: provider is any BrokerTimestampingProvider,
             cap: provider.capabilities.maximumNativeDelay, now: configuration.now()
@@ -199,7 +206,7 @@ public final class JobScheduler: Service, Sendable {
 
     /// A claim: run the slot per the missed-slot policy and send the next firing.
     func processClaim(_ message: ReceivedMessage) async throws {
-        guard let (_, record) = try await record(of: message, task: Self.claimTask) else { return }
+        guard let record = try await decodeRecord(of: message, task: Self.claimTask)?.1 else { return }
         let job = record.definition
         if try await isOutdated(job) {
             logger.debug("firing of an outdated or removed schedule dropped", metadata: slotMetadata(job, record.date))

@@ -66,30 +66,39 @@ public struct ScheduledJob: Sendable, Hashable {
 
 // MARK: Wire form
 
-extension ScheduledJob {
-    /// The JSON object stored in firing and registry messages.
-    func jsonObject() -> [String: Any] {
-        [
-            "id": id,
-            "schedule": scheduleText,
-            "time_zone": schedule.timeZone.identifier,
-            "task": task,
-            "payload": String(decoding: payload, as: UTF8.self),
-            "queue": queue,
-            "missed": missedSlotPolicy.description,
-            "version": version,
-        ]
+/// The JSON form of a ``ScheduledJob`` in firing and registry messages.
+struct ScheduledJobWire: Codable, Sendable {
+    var id: String
+    var schedule: String
+    var timeZone: String
+    var task: String
+    var payload: String
+    var queue: String
+    var missed: String
+    var version: String
+
+    enum CodingKeys: String, CodingKey {
+        case id, schedule, task, payload, queue, missed, version
+        case timeZone = "time_zone"
     }
 
-    /// Reads the JSON object written by ``jsonObject()``.
-    init(jsonObject object: [String: Any]) throws {
-        guard let id = object["id"] as? String, let text = object["schedule"] as? String, let zone = object["time_zone"] as? String,
-            let task = object["task"] as? String, let payload = object["payload"] as? String, let queue = object["queue"] as? String
-        else {
-            throw ConveyorError(.malformedEnvelope, "a schedule definition lacks one of id, schedule, time_zone, task, payload, queue")
-        }
-        let policy: MissedSlotPolicy = (object["missed"] as? String) == MissedSlotPolicy.runOnce.description ? .runOnce : .skip
-        try self.init(id: id, schedule: try Schedule(parsing: text, timeZone: zone), task: task, payload: Array(payload.utf8), queue: queue, missedSlotPolicy: policy)
+    init(_ job: ScheduledJob) {
+        id = job.id
+        schedule = job.scheduleText
+        timeZone = job.schedule.timeZone.identifier
+        task = job.task
+        payload = String(decoding: job.payload, as: UTF8.self)
+        queue = job.queue
+        missed = job.missedSlotPolicy.description
+        version = job.version
+    }
+
+    func job() throws -> ScheduledJob {
+        let policy: MissedSlotPolicy = missed == MissedSlotPolicy.runOnce.description ? .runOnce : .skip
+        return try ScheduledJob(
+            id: id, schedule: Schedule(parsing: schedule, timeZone: timeZone), task: task, payload: Array(payload.utf8), queue: queue,
+            missedSlotPolicy: policy
+        )
     }
 }
 
@@ -97,18 +106,20 @@ extension ScheduledJob {
 /// (`conveyor.schedule.definition`) messages.
 struct ScheduleRecord: Sendable {
     var definition: ScheduledJob
-    /// The slot a firing is for; the registration time for registry records.
+    /// The slot a firing is for; the registration (or removal) time for registry records.
     var date: Date
     /// A registry tombstone: the schedule was removed at ``date``.
     var removed = false
 
-    func encode() -> [UInt8] {
-        let object: [String: Any] = [
-            "definition": definition.jsonObject(),
-            "at_ms": Int64((date.timeIntervalSince1970 * 1000).rounded()),
-            "removed": removed,
-        ]
-        return Array((try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data())
+    private struct Wire: Codable {
+        var definition: ScheduledJobWire
+        var atMilliseconds: Int64
+        var removed: Bool
+
+        enum CodingKeys: String, CodingKey {
+            case definition, removed
+            case atMilliseconds = "at_ms"
+        }
     }
 
     init(definition: ScheduledJob, date: Date, removed: Bool = false) {
@@ -117,14 +128,22 @@ struct ScheduleRecord: Sendable {
         self.removed = removed
     }
 
+    func encode() -> [UInt8] {
+        let wire = Wire(definition: ScheduledJobWire(definition), atMilliseconds: Int64((date.timeIntervalSince1970 * 1000).rounded()), removed: removed)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Array((try? encoder.encode(wire)) ?? Data("{}".utf8))
+    }
+
     init(decoding bytes: [UInt8]) throws {
-        guard let object = try? JSONSerialization.jsonObject(with: Data(bytes)) as? [String: Any],
-            let definition = object["definition"] as? [String: Any], let at = (object["at_ms"] as? NSNumber)?.int64Value
-        else {
+        let wire: Wire
+        do {
+            wire = try JSONDecoder().decode(Wire.self, from: Data(bytes))
+        } catch {
             throw ConveyorError(.malformedEnvelope, "a schedule message payload is not a schedule record")
         }
-        self.definition = try ScheduledJob(jsonObject: definition)
-        self.date = Date(timeIntervalSince1970: Double(at) / 1000)
-        self.removed = (object["removed"] as? Bool) ?? false
+        self.definition = try wire.definition.job()
+        self.date = Date(timeIntervalSince1970: Double(wire.atMilliseconds) / 1000)
+        self.removed = wire.removed
     }
 }

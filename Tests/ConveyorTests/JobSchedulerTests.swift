@@ -131,15 +131,15 @@ struct JobSchedulerTests {
         let missed = try #require(job.schedule.nextFireDate(after: clock.now()))
         // The scheduler is "down" for two minutes: when the firing is processed, its slot is long past.
         clock.advance(120)
-        let received = try await whileRunning([scheduler]) { try await jobs(provider, "\(prefix)-jobs", count: 2) }
+        let received = try await whileRunning([scheduler]) { try await jobs(provider, "\(prefix)-jobs", count: 3) }
         let slots = received.compactMap(slot)
-        #expect(slots.count == 2)
+        #expect(slots.count >= 3)
         if policy == .skip {
             #expect(!slots.contains(missed))
             #expect(slots.allSatisfy { $0 > missed.addingTimeInterval(100) })
         } else {
-            #expect(slots.first == missed)
-            #expect(slots.dropFirst().allSatisfy { $0 > missed.addingTimeInterval(100) }, "missed slots in between ran: \(slots)")
+            #expect(slots.filter { $0 == missed }.count == 1, "the missed slot did not run once: \(slots)")
+            #expect(slots.filter { $0 != missed }.allSatisfy { $0 > missed.addingTimeInterval(100) }, "missed slots in between ran: \(slots)")
         }
     }
 

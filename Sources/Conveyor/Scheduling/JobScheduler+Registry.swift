@@ -34,8 +34,8 @@ extension JobScheduler {
         var keep: [ReceivedMessage] = []
         var delete: [ReceivedMessage] = []
         for (message, record) in zip(messages, records) {
-            if record?.definition.id == id {
-                if let record, !record.removed { found = record.definition }
+            if let record, record.definition.id == id, !record.removed {
+                found = record.definition
                 delete.append(message)
             } else {
                 keep.append(message)

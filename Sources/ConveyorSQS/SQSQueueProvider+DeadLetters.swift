@@ -28,10 +28,9 @@ extension SQSQueueProvider {
         return Array(letters.prefix(limit))
     }
 
-    static func deadLetter(from message: ReceivedMessage, raw: [String: Any]) -> DeadLetter {
-        let attributes = raw["MessageAttributes"] as? [String: Any] ?? [:]
+    static func deadLetter(from message: ReceivedMessage, raw: SQSJSON) -> DeadLetter {
         func attribute(_ name: String) -> String? {
-            (attributes[name] as? [String: Any])?["StringValue"] as? String
+            raw["MessageAttributes"]?[name]?["StringValue"]?.string
         }
         let envelope = message.envelope.successValue
         let code = attribute("conveyor.dead_letter_code") ?? envelope?.headers[Envelope.HeaderKey.deadLetterCode] ?? "max_receive_count"
@@ -87,7 +86,7 @@ extension SQSQueueProvider {
                         if ids != nil {
                             skipped.append(message.receipt.token)
                         } else {
-                            rawCopies.append((message.receipt.token, raw["Body"] as? String ?? ""))
+                            rawCopies.append((message.receipt.token, raw["Body"]?.string ?? ""))
                         }
                     }
                 }
@@ -124,7 +123,7 @@ extension SQSQueueProvider {
         while true {
             let batch = try await receiveRaw(url: dlq.url, max: 10, wait: .zero, visibility: .seconds(60))
             if batch.isEmpty { break }
-            let handles = batch.compactMap { $0["ReceiptHandle"] as? String }
+            let handles = batch.compactMap { $0["ReceiptHandle"]?.string }
             try await deleteMessages(handles, url: dlq.url, queue: dlq.name)
             deleted += handles.count
         }
@@ -150,9 +149,7 @@ extension SQSQueueProvider {
             let dlqURL = try await createQueueRaw(dlqName, attributes: fifo ? ["FifoQueue": "true"] : [:])
             if let maxReceiveCount = options.maxReceiveCount ?? configuration.maxReceiveCount {
                 let arn = try await queueAttributes(dlqURL, ["QueueArn"])["QueueArn"] ?? ""
-                let policy = try JSONSerialization.data(withJSONObject: [
-                    "deadLetterTargetArn": arn, "maxReceiveCount": String(maxReceiveCount),
-                ])
+                let policy = SQSJSON.encode(["deadLetterTargetArn": arn, "maxReceiveCount": String(maxReceiveCount)]) ?? []
                 attributes["RedrivePolicy"] = String(decoding: policy, as: UTF8.self)
             }
         }
@@ -162,7 +159,7 @@ extension SQSQueueProvider {
     func createQueueRaw(_ name: String, attributes: [String: String]) async throws -> String {
         do {
             let response = try await client.call("CreateQueue", ["QueueName": name, "Attributes": attributes])
-            guard let url = response["QueueUrl"] as? String else {
+            guard let url = response["QueueUrl"]?.string else {
                 throw ConveyorError(.brokerError, "SQS CreateQueue: response lacks QueueUrl for \(name)")
             }
             queues.withLock { $0[name] = QueueInfo(url: url, name: name) }

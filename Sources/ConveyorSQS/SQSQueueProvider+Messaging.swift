@@ -30,7 +30,7 @@ extension SQSQueueProvider {
                 var fields = entries[0].fields
                 fields["QueueUrl"] = info.url
                 let response = try await client.call("SendMessage", fields)
-                results[0].brokerMessageID = response["MessageId"] as? String
+                results[0].brokerMessageID = response["MessageId"]?.string
                 return results
             }
             // Chunks of at most 10 entries and 256 KiB.
@@ -92,17 +92,17 @@ extension SQSQueueProvider {
             }
             let response = try await client.call("SendMessageBatch", ["QueueUrl": url, "Entries": entries])
             let byID = Dictionary(uniqueKeysWithValues: pending.map { ("m\($0.index)", $0) })
-            for success in response["Successful"] as? [[String: Any]] ?? [] {
-                if let id = success["Id"] as? String, let entry = byID[id] {
-                    sent.append((entry.index, success["MessageId"] as? String ?? ""))
+            for success in response["Successful"]?.array ?? [] {
+                if let id = success["Id"]?.string, let entry = byID[id] {
+                    sent.append((entry.index, success["MessageId"]?.string ?? ""))
                 }
             }
             var retry: [SendEntry] = []
-            for failure in response["Failed"] as? [[String: Any]] ?? [] {
-                guard let id = failure["Id"] as? String, let entry = byID[id] else { continue }
-                let code = failure["Code"] as? String ?? "unknown"
-                let message = failure["Message"] as? String ?? ""
-                let senderFault = failure["SenderFault"] as? Bool ?? false
+            for failure in response["Failed"]?.array ?? [] {
+                guard let id = failure["Id"]?.string, let entry = byID[id] else { continue }
+                let code = failure["Code"]?.string ?? "unknown"
+                let message = failure["Message"]?.string ?? ""
+                let senderFault = failure["SenderFault"]?.bool ?? false
                 if !senderFault && attempt < client.retry.maxAttempts {
                     retry.append(entry)
                 } else {
@@ -142,6 +142,12 @@ extension SQSQueueProvider {
         var fields: [String: Any] = ["MessageBody": body]
         if !attributes.isEmpty { fields["MessageAttributes"] = attributes }
         if info.fifo {
+            guard message.delay <= .zero else {
+                throw ConveyorError(
+                    .unsupported,
+                    "job \(envelope.id): SQS FIFO queue \(info.name) has no per-message delay; set DelaySeconds on the queue or enqueue without a delay"
+                )
+            }
             fields["MessageGroupId"] = message.groupID ?? "default"
             fields["MessageDeduplicationId"] = Self.deduplicationID(envelope.deduplicationKey ?? envelope.id.rawValue)
         } else if message.delay > .zero {
@@ -161,7 +167,7 @@ extension SQSQueueProvider {
         }
     }
 
-    func receiveRaw(url: String, max: Int, wait: Duration, visibility: Duration?) async throws -> [[String: Any]] {
+    func receiveRaw(url: String, max: Int, wait: Duration, visibility: Duration?) async throws -> [SQSJSON] {
         let waitSeconds = Swift.min(20, Self.seconds(wait))
         var parameters: [String: Any] = [
             "QueueUrl": url,
@@ -175,14 +181,14 @@ extension SQSQueueProvider {
             parameters["VisibilityTimeout"] = Swift.min(Self.seconds(visibility), 43_200)
         }
         let response = try await client.call("ReceiveMessage", parameters, extraTimeout: .seconds(waitSeconds))
-        return response["Messages"] as? [[String: Any]] ?? []
+        return response["Messages"]?.array ?? []
     }
 
-    func decode(_ message: [String: Any], queue: String) -> ReceivedMessage {
-        let body = Array((message["Body"] as? String ?? "").utf8)
-        let attributes = message["Attributes"] as? [String: Any] ?? [:]
-        let receiveCount = (attributes["ApproximateReceiveCount"] as? String).flatMap(Int.init) ?? 1
-        let sent = (attributes["SentTimestamp"] as? String).flatMap(Double.init).map { Date(timeIntervalSince1970: $0 / 1000) }
+    func decode(_ message: SQSJSON, queue: String) -> ReceivedMessage {
+        let body = Array((message["Body"]?.string ?? "").utf8)
+        let attributes = message["Attributes"]
+        let receiveCount = (attributes?["ApproximateReceiveCount"]?.string).flatMap(Int.init) ?? 1
+        let sent = (attributes?["SentTimestamp"]?.string).flatMap(Double.init).map { Date(timeIntervalSince1970: $0 / 1000) }
         let envelope: Result<Envelope, ConveyorError>
         do {
             envelope = .success(try EnvelopeCodec.decode(body))
@@ -192,7 +198,7 @@ extension SQSQueueProvider {
         let offset = (try? envelope.get())?.attemptOffset ?? 0
         return ReceivedMessage(
             queue: queue,
-            receipt: Receipt(token: message["ReceiptHandle"] as? String ?? ""),
+            receipt: Receipt(token: message["ReceiptHandle"]?.string ?? ""),
             attempt: receiveCount + offset,
             envelope: envelope,
             rawBody: envelope.isSuccess ? nil : body,
@@ -231,11 +237,11 @@ extension SQSQueueProvider {
                 let entries = pending.map { ["Id": "d\($0.offset)", "ReceiptHandle": $0.element] }
                 let response = try await client.call("DeleteMessageBatch", ["QueueUrl": url, "Entries": entries])
                 var retry: [(offset: Int, element: String)] = []
-                for failure in response["Failed"] as? [[String: Any]] ?? [] {
-                    guard let id = failure["Id"] as? String, let entry = pending.first(where: { "d\($0.offset)" == id }) else { continue }
-                    let code = failure["Code"] as? String ?? "unknown"
+                for failure in response["Failed"]?.array ?? [] {
+                    guard let id = failure["Id"]?.string, let entry = pending.first(where: { "d\($0.offset)" == id }) else { continue }
+                    let code = failure["Code"]?.string ?? "unknown"
                     if code.contains("ReceiptHandleIsInvalid") || code.contains("InvalidReceiptHandle") { continue }
-                    if !(failure["SenderFault"] as? Bool ?? false) && attempt < client.retry.maxAttempts {
+                    if !(failure["SenderFault"]?.bool ?? false) && attempt < client.retry.maxAttempts {
                         retry.append(entry)
                     } else {
                         failures.append(code)
@@ -363,7 +369,7 @@ extension SQSQueueProvider {
 
     func queueAttributes(_ url: String, _ names: [String]) async throws -> [String: String] {
         let response = try await client.call("GetQueueAttributes", ["QueueUrl": url, "AttributeNames": names])
-        return response["Attributes"] as? [String: String] ?? [:]
+        return response["Attributes"]?.object.compactMapValues(\.string) ?? [:]
     }
 }
 

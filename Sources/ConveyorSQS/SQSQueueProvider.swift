@@ -18,7 +18,8 @@ import Synchronization
 /// - `fail` with a delay changes the visibility (capped at 12 h); without one it sends a copy to the dead-letter queue
 ///   (`<queue><deadLetterQueueSuffix>`) with the reason in message attributes and envelope headers, then deletes the
 ///   original.
-/// - Delays up to 900 s use `DelaySeconds` (standard queues; FIFO queues only have queue-level delays).
+/// - Delays up to 900 s use `DelaySeconds`. FIFO queues have only queue-level delays: a delayed message to a FIFO
+///   queue is refused with ``ConveyorError/Code/unsupported``.
 public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, QueueProvisioningProvider {
     /// The configuration in use.
     public let configuration: Configuration
@@ -98,7 +99,7 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
         } else {
             guard !queue.isEmpty else { throw ConveyorError(.invalidParameter, "queue name is empty") }
             let response = try await client.call("GetQueueUrl", ["QueueName": queue])
-            guard let url = response["QueueUrl"] as? String else {
+            guard let url = response["QueueUrl"]?.string else {
                 throw ConveyorError(.brokerError, "SQS GetQueueUrl: response lacks QueueUrl for queue \(queue)")
             }
             info = QueueInfo(url: url, name: queue)
@@ -130,8 +131,7 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
         if let known = info.maximumMessageBytes { return known }
         var limit = Self.defaultMaximumMessageBytes
         if let response = try? await client.call("GetQueueAttributes", ["QueueUrl": info.url, "AttributeNames": ["MaximumMessageSize"]]),
-            let attributes = response["Attributes"] as? [String: Any],
-            let text = attributes["MaximumMessageSize"] as? String, let value = Int(text)
+            let text = response["Attributes"]?["MaximumMessageSize"]?.string, let value = Int(text)
         {
             limit = value
         }

@@ -241,7 +241,8 @@ public enum ProviderConformance {
         }
     }
 
-    /// 25 messages enqueued in one call are each delivered exactly once, at most `max` per receive.
+    /// 25 messages enqueued in one call are each delivered exactly once, at most `max` per receive; an empty
+    /// batch is accepted and returns no results.
     static let batchEnqueue = ConformanceCase("batch enqueue") { harness in
         try await ConformanceContext.onFreshQueue(harness, hint: "batch") { q in
             let sent = (0..<25).map { q.envelope(index: $0) }
@@ -249,6 +250,8 @@ public enum ProviderConformance {
             try q.require(results.count == sent.count, "batch enqueue of 25 returned \(results.count) results")
             try q.require(results.map(\.jobID) == sent.map(\.id), "batch enqueue results are not in message order")
             try q.require(!results.contains(where: \.deduplicated), "a batch message was reported as deduplicated")
+            let none = try await q.provider.enqueue([], to: q.queue)
+            try q.require(none.isEmpty, "enqueue of no messages returned \(none.count) results")
 
             var seen: [JobID: Int] = [:]
             let deadline = ContinuousClock.now + .seconds(15)

@@ -86,6 +86,26 @@ struct RabbitMQIntegrationTests {
         }
     }
 
+    @Test func publishToAMissingExchangeIsAnErrorAndTheTopologyIsRedeclared() async throws {
+        try await withQueue("missing-exchange") { provider, queue in
+            try await provider.enqueue(OutgoingMessage(envelope: testEnvelope(1), delay: .seconds(1)), to: queue)
+            try await provider.acknowledge(try await provider.receive(from: queue, count: 1))
+            // Delete the entry exchange of the delay levels behind the provider's back.
+            try Env.rabbitmqctl("eval", #"rabbit_exchange:delete(rabbit_misc:r(<<"/">>, exchange, <<"conveyor.delay.27">>), false, <<"guest">>)."#)
+            await #expect {
+                try await provider.enqueue(OutgoingMessage(envelope: testEnvelope(2), delay: .seconds(1)), to: queue)
+            } throws: { error in
+                guard let e = error as? ConveyorError else { return false }
+                return e.code == .notConfirmed && e.message.contains("NOT_FOUND")
+            }
+            // The channel is reopened and the delay levels declared again.
+            try await provider.enqueue(OutgoingMessage(envelope: testEnvelope(3), delay: .seconds(1)), to: queue)
+            let got = try await provider.receive(from: queue, count: 1)
+            #expect(got.count == 1)
+            try await provider.acknowledge(got)
+        }
+    }
+
     @Test func prefetchBoundsUnackedDeliveries() async throws {
         try await withQueue("prefetch", configure: { $0.prefetch = 5 }) { provider, queue in
             _ = try await provider.enqueue((0..<20).map { OutgoingMessage(envelope: testEnvelope($0)) }, to: queue)
@@ -192,14 +212,27 @@ struct RabbitMQIntegrationTests {
         }
     }
 
-    @Test func undecodableBodyReachesTheWorker() async throws {
-        // A foreign producer's message: delivered with a decoding error, dead-lettered byte-identical.
-        try await withQueue("malformed", configure: { $0.declaresQueuesOnFirstUse = true }) { provider, queue in
+    @Test func undecodableBodyReachesTheWorkerAndIsDeadLetteredByteIdentical() async throws {
+        // A foreign producer's message, published by the broker itself (rabbitmqctl eval).
+        try await withQueue("malformed") { provider, queue in
             try await provider.createQueue(queue, options: QueueOptions())
-            try await provider.enqueue(OutgoingMessage(envelope: testEnvelope(1)), to: queue)
-            let ok = try #require(try await provider.receive(from: queue, count: 1).first)
-            #expect((try? ok.envelope.get()) != nil)
-            try await provider.acknowledge(ok)
+            try Env.rabbitmqctl(
+                "eval",
+                #"rabbit_basic:publish(rabbit_misc:r(<<"/">>, exchange, <<>>), <<"\#(queue)">>, rabbit_basic:properties([{delivery_mode, 2}]), <<"not json">>)."#
+            )
+            let m = try #require(try await provider.receive(from: queue, count: 1).first)
+            guard case .failure(let error) = m.envelope else {
+                Issue.record("a non-JSON body decoded")
+                return
+            }
+            #expect(error.code == .malformedEnvelope)
+            #expect(m.rawBody == Array("not json".utf8))
+            #expect(m.attempt == 1)
+            try await provider.fail(m, reason: FailureReason(error), retryAfter: nil)
+            let letters = try await provider.deadLetters(of: queue, limit: 10)
+            #expect(letters.count == 1)
+            #expect(letters.first?.rawBody == Array("not json".utf8))
+            #expect(letters.first?.reason.code == ConveyorError.Code.malformedEnvelope.rawValue)
         }
     }
 
@@ -317,6 +350,45 @@ struct RabbitMQIntegrationTests {
         await #expect(throws: ConveyorError.self) { try await provider.enqueue(OutgoingMessage(envelope: testEnvelope()), to: queue) }
         try await closer.deleteQueue(queue)
         try await closer.close()
+    }
+
+    @Test(arguments: ["classic", "quorum"])
+    func unackedMessageIsRedeliveredWithTheNextAttempt(_ type: String) async throws {
+        let configure: (inout RabbitMQQueueProvider.Configuration) -> Void = { if type == "quorum" { $0.queueType = .quorum } }
+        let queue = Env.queueName("redeliver-\(type)")
+        let first = try Env.provider(configure)
+        try await first.enqueue(OutgoingMessage(envelope: testEnvelope(1)), to: queue)
+        let m = try #require(try await first.receive(from: queue, count: 1).first)
+        #expect(m.attempt == 1)
+        try await first.close()  // the unacknowledged delivery goes back to the queue
+        let second = try Env.provider(configure)
+        let again = try #require(try await second.receive(from: queue, count: 1).first)
+        #expect(again.attempt == 2)
+        #expect(try again.envelope.get().id == m.envelope.get().id)
+        try await second.acknowledge(again)
+        try await second.deleteQueue(queue)
+        try await second.close()
+    }
+
+    @Test func blockedConnectionPausesPublishing() async throws {
+        try await withQueue("blocked") { provider, queue in
+            try await provider.enqueue(OutgoingMessage(envelope: testEnvelope(0)), to: queue)
+            // A memory alarm: the broker blocks publishing connections (connection.blocked).
+            try Env.rabbitmqctl("set_vm_memory_high_watermark", "absolute", "1")
+            let done = Atomic<Bool>(false)
+            let publish = Task {
+                defer { done.store(true, ordering: .releasing) }
+                return try await provider.enqueue(OutgoingMessage(envelope: testEnvelope(1)), to: queue)
+            }
+            try? await Task.sleep(for: .seconds(2))
+            let finishedWhileBlocked = done.load(ordering: .acquiring)
+            try Env.rabbitmqctl("set_vm_memory_high_watermark", "0.4")
+            _ = try await publish.value
+            #expect(!finishedWhileBlocked, "a publish was confirmed during a memory alarm")
+            let received = try await provider.receive(from: queue, count: 2)
+            #expect(received.count == 2)
+            try await provider.acknowledge(received)
+        }
     }
 
     @Test func badCredentialsAreAccessDenied() async throws {

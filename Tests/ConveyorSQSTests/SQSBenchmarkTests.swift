@@ -75,6 +75,26 @@ struct SQSBenchmarkTests {
     }
 }
 
+extension SQSBenchmarkTests {
+    /// Enqueue-to-receive latency with an idle long-polling receiver (the provider part of enqueue-to-start).
+    @Test func enqueueToReceiveLatency() async throws {
+        try await SQSTestEnvironment.withQueue("latency") { provider, queue in
+            var samples: [Duration] = []
+            for _ in 0..<20 {
+                let receiver = Task { try await provider.receive(from: queue, max: 1, wait: .seconds(10)) }
+                try await Task.sleep(for: .milliseconds(200))  // the poll is waiting
+                let start = ContinuousClock.now
+                try await provider.enqueue(OutgoingMessage(envelope: Envelope(task: "bench.noop", payload: Array("{}".utf8))), to: queue)
+                let received = try await receiver.value
+                samples.append(ContinuousClock.now - start)
+                try await provider.acknowledge(received)
+            }
+            samples.sort()
+            print("conveyor enqueue-to-receive (idle long poll): p50 \(samples[samples.count / 2]), p90 \(samples[samples.count * 9 / 10]), max \(samples.last!)")
+        }
+    }
+}
+
 private final class Counter: Sendable {
     let value: Atomic<Int>
     init(_ initial: Int) { value = Atomic(initial) }

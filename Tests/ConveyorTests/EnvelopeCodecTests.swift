@@ -188,7 +188,7 @@ struct EnvelopeCodecTests {
     }
 
     @Test func randomBytesAreMalformed() {
-        var rng = SplitMix64(seed: 0xC0FFEE)
+        var rng = CodecTestRandom(seed: 0xC0FFEE)
         for _ in 0..<2_000 {
             let count = Int.random(in: 0..<200, using: &rng)
             let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
@@ -240,6 +240,18 @@ struct EnvelopeCodecTests {
         #expect(RFC3339.format(envelope.createdAt) == "2026-11-25T16:04:23.000Z")
         #expect(envelope.headers.isEmpty)
         #expect(envelope.traceContext.isEmpty)
+    }
+
+    /// The output of the Python helper in docs/wire-format.md.
+    @Test func documentedPythonHelperOutputDecodes() throws {
+        let text = #"{"v":1,"id":"3773d162-45a0-45cb-8101-b81674ccb4a3","task":"email.send","payload":{"to":"ada@example.com","subject":"Wélcome"},"created_at":"2026-11-25T16:43:52.213Z","correlation_id":"signup-42","dedup_key":"k","priority":5,"max_attempts":3,"not_before":"2026-11-25T18:43:52.213453+00:00","trace":{"traceparent":"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}}"#
+        let envelope = try decode(text).get()
+        #expect(envelope.id == "3773d162-45a0-45cb-8101-b81674ccb4a3")
+        #expect(envelope.payload == Array(#"{"to":"ada@example.com","subject":"Wélcome"}"#.utf8))
+        #expect(envelope.notBefore.map(RFC3339.format) == "2026-11-25T18:43:52.213Z")
+        #expect(envelope.deduplicationKey == "k")
+        #expect(envelope.priority == 5)
+        #expect(envelope.maxAttempts == 3)
     }
 
     @Test func payloadNullIsKeptAsJSONNull() throws {
@@ -305,7 +317,7 @@ struct RFC3339Tests {
     }
 
     @Test func formatOfParseIsStable() {
-        var rng = SplitMix64(seed: 42)
+        var rng = CodecTestRandom(seed: 42)
         for _ in 0..<20_000 {
             let millis = Int64.random(in: -2_208_988_800_000...7_258_118_400_000, using: &rng)
             let date = Date(timeIntervalSince1970: Double(millis) / 1000)
@@ -325,8 +337,8 @@ struct RFC3339Tests {
     }
 }
 
-/// A small deterministic generator for randomized tests (SplitMix64).
-struct SplitMix64: RandomNumberGenerator {
+/// A small deterministic generator for randomized tests (CodecTestRandom).
+struct CodecTestRandom: RandomNumberGenerator {
     private var state: UInt64
     init(seed: UInt64) { state = seed }
     mutating func next() -> UInt64 {

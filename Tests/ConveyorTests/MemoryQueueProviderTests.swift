@@ -70,7 +70,7 @@ struct MemoryQueueProviderTests {
     @Test func waitingReceiveWakesWhenADelayedMessageBecomesDue() async throws {
         let provider = MemoryQueueProvider()
         let sent = envelope()
-        try await provider.enqueue(OutgoingMessage(envelope: sent, delay: .milliseconds(200)), to: "q")
+        try await provider.enqueue(OutgoingMessage(envelope: sent, delay: .seconds(1)), to: "q")
         #expect(try await provider.stats(of: "q") == QueueStats(delayed: 1))
         #expect(try await provider.receive(from: "q", max: 1, wait: .zero).isEmpty)
         let received = try await provider.receive(from: "q", max: 1, wait: .seconds(30))
@@ -104,7 +104,7 @@ struct MemoryQueueProviderTests {
     }
 
     @Test func redeliveryAfterVisibilityTimeout() async throws {
-        let provider = MemoryQueueProvider(configuration: .init(visibilityTimeout: .milliseconds(100)))
+        let provider = MemoryQueueProvider(configuration: .init(visibilityTimeout: .seconds(1)))
         let sent = envelope()
         try await provider.enqueue(OutgoingMessage(envelope: sent), to: "q")
         let first = try await provider.receive(from: "q", max: 1, wait: .zero)
@@ -113,6 +113,8 @@ struct MemoryQueueProviderTests {
         let second = try await provider.receive(from: "q", max: 1, wait: .seconds(30))
         #expect(second.map(jobID) == [sent.id])
         #expect(second.first?.attempt == 2)
+        // Keep the second delivery in flight however slow this machine is.
+        try await provider.extendVisibility(second[0], by: .seconds(600))
         // The stale receipt is ignored; the current one still settles the message.
         try await provider.acknowledge(first)
         #expect(try await provider.stats(of: "q").inFlight == 1)
@@ -132,11 +134,11 @@ struct MemoryQueueProviderTests {
     }
 
     @Test func extendVisibilityKeepsTheMessageInvisible() async throws {
-        let provider = MemoryQueueProvider(configuration: .init(visibilityTimeout: .milliseconds(100)))
+        let provider = MemoryQueueProvider(configuration: .init(visibilityTimeout: .seconds(1)))
         try await provider.enqueue(OutgoingMessage(envelope: envelope()), to: "q")
         let first = try await provider.receive(from: "q", max: 1, wait: .zero)
         try await provider.extendVisibility(first[0], by: .seconds(600))
-        #expect(try await provider.receive(from: "q", max: 1, wait: .milliseconds(300)).isEmpty)
+        #expect(try await provider.receive(from: "q", max: 1, wait: .milliseconds(1_500)).isEmpty)
         #expect(try await provider.stats(of: "q").inFlight == 1)
     }
 
@@ -144,7 +146,7 @@ struct MemoryQueueProviderTests {
         let provider = MemoryQueueProvider()
         try await provider.enqueue(OutgoingMessage(envelope: envelope()), to: "q")
         let first = try await provider.receive(from: "q", max: 1, wait: .zero)
-        try await provider.fail(first[0], reason: FailureReason(code: "task_error", message: "boom"), retryAfter: .milliseconds(150))
+        try await provider.fail(first[0], reason: FailureReason(code: "task_error", message: "boom"), retryAfter: .seconds(1))
         #expect(try await provider.receive(from: "q", max: 1, wait: .zero).isEmpty)
         #expect(try await provider.stats(of: "q") == QueueStats(delayed: 1))
         let second = try await provider.receive(from: "q", max: 1, wait: .seconds(30))
@@ -173,6 +175,58 @@ struct MemoryQueueProviderTests {
         #expect(again.map(jobID) == [sent.id])
         #expect(again.first?.attempt == 1)
         #expect(try await provider.stats(of: "q").deadLettered == 0)
+    }
+
+    @Test func deadLettersHonoursTheLimitAndKeepsOrder() async throws {
+        let provider = MemoryQueueProvider()
+        let sent = (0..<5).map { _ in envelope() }
+        _ = try await provider.enqueue(sent.map { OutgoingMessage(envelope: $0) }, to: "q")
+        for message in try await provider.receive(from: "q", max: 10, wait: .zero) {
+            try await provider.fail(message, reason: FailureReason(code: "x", message: "y"), retryAfter: nil)
+        }
+        let listed = try await provider.deadLetters(of: "q", limit: 3)
+        #expect(listed.map { try? $0.envelope.get().id } == sent.prefix(3).map(\.id))
+        #expect(try await provider.deadLetters(of: "q", limit: 0).isEmpty)
+        #expect(try await provider.deadLetters(of: "unknown", limit: 10).isEmpty)
+    }
+
+    @Test func staleReceiptsAreIgnoredEverywhere() async throws {
+        let provider = MemoryQueueProvider()
+        try await provider.enqueue(OutgoingMessage(envelope: envelope()), to: "q")
+        let first = try await provider.receive(from: "q", max: 1, wait: .zero)
+        try await provider.extendVisibility(first[0], by: .zero)  // visible again at once
+        let second = try await provider.receive(from: "q", max: 1, wait: .seconds(30))
+        #expect(second.first?.attempt == 2)
+        try await provider.extendVisibility(first[0], by: .zero)
+        try await provider.fail(first[0], reason: FailureReason(code: "x", message: "y"), retryAfter: .zero)
+        try await provider.acknowledge(first)
+        #expect(try await provider.stats(of: "q") == QueueStats(inFlight: 1))
+        // A receipt from another provider instance is not this provider's.
+        let other = MemoryQueueProvider()
+        try await other.enqueue(OutgoingMessage(envelope: envelope()), to: "q")
+        let foreign = try await other.receive(from: "q", max: 1, wait: .zero)
+        try await provider.acknowledge(foreign)
+        #expect(try await provider.stats(of: "q") == QueueStats(inFlight: 1))
+        try await provider.acknowledge(second)
+        #expect(try await provider.stats(of: "q") == QueueStats())
+    }
+
+    @Test func absurdDurationsAreClampedNotACrash() async throws {
+        let provider = MemoryQueueProvider(configuration: .init(visibilityTimeout: .seconds(Int64.max)))
+        try await provider.enqueue(OutgoingMessage(envelope: envelope(), delay: .seconds(Int64.max)), to: "q")
+        try await provider.enqueue(OutgoingMessage(envelope: envelope()), to: "q")
+        let received = try await provider.receive(from: "q", max: 1, wait: .seconds(Int64.max))
+        try await provider.extendVisibility(received[0], by: .seconds(Int64.max))
+        #expect(try await provider.stats(of: "q") == QueueStats(inFlight: 1, delayed: 1))
+        let waiting = Task { try await provider.receive(from: "q", max: 1, wait: .seconds(Int64.max)) }
+        try await Task.sleep(for: .milliseconds(50))
+        waiting.cancel()
+        #expect(try await waiting.value.isEmpty)
+    }
+
+    @Test func emptyEnqueueReturnsNoResults() async throws {
+        let provider = MemoryQueueProvider()
+        #expect(try await provider.enqueue([], to: "q").isEmpty)
     }
 
     @Test func redriveByIDAndPurge() async throws {
@@ -237,7 +291,7 @@ struct MemoryQueueProviderTests {
     }
 
     @Test func deduplicationWithinTheWindowAndAfterIt() async throws {
-        let provider = MemoryQueueProvider(configuration: .init(deduplicationWindow: .milliseconds(200)))
+        let provider = MemoryQueueProvider(configuration: .init(deduplicationWindow: .seconds(1)))
         let a = envelope(dedup: "k"), b = envelope(dedup: "k"), c = envelope(dedup: "k")
         let results = try await provider.enqueue([OutgoingMessage(envelope: a), OutgoingMessage(envelope: b)], to: "q")
         #expect(results.map(\.deduplicated) == [false, true])
@@ -247,7 +301,7 @@ struct MemoryQueueProviderTests {
         #expect(try await provider.enqueue(OutgoingMessage(envelope: b), to: "q").deduplicated)
         // Another queue has its own keys.
         #expect(try await !provider.enqueue(OutgoingMessage(envelope: b), to: "other").deduplicated)
-        try await Task.sleep(for: .milliseconds(300))
+        try await Task.sleep(for: .milliseconds(1_200))
         #expect(try await !provider.enqueue(OutgoingMessage(envelope: c), to: "q").deduplicated)
         #expect(try await provider.receive(from: "q", max: 10, wait: .zero).map(jobID) == [c.id])
     }

@@ -27,7 +27,7 @@ struct WorkerTests {
 
     enum Timed: ProbeTag {
         static let name = "timed"
-        static var options: TaskOptions { TaskOptions(maxAttempts: 3, backoff: quickBackoff, timeout: .milliseconds(50)) }
+        static var options: TaskOptions { TaskOptions(maxAttempts: 3, backoff: quickBackoff, timeout: .milliseconds(200)) }
     }
 
     enum Long: ProbeTag {
@@ -282,17 +282,19 @@ struct WorkerTests {
 
     @Test("a job longer than the visibility timeout is kept invisible by the heartbeat and runs once")
     func heartbeat() async throws {
-        let provider = MemoryQueueProvider(configuration: .init(visibilityTimeout: .milliseconds(200)))
+        // The heartbeat leaves 30 % of the visibility timeout as slack; one second keeps the test robust on a
+        // loaded machine.
+        let provider = MemoryQueueProvider(configuration: .init(visibilityTimeout: .seconds(1)))
         let runs = Shared(0)
         let registry = try TaskRegistry([Probe<Long> { _, _ in
             runs.withLock { $0 += 1 }
-            try await Task.sleep(for: .milliseconds(600))
+            try await Task.sleep(for: .seconds(3))
             return ProbeOutput(doubled: 0)
         }])
         let worker = Worker(
             provider: provider,
             registry: registry,
-            configuration: .test(concurrency: 2, visibilityTimeout: .milliseconds(200)),
+            configuration: .test(concurrency: 2, visibilityTimeout: .seconds(1)),
             logger: testLogger
         )
         let stream = worker.events()
@@ -462,5 +464,66 @@ struct WorkerTests {
         #expect(provider.longestDelay.value <= .seconds(1))
         _ = handle
         #expect(try await provider.stats(of: "default") == QueueStats())
+    }
+}
+
+@Suite("Worker lifecycle", .timeLimit(.minutes(1)))
+struct WorkerLifecycleTests {
+    enum Slow: ProbeTag {
+        static let name = "slow"
+        static var options: TaskOptions { TaskOptions(maxAttempts: 5, backoff: quickBackoff, timeout: nil) }
+    }
+
+    @Test("cancelling the worker's task cancels running jobs and returns their messages")
+    func hardCancel() async throws {
+        let provider = MemoryQueueProvider()
+        let registry = try TaskRegistry([Probe<Slow> { _, _ in
+            try await Task.sleep(for: .seconds(30))
+            return ProbeOutput(doubled: 0)
+        }])
+        let worker = Worker(provider: provider, registry: registry, configuration: .test(concurrency: 2), logger: testLogger)
+        let stream = worker.events()
+        try await ConveyorClient(provider: provider).enqueue(Probe<Slow>.self, [ProbeInput(value: 1), ProbeInput(value: 2), ProbeInput(value: 3)])
+        let log = EventLog(stream)
+        let task = Task { try await worker.run() }
+        await log.wait(for: .started, count: 2)
+        task.cancel()
+        try await task.value
+        let events = await log.drain()
+        #expect(events.filter { $0.kind == .failed }.count == 2)
+        let stats = try await provider.stats(of: "default")
+        #expect(stats.ready == 3)
+        #expect(stats.inFlight == 0)
+    }
+
+    @Test("a shutdown requested before run makes run return at once; a worker runs only once")
+    func shutdownBeforeRun() async throws {
+        let provider = MemoryQueueProvider()
+        let worker = Worker(provider: provider, registry: TaskRegistry(), configuration: .test(), logger: testLogger)
+        worker.triggerGracefulShutdown()
+        try await worker.run()
+        await #expect(throws: ConveyorError.self) { try await worker.run() }
+        var finished = true
+        for await _ in worker.events() { finished = false }
+        #expect(finished)
+    }
+
+    @Test("a bad configuration is refused with invalidConfiguration")
+    func badConfiguration() async throws {
+        let provider = MemoryQueueProvider()
+        for configuration in [
+            Worker.Configuration(queues: []),
+            Worker.Configuration(concurrency: 0),
+            Worker.Configuration(batchSize: 0),
+            Worker.Configuration(queues: ["a", "a"]),
+        ] {
+            let worker = Worker(provider: provider, registry: TaskRegistry(), configuration: configuration, logger: testLogger)
+            do {
+                try await worker.run()
+                Issue.record("expected invalidConfiguration for \(configuration)")
+            } catch let error as ConveyorError {
+                #expect(error.code == .invalidConfiguration)
+            }
+        }
     }
 }

@@ -176,7 +176,7 @@ public struct ConveyorClient: Sendable {
             var messages: [OutgoingMessage] = []
             messages.reserveCapacity(payloads.count)
             for payload in payloads {
-                let id = options.jobID ?? .random()
+                let id = options.jobID ?? .fastRandom()
                 let envelope = Envelope(
                     id: id,
                     task: task,

@@ -20,21 +20,17 @@ final class TaskMetrics: Sendable {
     }
 }
 
-/// The worker's metric handles: `conveyor_jobs_total` (task, outcome), `conveyor_job_duration_seconds` (task),
+/// The worker's shared metric handles (per-task handles live in each task's entry): `conveyor_jobs_total` (task, outcome), `conveyor_job_duration_seconds` (task),
 /// `conveyor_queue_wait_seconds` (queue) and `conveyor_jobs_in_flight`.
 final class WorkerMetrics: Sendable {
     /// Label used for messages whose task is unknown or whose body could not be decoded.
     static let unknownTaskLabel = "_unknown"
 
-    let tasks: [String: TaskMetrics]
     let unknown: TaskMetrics
     let queueWait: [String: Metrics.Timer]
     let inFlight: Gauge
 
-    init(taskNames: [String], queues: [String]) {
-        var tasks: [String: TaskMetrics] = [:]
-        for name in taskNames { tasks[name] = TaskMetrics(task: name) }
-        self.tasks = tasks
+    init(queues: [String]) {
         self.unknown = TaskMetrics(task: Self.unknownTaskLabel)
         var queueWait: [String: Metrics.Timer] = [:]
         for queue in queues {

@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 
 /// What a task handler knows about the job it runs.
 public struct JobContext: Sendable {
@@ -17,7 +18,13 @@ public struct JobContext: Sendable {
     /// The full envelope (headers, trace context, creation time).
     public let envelope: Envelope
     /// A logger carrying `job.id`, `job.task`, `job.attempt`, `conveyor.queue` and `correlation.id` metadata.
-    public var logger: Logger
+    ///
+    /// The metadata is attached on first use, so jobs that never log pay nothing for it.
+    public var logger: Logger {
+        get { loggerBox.logger(for: self) }
+        set { loggerBox = LoggerBox(ready: newValue) }
+    }
+    private var loggerBox: LoggerBox
     private let progressSink: @Sendable (Double, String?) -> Void
 
     /// Creates a context (workers and providers do this; tests may too).
@@ -36,15 +43,7 @@ public struct JobContext: Sendable {
         self.maxAttempts = maxAttempts
         self.correlationID = envelope.correlationID
         self.envelope = envelope
-        var logger = logger
-        logger[metadataKey: "job.id"] = .string(envelope.id.rawValue)
-        logger[metadataKey: "job.task"] = .string(envelope.task)
-        logger[metadataKey: "job.attempt"] = .stringConvertible(attempt)
-        logger[metadataKey: "conveyor.queue"] = .string(queue)
-        if let correlationID = envelope.correlationID {
-            logger[metadataKey: "correlation.id"] = .string(correlationID)
-        }
-        self.logger = logger
+        self.loggerBox = LoggerBox(base: logger)
         self.progressSink = progress
     }
 
@@ -56,4 +55,30 @@ public struct JobContext: Sendable {
 
     /// True on the last attempt: a failure now dead-letters the job.
     public var isLastAttempt: Bool { attempt >= maxAttempts }
+}
+
+/// Holds a job's logger; the job metadata is added once, when the logger is first read.
+private final class LoggerBox: Sendable {
+    private let state: Mutex<(logger: Logger, ready: Bool)>
+
+    init(base: Logger) { state = Mutex((base, false)) }
+    init(ready logger: Logger) { state = Mutex((logger, true)) }
+
+    func logger(for context: JobContext) -> Logger {
+        state.withLock { state in
+            if !state.ready {
+                var metadata = state.logger.handler.metadata
+                metadata["job.id"] = .string(context.jobID.rawValue)
+                metadata["job.task"] = .string(context.taskName)
+                metadata["job.attempt"] = .stringConvertible(context.attempt)
+                metadata["conveyor.queue"] = .string(context.queue)
+                if let correlationID = context.correlationID {
+                    metadata["correlation.id"] = .string(correlationID)
+                }
+                state.logger.handler.metadata = metadata
+                state.ready = true
+            }
+            return state.logger
+        }
+    }
 }

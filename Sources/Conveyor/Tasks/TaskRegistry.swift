@@ -80,9 +80,15 @@ final class AnyTaskHandler: Sendable {
         self.body = { payload, context, encodeOutput in
             let input: T.Input
             do {
-                input = try decoder.decode(T.Input.self, from: Data(payload))
+                // The fast decoder handles common shapes; when unsure it gives up and JSONDecoder decides (and
+                // words the error).
+                input = try FastJSONDecoder.decode(T.Input.self, from: payload)
             } catch {
-                throw ConveyorError(.payloadDecodingFailed, "\(name): \(describeCodingError(error))")
+                do {
+                    input = try decoder.decode(T.Input.self, from: Data(payload))
+                } catch {
+                    throw ConveyorError(.payloadDecodingFailed, "\(name): \(describeCodingError(error))")
+                }
             }
             let output = try await JobContext.$current.withValue(context) {
                 try await task.run(input, context: context)

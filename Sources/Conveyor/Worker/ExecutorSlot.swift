@@ -9,7 +9,7 @@ final class ExecutorSlot: Sendable {
 
     struct Running: Sendable {
         var token: UInt64
-        var message: ReceivedMessage
+        var job: Job
         var timeoutAt: ContinuousClock.Instant?
         var nextHeartbeat: ContinuousClock.Instant?
         /// No heartbeat extends the visibility beyond this instant (12 hours after receipt).
@@ -60,12 +60,12 @@ final class ExecutorSlot: Sendable {
     // MARK: Executor side
 
     /// Records the start of a job and arms the timer if its first deadline comes before the armed one.
-    func begin(_ message: ReceivedMessage, timeoutAt: ContinuousClock.Instant?, heartbeatEvery: Duration?, now: ContinuousClock.Instant) {
+    func begin(_ job: Job, timeoutAt: ContinuousClock.Instant?, heartbeatEvery: Duration?, now: ContinuousClock.Instant) {
         let waiter: (UnsafeContinuation<Signals, Never>, Signals)? = state.withLock { state in
             state.nextToken &+= 1
             let running = Running(
                 token: state.nextToken,
-                message: message,
+                job: job,
                 timeoutAt: timeoutAt,
                 nextHeartbeat: heartbeatEvery.map { now + $0 },
                 heartbeatLimit: now + .seconds(12 * 3600)
@@ -137,7 +137,7 @@ final class ExecutorSlot: Sendable {
             if let beat = running.nextHeartbeat, beat <= now {
                 let remaining = running.heartbeatLimit - now
                 if remaining > .zero {
-                    action = .extend(running.message, min(visibilityTimeout, remaining))
+                    action = .extend(running.job.message, min(visibilityTimeout, remaining))
                     let interval = visibilityTimeout * 0.7
                     running.nextHeartbeat = now + interval < running.heartbeatLimit ? now + interval : nil
                 } else {

@@ -1,13 +1,20 @@
 import DequeModule
 import Synchronization
 
-/// One received message on its way through a worker.
-struct Job: Sendable {
-    var message: ReceivedMessage
+/// One received message on its way through a worker. A class, so that moving it between the buffer, executors
+/// and timers costs one reference count instead of one per field of the message.
+final class Job: Sendable {
+    let message: ReceivedMessage
     /// The registered task, when the envelope decoded and names one.
-    var entry: TaskEntry?
+    let entry: TaskEntry?
     /// When the worker received it.
-    var receivedAt: ContinuousClock.Instant
+    let receivedAt: ContinuousClock.Instant
+
+    init(message: ReceivedMessage, entry: TaskEntry?, receivedAt: ContinuousClock.Instant) {
+        self.message = message
+        self.entry = entry
+        self.receivedAt = receivedAt
+    }
 }
 
 /// The worker's local buffer and slot accounting: receivers deliver batches, a fixed pool of executors takes

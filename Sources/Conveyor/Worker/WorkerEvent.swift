@@ -6,6 +6,7 @@ public struct WorkerEvent: Sendable, CustomStringConvertible {
         public let rawValue: String
         /// Creates a kind.
         public init(_ rawValue: String) { self.rawValue = rawValue }
+        /// The raw value.
         public var description: String { rawValue }
 
         /// The handler started an attempt.
@@ -70,6 +71,7 @@ public struct WorkerEvent: Sendable, CustomStringConvertible {
         self.retryAfter = retryAfter
     }
 
+    /// A one-line summary, e.g. `retried send-email 3f2… attempt 1 on default retry in 2.0 seconds error: …`.
     public var description: String {
         var text = "\(kind) \(task ?? "<malformed>") \(jobID?.rawValue ?? "-") attempt \(attempt) on \(queue)"
         if let progress { text += " \(Int((progress * 100).rounded()))%" }

@@ -67,7 +67,7 @@ final class WorkerRuntime: Sendable {
             entries[name] = TaskEntry(handler: handler, options: configuration.taskOptionOverrides[name] ?? handler.options)
         }
         self.entries = entries
-        let metrics = WorkerMetrics(taskNames: [], queues: configuration.queues)
+        let metrics = WorkerMetrics(queues: configuration.queues)
         self.metrics = metrics
         let inFlight = metrics.inFlight
         self.scheduler = Scheduler(
@@ -266,10 +266,12 @@ final class WorkerRuntime: Sendable {
 
     // MARK: One job
 
+    /// Progress sink of jobs started while nobody subscribed to events.
+    private static let ignoreProgress: @Sendable (Double, String?) -> Void = { _, _ in }
+
     private func execute(_ job: Job, slot: ExecutorSlot) async -> Outcome {
-        let message = job.message
         let envelope: Envelope
-        switch message.envelope {
+        switch job.message.envelope {
         case .failure(let error):
             return .rejected(FailureReason(error))
         case .success(let decoded):
@@ -284,30 +286,34 @@ final class WorkerRuntime: Sendable {
             return .hop(delay, copy)
         }
         let start = ContinuousClock.now
-        if let wait = metrics.queueWait[message.queue] {
-            let waited = Date().timeIntervalSince(message.enqueuedAt ?? envelope.createdAt)
+        let queue = job.message.queue
+        let attempt = job.message.attempt
+        if let wait = metrics.queueWait[queue] {
+            let waited = Date().timeIntervalSince(job.message.enqueuedAt ?? envelope.createdAt)
             if waited >= 0 { wait.recordNanoseconds(Int64(waited * 1e9)) }
         }
         let maxAttempts = envelope.maxAttempts ?? entry.options.maxAttempts
-        slot.begin(message, timeoutAt: entry.options.timeout.map { start + $0 }, heartbeatEvery: heartbeatInterval, now: start)
+        slot.begin(job, timeoutAt: entry.options.timeout.map { start + $0 }, heartbeatEvery: heartbeatInterval, now: start)
         let hub = self.hub
+        let progress: @Sendable (Double, String?) -> Void
         if hub.isActive {
-            hub.publish(WorkerEvent(kind: .started, jobID: envelope.id, task: envelope.task, queue: message.queue, attempt: message.attempt))
+            hub.publish(WorkerEvent(kind: .started, jobID: envelope.id, task: envelope.task, queue: queue, attempt: attempt))
+            progress = { fraction, note in
+                guard hub.isActive else { return }
+                hub.publish(
+                    WorkerEvent(kind: .progressed, jobID: envelope.id, task: envelope.task, queue: queue, attempt: attempt, progress: fraction, note: note)
+                )
+            }
+        } else {
+            progress = Self.ignoreProgress
         }
-        let queue = message.queue
-        let attempt = message.attempt
         let context = JobContext(
             envelope: envelope,
             queue: queue,
             attempt: attempt,
             maxAttempts: maxAttempts,
             logger: logger,
-            progress: { fraction, note in
-                guard hub.isActive else { return }
-                hub.publish(
-                    WorkerEvent(kind: .progressed, jobID: envelope.id, task: envelope.task, queue: queue, attempt: attempt, progress: fraction, note: note)
-                )
-            }
+            progress: progress
         )
         do {
             if let tracer {
@@ -331,7 +337,6 @@ final class WorkerRuntime: Sendable {
     /// Settles a job's message according to its outcome, records metrics and events, and frees its slot.
     private func settle(_ job: Job, _ outcome: Outcome, cancelReason: ExecutorSlot.CancelReason?) async {
         let message = job.message
-        let envelope = try? message.envelope.get()
         let taskMetrics = job.entry?.metrics ?? metrics.unknown
         switch outcome {
         case .succeeded(let duration):
@@ -381,6 +386,7 @@ final class WorkerRuntime: Sendable {
             } else {
                 (reason, deadLetterNow) = classify(error)
             }
+            let envelope = try? message.envelope.get()
             let maxAttempts = envelope?.maxAttempts ?? job.entry?.options.maxAttempts ?? 1
             if deadLetterNow || message.attempt >= maxAttempts {
                 taskMetrics.deadLettered.increment()

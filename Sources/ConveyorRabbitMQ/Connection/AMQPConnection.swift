@@ -55,6 +55,8 @@ final class AMQPConnection: @unchecked Sendable {
         var started = false
         var closing = false
         var finished = false
+        /// The thread is (about to be) asleep in `poll` and needs a byte on the pipe to wake.
+        var sleeping = false
         var closeWaiters: [CheckedContinuation<Void, Never>] = []
     }
 
@@ -108,20 +110,31 @@ final class AMQPConnection: @unchecked Sendable {
     /// is closing (the job is not run).
     @discardableResult
     func submit(_ job: @escaping Job) -> Bool {
-        let start: Bool? = shared.withLock { s in
-            if s.closing { return nil }
+        enum Action { case refused, start, wake, none }
+        let action: Action = shared.withLock { s in
+            if s.closing { return .refused }
             s.jobs.append(job)
-            if s.started { return false }
-            s.started = true
-            return true
+            if !s.started {
+                s.started = true
+                return .start
+            }
+            if s.sleeping {
+                s.sleeping = false
+                return .wake
+            }
+            return .none
         }
-        guard let start else { return false }
-        if start {
+        switch action {
+        case .refused:
+            return false
+        case .start:
             let thread = Thread { [self] in self.threadMain() }
             thread.name = "conveyor.amqp.\(role)"
             thread.start()
-        } else {
+        case .wake:
             wake()
+        case .none:
+            break
         }
         return true
     }
@@ -185,6 +198,7 @@ final class AMQPConnection: @unchecked Sendable {
     func shutdown() async {
         let wait: Bool = shared.withLock { s in
             s.closing = true
+            s.sleeping = false
             return s.started && !s.finished
         }
         guard wait else { return }
@@ -260,6 +274,13 @@ final class AMQPConnection: @unchecked Sendable {
     }
 
     private func sleepUntilWork() {
+        let hasJobs = shared.withLock { s -> Bool in
+            if !s.jobs.isEmpty || s.closing { return true }
+            s.sleeping = true
+            return false
+        }
+        if hasJobs { return }
+        defer { shared.withLock { $0.sleeping = false } }
         var timeout = AMQPConnection.tickInterval
         var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
         if let s = state {

@@ -60,7 +60,7 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
     func receive(from queue: String, max: Int, wait: Duration) async throws -> [ReceivedMessage] {
         let max = Swift.max(1, max)
         let once = Once<[ReceivedMessage]>()
-        let deadline = ContinuousClock.now + wait
+        let deadline = ContinuousClock.now + Swift.min(wait, .seconds(86_400 * 365))
         enum Step { case done([ReceivedMessage]), wait(UInt64) }
         let (step, isNew): (Step, Bool) = try shared.withLock { s throws(ConveyorError) in
             if s.closed { throw ConveyorError(.closed, "the RabbitMQ provider is closed") }

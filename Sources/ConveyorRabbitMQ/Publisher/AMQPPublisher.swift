@@ -237,6 +237,8 @@ final class AMQPPublisher: AMQPConnectionDelegate, @unchecked Sendable {
         for entry in unconfirmed { entry.batch.settle(failure) }
         unconfirmed.removeAll()
         returned.removeAll()
+        // An exchange may have been deleted behind our back: declare the topology again on next use.
+        topology.reset()
         guard let s = connection.state else { return }
         amqp_channel_open(s, 1)
         try connection.check(amqp_get_rpc_reply(s), channel: 1, "reopening the publishing channel")

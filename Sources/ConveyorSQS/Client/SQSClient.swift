@@ -51,16 +51,13 @@ package final class SQSClient: Sendable {
     /// Calls `action` with the JSON object `parameters` and returns the decoded JSON response object.
     ///
     /// `extraTimeout` lengthens the request timeout (for long polls).
-    func call(_ action: String, _ parameters: [String: Any], extraTimeout: Duration = .zero) async throws -> [String: Any] {
-        let body: [UInt8]
-        do {
-            body = try [UInt8](JSONSerialization.data(withJSONObject: parameters))
-        } catch {
+    func call(_ action: String, _ parameters: [String: Any], extraTimeout: Duration = .zero) async throws -> SQSJSON {
+        guard let body = SQSJSON.encode(parameters) else {
             throw ConveyorError(.invalidParameter, "SQS \(action): parameters cannot be encoded as JSON")
         }
         let response = try await send(action, body: body, extraTimeout: extraTimeout)
-        if response.isEmpty { return [:] }
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(response))) as? [String: Any] else {
+        if response.isEmpty { return .object([:]) }
+        guard let object = SQSJSON.parse(response), case .object = object else {
             throw ConveyorError(.brokerError, "SQS \(action): response is not a JSON object")
         }
         return object
@@ -133,9 +130,9 @@ package final class SQSClient: Sendable {
     package static func parseError(_ response: HTTPResponse, action: String) -> ConveyorError {
         var type = ""
         var message = ""
-        if let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any] {
-            if let t = object["__type"] as? String { type = t }
-            if let m = (object["message"] ?? object["Message"]) as? String { message = m }
+        if let object = SQSJSON.parse(response.body) {
+            if let t = object["__type"]?.string { type = t }
+            if let m = (object["message"] ?? object["Message"])?.string { message = m }
         }
         if let query = response.headers["x-amzn-query-error"], let code = query.split(separator: ";").first, !code.isEmpty {
             type = String(code)

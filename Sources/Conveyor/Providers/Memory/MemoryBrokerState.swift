@@ -41,9 +41,10 @@ struct MemoryBrokerState {
     }
 
     private func newQueue(options: QueueOptions? = nil) -> MemoryQueue {
-        MemoryQueue(
-            visibilityTimeout: options?.visibilityTimeout ?? configuration.visibilityTimeout,
-            maxReceiveCount: options.map { $0.maxReceiveCount } ?? configuration.maxReceiveCount,
+        let maxReceiveCount = options.map { $0.maxReceiveCount } ?? configuration.maxReceiveCount
+        return MemoryQueue(
+            visibilityTimeout: MemoryQueue.clamped(options?.visibilityTimeout ?? configuration.visibilityTimeout),
+            maxReceiveCount: maxReceiveCount.map { Swift.max($0, 1) },
             deduplicationWindow: configuration.deduplicationWindow
         )
     }
@@ -255,15 +256,18 @@ struct MemoryBrokerState {
 
     mutating func acknowledge(_ messages: [ReceivedMessage]) throws(ConveyorError) {
         guard !closed else { throw closedError() }
-        // Batches usually come from one queue: look it up once per run of equal names.
+        // Batches usually come from one queue: look it up once per run of equal names, and sweep its stale
+        // timeouts once at the end of the run.
         var current: (name: String, index: QueueIndex?)?
         for message in messages where message.receipt.generation == generation {
             if current?.name != message.queue {
+                if let index = current?.index { update(index) { q, _ in q.sweepExpiries() } }
                 current = (message.queue, queues.index(forKey: message.queue))
             }
             guard let index = current?.index else { continue }
             update(index) { q, _ in q.acknowledge(message.receipt.sequence) }
         }
+        if let index = current?.index { update(index) { q, _ in q.sweepExpiries() } }
     }
 
     mutating func fail(

@@ -18,6 +18,14 @@ struct MemoryCounters {
 /// The state of one memory queue and its dead-letter queue.
 struct MemoryQueue {
     static let priorityLevels = 10
+    /// Longest delay, timeout or wait the provider applies (100 years): longer ones are clamped, so that
+    /// clock arithmetic and timers never overflow.
+    static let longestDuration: Duration = .seconds(3_153_600_000)
+
+    /// `duration` within `0...longestDuration`.
+    static func clamped(_ duration: Duration) -> Duration {
+        Swift.min(Swift.max(duration, .zero), longestDuration)
+    }
 
     /// Visibility timeout of received messages.
     var visibilityTimeout: Duration
@@ -70,7 +78,7 @@ struct MemoryQueue {
         if let expires = deduplicationKeys[key], expires > now {
             return false
         }
-        let expires = now + deduplicationWindow
+        let expires = now + Self.clamped(deduplicationWindow)
         deduplicationKeys[key] = expires
         deduplicationOrder.append((key, expires))
         return true
@@ -84,7 +92,7 @@ struct MemoryQueue {
         counters: inout MemoryCounters
     ) {
         if delay > .zero {
-            delayed.insert(MemoryDelayedEntry(due: now + delay, order: counters.next(), message: message))
+            delayed.insert(MemoryDelayedEntry(due: now + Self.clamped(delay), order: counters.next(), message: message))
         } else {
             ready[message.priority].append(message)
             readyCount += 1
@@ -231,9 +239,9 @@ struct MemoryQueue {
 
     // MARK: Settle
 
+    /// Removes the in-flight entry of `sequence`, if it is current. Call ``sweepExpiries()`` after a batch.
     mutating func acknowledge(_ sequence: UInt64) {
-        guard inFlight.removeValue(forKey: sequence) != nil else { return }
-        sweepExpiries()
+        inFlight.removeValue(forKey: sequence)
     }
 
     /// Removes the in-flight entry of `sequence`, if it is current.
@@ -245,7 +253,7 @@ struct MemoryQueue {
 
     mutating func extend(_ sequence: UInt64, by duration: Duration, now: ContinuousClock.Instant) {
         guard inFlight[sequence] != nil else { return }
-        let deadline = now + Swift.max(duration, .zero)
+        let deadline = now + Self.clamped(duration)
         inFlight[sequence]!.deadline = deadline
         extendedExpiries.insert(MemoryExpiry(deadline: deadline, sequence: sequence))
         if extendedExpiries.count > 2 * inFlight.count + 64 {
@@ -254,7 +262,7 @@ struct MemoryQueue {
     }
 
     /// Drops stale timeouts at the front and compacts when stale entries pile up behind a long-held delivery.
-    private mutating func sweepExpiries() {
+    mutating func sweepExpiries() {
         while let first = expiries.first, inFlight[first.sequence]?.deadline != first.deadline {
             expiries.removeFirst()
         }

@@ -21,7 +21,9 @@ public final class MemoryQueueProvider: QueueProvider, Sendable {
         /// How long a deduplication key is remembered. Default: 300 seconds (as SQS FIFO queues).
         public var deduplicationWindow: Duration
         /// Receives after which the provider itself moves an unsettled message to the dead-letter queue instead
-        /// of delivering it again (like an SQS redrive policy). Default: `nil`, no limit.
+        /// of delivering it again (like an SQS redrive policy): as on SQS, the move happens when the message
+        /// would be delivered for the next time, with the reason code `max_receive_count_exceeded`. Values below
+        /// 1 act as 1. Default: `nil`, no limit.
         public var maxReceiveCount: Int?
         /// Whether using an unknown queue creates it. When false, unknown queues throw
         /// ``ConveyorError/Code/queueNotFound``. Default: `true`.
@@ -118,7 +120,7 @@ public final class MemoryQueueProvider: QueueProvider, Sendable {
         case .messages(let messages):
             return messages
         case .wait(let waiterID):
-            let deadline = start + wait
+            let deadline = start + MemoryQueue.clamped(wait)
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[ReceivedMessage], any Error>) in
                     let waiter = MemoryWaiter(id: waiterID, max: max, deadline: deadline, continuation: continuation)

@@ -280,8 +280,8 @@ final class WorkerRuntime: Sendable {
         guard let entry = job.entry else {
             return .rejected(FailureReason(ConveyorError.unknownTask(envelope.task)))
         }
-        if case .hop(let delay, let copy) = HopClock.decide(
-            envelope, message: message, brokerTimestamps: provider is any BrokerTimestampingProvider, cap: maximumNativeDelay
+        if envelope.notBefore != nil, case .hop(let delay, let copy) = HopClock.decide(
+            envelope, message: job.message, brokerTimestamps: provider is any BrokerTimestampingProvider, cap: maximumNativeDelay
         ) {
             return .hop(delay, copy)
         }

@@ -4,13 +4,12 @@ import ConveyorTesting
 import Foundation
 import Testing
 
-/// Delays, deduplication locks and the scheduler on a real broker, serialized like the other broker tests.
-@Suite(.serialized, .enabled(if: RabbitMQTestEnvironment.enabled, "set CONVEYOR_AMQP_URL (see scripts/rabbitmq-start.sh)"))
-struct RabbitMQSchedulingTests {
-    typealias Env = RabbitMQTestEnvironment
+/// Delays, deduplication locks and the scheduler on a real broker, inside the serialized broker suite: the delay
+/// levels are shared by the vhost and other tests count them.
+extension RabbitMQIntegrationTests {
 
     /// Jobs delayed 5 s, 3 s and 1 s through the client, enqueued in that order, arrive in due order and none early.
-    @Test func clientDelaysArriveInDueOrderAndNeverEarly() async throws {
+    @Test func scheduling_clientDelaysArriveInDueOrderAndNeverEarly() async throws {
         let provider = try Env.provider()
         let queue = Env.queueName("sched-delay")
         let client = ConveyorClient(provider: provider)
@@ -42,7 +41,7 @@ struct RabbitMQSchedulingTests {
     }
 
     /// A deduplication key is claimed across connections: the second publish of the same key is dropped.
-    @Test func deduplicationKeysHoldAcrossConnections() async throws {
+    @Test func scheduling_deduplicationKeysHoldAcrossConnections() async throws {
         let first = try Env.provider()
         let second = try Env.provider()
         let queue = Env.queueName("sched-dedup")
@@ -70,7 +69,7 @@ struct RabbitMQSchedulingTests {
     }
 
     /// Two scheduler instances on separate connections fire each slot of a 2-s cron schedule once.
-    @Test func twoSchedulersFireEachSlotOnce() async throws {
+    @Test func scheduling_twoSchedulersFireEachSlotOnce() async throws {
         let first = try Env.provider()
         let second = try Env.provider()
         let deliveries = try await ScheduleScenario.twoInstances(
@@ -89,7 +88,7 @@ struct RabbitMQSchedulingTests {
 
     /// The registry lists, replaces and removes schedules, read through short-lived connections while a scheduler's
     /// own connection stays open.
-    @Test func registryListsReplacesAndRemoves() async throws {
+    @Test func scheduling_registryListsReplacesAndRemoves() async throws {
         let provider = try Env.provider()
         let base = Env.queueName("sched-reg")
         let queues = [base, "\(base)-claims.fifo", "\(base)-registry"]
@@ -98,8 +97,10 @@ struct RabbitMQSchedulingTests {
         )
         let scheduler = JobScheduler(provider: provider, configuration: configuration)
         let other = JobScheduler(provider: provider, configuration: configuration)
-        let v1 = try ScheduledJob(id: "nightly", schedule: Schedule(parsing: "0 3 * * *", timeZone: "Europe/Berlin"), task: "t", payload: Array(#"{"v":1}"#.utf8))
-        let v2 = try ScheduledJob(id: "nightly", schedule: Schedule(parsing: "0 4 * * *", timeZone: "Europe/Berlin"), task: "t", payload: Array(#"{"v":2}"#.utf8))
+        // Short schedules: firings wait in the vhost-wide delay levels, which must be empty again soon (other
+        // tests count them).
+        let v1 = try ScheduledJob(id: "nightly", schedule: Schedule(parsing: "*/2 * * * * *", timeZone: "Europe/Berlin"), task: "t", payload: Array(#"{"v":1}"#.utf8))
+        let v2 = try ScheduledJob(id: "nightly", schedule: Schedule(parsing: "*/3 * * * * *", timeZone: "Europe/Berlin"), task: "t", payload: Array(#"{"v":2}"#.utf8))
         do {
             try await scheduler.register(v1)
             try await scheduler.register(v1)

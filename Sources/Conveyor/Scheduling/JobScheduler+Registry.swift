@@ -16,6 +16,20 @@ extension JobScheduler {
         return latest.values.filter { !$0.removed }.map(\.definition).sorted { $0.id < $1.id }
     }
 
+    /// Sends the next firing of every schedule in the registry without taking ownership of it, so that a chain
+    /// lost with its messages (a purged queue) starts again. Copies of firings that still exist are dropped by the
+    /// claim queue. Returns the schedules resumed.
+    @discardableResult
+    public func resumeRegisteredJobs() async throws -> [ScheduledJob] {
+        try await prepareQueues()
+        let jobs = try await registeredJobs()
+        let now = configuration.now()
+        for job in jobs {
+            if let slot = job.schedule.nextFireDate(after: now) { try await sendFiring(job, slot: slot, now: now) }
+        }
+        return jobs
+    }
+
     /// Removes schedule `id`: this instance stops owning it, its registry records are deleted and a tombstone is
     /// left so that other instances drop its pending firings. Returns whether it was registered.
     ///

@@ -245,7 +245,7 @@ public final class JobScheduler: Service, Sendable {
     }
 
     /// Sends the firing of `slot`, delayed until then (hopping where the broker's delays are bounded).
-    private func sendFiring(_ job: ScheduledJob, slot: Date, now: Date) async throws {
+    func sendFiring(_ job: ScheduledJob, slot: Date, now: Date) async throws {
         let remaining = slot.timeIntervalSince(now)
         var seconds = remaining > 0 ? Int64(remaining.rounded(.up)) : 0
         if let cap = provider.capabilities.maximumNativeDelay { seconds = min(seconds, max(cap.components.seconds, 1)) }

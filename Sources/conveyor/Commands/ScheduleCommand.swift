@@ -2,6 +2,7 @@ import ArgumentParser
 import Conveyor
 import Foundation
 import Logging
+import ServiceLifecycle
 
 /// `conveyor schedule list|add|remove`: recurring jobs kept in the broker (no database).
 struct ScheduleCommand: AsyncParsableCommand {
@@ -10,11 +11,11 @@ struct ScheduleCommand: AsyncParsableCommand {
         abstract: "List, add and remove recurring (cron) jobs.",
         discussion: """
             Schedules live in the broker: definitions in <base>-registry, pending firings in <base> and claims in \
-            <base>-claims.fifo (a FIFO queue on SQS). A running `conveyor worker` does not fire them: run a \
-            JobScheduler (one or more instances; each slot fires once) in your application. With --provider memory \
-            the schedules live only inside this one process.
+            <base>-claims.fifo (a FIFO queue on SQS). They fire while at least one scheduler runs: `conveyor \
+            schedule run`, or a JobScheduler in your application (any number of instances; each slot fires once). \
+            With --provider memory the schedules live only inside this one process.
             """,
-        subcommands: [List.self, Add.self, Remove.self]
+        subcommands: [List.self, Add.self, Remove.self, Run.self]
     )
 
     struct Common: ParsableArguments {
@@ -29,11 +30,16 @@ struct ScheduleCommand: AsyncParsableCommand {
             }
             let logger = logging.makeLogger()
             let provider = try providerOptions.makeProvider(logger: logger)
-            let configuration = JobScheduler.Configuration(
+            var configuration = JobScheduler.Configuration(
                 timerQueue: schedulesQueue,
                 claimQueue: "\(schedulesQueue)-claims.fifo",
                 registryQueue: "\(schedulesQueue)-registry"
             )
+            if providerOptions.kind == "rabbitmq" {
+                // A push consumer keeps what it read buffered on its connection: read the registry on short-lived ones.
+                let options = providerOptions
+                configuration.registryProvider = { try options.makeProvider(logger: logger) }
+            }
             return JobScheduler(provider: provider, configuration: configuration, logger: logger)
         }
     }
@@ -101,6 +107,30 @@ struct ScheduleCommand: AsyncParsableCommand {
                 try await scheduler.provider.close()
                 guard removed else { throw ConveyorError(.invalidParameter, "no schedule \(id) is registered") }
                 Terminal.error("removed \(id)")
+            }
+        }
+    }
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Fire the registered schedules until interrupted (SIGINT/SIGTERM); run as many as you like."
+        )
+        @OptionGroup var common: Common
+
+        func run() async throws {
+            try await reportingErrors {
+                let scheduler = try common.scheduler()
+                var logger = common.logging.makeLogger(default: .info)
+                logger[metadataKey: "conveyor.queue"] = .string(common.schedulesQueue)
+                let jobs = try await scheduler.resumeRegisteredJobs()
+                Terminal.error("firing \(jobs.count) registered schedule(s); Ctrl-C to stop")
+                let group = ServiceGroup(
+                    configuration: ServiceGroupConfiguration(
+                        services: [.init(service: scheduler)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+                    )
+                )
+                try await group.run()
+                try await scheduler.provider.close()
             }
         }
     }

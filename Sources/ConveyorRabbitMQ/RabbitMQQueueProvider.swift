@@ -46,6 +46,8 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
     let publisher: AMQPPublisher
     let consumer: AMQPConsumer
     private let closed = Atomic<Bool>(false)
+    /// When the delayed messages this provider published become due, per queue (for ``stats(of:)``).
+    private let delayedDue = Mutex<[String: [ContinuousClock.Instant]]>([:])
 
     /// Creates a provider. No connection is opened until the first operation.
     ///
@@ -112,8 +114,31 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
             publications.append(publication(for: message.envelope, body: body, queue: queue, delay: message.delay, attempt: nil))
         }
         try await publisher.publish(publications)
+        recordDelays(messages.enumerated().filter { !duplicates.contains($0.offset) }.map(\.element.delay), queue: queue)
         return messages.enumerated().map { index, message in
             EnqueueResult(jobID: message.envelope.id, deduplicated: duplicates.contains(index), brokerMessageID: message.envelope.id.rawValue)
+        }
+    }
+
+    private func recordDelays(_ delays: [Duration], queue: String) {
+        let now = ContinuousClock.now
+        let due = delays.compactMap { d in RabbitMQTopology.delaySeconds(d) > 0 ? now + .seconds(RabbitMQTopology.delaySeconds(d)) : nil }
+        guard !due.isEmpty else { return }
+        delayedDue.withLock { map in
+            var list = map[queue, default: []]
+            if list.count > 4096 { list.removeAll { $0 <= now } }
+            list.append(contentsOf: due)
+            map[queue] = list
+        }
+    }
+
+    private func delayedCount(_ queue: String) -> Int {
+        let now = ContinuousClock.now
+        return delayedDue.withLock { map in
+            guard var list = map[queue] else { return 0 }
+            list.removeAll { $0 <= now }
+            map[queue] = list.isEmpty ? nil : list
+            return list.count
         }
     }
 
@@ -175,6 +200,7 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
             publication = deadLetterPublication(message, reason: reason)
         }
         try await publisher.publish([publication])
+        if let retryAfter { recordDelays([retryAfter], queue: message.queue) }
         let (generation, tags) = try consumer.settleLocally([message])
         try await consumer.settle(tags: tags, generation: generation)
     }
@@ -229,23 +255,20 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
 
     /// Counts from a passive `queue.declare` of `queue` and `<queue>.dlq`. `ready` adds the deliveries this
     /// provider holds in its prefetch buffer (not yet received); `inFlight` counts this provider's received and
-    /// unsettled deliveries (other consumers' unacknowledged messages are in neither); `delayed` is the total of
-    /// the delay levels, which all queues of the vhost share (approximate).
+    /// unsettled deliveries (other consumers' unacknowledged messages are in neither). `delayed` counts the
+    /// delayed messages and retries this provider published to `queue` whose delay has not passed yet: the
+    /// delay levels are shared by every queue of the vhost and RabbitMQ cannot count their messages per queue,
+    /// so other processes' delayed messages are not included (approximate).
     public func stats(of queue: String) async throws -> QueueStats {
         try checkOpen()
         let (buffered, inFlight) = consumer.localCounts(queue)
-        return try await publisher.connection.perform { [publisher] c, s throws(ConveyorError) in
+        var stats = try await publisher.connection.perform { c, s throws(ConveyorError) in
             let ready = try Self.count(queue, c, s)
             let dead = (try? Self.count(RabbitMQTopology.deadLetterQueue(of: queue), c, s)) ?? 0
-            var delayed = 0
-            if c.state != nil {
-                try publisher.topology.ensureDelayLevels(c, s)
-                for level in 0..<RabbitMQTopology.delayLevels {
-                    delayed += try Self.count(RabbitMQTopology.delayQueue(level: level), c, s)
-                }
-            }
-            return QueueStats(ready: ready + buffered, inFlight: inFlight, delayed: delayed, deadLettered: dead)
+            return QueueStats(ready: ready + buffered, inFlight: inFlight, delayed: 0, deadLettered: dead)
         }
+        stats.delayed = delayedCount(queue)
+        return stats
     }
 
     static func count(_ queue: String, _ c: AMQPConnection, _ s: amqp_connection_state_t) throws(ConveyorError) -> Int {

@@ -392,7 +392,9 @@ struct RabbitMQIntegrationTests {
     }
 
     @Test func badCredentialsAreAccessDenied() async throws {
-        let provider = try RabbitMQQueueProvider(configuration: .init(url: "amqp://guest:wrong-sekrit@127.0.0.1:5672/"))
+        var components = try #require(URLComponents(string: try Env.requireURL()))
+        components.password = "wrong-sekrit"
+        let provider = try RabbitMQQueueProvider(configuration: .init(url: try #require(components.string)))
         await #expect {
             try await provider.stats(of: "anything")
         } throws: { error in

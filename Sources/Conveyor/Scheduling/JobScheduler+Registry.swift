@@ -38,6 +38,7 @@ extension JobScheduler {
     @discardableResult
     public func remove(_ id: String) async throws -> Bool {
         _ = local.withLock { $0.removeValue(forKey: id) }
+        registrySnapshot.withLock { $0 = nil }
         try await prepareQueues()
         return try await withRegistry { try await self.remove(id, $0) }
     }

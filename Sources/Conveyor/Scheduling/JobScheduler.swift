@@ -82,6 +82,11 @@ public final class JobScheduler: Service, Sendable {
     public let configuration: Configuration
     let logger: Logger
     let local: Mutex<[String: ScheduledJob]>
+    /// The registry as last read for claims of schedules this instance does not own, and when (it is reused for
+    /// ``registrySnapshotLifetime``).
+    let registrySnapshot = Mutex<(read: ContinuousClock.Instant, records: [ScheduleRecord])?>(nil)
+    /// How long a registry snapshot answers "removed or replaced?" for claims of schedules this instance does not own.
+    static let registrySnapshotLifetime: Duration = .seconds(10)
     private let prepared = Mutex(false)
 
     /// Creates a scheduler for `jobs`; they are registered when ``run()`` starts.
@@ -240,7 +245,15 @@ public final class JobScheduler: Service, Sendable {
         if let owned = local.withLock({ $0[job.id] }) {
             return owned.version != job.version
         }
-        guard let latest = try await registryRecords().last(where: { $0.definition.id == job.id }) else { return false }
+        let now = ContinuousClock.now
+        let records: [ScheduleRecord]
+        if let snapshot = registrySnapshot.withLock({ $0 }), now - snapshot.read < Self.registrySnapshotLifetime {
+            records = snapshot.records
+        } else {
+            records = try await registryRecords()
+            registrySnapshot.withLock { $0 = (now, records) }
+        }
+        guard let latest = records.last(where: { $0.definition.id == job.id }) else { return false }
         return latest.removed || latest.definition.version != job.version
     }
 

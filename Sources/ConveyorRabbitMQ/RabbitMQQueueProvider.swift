@@ -29,12 +29,13 @@ import Synchronization
 ///   (``Configuration/reconnectBackoff``); topology is declared again and consuming resumes. Deliveries of
 ///   the lost connection are dropped from the local buffer and their receipts become stale (acks for them are
 ///   ignored; the broker redelivers them). Unconfirmed publishes are published again (at least once).
-/// - **Deduplication**: RabbitMQ has none; ``capabilities`` says so.
+/// - **Deduplication**: RabbitMQ has none natively; keys are claimed with per-key lock queues (see
+///   ``deduplicationWindow``).
 public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider, QueueProvisioningProvider {
     /// `"rabbitmq"`.
     public let name = "rabbitmq"
     /// Priorities when ``Configuration/maxPriority`` is set on classic queues; no visibility timeout; delays up
-    /// to 2^28-1 s natively; no deduplication; 16 MiB messages.
+    /// to 2^28-1 s natively; deduplication by lock queues (5 minutes); 16 MiB messages.
     public let capabilities: ProviderCapabilities
     /// The configuration the provider was created with.
     public let configuration: Configuration
@@ -64,8 +65,8 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
             priorities: configuration.maxPriority != nil && configuration.queueType == .classic,
             visibilityTimeout: false,
             maximumNativeDelay: RabbitMQTopology.maximumDelay,
-            deduplication: false,
-            deduplicationWindow: .zero,
+            deduplication: true,
+            deduplicationWindow: Self.deduplicationWindow,
             maximumMessageBytes: EnvelopeCodec.maximumBodyBytes
         )
         let settings = AMQPSettings(
@@ -104,9 +105,10 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
     public func enqueue(_ messages: [OutgoingMessage], to queue: String) async throws -> [EnqueueResult] {
         try checkOpen()
         guard !messages.isEmpty else { return [] }
+        let duplicates = try await claimDeduplicationKeys(messages, queue: queue)
         var publications: [AMQPPublication] = []
         publications.reserveCapacity(messages.count)
-        for message in messages {
+        for (index, message) in messages.enumerated() where !duplicates.contains(index) {
             let body = EnvelopeCodec.encode(message.envelope)
             guard body.count <= EnvelopeCodec.maximumBodyBytes else {
                 throw ConveyorError(.messageTooLarge, "job \(message.envelope.id) is \(body.count) bytes, over the \(EnvelopeCodec.maximumBodyBytes)-byte limit")
@@ -114,8 +116,10 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
             publications.append(publication(for: message.envelope, body: body, queue: queue, delay: message.delay, attempt: nil))
         }
         try await requestMetrics.measure("publish") { try await publisher.publish(publications) }
-        recordDelays(messages.map(\.delay), queue: queue)
-        return messages.map { EnqueueResult(jobID: $0.envelope.id, brokerMessageID: $0.envelope.id.rawValue) }
+        recordDelays(messages.enumerated().filter { !duplicates.contains($0.offset) }.map(\.element.delay), queue: queue)
+        return messages.enumerated().map { index, message in
+            EnqueueResult(jobID: message.envelope.id, deduplicated: duplicates.contains(index), brokerMessageID: message.envelope.id.rawValue)
+        }
     }
 
     private func recordDelays(_ delays: [Duration], queue: String) {

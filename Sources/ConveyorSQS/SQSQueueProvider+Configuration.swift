@@ -29,6 +29,9 @@ extension SQSQueueProvider {
         public var connectTimeout: Duration
         /// Largest number of batch requests one `enqueue` call keeps in flight. Default 8.
         public var maxConcurrentBatches: Int
+        /// Longest delay of one hop (`DelaySeconds`), 1 s to 900 s. Longer delays are carried by the envelope's
+        /// `not_before` and re-sent until due. Default 900 s (the SQS maximum); tests lower it to exercise hops.
+        public var maximumHopDelay: Duration
 
         /// Creates a configuration; every parameter has the documented default.
         public init(
@@ -41,7 +44,8 @@ extension SQSQueueProvider {
             retryPolicy: SQSRetryPolicy = SQSRetryPolicy(),
             requestTimeout: Duration = .seconds(30),
             connectTimeout: Duration = .seconds(5),
-            maxConcurrentBatches: Int = 8
+            maxConcurrentBatches: Int = 8,
+            maximumHopDelay: Duration = .seconds(900)
         ) {
             self.region = region
             self.endpoint = endpoint
@@ -53,6 +57,7 @@ extension SQSQueueProvider {
             self.requestTimeout = requestTimeout
             self.connectTimeout = connectTimeout
             self.maxConcurrentBatches = max(1, maxConcurrentBatches)
+            self.maximumHopDelay = min(max(maximumHopDelay, .seconds(1)), .seconds(900))
         }
 
         /// The endpoint used: ``endpoint`` or `https://sqs.<region>.amazonaws.com`.

@@ -73,7 +73,7 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
         ProviderCapabilities(
             priorities: false,
             visibilityTimeout: true,
-            maximumNativeDelay: Self.maximumDelay,
+            maximumNativeDelay: configuration.maximumHopDelay,
             deduplication: false,
             deduplicationWindow: .seconds(300),
             maximumMessageBytes: Self.defaultMaximumMessageBytes

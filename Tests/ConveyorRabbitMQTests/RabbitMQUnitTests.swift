@@ -44,7 +44,7 @@ import Testing
         let p = try RabbitMQQueueProvider(configuration: .init(url: "amqp://localhost/", maxPriority: 9))
         #expect(p.capabilities.priorities)
         #expect(!p.capabilities.visibilityTimeout)
-        #expect(!p.capabilities.deduplication)
+        #expect(p.capabilities.deduplication)  // lock queues (RabbitMQQueueProvider+Deduplication.swift)
         #expect(p.capabilities.maximumNativeDelay == .seconds((1 << 28) - 1))
     }
 

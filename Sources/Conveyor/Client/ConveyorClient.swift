@@ -196,7 +196,8 @@ public struct ConveyorClient: Sendable {
                     priority: priority,
                     maxAttempts: maxAttempts,
                     notBefore: notBefore,
-                    traceContext: trace
+                    traceContext: trace,
+                    headers: notBefore == nil ? [:] : [Envelope.HeaderKey.hopDelay: String(delay.components.seconds * 1000)]
                 )
                 messages.append(OutgoingMessage(envelope: envelope, delay: delay, groupID: options.groupID))
             }

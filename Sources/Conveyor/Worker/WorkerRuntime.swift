@@ -280,13 +280,10 @@ final class WorkerRuntime: Sendable {
         guard let entry = job.entry else {
             return .rejected(FailureReason(ConveyorError.unknownTask(envelope.task)))
         }
-        if let notBefore = envelope.notBefore {
-            let remaining = notBefore.timeIntervalSinceNow
-            if remaining > 0 {
-                var delay = Duration.milliseconds(Int64((remaining * 1000).rounded(.up)))
-                if let cap = maximumNativeDelay, delay > cap { delay = cap }
-                return .hop(delay, envelope)
-            }
+        if envelope.notBefore != nil, case .hop(let delay, let copy) = HopClock.decide(
+            envelope, message: job.message, brokerTimestamps: provider is any BrokerTimestampingProvider, cap: maximumNativeDelay
+        ) {
+            return .hop(delay, copy)
         }
         let start = ContinuousClock.now
         let queue = job.message.queue

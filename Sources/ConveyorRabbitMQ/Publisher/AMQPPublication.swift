@@ -23,6 +23,8 @@ struct AMQPPublication: Sendable {
     var queue: String?
     /// Whether the delay levels must exist before publishing.
     var needsDelayLevels = false
+    /// A deduplication lock queue to declare before publishing (see `RabbitMQQueueProvider+Deduplication.swift`).
+    var deduplicationLock: String?
 
     /// Publishes on channel 1 with `mandatory` and persistent delivery. Thread only.
     func publish(_ s: amqp_connection_state_t, arena: AMQPArena) -> Int32 {

@@ -1,0 +1,4 @@
+import Conveyor
+
+/// `ReceivedMessage.enqueuedAt` is SQS's `SentTimestamp`: hops are timed with the broker's clock.
+extension SQSQueueProvider: BrokerTimestampingProvider {}

@@ -70,6 +70,12 @@ public struct ConveyorClient: Sendable {
         var payloads: [[UInt8]] = []
         payloads.reserveCapacity(inputs.count)
         for input in inputs {
+            // The fast encoder handles common shapes; when unsure it gives up and JSONEncoder decides (and words
+            // the error).
+            if let bytes = try? FastJSONEncoder.encode(input) {
+                payloads.append(bytes)
+                continue
+            }
             do {
                 payloads.append(Array(try encoder.encode(input)))
             } catch {

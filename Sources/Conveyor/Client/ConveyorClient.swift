@@ -181,8 +181,9 @@ public struct ConveyorClient: Sendable {
 
             var messages: [OutgoingMessage] = []
             messages.reserveCapacity(payloads.count)
-            for payload in payloads {
-                let id = options.jobID ?? .fastRandom()
+            let randomIDs = options.jobID == nil ? JobID.fastRandom(count: payloads.count) : []
+            for (index, payload) in payloads.enumerated() {
+                let id = options.jobID ?? randomIDs[index]
                 let envelope = Envelope(
                     id: id,
                     task: task,

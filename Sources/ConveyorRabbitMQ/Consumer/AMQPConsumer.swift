@@ -83,6 +83,9 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
         }
         if isNew {
             connection.submit { [self] c in self.startConsuming(queue, c) }
+        } else if case .wait = step, wait < .seconds(1) {
+            // The thread may be asleep until a later deadline: let it see this one.
+            connection.wake()
         }
         switch step {
         case .done(let messages):
@@ -394,6 +397,17 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
                     s.queues[queue]!.buffer.prepend(m)
                 }
             }
+        }
+    }
+
+    /// The earliest deadline of a waiting receive (expired waiters are resumed by the tick).
+    func nextTickDeadline(_ connection: AMQPConnection) -> ContinuousClock.Instant? {
+        shared.withLock { s in
+            var earliest: ContinuousClock.Instant?
+            for q in s.queues.values {
+                for w in q.waiters where earliest == nil || w.deadline < earliest! { earliest = w.deadline }
+            }
+            return earliest
         }
     }
 

@@ -70,6 +70,12 @@ public struct ConveyorClient: Sendable {
         var payloads: [[UInt8]] = []
         payloads.reserveCapacity(inputs.count)
         for input in inputs {
+            // The fast encoder handles common shapes; when unsure it gives up and JSONEncoder decides (and words
+            // the error).
+            if let bytes = try? FastJSONEncoder.encode(input) {
+                payloads.append(bytes)
+                continue
+            }
             do {
                 payloads.append(Array(try encoder.encode(input)))
             } catch {
@@ -184,8 +190,9 @@ public struct ConveyorClient: Sendable {
 
             var messages: [OutgoingMessage] = []
             messages.reserveCapacity(payloads.count)
-            for payload in payloads {
-                let id = options.jobID ?? .fastRandom()
+            let randomIDs = options.jobID == nil ? JobID.fastRandom(count: payloads.count) : []
+            for (index, payload) in payloads.enumerated() {
+                let id = options.jobID ?? randomIDs[index]
                 let envelope = Envelope(
                     id: id,
                     task: task,

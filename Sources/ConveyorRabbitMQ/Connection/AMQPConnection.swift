@@ -24,8 +24,10 @@ protocol AMQPConnectionDelegate: AnyObject {
     func connection(_ connection: AMQPConnection, mainChannelDidClose error: ConveyorError) throws(ConveyorError)
     /// The connection was lost, or closed because the provider closes (`error.code == .closed`).
     func connectionDidClose(_ connection: AMQPConnection, error: ConveyorError)
-    /// Called on every turn of the loop (at least every ``AMQPConnection/tickInterval``).
+    /// Called on every turn of the loop: after jobs ran, frames arrived or ``nextTickDeadline(_:)`` passed.
     func connectionTick(_ connection: AMQPConnection)
+    /// When the next tick is needed if nothing else happens (nil: no deadline of the delegate's own).
+    func nextTickDeadline(_ connection: AMQPConnection) -> ContinuousClock.Instant?
     /// The broker blocked (memory or disk alarm) or unblocked the connection.
     func connection(_ connection: AMQPConnection, blocked: Bool)
 }
@@ -35,7 +37,8 @@ protocol AMQPConnectionDelegate: AnyObject {
 /// librabbitmq is blocking and not thread-safe, so every `amqp_*` call for this connection runs on its thread.
 /// Callers submit jobs through a lock-protected queue and a wake-up pipe; async callers are resumed through
 /// continuations (``perform(_:)``). Between jobs the thread reads frames without blocking and then sleeps in
-/// `poll(2)` on the socket and the pipe for at most ``tickInterval``, which also keeps heartbeats flowing.
+/// `poll(2)` on the socket and the pipe until the delegate's next deadline, for at most ``maximumSleep`` (which
+/// also keeps heartbeats flowing); an idle connection wakes a few times a second at most.
 ///
 /// The thread starts on the first job and stops on ``shutdown()``. A lost connection is reopened with capped,
 /// jittered backoff; jobs that need a connection wait for it ("park") unless the connection never opened, in
@@ -43,8 +46,8 @@ protocol AMQPConnectionDelegate: AnyObject {
 final class AMQPConnection: @unchecked Sendable {
     typealias Job = @Sendable (AMQPConnection) -> Void
 
-    /// Longest sleep between two turns of the loop.
-    static let tickInterval: Int32 = 20  // ms
+    /// Longest sleep between two turns of the loop, in milliseconds (shorter with short heartbeats).
+    static let maximumSleep: Int32 = 1000
 
     let role: String
     let settings: AMQPSettings
@@ -281,9 +284,17 @@ final class AMQPConnection: @unchecked Sendable {
         }
         if hasJobs { return }
         defer { shared.withLock { $0.sleeping = false } }
-        var timeout = AMQPConnection.tickInterval
+        var timeout = AMQPConnection.maximumSleep
         var fds = [pollfd(fd: wakeRead, events: Int16(POLLIN), revents: 0)]
         if let s = state {
+            if settings.heartbeatSeconds > 0 {
+                // librabbitmq sends and checks heartbeats when it is called.
+                timeout = min(timeout, settings.heartbeatSeconds * 250)
+            }
+            if let deadline = delegate?.nextTickDeadline(self) {
+                let left = deadline - ContinuousClock.now
+                timeout = min(timeout, Int32(clamping: Int64(max(0, (left.seconds * 1000).rounded(.up)))))
+            }
             if amqp_frames_enqueued(s) != 0 || amqp_data_in_buffer(s) != 0 { timeout = 0 }
             let sock = amqp_get_sockfd(s)
             if sock >= 0 { fds.append(pollfd(fd: sock, events: Int16(POLLIN), revents: 0)) }

@@ -45,6 +45,12 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
     // Thread-confined.
     private var consuming: Set<String> = []
     private var incoming: [String: [AMQPDelivery]] = [:]
+    /// Ack tracking of the main channel (see ``ackOnThread(_:generation:_:)``): every tag up to `ackFloor` is
+    /// settled, and so are the tags in `settledAboveFloor`.
+    private var ackGeneration: UInt64 = 0
+    private var ackFloor: UInt64 = 0
+    private var settledAboveFloor: Set<UInt64> = []
+    private var multipleAcks = true
 
     init(connection: AMQPConnection, topology: TopologyCache, declaresQueues: Bool, prefetch: Int?) {
         self.connection = connection
@@ -77,6 +83,9 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
         }
         if isNew {
             connection.submit { [self] c in self.startConsuming(queue, c) }
+        } else if case .wait = step, wait < .seconds(1) {
+            // The thread may be asleep until a later deadline: let it see this one.
+            connection.wake()
         }
         switch step {
         case .done(let messages):
@@ -134,17 +143,69 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
                     once.resume(.success(()))  // stale: the broker redelivers these
                     return
                 }
-                for tag in tags {
-                    let status = reject ? amqp_basic_reject(s, 1, tag, 1) : amqp_basic_ack(s, 1, tag, 0)
-                    if status != AMQP_STATUS_OK.rawValue {
-                        c.markLost(ConveyorError(.connectionFailed, "ack failed: \(AMQPConnection.describe(status))", retryable: true))
-                        break
-                    }
+                let status = reject ? self.rejectOnThread(tags, generation: generation, s) : self.ackOnThread(tags, generation: generation, s)
+                if status != AMQP_STATUS_OK.rawValue {
+                    c.markLost(ConveyorError(.connectionFailed, "ack failed: \(AMQPConnection.describe(status))", retryable: true))
                 }
                 once.resume(.success(()))
             }
             if !accepted { once.resume(.failure(ConveyorError(.closed, "the RabbitMQ provider is closed"))) }
         }
+    }
+
+    /// Acks `tags` (thread only). Tags are settled in delivery order most of the time, so the channel's lowest
+    /// unsettled tag (`ackFloor` + 1) is tracked: the tags of the batch that close the gap up to a new floor go
+    /// in one `basic.ack` with `multiple` (RabbitMQ requires the named tag itself to be unacked, so it is the
+    /// highest batch tag below the floor); the others are acked one by one.
+    private func ackOnThread(_ tags: [UInt64], generation: UInt64, _ s: amqp_connection_state_t) -> Int32 {
+        resetAckTracking(generation)
+        guard multipleAcks else {
+            for tag in tags {
+                let status = amqp_basic_ack(s, 1, tag, 0)
+                if status != AMQP_STATUS_OK.rawValue { return status }
+            }
+            return AMQP_STATUS_OK.rawValue
+        }
+        for tag in tags where tag > ackFloor { settledAboveFloor.insert(tag) }
+        var floor = ackFloor
+        while settledAboveFloor.remove(floor + 1) != nil { floor += 1 }
+        var multipleTag: UInt64 = 0
+        for tag in tags where tag <= floor && tag > ackFloor && tag > multipleTag { multipleTag = tag }
+        ackFloor = floor
+        if multipleTag != 0 {
+            let status = amqp_basic_ack(s, 1, multipleTag, 1)
+            if status != AMQP_STATUS_OK.rawValue { return status }
+        }
+        for tag in tags where tag > floor {
+            let status = amqp_basic_ack(s, 1, tag, 0)
+            if status != AMQP_STATUS_OK.rawValue { return status }
+        }
+        if settledAboveFloor.count > 65_536 {
+            // A delivery stays unsettled for long (or was never handed out): stop tracking until reconnect.
+            multipleAcks = false
+            settledAboveFloor = []
+        }
+        return AMQP_STATUS_OK.rawValue
+    }
+
+    /// Delivery tags start again at 1 on a new connection.
+    private func resetAckTracking(_ generation: UInt64) {
+        guard ackGeneration != generation else { return }
+        ackGeneration = generation
+        ackFloor = 0
+        settledAboveFloor = []
+        multipleAcks = true
+    }
+
+    /// Rejects `tags` with requeue (thread only); they count as settled for ``ackOnThread(_:generation:_:)``.
+    private func rejectOnThread(_ tags: [UInt64], generation: UInt64, _ s: amqp_connection_state_t) -> Int32 {
+        resetAckTracking(generation)
+        for tag in tags {
+            let status = amqp_basic_reject(s, 1, tag, 1)
+            if status != AMQP_STATUS_OK.rawValue { return status }
+            if multipleAcks && tag > ackFloor { settledAboveFloor.insert(tag) }
+        }
+        return AMQP_STATUS_OK.rawValue
     }
 
     /// Deliveries of `queue` buffered locally (not yet received) and handed out but not yet settled.
@@ -336,6 +397,17 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
                     s.queues[queue]!.buffer.prepend(m)
                 }
             }
+        }
+    }
+
+    /// The earliest deadline of a waiting receive (expired waiters are resumed by the tick).
+    func nextTickDeadline(_ connection: AMQPConnection) -> ContinuousClock.Instant? {
+        shared.withLock { s in
+            var earliest: ContinuousClock.Instant?
+            for q in s.queues.values {
+                for w in q.waiters where earliest == nil || w.deadline < earliest! { earliest = w.deadline }
+            }
+            return earliest
         }
     }
 

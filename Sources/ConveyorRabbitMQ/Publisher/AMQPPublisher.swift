@@ -264,6 +264,8 @@ final class AMQPPublisher: AMQPConnectionDelegate, @unchecked Sendable {
         flush(connection)
     }
 
+    func nextTickDeadline(_ connection: AMQPConnection) -> ContinuousClock.Instant? { nil }
+
     func connection(_ connection: AMQPConnection, blocked: Bool) {
         self.blocked = blocked
         if !blocked { flush(connection) }

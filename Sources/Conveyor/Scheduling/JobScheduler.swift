@@ -14,7 +14,7 @@ import Synchronization
 ///    keeps only the first claim per key (memory: dedup window; SQS: a FIFO claim queue; RabbitMQ: lock queues),
 ///    so copies of a firing — from several instances or repeated registrations — collapse into one.
 /// 3. Processing the claim applies the ``MissedSlotPolicy``, enqueues the job for its slot (deduplication key
-///    ``Schedule/slotKey(scheduleID:slot:)``) and the firing of the next slot.
+///    `Schedule.slotKey(scheduleID:slot:)`) and the firing of the next slot.
 ///
 /// Definitions are also kept in ``Configuration/registryQueue`` so that `conveyor schedule list|add|remove` works
 /// without a database. A definition known to this instance (passed to ``init(provider:jobs:configuration:logger:)``

@@ -30,7 +30,7 @@ public struct MissedSlotPolicy: Sendable, Hashable, CustomStringConvertible {
 
     /// The outcome of processing a firing: which slot to run now, if any, and the slot of the next firing.
     public struct Decision: Sendable, Hashable {
-        /// The slot to enqueue the job for now (use ``Schedule/slotKey(scheduleID:slot:)`` as its deduplication
+        /// The slot to enqueue the job for now (use `Schedule.slotKey(scheduleID:slot:)` as its deduplication
         /// key), or `nil` to run nothing.
         public var run: Date?
         /// The slot the next firing is for, or `nil` if the schedule has no further slot.

@@ -11,7 +11,7 @@ extension ConveyorError.Code {
 ///
 /// ## Slots
 /// A schedule defines *slots*, instants in whole seconds. ``nextFireDate(after:)`` returns the first slot strictly
-/// after a date; ``slots(from:through:limit:)`` lists the slots in a range; ``slotKey(scheduleID:slot:)`` names a
+/// after a date; ``slots(from:through:limit:)`` lists the slots in a range; `slotKey(scheduleID:slot:)` names a
 /// slot deterministically, so that every scheduler instance derives the same deduplication key for it.
 ///
 /// ## Intervals

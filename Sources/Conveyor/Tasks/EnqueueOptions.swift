@@ -1,6 +1,6 @@
 import Foundation
 
-/// Per-call options of ``ConveyorClient/enqueue(_:_:options:)``; each overrides the task's default.
+/// Per-call options of `ConveyorClient.enqueue(_:_:options:)`; each overrides the task's default.
 public struct EnqueueOptions: Sendable, Hashable {
     /// Run no earlier than this delay from now.
     public var delay: Duration?
@@ -45,7 +45,7 @@ public struct EnqueueOptions: Sendable, Hashable {
     }
 }
 
-/// What ``ConveyorClient/enqueue(_:_:options:)`` returns: the job's id, where it went, and, with the inline
+/// What `ConveyorClient.enqueue(_:_:options:)` returns: the job's id, where it went, and, with the inline
 /// provider, its output.
 public struct JobHandle<Task: ConveyorTask>: Sendable {
     /// The job's id.

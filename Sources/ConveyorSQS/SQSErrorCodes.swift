@@ -23,7 +23,7 @@ extension ConveyorError {
              "MissingAuthenticationTokenException", "OptInRequired", "KmsAccessDenied":
             return ConveyorError(.accessDenied, text)
         case "SignatureDoesNotMatch", "IncompleteSignature", "IncompleteSignatureException", "InvalidSignatureException":
-            return ConveyorError(.signatureMismatch, text + "; check AWS_SECRET_ACCESS_KEY and the region")
+            return ConveyorError(.signatureMismatch, text + "; check the credentials (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or the profile) and the region")
         case "RequestExpired", "RequestTimeTooSkewed", "SignatureExpired":
             return ConveyorError(.clockSkew, text + "; check the system clock")
         case "ReceiptHandleIsInvalid", "InvalidReceiptHandle", "MessageNotInflight", "AWS.SimpleQueueService.MessageNotInflight":

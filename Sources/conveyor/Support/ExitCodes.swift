@@ -1,5 +1,6 @@
 import ArgumentParser
 import Conveyor
+import ConveyorSQS
 
 /// Exit codes scripts can rely on.
 enum ExitCodes {
@@ -14,7 +15,7 @@ enum ExitCodes {
         if let error = error as? ConveyorError {
             Terminal.error("error: \(error.message) [\(error.code)]")
             switch error.code {
-            case .connectionFailed, .accessDenied, .invalidConfiguration, .queueNotFound:
+            case .connectionFailed, .accessDenied, .invalidConfiguration, .queueNotFound, .signatureMismatch, .clockSkew:
                 return brokerUnavailable
             default:
                 return .failure

@@ -7,9 +7,10 @@ import Foundation
 // first marker is confirmed (basic.ack); any later marker is refused by the broker (basic.nack) while the first
 // one sits there, whichever process sends it, so that message is reported as deduplicated and not published.
 // The lock queue has `x-expires` = the deduplication window: unused for that long, the broker deletes it with its
-// marker and the key can be used again. Limits: the claim and the publish are two steps, so a process that dies
-// between them loses that message (at most once for keyed messages); a publish whose confirm was lost to a
-// connection drop is sent again and then refused, which also reads as "deduplicated".
+// marker and the key can be used again. When the publish that follows a claim fails, the claim is released (the
+// lock queue purged) so that the caller's retry is not taken for a duplicate. Limits: the claim and the publish are
+// two steps, so a process that dies between them, or a release that fails because the connection is gone, leaves
+// the key claimed until the window passes and a retry within it reads as "deduplicated".
 
 extension RabbitMQQueueProvider {
     /// How long a deduplication key is remembered: 5 minutes (as SQS FIFO).
@@ -35,6 +36,25 @@ extension RabbitMQQueueProvider {
             if !claimed { duplicates.insert(index) }
         }
         return duplicates
+    }
+
+    /// Releases the claims of `keys` on `queue` after the messages they guarded could not be published, so that a
+    /// retry of the same enqueue is not taken for a duplicate. Best effort: a release that fails is logged.
+    func releaseDeduplicationKeys(_ keys: [String], queue: String) async {
+        for key in keys {
+            let lock = Self.deduplicationLockQueue(queue: queue, key: key)
+            do {
+                try await publisher.connection.perform { c, s throws(ConveyorError) in
+                    let arena = AMQPArena()
+                    _ = amqp_queue_purge(s, 2, arena.bytes(lock))
+                    try c.check(amqp_get_rpc_reply(s), channel: 2, "releasing the deduplication lock \(lock)")
+                }
+            } catch {
+                logger.debug(
+                    "could not release a deduplication claim",
+                    metadata: ["conveyor.queue": .string(queue), "dedup.lock": .string(lock), "error.message": .string("\(error)")])
+            }
+        }
     }
 
     /// Publishes the marker of `key`; `false` when the broker refused it because the key is already claimed.

@@ -115,7 +115,15 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
             }
             publications.append(publication(for: message.envelope, body: body, queue: queue, delay: message.delay, attempt: nil))
         }
-        try await requestMetrics.measure("publish") { try await publisher.publish(publications) }
+        do {
+            try await requestMetrics.measure("publish") { try await publisher.publish(publications) }
+        } catch {
+            let claimed = messages.enumerated().compactMap { index, message in
+                duplicates.contains(index) ? nil : message.deduplicationKey
+            }
+            if !claimed.isEmpty { await releaseDeduplicationKeys(claimed, queue: queue) }
+            throw error
+        }
         recordDelays(messages.enumerated().filter { !duplicates.contains($0.offset) }.map(\.element.delay), queue: queue)
         return messages.enumerated().map { index, message in
             EnqueueResult(jobID: message.envelope.id, deduplicated: duplicates.contains(index), brokerMessageID: message.envelope.id.rawValue)

@@ -70,6 +70,31 @@ struct RabbitMQIntegrationTests {
         try await provider.close()
     }
 
+    /// A keyed enqueue whose publish fails releases its deduplication claim: the caller's retry with the same key is
+    /// published, not dropped as a duplicate of a message that never reached the queue.
+    @Test func failedPublishReleasesItsDeduplicationClaim() async throws {
+        let provider = try Env.provider { $0.declaresQueuesOnFirstUse = false }
+        let queue = Env.queueName("dedup-release")
+        var envelope = testEnvelope()
+        envelope.deduplicationKey = "order-\(UInt32.random(in: 0...UInt32.max))"
+        await #expect {
+            try await provider.enqueue(OutgoingMessage(envelope: envelope), to: queue)
+        } throws: { error in
+            (error as? ConveyorError)?.code == .notConfirmed
+        }
+        try await provider.createQueue(queue, options: QueueOptions())
+        let retry = try await provider.enqueue(OutgoingMessage(envelope: envelope), to: queue)
+        #expect(!retry.deduplicated)
+        let received = try await provider.receive(from: queue, count: 1)
+        #expect(received.count == 1)
+        try await provider.acknowledge(received)
+        // The key is claimed again by the message that did go through.
+        let duplicate = try await provider.enqueue(OutgoingMessage(envelope: envelope), to: queue)
+        #expect(duplicate.deduplicated)
+        try await provider.deleteQueue(queue)
+        try await provider.close()
+    }
+
     @Test func confirmedMessagesAreCountedBeforeEnqueueReturns() async throws {
         try await withQueue("confirm") { provider, queue in
             try await provider.createQueue(queue, options: QueueOptions())

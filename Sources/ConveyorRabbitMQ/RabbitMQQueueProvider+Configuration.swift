@@ -16,7 +16,9 @@ extension RabbitMQQueueProvider {
         /// Classic queues only: quorum queues reject `x-max-priority`. Default `nil` (no priorities).
         public var maxPriority: Int?
         /// Unacknowledged deliveries the broker pushes per queue (`basic.qos`). `nil` (the default) sizes it from
-        /// the caller: the `max` of the first `receive` on a queue, i.e. the worker's concurrency.
+        /// the consumer: twice the capacity a ``Conveyor/Worker`` announces for the queue (its concurrency plus its
+        /// receive batches, see ``Conveyor/PrefetchingQueueProvider``), so that the next batch is already here when
+        /// the worker asks; without a worker, the `max` of the first `receive` on the queue.
         public var prefetch: Int?
         /// AMQP heartbeat interval; `.zero` disables heartbeats. Default 30 s.
         public var heartbeat: Duration

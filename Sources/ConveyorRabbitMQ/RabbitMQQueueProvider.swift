@@ -15,7 +15,7 @@ import Synchronization
 ///   `content_type` `application/json`, `message_id` = job id, `correlation_id`, `timestamp`, `priority`;
 ///   headers `x-conveyor-task`, `x-conveyor-attempt` (retry copies), `traceparent`/`tracestate`.
 /// - **Consuming**: `basic.consume` with manual acks and `basic.qos` prefetch
-///   (``Configuration/prefetch``, by default the `max` of the first receive: the worker's concurrency).
+///   (``Configuration/prefetch``, by default twice the capacity the worker announces for the queue).
 /// - **Topology** (declared idempotently on first use of a queue, see ``RabbitMQTopology``): the work queue,
 ///   its dead-letter queue `<queue>.dlq`, and 28 binary delay levels for delays without head-of-line blocking.
 /// - **Retries**: ``fail(_:reason:retryAfter:)`` publishes a copy into the delay levels (attempt + 1), waits
@@ -31,7 +31,7 @@ import Synchronization
 ///   ignored; the broker redelivers them). Unconfirmed publishes are published again (at least once).
 /// - **Deduplication**: RabbitMQ has none natively; keys are claimed with per-key lock queues (see
 ///   ``deduplicationWindow``).
-public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider, QueueProvisioningProvider {
+public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider, QueueProvisioningProvider, PrefetchingQueueProvider {
     /// `"rabbitmq"`.
     public let name = "rabbitmq"
     /// Priorities when ``Configuration/maxPriority`` is set on classic queues; no visibility timeout; delays up
@@ -184,6 +184,12 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
     public func receive(from queue: String, max: Int, wait: Duration) async throws -> [ReceivedMessage] {
         try checkOpen()
         return try await consumer.receive(from: queue, max: max, wait: wait)
+    }
+
+    /// Sizes the prefetch of `queue` to twice `capacity` (at most 65 535) unless ``Configuration/prefetch`` is
+    /// set; takes effect when consuming starts, i.e. before the first receive of `queue`.
+    public func prepareToReceive(from queue: String, capacity: Int) {
+        consumer.prepare(queue, prefetch: Swift.min(65_535, Swift.max(1, capacity) * 2))
     }
 
     /// Acks the deliveries. Receipts from an older connection (redelivered since) are ignored.

@@ -36,6 +36,9 @@ public protocol QueueProvider: Sendable {
     /// Keeps a received message invisible for `duration` from now (SQS `ChangeMessageVisibility`). Providers
     /// without visibility timeouts (RabbitMQ) treat it as a no-op.
     func extendVisibility(_ message: ReceivedMessage, by duration: Duration) async throws
+    /// Keeps several received messages invisible for `duration` from now, in as few broker calls as the broker
+    /// allows (SQS `ChangeMessageVisibilityBatch`). The default calls ``extendVisibility(_:by:)`` per message.
+    func extendVisibility(_ messages: [ReceivedMessage], by duration: Duration) async throws
 
     /// Counts of messages in `queue`.
     func stats(of queue: String) async throws -> QueueStats
@@ -49,6 +52,11 @@ extension QueueProvider {
     @discardableResult
     public func enqueue(_ message: OutgoingMessage, to queue: String) async throws -> EnqueueResult {
         try await enqueue([message], to: queue)[0]
+    }
+
+    /// Extends each message's visibility with ``extendVisibility(_:by:)``, one call per message.
+    public func extendVisibility(_ messages: [ReceivedMessage], by duration: Duration) async throws {
+        for message in messages { try await extendVisibility(message, by: duration) }
     }
 
     /// Acknowledges one message.

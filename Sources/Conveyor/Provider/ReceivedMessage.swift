@@ -17,6 +17,10 @@ public struct ReceivedMessage: Sendable {
     public var rawBody: [UInt8]?
     /// When the broker first accepted the message, if it tells (for queue-wait metrics).
     public var enqueuedAt: Date?
+    /// Trace context carried by the broker message itself (SQS message attributes, AMQP headers: `traceparent`,
+    /// `tracestate`). The worker uses it when the envelope carries none, e.g. for a producer in another
+    /// language that set only the broker attributes.
+    public var brokerTraceContext: [String: String]
 
     /// Creates a received message.
     public init(
@@ -25,7 +29,8 @@ public struct ReceivedMessage: Sendable {
         attempt: Int,
         envelope: Result<Envelope, ConveyorError>,
         rawBody: [UInt8]? = nil,
-        enqueuedAt: Date? = nil
+        enqueuedAt: Date? = nil,
+        brokerTraceContext: [String: String] = [:]
     ) {
         self.queue = queue
         self.receipt = receipt
@@ -33,6 +38,7 @@ public struct ReceivedMessage: Sendable {
         self.envelope = envelope
         self.rawBody = rawBody
         self.enqueuedAt = enqueuedAt
+        self.brokerTraceContext = brokerTraceContext
     }
 }
 

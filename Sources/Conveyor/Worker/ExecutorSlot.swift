@@ -67,7 +67,7 @@ final class ExecutorSlot: Sendable {
                 token: state.nextToken,
                 job: job,
                 timeoutAt: timeoutAt,
-                nextHeartbeat: heartbeatEvery.map { now + $0 },
+                nextHeartbeat: heartbeatEvery.map { Self.heartbeat(after: now, every: $0) },
                 heartbeatLimit: now + .seconds(12 * 3600)
             )
             state.running = running
@@ -139,7 +139,8 @@ final class ExecutorSlot: Sendable {
                 if remaining > .zero {
                     action = .extend(running.job.message, min(visibilityTimeout, remaining))
                     let interval = visibilityTimeout * 0.7
-                    running.nextHeartbeat = now + interval < running.heartbeatLimit ? now + interval : nil
+                    let next = Self.heartbeat(after: now, every: interval)
+                    running.nextHeartbeat = next < running.heartbeatLimit ? next : nil
                 } else {
                     running.nextHeartbeat = nil
                 }
@@ -173,6 +174,20 @@ final class ExecutorSlot: Sendable {
     }
 
     // MARK: Internals
+
+    /// The instant heartbeats are aligned to: the worker's heartbeats fall on whole seconds after it, so that
+    /// those of jobs started within the same second fire together and go to the broker in one call.
+    private static let epoch = ContinuousClock.now
+
+    /// The next heartbeat after `now`: `now + interval` rounded down to a whole second after ``epoch`` (never
+    /// later than `now + interval`); intervals under 2 s are not rounded.
+    static func heartbeat(after now: ContinuousClock.Instant, every interval: Duration) -> ContinuousClock.Instant {
+        let due = now + interval
+        guard interval >= .seconds(2) else { return due }
+        let elapsed = due - epoch
+        guard elapsed > .zero else { return due }
+        return epoch + .seconds(elapsed.components.seconds)
+    }
 
     private func signal(_ update: (inout Signals) -> Void, precondition: (inout State) -> Bool = { _ in true }) {
         let waiter: (UnsafeContinuation<Signals, Never>, Signals)? = state.withLock { state in

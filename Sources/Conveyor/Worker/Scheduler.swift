@@ -58,9 +58,11 @@ final class Scheduler: Sendable {
     /// Called with the number of running jobs whenever it changes.
     private let onRunningChange: @Sendable (Int) -> Void
 
-    init(concurrency: Int, batchSize: Int, queues: Int, onRunningChange: @escaping @Sendable (Int) -> Void) {
-        self.capacity = concurrency + batchSize * queues
-        self.batchSize = min(batchSize, concurrency + batchSize * queues)
+    /// `receivers` is the number of receive loops (queues × receivers per queue); each may hold one batch on top
+    /// of the `concurrency` running jobs.
+    init(concurrency: Int, batchSize: Int, receivers: Int, onRunningChange: @escaping @Sendable (Int) -> Void) {
+        self.capacity = concurrency + batchSize * receivers
+        self.batchSize = min(batchSize, concurrency + batchSize * receivers)
         self.onRunningChange = onRunningChange
     }
 

@@ -5,9 +5,14 @@ extension Worker {
         public var queues: [String]
         /// Most jobs running at once in this worker, across all tasks and queues. Default 16.
         public var concurrency: Int
-        /// Most messages asked for per receive. The worker holds at most `concurrency + batchSize` received
-        /// messages per queue (running or waiting locally) and receives only when a whole batch fits. Default 10.
+        /// Most messages asked for per receive. The worker holds at most `concurrency + batchSize ×
+        /// receiversPerQueue` received messages per queue (running or waiting locally) and a receiver asks only
+        /// when a whole batch fits. Default 10.
         public var batchSize: Int
+        /// Receives in flight at once per queue (several long polls, as SQS needs to keep many executors busy).
+        /// `nil` (the default) picks enough receivers to fill every executor in one round:
+        /// `concurrency / batchSize` rounded up, between 1 and 8.
+        public var receiversPerQueue: Int?
         /// Longest a receive waits for a message (long poll). Default 20 s.
         public var receiveWait: Duration
         /// The visibility timeout the worker assumes its queues have. While a job runs on a provider with
@@ -26,6 +31,7 @@ extension Worker {
             queues: [String] = ["default"],
             concurrency: Int = 16,
             batchSize: Int = 10,
+            receiversPerQueue: Int? = nil,
             receiveWait: Duration = .seconds(20),
             visibilityTimeout: Duration = .seconds(30),
             shutdownGracePeriod: Duration = .seconds(30),
@@ -34,10 +40,16 @@ extension Worker {
             self.queues = queues
             self.concurrency = concurrency
             self.batchSize = batchSize
+            self.receiversPerQueue = receiversPerQueue
             self.receiveWait = receiveWait
             self.visibilityTimeout = visibilityTimeout
             self.shutdownGracePeriod = shutdownGracePeriod
             self.taskOptionOverrides = taskOptionOverrides
+        }
+
+        /// The receivers per queue this configuration runs (``receiversPerQueue`` or its automatic value).
+        var effectiveReceiversPerQueue: Int {
+            receiversPerQueue ?? min(8, max(1, (concurrency + batchSize - 1) / max(batchSize, 1)))
         }
 
         func validate() throws {
@@ -52,6 +64,9 @@ extension Worker {
             }
             guard batchSize >= 1 else {
                 throw ConveyorError(.invalidConfiguration, "Worker.Configuration.batchSize must be at least 1 (is \(batchSize))")
+            }
+            if let receiversPerQueue, receiversPerQueue < 1 {
+                throw ConveyorError(.invalidConfiguration, "Worker.Configuration.receiversPerQueue must be at least 1 (is \(receiversPerQueue))")
             }
             guard visibilityTimeout > .zero else {
                 throw ConveyorError(.invalidConfiguration, "Worker.Configuration.visibilityTimeout must be positive")

@@ -16,8 +16,10 @@ import Synchronization
 /// ```
 ///
 /// What it does:
-/// - one long-polling receiver per queue asks for ``Configuration/batchSize`` messages at a time, and only when a
-///   whole batch fits in ``Configuration/concurrency`` plus one batch (no over-fetching);
+/// - ``Configuration/receiversPerQueue`` long-polling receivers per queue (by default enough to fill every
+///   executor in one round) each ask for ``Configuration/batchSize`` messages at a time, and only when a whole
+///   batch fits in ``Configuration/concurrency`` plus one batch per receiver (no over-fetching); a
+///   ``PrefetchingQueueProvider`` (RabbitMQ) is told that capacity so that its prefetch window matches it;
 /// - a fixed pool of ``Configuration/concurrency`` executors runs jobs; a job whose task is at its
 ///   ``TaskOptions/concurrency`` limit waits in the worker's local buffer (it does not block other tasks' jobs);
 ///   such held-back messages are not heartbeated, so keep per-task limits in proportion to the visibility timeout;

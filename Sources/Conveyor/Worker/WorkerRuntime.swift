@@ -51,6 +51,7 @@ final class WorkerRuntime: Sendable {
     let scheduler: Scheduler
     let slots: [ExecutorSlot]
     let acker: AckBatcher
+    let heartbeats: HeartbeatBatcher
     let heartbeatInterval: Duration?
     let maximumNativeDelay: Duration?
     let tracer: (any Tracer)?
@@ -73,11 +74,12 @@ final class WorkerRuntime: Sendable {
         self.scheduler = Scheduler(
             concurrency: configuration.concurrency,
             batchSize: configuration.batchSize,
-            queues: configuration.queues.count,
+            receivers: configuration.queues.count * configuration.effectiveReceiversPerQueue,
             onRunningChange: { inFlight.record($0) }
         )
         self.slots = (0..<configuration.concurrency).map { _ in ExecutorSlot() }
         self.acker = AckBatcher(provider: provider, logger: logger)
+        self.heartbeats = HeartbeatBatcher(provider: provider, logger: logger)
         let capabilities = provider.capabilities
         self.heartbeatInterval = capabilities.visibilityTimeout ? configuration.visibilityTimeout * 0.7 : nil
         self.maximumNativeDelay = capabilities.maximumNativeDelay
@@ -102,8 +104,14 @@ final class WorkerRuntime: Sendable {
     /// Receives until shutdown is requested, then drains within the grace period.
     private func supervise() async {
         await withTaskGroup(of: Void.self) { group in
+            let receivers = configuration.effectiveReceiversPerQueue
             for queue in configuration.queues {
-                group.addTask { await self.receiveLoop(queue) }
+                if let prefetching = provider as? any PrefetchingQueueProvider {
+                    prefetching.prepareToReceive(from: queue, capacity: configuration.concurrency + configuration.batchSize * receivers)
+                }
+                for _ in 0..<receivers {
+                    group.addTask { await self.receiveLoop(queue) }
+                }
             }
             await scheduler.waitForShutdownRequest()
             logger.debug("worker draining", metadata: ["conveyor.provider": .string(provider.name)])
@@ -133,7 +141,9 @@ final class WorkerRuntime: Sendable {
     /// One queue's receive loop.
     private func receiveLoop(_ queue: String) async {
         var errorDelay: Duration = .milliseconds(100)
-        while true {
+        // A cancelled receive returns at once without suspending: stop here rather than spin on it until the
+        // supervisor has begun the drain.
+        while !Task.isCancelled {
             let reserved = await scheduler.reserveBatch()
             if reserved == 0 { return }
             let messages: [ReceivedMessage]
@@ -173,8 +183,17 @@ final class WorkerRuntime: Sendable {
         }
     }
 
-    /// Gives messages that never started back to the broker.
+    /// Gives messages that never started back to the broker (without counting an attempt where it can).
     private func release(_ jobs: [Job]) async {
+        guard !jobs.isEmpty else { return }
+        if let releasing = provider as? any ReleasingQueueProvider {
+            do {
+                try await releasing.release(jobs.map(\.message))
+            } catch {
+                logger.debug("could not release messages; they return after their visibility timeout", metadata: ["error.message": .string(String(describing: error))])
+            }
+            return
+        }
         for job in jobs {
             do {
                 try await provider.fail(
@@ -217,11 +236,7 @@ final class WorkerRuntime: Sendable {
                             cancelled = true
                             group.cancelAll()
                         case .extend(let message, let duration):
-                            do {
-                                try await provider.extendVisibility(message, by: duration)
-                            } catch {
-                                logger.debug("heartbeat failed", metadata: ["error.message": .string(String(describing: error))])
-                            }
+                            await heartbeats.extend(message, by: duration)
                         }
                         if let rearm { arms.append(rearm) }
                     }
@@ -318,7 +333,8 @@ final class WorkerRuntime: Sendable {
         do {
             if let tracer {
                 var serviceContext = ServiceContext.topLevel
-                instrument.extract(envelope.traceContext, into: &serviceContext, using: TraceContextExtractor())
+                let carrier = envelope.traceContext.isEmpty ? job.message.brokerTraceContext : envelope.traceContext
+                instrument.extract(carrier, into: &serviceContext, using: TraceContextExtractor())
                 try await tracer.withSpan("conveyor.process \(envelope.task)", context: serviceContext, ofKind: .consumer) { span in
                     span.attributes["messaging.destination.name"] = queue
                     span.attributes["messaging.message.id"] = envelope.id.rawValue
@@ -373,7 +389,11 @@ final class WorkerRuntime: Sendable {
                 taskMetrics.failed.increment()
                 publish(.failed, job, duration: duration, error: "cancelled: the worker shut down")
                 logger.debug("job cancelled by shutdown; returning it", metadata: jobMetadata(job))
-                await failMessage(job, reason: FailureReason(code: "shutdown", message: "cancelled: the worker shut down"), retryAfter: .zero)
+                if provider is any ReleasingQueueProvider {
+                    await release([job])
+                } else {
+                    await failMessage(job, reason: FailureReason(code: "shutdown", message: "cancelled: the worker shut down"), retryAfter: .zero)
+                }
                 scheduler.finish(job)
                 return
             }
@@ -479,62 +499,5 @@ extension Duration {
     var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
-    }
-}
-
-/// Acknowledges messages in groups: the first caller flushes while later ones add to the next group, so acks
-/// that complete together go to the broker in one call.
-final class AckBatcher: Sendable {
-    private struct State {
-        var pending: [ReceivedMessage] = []
-        var flushing = false
-    }
-
-    private let provider: any QueueProvider
-    private let logger: Logger
-    private let state = Mutex(State())
-
-    init(provider: any QueueProvider, logger: Logger) {
-        self.provider = provider
-        self.logger = logger
-    }
-
-    func acknowledge(_ message: ReceivedMessage) async {
-        let leader = state.withLock { state in
-            state.pending.append(message)
-            if state.flushing { return false }
-            state.flushing = true
-            return true
-        }
-        guard leader else { return }
-        while true {
-            let batch: [ReceivedMessage]? = state.withLock { state in
-                if state.pending.isEmpty {
-                    state.flushing = false
-                    return nil
-                }
-                defer { state.pending = [] }
-                return state.pending
-            }
-            guard let batch else { return }
-            if batch.allSatisfy({ $0.queue == batch[0].queue }) {
-                await flush(batch)
-            } else {
-                for queue in Set(batch.map(\.queue)) {
-                    await flush(batch.filter { $0.queue == queue })
-                }
-            }
-        }
-    }
-
-    private func flush(_ batch: [ReceivedMessage]) async {
-        do {
-            try await provider.acknowledge(batch)
-        } catch {
-            logger.debug(
-                "acknowledgement failed; the messages return after their visibility timeout",
-                metadata: ["error.message": .string(String(describing: error)), "conveyor.queue": .string(batch[0].queue)]
-            )
-        }
     }
 }

@@ -31,6 +31,8 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
         var buffer = Deque<ReceivedMessage>()
         var waiters: [Waiter] = []
         var inFlight: Set<UInt64> = []
+        /// Created by ``prepare(_:prefetch:)``: consuming has not started yet.
+        var prepared = false
     }
 
     private struct Shared {
@@ -70,8 +72,9 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
         enum Step { case done([ReceivedMessage]), wait(UInt64) }
         let (step, isNew): (Step, Bool) = try shared.withLock { s throws(ConveyorError) in
             if s.closed { throw ConveyorError(.closed, "the RabbitMQ provider is closed") }
-            let isNew = s.queues[queue] == nil
-            var q = s.queues[queue] ?? QueueState(prefetch: configuredPrefetch ?? Swift.min(Swift.max(max, 1), 65535))
+            var q = s.queues[queue] ?? QueueState(prefetch: configuredPrefetch ?? Swift.min(Swift.max(max, 1), 65535), prepared: true)
+            let isNew = q.prepared
+            q.prepared = false
             defer { s.queues[queue] = q }
             if !q.buffer.isEmpty {
                 return (.done(Self.take(max, from: &q)), isNew)
@@ -99,6 +102,14 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
                 shared.withLock { s in s.queues[queue]?.waiters.removeAll { $0.id == id } }
                 once.resume(.success([]))
             }
+        }
+    }
+
+    /// Records the prefetch for `queue` before its first receive (the configured prefetch wins).
+    func prepare(_ queue: String, prefetch: Int) {
+        shared.withLock { s in
+            guard s.queues[queue] == nil else { return }
+            s.queues[queue] = QueueState(prefetch: configuredPrefetch ?? prefetch, prepared: true)
         }
     }
 

@@ -293,6 +293,24 @@ struct MemoryBrokerState {
         }
     }
 
+    /// Puts received messages back at once with the receive that handed them out undone.
+    mutating func release(_ messages: [ReceivedMessage], now: ContinuousClock.Instant, actions: inout [MemoryAction]) throws(ConveyorError) {
+        guard !closed else { throw closedError() }
+        var woken: Set<String> = []
+        for message in messages where message.receipt.generation == generation {
+            guard let index = queues.index(forKey: message.queue) else { continue }
+            let released: Bool = update(index) { q, counters in
+                guard var stored = q.settle(message.receipt.sequence) else { return false }  // stale receipt
+                stored.receiveCount = max(0, stored.receiveCount - 1)
+                q.add(stored, delay: .zero, now: now, counters: &counters)
+                return true
+            }
+            if released && woken.insert(message.queue).inserted {
+                wake(index, message.queue, now: now, rearm: true, actions: &actions)
+            }
+        }
+    }
+
     mutating func extendVisibility(
         _ message: ReceivedMessage,
         by duration: Duration,

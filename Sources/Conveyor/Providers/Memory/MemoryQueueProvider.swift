@@ -13,7 +13,7 @@ import Synchronization
 /// wakes waiters when a delay or visibility timeout passes or their wait ends. Messages are kept as
 /// ``Envelope`` values, without a JSON round trip; ``enqueueRaw(_:to:delay:)`` stores a raw body instead, to
 /// exercise the handling of malformed messages.
-public final class MemoryQueueProvider: QueueProvider, Sendable {
+public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, Sendable {
     /// How the memory provider behaves.
     public struct Configuration: Sendable {
         /// How long a received message stays invisible before it is delivered again. Default: 30 seconds.
@@ -151,6 +151,17 @@ public final class MemoryQueueProvider: QueueProvider, Sendable {
         var actions: [MemoryAction] = []
         try state.withLock { state throws(ConveyorError) in
             try state.fail(message, reason: reason, retryAfter: retryAfter, now: now, actions: &actions)
+        }
+        run(actions)
+    }
+
+    /// Makes the messages available again at once, as if they had not been received (their attempt number
+    /// does not grow). Stale receipts are ignored.
+    public func release(_ messages: [ReceivedMessage]) async throws {
+        let now = ContinuousClock.now
+        var actions: [MemoryAction] = []
+        try state.withLock { state throws(ConveyorError) in
+            try state.release(messages, now: now, actions: &actions)
         }
         run(actions)
     }

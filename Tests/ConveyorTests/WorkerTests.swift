@@ -30,6 +30,11 @@ struct WorkerTests {
         static var options: TaskOptions { TaskOptions(maxAttempts: 3, backoff: quickBackoff, timeout: .milliseconds(200)) }
     }
 
+    enum OneAtATime: ProbeTag {
+        static let name = "one-at-a-time"
+        static var options: TaskOptions { TaskOptions(maxAttempts: 3, backoff: quickBackoff, timeout: nil, concurrency: 1) }
+    }
+
     enum Long: ProbeTag {
         static let name = "long"
         static var options: TaskOptions { TaskOptions(maxAttempts: 1, backoff: quickBackoff, timeout: nil) }
@@ -307,6 +312,32 @@ struct WorkerTests {
         #expect(try await provider.stats(of: "default") == QueueStats())
     }
 
+    @Test("jobs held back by a per-task limit longer than the visibility timeout are kept invisible and run once")
+    func heldJobsHeartbeat() async throws {
+        let provider = MemoryQueueProvider(configuration: .init(visibilityTimeout: .seconds(1)))
+        let attempts = Shared<[Int: [Int]]>([:])
+        let registry = try TaskRegistry([Probe<OneAtATime> { input, context in
+            attempts.withLock { $0[input.value, default: []].append(context.attempt) }
+            try await Task.sleep(for: .milliseconds(1500))
+            return ProbeOutput(doubled: 0)
+        }])
+        let worker = Worker(
+            provider: provider,
+            registry: registry,
+            configuration: .test(concurrency: 4, visibilityTimeout: .seconds(1)),
+            logger: testLogger
+        )
+        let stream = worker.events()
+        let events = try await withRunningWorker(worker) {
+            // The third job waits about 3 s behind the other two: three visibility timeouts.
+            try await ConveyorClient(provider: provider).enqueue(Probe<OneAtATime>.self, (1...3).map { ProbeInput(value: $0) })
+            return await EventLog(stream).wait(for: .succeeded, count: 3)
+        }
+        #expect(attempts.value == [1: [1], 2: [1], 3: [1]])
+        #expect(events.filter { $0.kind == .started }.count == 3)
+        #expect(try await provider.stats(of: "default") == QueueStats())
+    }
+
     // MARK: Shutdown
 
     @Test("graceful shutdown lets in-flight jobs finish and stops receiving")
@@ -373,6 +404,9 @@ struct WorkerTests {
         #expect(stats.ready == 2)
         #expect(stats.inFlight == 0)
         #expect(stats.deadLettered == 0)
+        // Released, not failed: the cancelled attempt does not count.
+        let again = try await provider.receive(from: "default", max: 10, wait: .zero)
+        #expect(again.map(\.attempt) == [1, 1])
     }
 
     // MARK: Events

@@ -67,8 +67,10 @@ final class ExecutorSlot: Sendable {
                 token: state.nextToken,
                 job: job,
                 timeoutAt: timeoutAt,
-                nextHeartbeat: heartbeatEvery.map { Self.heartbeat(after: now, every: $0) },
-                heartbeatLimit: now + .seconds(12 * 3600)
+                // Counted from receipt, not start: a job that waited in the local buffer has used part of its
+                // visibility timeout already (a first heartbeat already due fires at once).
+                nextHeartbeat: heartbeatEvery.map { Self.heartbeat(after: job.receivedAt, every: $0) },
+                heartbeatLimit: job.receivedAt + .seconds(12 * 3600)
             )
             state.running = running
             if state.shutdownCancel && state.cancelReason == nil {

@@ -27,8 +27,14 @@ final class HeartbeatBatcher: Sendable {
     /// Extends `message` by `duration`, together with the heartbeats due at the same time. Failures are logged:
     /// a message whose visibility could not be extended may be delivered again.
     func extend(_ message: ReceivedMessage, by duration: Duration) async {
+        await extend([message], by: duration)
+    }
+
+    /// Extends `messages` by `duration`, together with the heartbeats due at the same time.
+    func extend(_ messages: [ReceivedMessage], by duration: Duration) async {
+        guard !messages.isEmpty else { return }
         let leader = state.withLock { state in
-            state.pending.append(Pending(message: message, duration: duration))
+            for message in messages { state.pending.append(Pending(message: message, duration: duration)) }
             if state.flushing { return false }
             state.flushing = true
             return true

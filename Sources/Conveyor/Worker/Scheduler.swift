@@ -226,6 +226,15 @@ final class Scheduler: Sendable {
         return jobs
     }
 
+    /// Jobs received but not running (buffered, or held back by a per-task limit) since at least `cutoff`.
+    func heldJobs(receivedBefore cutoff: ContinuousClock.Instant) -> [Job] {
+        state.withLock { state in
+            var jobs: [Job] = state.buffer.filter { $0.receivedAt <= cutoff }
+            for (_, held) in state.blocked { jobs.append(contentsOf: held.filter { $0.receivedAt <= cutoff }) }
+            return jobs
+        }
+    }
+
     /// True when the grace period should be skipped (the worker's task was cancelled).
     var skipGracePeriod: Bool { state.withLock { $0.graceExpired } }
 

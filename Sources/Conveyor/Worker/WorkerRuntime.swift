@@ -113,6 +113,9 @@ final class WorkerRuntime: Sendable {
                     group.addTask { await self.receiveLoop(queue) }
                 }
             }
+            if let interval = heartbeatInterval {
+                group.addTask { await self.heartbeatHeldJobs(every: interval) }
+            }
             await scheduler.waitForShutdownRequest()
             logger.debug("worker draining", metadata: ["conveyor.provider": .string(provider.name)])
             let held = scheduler.beginDrain()
@@ -180,6 +183,23 @@ final class WorkerRuntime: Sendable {
             }
             let rejected = scheduler.deliver(jobs, reserved: reserved)
             if !rejected.isEmpty { await release(rejected) }
+        }
+    }
+
+    /// Keeps messages that wait in the local buffer (or behind a per-task limit) invisible: every `interval`
+    /// (70 % of the visibility timeout), extends those that would otherwise expire before the next round (held
+    /// for longer than the visibility timeout less one interval), up to 12 hours after receipt. Running jobs are
+    /// heartbeated by their executor slot. Ends when the drain begins.
+    private func heartbeatHeldJobs(every interval: Duration) async {
+        let slack = configuration.visibilityTimeout - interval
+        while true {
+            do { try await Task.sleep(for: interval) } catch { return }
+            let now = ContinuousClock.now
+            let held = scheduler.heldJobs(receivedBefore: now - slack)
+                .filter { now - $0.receivedAt < .seconds(12 * 3600) }
+            guard !held.isEmpty else { continue }
+            logger.debug("extending the visibility of jobs waiting in the worker", metadata: ["job.count": .stringConvertible(held.count)])
+            await heartbeats.extend(held.map(\.message), by: configuration.visibilityTimeout)
         }
     }
 

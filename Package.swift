@@ -90,6 +90,7 @@ let package = Package(
             dependencies: [
                 "Conveyor", "ConveyorTesting",
                 .product(name: "Tracing", package: "swift-distributed-tracing"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ]
         ),
         .testTarget(

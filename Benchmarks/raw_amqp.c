@@ -1,7 +1,11 @@
 // Raw librabbitmq baseline for Conveyor's RabbitMQ benchmark: the fastest a C client does the same work.
 //
 //   gcc -O2 -o raw_amqp Benchmarks/raw_amqp.c -lrabbitmq -lpthread
-//   ./raw_amqp [host] [port] [messages] [payload-bytes]
+//   ./raw_amqp [host] [port] [messages] [payload-bytes] [plain|envelope]
+//
+// `envelope` publishes messages shaped like Conveyor's (a ~220-byte envelope around the payload, message_id,
+// correlation_id, timestamp and priority properties, an `x-conveyor-task` header, `mandatory`), to tell the
+// broker's cost of the richer message apart from the client's own cost.
 //
 // Phases (same shape as `conveyor bench`): (1) publish N persistent messages to a durable classic queue with
 // publisher confirms, pipelined (up to 1000 unconfirmed); (2) consume them with prefetch 100 and one ack per
@@ -24,6 +28,7 @@ static int port = 5672;
 static int messages = 100000;
 static int payload = 100;
 static char queue[64];
+static int envelope_shape = 0;
 #define WINDOW 1000
 
 static double now(void) {
@@ -89,14 +94,30 @@ static void publish_all(amqp_connection_state_t conn, int count, int stamp) {
     char *body = malloc(payload > 8 ? payload : 8);
     memset(body, 'x', payload > 8 ? payload : 8);
     amqp_basic_properties_t props;
+    memset(&props, 0, sizeof props);
     props._flags = AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_CONTENT_TYPE_FLAG;
     props.delivery_mode = 2;
     props.content_type = amqp_cstring_bytes("application/json");
+    amqp_table_entry_t header;
+    if (envelope_shape) {
+        props._flags |= AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_CORRELATION_ID_FLAG | AMQP_BASIC_TIMESTAMP_FLAG |
+                        AMQP_BASIC_PRIORITY_FLAG | AMQP_BASIC_HEADERS_FLAG;
+        props.message_id = amqp_cstring_bytes("01JABCDEFGHJKMNPQRSTVWXYZ0");
+        props.correlation_id = amqp_cstring_bytes("01JABCDEFGHJKMNPQRSTVWXYZ0");
+        props.timestamp = (uint64_t)time(NULL);
+        props.priority = 0;
+        header.key = amqp_cstring_bytes("x-conveyor-task");
+        header.value.kind = AMQP_FIELD_KIND_UTF8;
+        header.value.value.bytes = amqp_cstring_bytes("conveyor.bench");
+        props.headers.num_entries = 1;
+        props.headers.entries = &header;
+    }
+    int mandatory = envelope_shape;
     uint64_t confirmed = 0;
     for (int i = 1; i <= count; i++) {
         if (stamp) { double t = now(); memcpy(body, &t, sizeof t); }
         amqp_bytes_t bytes = {(size_t)(payload > 8 ? payload : 8), body};
-        if (amqp_basic_publish(conn, 1, amqp_empty_bytes, amqp_cstring_bytes(queue), 0, 0, &props, bytes) != AMQP_STATUS_OK) {
+        if (amqp_basic_publish(conn, 1, amqp_empty_bytes, amqp_cstring_bytes(queue), mandatory, 0, &props, bytes) != AMQP_STATUS_OK) {
             fprintf(stderr, "raw_amqp: publish failed\n");
             exit(1);
         }
@@ -148,6 +169,7 @@ int main(int argc, char **argv) {
     if (argc > 2) port = atoi(argv[2]);
     if (argc > 3) messages = atoi(argv[3]);
     if (argc > 4) payload = atoi(argv[4]);
+    if (argc > 5 && strcmp(argv[5], "envelope") == 0) { envelope_shape = 1; payload += 220; }
     snprintf(queue, sizeof queue, "bench-raw-%d", (int)getpid());
     latencies = calloc(messages, sizeof(double));
 
@@ -180,9 +202,9 @@ int main(int argc, char **argv) {
     qsort(latencies, messages, sizeof(double), compare);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("{\"client\":\"raw-librabbitmq\",\"messages\":%d,\"payload_bytes\":%d,\"enqueue_per_s\":%.1f,\"process_per_s\":%.1f,"
+    printf("{\"client\":\"%s\",\"messages\":%d,\"payload_bytes\":%d,\"enqueue_per_s\":%.1f,\"process_per_s\":%.1f,"
            "\"e2e_per_s\":%.1f,\"e2e_latency_p50_ms\":%.3f,\"e2e_latency_p99_ms\":%.3f,\"cpu_us_per_job\":%.2f,\"peak_rss_bytes\":%ld}\n",
-           messages, payload, messages / publish_s, messages / consume_s, messages / e2e_s,
+           envelope_shape ? "raw-librabbitmq-envelope" : "raw-librabbitmq", messages, payload, messages / publish_s, messages / consume_s, messages / e2e_s,
            latencies[messages / 2] * 1e3, latencies[(int)(messages * 0.99)] * 1e3, cpu_s / (3.0 * messages) * 1e6,
            ru.ru_maxrss * 1024L);
     return 0;

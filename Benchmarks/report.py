@@ -27,6 +27,8 @@ def main():
     for name in ("memory", "rabbitmq", "sqs", "raw", "pika"):
         p.add_argument("--" + name, required=True)
     p.add_argument("--boto3", required=True)
+    p.add_argument("--raw-envelope", help="raw_amqp with Conveyor-shaped messages (JSON line)")
+    p.add_argument("--broker-cpu", default="", help="name=µs,... RabbitMQ's own CPU per message during each client's run")
     p.add_argument("--idle", required=True)
     p.add_argument("--idle-seconds", type=int, default=30)
     p.add_argument("--json", required=True)
@@ -34,6 +36,12 @@ def main():
     a = p.parse_args()
     conveyor = {k: json.loads(getattr(a, k)) for k in ("memory", "rabbitmq", "sqs")}
     peers = {"raw-librabbitmq": json.loads(a.raw), "pika": json.loads(a.pika), "boto3": boto3_numbers(a.boto3)}
+    if a.raw_envelope:
+        peers["raw-librabbitmq-envelope"] = json.loads(a.raw_envelope)
+    broker_cpu = {}
+    for item in filter(None, a.broker_cpu.split(",")):
+        name, value = item.split("=")
+        broker_cpu[name] = float(value)
     idle = {}
     for item in a.idle.split(","):
         name, rest = item.split("=")
@@ -62,7 +70,7 @@ def main():
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "conveyor": conveyor, "peers": peers, "idle_worker": {"seconds": a.idle_seconds, **idle}, "targets": target_rows,
+        "conveyor": conveyor, "peers": peers, "broker_cpu_us_per_message": broker_cpu, "idle_worker": {"seconds": a.idle_seconds, **idle}, "targets": target_rows,
     }
     with open(a.json, "w") as f:
         json.dump(result, f, indent=2)
@@ -88,6 +96,8 @@ def main():
         ("Conveyor memory", mem, "idle"), ("Conveyor RabbitMQ", rmq, "idle"), ("raw librabbitmq (C)", raw, "e2e"),
         ("pika", pika, "e2e"), ("Conveyor SQS", sqs, "idle"), ("boto3, 1 thread", boto, None),
     ]
+    if "raw-librabbitmq-envelope" in peers:
+        rows.insert(3, ("raw librabbitmq (C), Conveyor-shaped messages", peers["raw-librabbitmq-envelope"], "e2e"))
     for name, r, lat in rows:
         if lat == "idle":
             latency = f"{fmt(r.get('latency_p50_ms'), 2)} / {fmt(r.get('latency_p99_ms'), 2)} (idle worker)"
@@ -104,9 +114,16 @@ def main():
         "| | enqueue | drain | end-to-end | CPU per job |",
         "|---|---:|---:|---:|---:|",
     ]
-    for name, mine, peer in (("RabbitMQ / raw librabbitmq", rmq, raw), ("RabbitMQ / pika", rmq, pika), ("SQS / boto3", sqs, boto)):
+    pairs = [("RabbitMQ / raw librabbitmq", rmq, raw), ("RabbitMQ / pika", rmq, pika), ("SQS / boto3", sqs, boto)]
+    if "raw-librabbitmq-envelope" in peers:
+        pairs.insert(1, ("RabbitMQ / raw librabbitmq, same message shape", rmq, peers["raw-librabbitmq-envelope"]))
+    for name, mine, peer in pairs:
         cells = [fmt(ratio(mine.get(k), peer.get(k)), 2) for k in ("enqueue_per_s", "process_per_s", "e2e_per_s", "cpu_us_per_job")]
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if broker_cpu:
+        names = {"rabbitmq": "Conveyor", "raw": "raw librabbitmq", "raw-envelope": "raw librabbitmq, Conveyor-shaped messages", "pika": "pika"}
+        lines += ["", "RabbitMQ's own CPU per message (publish, route, persist, deliver, ack) during each client's run: " + ", ".join(
+            f"{names.get(k, k)} {v:.1f} µs" for k, v in broker_cpu.items()) + "."]
     lines += ["", f"Idle worker over {a.idle_seconds} s: " + ", ".join(
         f"{k} {v['cpu_percent']:.2f}% CPU, {mib(v['rss_bytes'])} RSS" for k, v in idle.items()) + ".", "",
         "| Target | value | goal | met |", "|---|---:|---:|---|"]

@@ -48,12 +48,28 @@ last_json() { grep '^{' "$1" | tail -1; }
 
 echo "== conveyor bench: memory ($mem_jobs jobs)"
 "$bin" bench --provider memory --jobs "$mem_jobs" --latency-samples "$samples" | tee "$out/memory.txt"
+# The broker's own CPU per message during each RabbitMQ client's run (every client publishes and consumes each
+# message twice: the enqueue/drain phases and the end-to-end phase), from the beam process's utime+stime.
+beam_pid=$(pgrep -f 'beam.smp.*rabbit@localhost' | head -1 || true)
+broker_cpu=()
+with_broker_cpu() {  # name messages command...: runs the command, records broker µs per message
+  local name=$1 count=$2; shift 2
+  local t0 t1; t0=$([ -n "$beam_pid" ] && awk '{print $14+$15}' "/proc/$beam_pid/stat" || echo 0)
+  "$@"
+  t1=$([ -n "$beam_pid" ] && awk '{print $14+$15}' "/proc/$beam_pid/stat" || echo 0)
+  broker_cpu+=("$name=$(awk -v a="$t0" -v b="$t1" -v hz="$(getconf CLK_TCK)" -v n="$count" 'BEGIN { printf "%.1f", (b-a)/hz/(2*n)*1e6 }')")
+}
 echo "== conveyor bench: rabbitmq ($rmq_jobs jobs)"
+with_broker_cpu rabbitmq "$rmq_jobs" bash -c '"$0" bench --provider rabbitmq --url "$1" --jobs "$2" --latency-samples 0 | tee "$3"' \
+  "$bin" "$amqp" "$rmq_jobs" "$out/rabbitmq-throughput.txt"
 "$bin" bench --provider rabbitmq --url "$amqp" --jobs "$rmq_jobs" --latency-samples "$samples" | tee "$out/rabbitmq.txt"
 echo "== raw librabbitmq ($rmq_jobs messages)"
-"$out/raw_amqp" "$amqp_host" "$amqp_port" "$rmq_jobs" 100 | tee "$out/raw_amqp.txt"
+with_broker_cpu raw "$rmq_jobs" bash -c '"$0" "$1" "$2" "$3" 100 | tee "$4"' "$out/raw_amqp" "$amqp_host" "$amqp_port" "$rmq_jobs" "$out/raw_amqp.txt"
+echo "== raw librabbitmq, Conveyor-shaped messages ($rmq_jobs messages)"
+with_broker_cpu raw-envelope "$rmq_jobs" bash -c '"$0" "$1" "$2" "$3" 100 envelope | tee "$4"' "$out/raw_amqp" "$amqp_host" "$amqp_port" "$rmq_jobs" "$out/raw_amqp_envelope.txt"
 echo "== pika ($rmq_jobs messages)"
-"$py" Benchmarks/pika_bench.py --url "$amqp" --messages "$rmq_jobs" | tee "$out/pika.txt"
+with_broker_cpu pika "$rmq_jobs" bash -c '"$0" Benchmarks/pika_bench.py --url "$1" --messages "$2" | tee "$3"' "$py" "$amqp" "$rmq_jobs" "$out/pika.txt"
+echo "broker CPU per message: ${broker_cpu[*]}"
 echo "== conveyor bench: sqs ($sqs_jobs jobs)"
 "$bin" bench --provider sqs --endpoint "$sqs" --jobs "$sqs_jobs" --latency-samples "$samples" | tee "$out/sqs.txt"
 echo "== boto3 ($sqs_jobs messages)"
@@ -89,7 +105,8 @@ echo "idle: rabbitmq $idle_rmq% ($rss_rmq B), sqs $idle_sqs% ($rss_sqs B), memor
 
 "$py" Benchmarks/report.py \
   --memory "$(last_json "$out/memory.txt")" --rabbitmq "$(last_json "$out/rabbitmq.txt")" --sqs "$(last_json "$out/sqs.txt")" \
-  --raw "$(last_json "$out/raw_amqp.txt")" --pika "$(last_json "$out/pika.txt")" --boto3 "$out/boto3.txt" \
+  --raw "$(last_json "$out/raw_amqp.txt")" --raw-envelope "$(last_json "$out/raw_amqp_envelope.txt")" \
+  --pika "$(last_json "$out/pika.txt")" --boto3 "$out/boto3.txt" --broker-cpu "$(IFS=,; echo "${broker_cpu[*]}")" \
   --idle "rabbitmq=$idle_rmq:$rss_rmq,sqs=$idle_sqs:$rss_sqs,memory=$idle_mem:$rss_mem" \
   --idle-seconds "$idle" --json Benchmarks/results.json --markdown Benchmarks/results.md
 cat Benchmarks/results.md

@@ -22,20 +22,23 @@ import Synchronization
 ///   ``PrefetchingQueueProvider`` (RabbitMQ) is told that capacity so that its prefetch window matches it;
 /// - a fixed pool of ``Configuration/concurrency`` executors runs jobs; a job whose task is at its
 ///   ``TaskOptions/concurrency`` limit waits in the worker's local buffer (it does not block other tasks' jobs);
-///   such held-back messages are not heartbeated, so keep per-task limits in proportion to the visibility timeout;
+///   the visibility of such held-back (and otherwise buffered) messages is extended too, every 70 % of
+///   ``Configuration/visibilityTimeout``, so that they are not delivered again while they wait;
 /// - success acknowledges (acknowledgements that complete together go in one call); an error retries after the
 ///   task's ``TaskOptions/backoff`` until ``TaskOptions/maxAttempts`` (the envelope's `max_attempts` wins), then
 ///   dead-letters; a ``NonRetryableError``, an unknown task, an undecodable payload, a malformed body or an
 ///   unsupported envelope version dead-letter at once, with the reason;
 /// - a job running past its ``TaskOptions/timeout`` is cancelled and counts as a failed attempt
 ///   (``ConveyorError/Code/timeout``); while a job runs on a provider with visibility timeouts, the worker extends
-///   the message's visibility every 70 % of ``Configuration/visibilityTimeout`` (at most 12 hours in all);
+///   the message's visibility every 70 % of ``Configuration/visibilityTimeout``, counted from receipt (at most 12
+///   hours after receipt); heartbeats due together go in one call (SQS `ChangeMessageVisibilityBatch`);
 /// - a job whose ``Envelope/notBefore`` is still ahead (a delay longer than the broker's native maximum) is sent
 ///   again, unchanged, with the remaining delay (capped at the native maximum) and the received copy acknowledged,
 ///   without the handler seeing it;
 /// - on graceful shutdown it stops receiving, gives messages that have not started back to the broker, lets
 ///   running jobs finish for up to ``Configuration/shutdownGracePeriod``, then cancels them and returns their
-///   messages for redelivery (`fail(retryAfter: .zero)`); `run()` returns when every job is settled. Cancelling the
+///   messages for redelivery (``ReleasingQueueProvider/release(_:)``, which does not count an attempt, or else
+///   `fail(retryAfter: .zero)`); `run()` returns when every job is settled. Cancelling the
 ///   task that runs the worker does the same without the grace period.
 ///
 /// Observability: a consumer span `conveyor.process <task>` per job (continuing the producer's trace from the

@@ -331,18 +331,6 @@ extension SQSQueueProvider {
         try await deleteMessages([message.receipt.token], url: source.url, queue: message.queue)
     }
 
-    /// `ChangeMessageVisibility` to `duration` from now (at most 12 h). Throws ``ConveyorError/Code/invalidReceipt``
-    /// when the message is no longer held by this receiver.
-    public func extendVisibility(_ message: ReceivedMessage, by duration: Duration) async throws {
-        try await withQueue(message.queue) { info in
-            _ = try await client.call("ChangeMessageVisibility", [
-                "QueueUrl": info.url,
-                "ReceiptHandle": message.receipt.token,
-                "VisibilityTimeout": Swift.min(Self.seconds(duration), 43_200),
-            ])
-        }
-    }
-
     // MARK: - Stats
 
     /// Counts from `GetQueueAttributes` (approximate, as SQS reports them), plus the dead-letter queue's count when it

@@ -202,8 +202,22 @@ extension SQSQueueProvider {
             attempt: receiveCount + offset,
             envelope: envelope,
             rawBody: envelope.isSuccess ? nil : body,
-            enqueuedAt: sent
+            enqueuedAt: sent,
+            brokerTraceContext: Self.traceContext(of: message)
         )
+    }
+
+    /// The W3C trace context (`traceparent`, `tracestate`) carried in a received message's String message
+    /// attributes, as this provider sends them and as other producers may set them.
+    static func traceContext(of message: SQSJSON) -> [String: String] {
+        guard let attributes = message["MessageAttributes"] else { return [:] }
+        var context: [String: String] = [:]
+        for key in ["traceparent", "tracestate"] {
+            if let value = attributes[key]?["StringValue"]?.string, !value.isEmpty {
+                context[key] = value
+            }
+        }
+        return context
     }
 
     // MARK: - Settle

@@ -74,7 +74,11 @@ struct SQSProviderTests {
     }
 
     @Test func extendVisibilityKeepsAMessageInvisible() async throws {
-        try await SQSTestEnvironment.withQueue("heartbeat", options: QueueOptions(visibilityTimeout: .seconds(2))) { provider, queue in
+        try await SQSTestEnvironment.withQueue(
+            "heartbeat",
+            options: QueueOptions(visibilityTimeout: .seconds(2)),
+            configure: { $0.visibilityTimeout = nil }  // the queue's 2 s
+        ) { provider, queue in
             try await provider.enqueue(OutgoingMessage(envelope: SQSTestEnvironment.envelope()), to: queue)
             let received = try await SQSTestEnvironment.drain(provider, queue, count: 1)
             let message = try #require(received.first)
@@ -101,7 +105,7 @@ struct SQSProviderTests {
 
     @Test func redrivePolicyMovesToTheDeadLetterQueue() async throws {
         let options = QueueOptions(maxReceiveCount: 1, visibilityTimeout: .seconds(1))
-        try await SQSTestEnvironment.withQueue("redrive", options: options) { provider, queue in
+        try await SQSTestEnvironment.withQueue("redrive", options: options, configure: { $0.visibilityTimeout = nil }) { provider, queue in
             let sent = SQSTestEnvironment.envelope()
             try await provider.enqueue(OutgoingMessage(envelope: sent), to: queue)
             _ = try await SQSTestEnvironment.drain(provider, queue, count: 1)  // receive 1, never settled

@@ -12,7 +12,12 @@ extension SQSQueueProvider {
         /// Where credentials come from. Default: ``AWSCredentialsProviderChain/standard(environment:)``
         /// (environment, profile, ECS container, EC2 instance metadata).
         public var credentials: any AWSCredentialsProvider
-        /// Visibility timeout asked for on each receive. Default `nil`: the queue's own (SQS default 30 s).
+        /// Visibility timeout asked for on each receive (`VisibilityTimeout`, whole seconds, at most 12 h). Default
+        /// 30 s; `nil` leaves it to the queue's own setting.
+        ///
+        /// It must match the ``Conveyor/Worker/Configuration/visibilityTimeout`` of the workers that use this provider
+        /// (default 30 s as well): a worker heartbeats at 70 % of its own setting, so a shorter timeout here lets
+        /// messages of running jobs reappear and run twice, and a longer one only delays redelivery after a crash.
         public var visibilityTimeout: Duration?
         /// Suffix of a queue's dead-letter queue name: `orders` → `orders-dlq`; FIFO `orders.fifo` →
         /// `orders-dlq.fifo`. Default `"-dlq"`.
@@ -38,7 +43,7 @@ extension SQSQueueProvider {
             region: String = "us-east-1",
             endpoint: String? = nil,
             credentials: any AWSCredentialsProvider = AWSCredentialsProviderChain.standard(),
-            visibilityTimeout: Duration? = nil,
+            visibilityTimeout: Duration? = .seconds(30),
             deadLetterQueueSuffix: String = "-dlq",
             maxReceiveCount: Int? = nil,
             retryPolicy: SQSRetryPolicy = SQSRetryPolicy(),

@@ -202,8 +202,22 @@ extension SQSQueueProvider {
             attempt: receiveCount + offset,
             envelope: envelope,
             rawBody: envelope.isSuccess ? nil : body,
-            enqueuedAt: sent
+            enqueuedAt: sent,
+            brokerTraceContext: Self.traceContext(of: message)
         )
+    }
+
+    /// The W3C trace context (`traceparent`, `tracestate`) carried in a received message's String message
+    /// attributes, as this provider sends them and as other producers may set them.
+    static func traceContext(of message: SQSJSON) -> [String: String] {
+        guard let attributes = message["MessageAttributes"] else { return [:] }
+        var context: [String: String] = [:]
+        for key in ["traceparent", "tracestate"] {
+            if let value = attributes[key]?["StringValue"]?.string, !value.isEmpty {
+                context[key] = value
+            }
+        }
+        return context
     }
 
     // MARK: - Settle
@@ -329,18 +343,6 @@ extension SQSQueueProvider {
         _ = try await client.call("SendMessage", fields)
         let source = try await resolve(message.queue)
         try await deleteMessages([message.receipt.token], url: source.url, queue: message.queue)
-    }
-
-    /// `ChangeMessageVisibility` to `duration` from now (at most 12 h). Throws ``ConveyorError/Code/invalidReceipt``
-    /// when the message is no longer held by this receiver.
-    public func extendVisibility(_ message: ReceivedMessage, by duration: Duration) async throws {
-        try await withQueue(message.queue) { info in
-            _ = try await client.call("ChangeMessageVisibility", [
-                "QueueUrl": info.url,
-                "ReceiptHandle": message.receipt.token,
-                "VisibilityTimeout": Swift.min(Self.seconds(duration), 43_200),
-            ])
-        }
     }
 
     // MARK: - Stats

@@ -23,7 +23,8 @@ import Synchronization
 public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, QueueProvisioningProvider {
     /// The configuration in use.
     public let configuration: Configuration
-    let client: SQSClient
+    /// The SQS client (package-visible so tests can make raw calls).
+    package let client: SQSClient
     let logger: Logger
     let queues = Mutex<[String: QueueInfo]>([:])
     let closed = Atomic<Bool>(false)

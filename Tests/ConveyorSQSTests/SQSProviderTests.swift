@@ -74,7 +74,11 @@ struct SQSProviderTests {
     }
 
     @Test func extendVisibilityKeepsAMessageInvisible() async throws {
-        try await SQSTestEnvironment.withQueue("heartbeat", options: QueueOptions(visibilityTimeout: .seconds(2))) { provider, queue in
+        try await SQSTestEnvironment.withQueue(
+            "heartbeat",
+            options: QueueOptions(visibilityTimeout: .seconds(2)),
+            configure: { $0.visibilityTimeout = nil }  // the queue's 2 s
+        ) { provider, queue in
             try await provider.enqueue(OutgoingMessage(envelope: SQSTestEnvironment.envelope()), to: queue)
             let received = try await SQSTestEnvironment.drain(provider, queue, count: 1)
             let message = try #require(received.first)
@@ -101,7 +105,7 @@ struct SQSProviderTests {
 
     @Test func redrivePolicyMovesToTheDeadLetterQueue() async throws {
         let options = QueueOptions(maxReceiveCount: 1, visibilityTimeout: .seconds(1))
-        try await SQSTestEnvironment.withQueue("redrive", options: options) { provider, queue in
+        try await SQSTestEnvironment.withQueue("redrive", options: options, configure: { $0.visibilityTimeout = nil }) { provider, queue in
             let sent = SQSTestEnvironment.envelope()
             try await provider.enqueue(OutgoingMessage(envelope: sent), to: queue)
             _ = try await SQSTestEnvironment.drain(provider, queue, count: 1)  // receive 1, never settled
@@ -194,6 +198,40 @@ struct SQSProviderTests {
             let received = try await SQSTestEnvironment.drain(provider, queue, count: 3)
             #expect(Set(received.compactMap { try? $0.envelope.get().id }) == Set(good.map(\.envelope.id)))
             try await provider.acknowledge(received)
+        }
+    }
+
+    @Test func queuesCanBeAddressedByURL() async throws {
+        try await SQSTestEnvironment.withQueue("by-url") { provider, queue in
+            let url = try await SQSTestEnvironment.queueURL(provider, queue)
+            #expect(url.hasPrefix("http"))
+            let sent = SQSTestEnvironment.envelope()
+            try await provider.enqueue(OutgoingMessage(envelope: sent), to: url)
+            let received = try await SQSTestEnvironment.drain(provider, url, count: 1)
+            #expect(received.count == 1)
+            let message = try #require(received.first)
+            #expect(try message.envelope.get().id == sent.id)
+            #expect(message.queue == url)
+            try await provider.acknowledge(message)
+            // The same queue by name: the message is gone.
+            let stats = try await provider.stats(of: queue)
+            #expect(stats.ready + stats.inFlight == 0)
+        }
+    }
+
+    @Test func batchAcknowledgeDeletesTheValidReceiptsAndIgnoresAStaleOne() async throws {
+        try await SQSTestEnvironment.withQueue("ack-partial") { provider, queue in
+            let sent = (0..<4).map { _ in OutgoingMessage(envelope: SQSTestEnvironment.envelope()) }
+            _ = try await provider.enqueue(sent, to: queue)
+            let received = try await SQSTestEnvironment.drain(provider, queue, count: 4)
+            #expect(received.count == 4)
+            let stale = ReceivedMessage(
+                queue: queue, receipt: Receipt(token: "not-a-receipt-handle"), attempt: 1,
+                envelope: .failure(ConveyorError(.malformedEnvelope, "test"))
+            )
+            try await provider.acknowledge(Array(received.prefix(2)) + [stale] + Array(received.dropFirst(2)))
+            let stats = try await provider.stats(of: queue)
+            #expect(stats.ready + stats.inFlight + stats.delayed == 0)
         }
     }
 

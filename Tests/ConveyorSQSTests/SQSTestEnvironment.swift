@@ -34,13 +34,19 @@ enum SQSTestEnvironment {
     }
 
     /// Creates a queue (with DLQ) for one test, runs `body`, then deletes both and closes the provider.
+    ///
+    /// `configure` adjusts the provider's configuration, e.g. `{ $0.visibilityTimeout = nil }` for a test that relies
+    /// on the queue's own visibility timeout.
     static func withQueue(
         _ hint: String,
         fifo: Bool = false,
         options: QueueOptions = QueueOptions(),
+        configure: (inout SQSQueueProvider.Configuration) -> Void = { _ in },
         _ body: (SQSQueueProvider, String) async throws -> Void
     ) async throws {
-        let provider = try makeProvider()
+        var config = try Self.configuration()
+        configure(&config)
+        let provider = try SQSQueueProvider(configuration: config)
         let name = uniqueName(hint) + (fifo ? ".fifo" : "")
         var options = options
         options.fifo = fifo
@@ -71,5 +77,16 @@ enum SQSTestEnvironment {
             out += batch
         }
         return out
+    }
+
+    /// The URL of `queue`, from a raw `GetQueueUrl`.
+    static func queueURL(_ provider: SQSQueueProvider, _ queue: String) async throws -> String {
+        let response = try await provider.client.call("GetQueueUrl", ["QueueName": queue])
+        return try #require(response["QueueUrl"]?.string)
+    }
+
+    /// Job ids of received messages whose envelope decoded.
+    static func ids(_ messages: [ReceivedMessage]) -> Set<JobID> {
+        Set(messages.compactMap { try? $0.envelope.get().id })
     }
 }

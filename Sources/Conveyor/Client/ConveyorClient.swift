@@ -90,7 +90,8 @@ public struct ConveyorClient: Sendable {
             options: options,
             queue: queue,
             priority: options.priority ?? taskOptions.priority,
-            maxAttempts: options.maxAttempts
+            maxAttempts: options.maxAttempts,
+            groupID: options.groupID ?? taskOptions.groupID
         )
         var handles: [JobHandle<T>] = []
         handles.reserveCapacity(results.count)
@@ -139,7 +140,8 @@ public struct ConveyorClient: Sendable {
             options: options,
             queue: options.queue ?? defaultQueue ?? "default",
             priority: options.priority ?? 0,
-            maxAttempts: options.maxAttempts
+            maxAttempts: options.maxAttempts,
+            groupID: options.groupID
         )
     }
 
@@ -149,7 +151,8 @@ public struct ConveyorClient: Sendable {
         options: EnqueueOptions,
         queue: String,
         priority: Int,
-        maxAttempts: Int?
+        maxAttempts: Int?,
+        groupID: String?
     ) async throws -> [EnqueueResult] {
         if payloads.count > 1 {
             if options.jobID != nil {
@@ -206,7 +209,7 @@ public struct ConveyorClient: Sendable {
                     traceContext: trace,
                     headers: notBefore == nil ? [:] : [Envelope.HeaderKey.hopDelay: String(delay.components.seconds * 1000)]
                 )
-                messages.append(OutgoingMessage(envelope: envelope, delay: delay, groupID: options.groupID))
+                messages.append(OutgoingMessage(envelope: envelope, delay: delay, groupID: groupID))
             }
             let results = try await provider.enqueue(messages, to: queue)
             logger.debug(

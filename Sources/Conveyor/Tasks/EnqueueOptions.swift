@@ -16,7 +16,7 @@ public struct EnqueueOptions: Sendable, Hashable {
     public var queue: String?
     /// Maximum attempts; `nil`: the task's.
     public var maxAttempts: Int?
-    /// Message group for FIFO queues.
+    /// Message group for FIFO queues; `nil`: the task's ``TaskOptions/groupID``.
     public var groupID: String?
     /// Explicit job id; `nil`: a random one.
     public var jobID: JobID?

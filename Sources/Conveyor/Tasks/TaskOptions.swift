@@ -13,6 +13,10 @@ public struct TaskOptions: Sendable, Hashable {
     public var priority: Int
     /// The queue jobs go to when the caller names none. Default `"default"`.
     public var queue: String
+    /// The message group of jobs sent to a FIFO queue (SQS `MessageGroupId`) when
+    /// ``EnqueueOptions/groupID`` is `nil`: jobs of one group run in order, one at a time. Default `nil`: the
+    /// provider's default group. Brokers without message groups ignore it.
+    public var groupID: String?
 
     /// Creates options; every parameter has the default documented on its property.
     public init(
@@ -21,7 +25,8 @@ public struct TaskOptions: Sendable, Hashable {
         timeout: Duration? = .seconds(300),
         concurrency: Int? = nil,
         priority: Int = 0,
-        queue: String = "default"
+        queue: String = "default",
+        groupID: String? = nil
     ) {
         precondition(maxAttempts >= 1, "maxAttempts must be at least 1")
         precondition((0...9).contains(priority), "priority must be between 0 and 9")
@@ -31,5 +36,6 @@ public struct TaskOptions: Sendable, Hashable {
         self.concurrency = concurrency
         self.priority = priority
         self.queue = queue
+        self.groupID = groupID
     }
 }

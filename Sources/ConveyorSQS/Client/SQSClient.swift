@@ -53,7 +53,7 @@ package final class SQSClient: Sendable {
     /// Calls `action` with the JSON object `parameters` and returns the decoded JSON response object.
     ///
     /// `extraTimeout` lengthens the request timeout (for long polls).
-    func call(_ action: String, _ parameters: [String: Any], extraTimeout: Duration = .zero) async throws -> SQSJSON {
+    package func call(_ action: String, _ parameters: [String: Any], extraTimeout: Duration = .zero) async throws -> SQSJSON {
         guard let body = SQSJSON.encode(parameters) else {
             throw ConveyorError(.invalidParameter, "SQS \(action): parameters cannot be encoded as JSON")
         }

@@ -1,0 +1,113 @@
+import Conveyor
+
+extension SQSQueueProvider {
+    /// `ChangeMessageVisibility` to `duration` from now (at most 12 h). Throws ``ConveyorError/Code/invalidReceipt``
+    /// when the message is no longer held by this receiver.
+    public func extendVisibility(_ message: ReceivedMessage, by duration: Duration) async throws {
+        try await withQueue(message.queue) { info in
+            _ = try await client.call("ChangeMessageVisibility", [
+                "QueueUrl": info.url,
+                "ReceiptHandle": message.receipt.token,
+                "VisibilityTimeout": Swift.min(Self.seconds(duration), 43_200),
+            ])
+        }
+    }
+
+    /// Keeps `messages` invisible for `duration` from now (at most 12 h) with `ChangeMessageVisibilityBatch`, in
+    /// chunks of 10 per queue (`ChangeMessageVisibility` for a single message).
+    ///
+    /// Unlike the single-message `extendVisibility(_:by:)`, receipts that are no longer valid (the message was
+    /// acknowledged or redelivered meanwhile) are ignored, as ``acknowledge(_:)`` ignores them. Entries that fail for
+    /// a transient reason are retried; entries that still fail make the call throw an error that counts them, after
+    /// every other message was extended.
+    public func extendVisibility(_ messages: [ReceivedMessage], by duration: Duration) async throws {
+        try await changeVisibility(messages, to: Self.seconds(duration), verb: "extended")
+    }
+
+    /// Sets the visibility timeout of `messages` to `seconds` from now, queue by queue; see the batch
+    /// `extendVisibility(_:by:)`. `verb` names the operation in errors and logs.
+    func changeVisibility(_ messages: [ReceivedMessage], to seconds: Int, verb: String) async throws {
+        guard !messages.isEmpty else { return }
+        let seconds = Swift.min(Swift.max(0, seconds), 43_200)
+        for (queue, group) in Dictionary(grouping: messages, by: \.queue) {
+            try await withQueue(queue) { info in
+                try await changeVisibility(group.map(\.receipt.token), to: seconds, url: info.url, queue: queue, verb: verb)
+            }
+        }
+    }
+
+    func changeVisibility(_ handles: [String], to seconds: Int, url: String, queue: String, verb: String) async throws {
+        if handles.count == 1 {
+            do {
+                _ = try await client.call("ChangeMessageVisibility", [
+                    "QueueUrl": url, "ReceiptHandle": handles[0], "VisibilityTimeout": seconds,
+                ])
+            } catch let error as ConveyorError where Self.isStaleReceipt(error) {
+                logger.debug("visibility change ignored an invalid receipt", metadata: [
+                    "conveyor.queue": "\(queue)", "conveyor.operation": "\(verb)",
+                ])
+            }
+            return
+        }
+        var failures: [String] = []
+        var ignored = 0
+        for start in stride(from: 0, to: handles.count, by: 10) {
+            var pending = Array(handles[start..<Swift.min(start + 10, handles.count)].enumerated())
+            var attempt = 1
+            while !pending.isEmpty {
+                let entries: [[String: Any]] = pending.map {
+                    ["Id": "v\($0.offset)", "ReceiptHandle": $0.element, "VisibilityTimeout": seconds]
+                }
+                let response = try await client.call("ChangeMessageVisibilityBatch", ["QueueUrl": url, "Entries": entries])
+                var retry: [(offset: Int, element: String)] = []
+                for failure in response["Failed"]?.array ?? [] {
+                    guard let id = failure["Id"]?.string, let entry = pending.first(where: { "v\($0.offset)" == id }) else { continue }
+                    let code = failure["Code"]?.string ?? "unknown"
+                    if Self.isStaleReceipt(code: code, message: failure["Message"]?.string ?? "") {
+                        ignored += 1
+                    } else if !(failure["SenderFault"]?.bool ?? false) && attempt < client.retry.maxAttempts {
+                        retry.append(entry)
+                    } else {
+                        failures.append(code)
+                    }
+                }
+                pending = retry
+                if !pending.isEmpty {
+                    try await Task.sleep(for: client.retry.delay(beforeRetry: attempt))
+                    attempt += 1
+                }
+            }
+        }
+        if ignored > 0 {
+            logger.debug("visibility change ignored invalid receipts", metadata: [
+                "conveyor.queue": "\(queue)", "conveyor.operation": "\(verb)", "conveyor.count": "\(ignored)",
+            ])
+        }
+        if !failures.isEmpty {
+            throw ConveyorError(
+                .brokerError,
+                "\(failures.count) of \(handles.count) messages of \(queue) could not be \(verb): \(failures.prefix(5).joined(separator: ", "))"
+            )
+        }
+    }
+
+    /// Whether a failed batch entry means the receipt is no longer valid (the message was deleted, or received
+    /// again by someone else): `ReceiptHandleIsInvalid`, `MessageNotInflight`, or `InvalidParameterValue`
+    /// (`InvalidParameterValueException` in the JSON protocol) about the receipt handle, as SQS answers for a
+    /// receipt whose message was deleted ("Message does not exist or is not available for visibility timeout
+    /// change").
+    static func isStaleReceipt(code: String, message: String) -> Bool {
+        if ConveyorError.sqs(type: code, message: "", status: 400, action: "").code == .invalidReceipt { return true }
+        return code.contains("InvalidParameterValue") && mentionsReceipt(message)
+    }
+
+    /// Whether a failed call means the receipt is no longer valid; see ``isStaleReceipt(code:message:)``.
+    static func isStaleReceipt(_ error: ConveyorError) -> Bool {
+        error.code == .invalidReceipt || (error.code == .invalidParameter && mentionsReceipt(error.message))
+    }
+
+    private static func mentionsReceipt(_ text: String) -> Bool {
+        let lowered = text.lowercased()
+        return lowered.contains("receipthandle") || lowered.contains("receipt handle")
+    }
+}

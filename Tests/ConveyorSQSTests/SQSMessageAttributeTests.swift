@@ -1,0 +1,80 @@
+import Conveyor
+import ConveyorSQS
+import Foundation
+import Testing
+
+/// The SQS message attributes the provider sends (`conveyor.task`, `conveyor.correlation_id`, `traceparent`,
+/// `tracestate`) and the trace context it reads back from them.
+@Suite("SQS message attributes on LocalStack", .enabled(if: SQSTestEnvironment.enabled), .serialized)
+struct SQSMessageAttributeTests {
+    static let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+    @Test func sentMessagesCarryTaskCorrelationAndTraceAttributes() async throws {
+        try await SQSTestEnvironment.withQueue("attributes") { provider, queue in
+            let traced = SQSTestEnvironment.envelope()
+            var untraced = SQSTestEnvironment.envelope("test.untraced")
+            untraced.traceContext = [:]
+            untraced.correlationID = nil
+            _ = try await provider.enqueue([OutgoingMessage(envelope: traced), OutgoingMessage(envelope: untraced)], to: queue)
+
+            let url = try await SQSTestEnvironment.queueURL(provider, queue)
+            var raw: [String: SQSJSON] = [:]  // message attributes by task
+            for _ in 0..<5 where raw.count < 2 {
+                let response = try await provider.client.call("ReceiveMessage", [
+                    "QueueUrl": url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1, "MessageAttributeNames": ["All"],
+                ])
+                for message in response["Messages"]?.array ?? [] {
+                    let attributes = message["MessageAttributes"] ?? .object([:])
+                    raw[attributes["conveyor.task"]?["StringValue"]?.string ?? "?"] = attributes
+                    _ = try await provider.client.call("DeleteMessage", [
+                        "QueueUrl": url, "ReceiptHandle": message["ReceiptHandle"]?.string ?? "",
+                    ])
+                }
+            }
+            let tracedAttributes = try #require(raw["test.echo"])
+            #expect(tracedAttributes["conveyor.task"]?["DataType"]?.string == "String")
+            #expect(tracedAttributes["conveyor.correlation_id"]?["StringValue"]?.string == "corr-1")
+            #expect(tracedAttributes["traceparent"]?["StringValue"]?.string == traced.traceContext["traceparent"])
+            let untracedAttributes = try #require(raw["test.untraced"])
+            #expect(untracedAttributes["traceparent"] == nil)
+            #expect(untracedAttributes["conveyor.correlation_id"] == nil)
+        }
+    }
+
+    @Test func traceAttributesOfAForeignProducerFillBrokerTraceContext() async throws {
+        try await SQSTestEnvironment.withQueue("broker-trace") { provider, queue in
+            // A producer that sets only the SQS attributes: the envelope itself has no trace context.
+            var envelope = SQSTestEnvironment.envelope()
+            envelope.traceContext = [:]
+            let url = try await SQSTestEnvironment.queueURL(provider, queue)
+            _ = try await provider.client.call("SendMessage", [
+                "QueueUrl": url,
+                "MessageBody": String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self),
+                "MessageAttributes": [
+                    "traceparent": ["DataType": "String", "StringValue": Self.traceparent],
+                    "tracestate": ["DataType": "String", "StringValue": "vendor=value"],
+                ],
+            ])
+            let message = try #require(try await SQSTestEnvironment.drain(provider, queue, count: 1).first)
+            #expect(try message.envelope.get().id == envelope.id)
+            #expect(try message.envelope.get().traceContext.isEmpty)
+            #expect(message.brokerTraceContext["traceparent"] == Self.traceparent)
+            #expect(message.brokerTraceContext["tracestate"] == "vendor=value")
+            try await provider.acknowledge(message)
+        }
+    }
+
+    @Test func providerSentTraceContextRoundTripsThroughAttributes() async throws {
+        try await SQSTestEnvironment.withQueue("trace-roundtrip") { provider, queue in
+            let sent = SQSTestEnvironment.envelope()
+            var untraced = SQSTestEnvironment.envelope()
+            untraced.traceContext = [:]
+            _ = try await provider.enqueue([OutgoingMessage(envelope: sent), OutgoingMessage(envelope: untraced)], to: queue)
+            let received = try await SQSTestEnvironment.drain(provider, queue, count: 2)
+            let byID = Dictionary(uniqueKeysWithValues: received.compactMap { m in (try? m.envelope.get().id).map { ($0, m) } })
+            #expect(byID[sent.id]?.brokerTraceContext == ["traceparent": try #require(sent.traceContext["traceparent"])])
+            #expect(byID[untraced.id]?.brokerTraceContext == [:])
+            try await provider.acknowledge(received)
+        }
+    }
+}

@@ -159,4 +159,47 @@ struct CLIBrokerTests {
         let deleted = try await broker.run(["queue", "delete", queue])
         #expect(deleted.status == 0, "\(deleted)")
     }
+
+    @Test("rabbitmq from CONVEYOR_PROVIDER and AMQP_URL alone: enqueue --dedup-key twice, --delay, --priority")
+    func rabbitMQFromEnvironment() async throws {
+        guard let url = CLIBroker.env["CONVEYOR_AMQP_URL"], !url.isEmpty else {
+            try #require(!CLIBroker.inCI, "CI is set but CONVEYOR_AMQP_URL is missing")
+            return
+        }
+        // No --provider and no --url: everything comes from the environment.
+        let broker = CLIBroker(provider: "rabbitmq", arguments: [], environment: ["CONVEYOR_PROVIDER": "rabbitmq", "AMQP_URL": url])
+        let queue = "cli-env-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await broker.run(["queue", "create", queue])
+        #expect(created.status == 0, "\(created)")
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue]) } }
+
+        // AMQP_URL is the one used: pointed at a port nothing listens on, the broker is unreachable (exit 3).
+        let elsewhere = CLIBroker(
+            provider: "rabbitmq", arguments: [],
+            environment: ["CONVEYOR_PROVIDER": "rabbitmq", "AMQP_URL": "amqp://guest:env-secret@127.0.0.1:1/"]
+        )
+        let unreachable = try await elsewhere.run(["stats"], ["--queue", queue])
+        #expect(unreachable.status == 3, "\(unreachable)")
+        #expect(!unreachable.stderr.contains("env-secret"), "the password must not be printed")
+
+        let key = "cli-dedup-\(UUID().uuidString.lowercased())"
+        let first = try await broker.run(["enqueue"], ["--queue", queue, "--task", "noop", "--dedup-key", key, "--json"])
+        #expect(first.status == 0, "\(first)")
+        #expect(jsonObject(first.lines.last ?? "")?["deduplicated"] as? Bool == false, "\(first)")
+        let second = try await broker.run(["enqueue"], ["--queue", queue, "--task", "noop", "--dedup-key", key, "--json"])
+        #expect(second.status == 0, "\(second)")
+        #expect(jsonObject(second.lines.last ?? "")?["deduplicated"] as? Bool == true, "\(second)")
+
+        let delayed = try await broker.run(
+            ["enqueue"], ["--queue", queue, "--task", "noop", "--delay", "1s", "--priority", "7", "--json"])
+        #expect(delayed.status == 0, "\(delayed)")
+        #expect(jsonObject(delayed.lines.last ?? "")?["deduplicated"] as? Bool == false, "\(delayed)")
+        // The deduplicated job and, once its delay has passed, the delayed one: two jobs, not three.
+        try await eventually("the deduplicated and the delayed job ready") {
+            try await broker.stats(queue)["ready"] as? Int == 2
+        }
+
+        let deleted = try await broker.run(["queue", "delete", queue])
+        #expect(deleted.status == 0, "\(deleted)")
+    }
 }

@@ -300,7 +300,7 @@ struct MemoryBrokerState {
         for message in messages where message.receipt.generation == generation {
             guard let index = queues.index(forKey: message.queue) else { continue }
             let released: Bool = update(index) { q, counters in
-                guard var stored = q.settle(message.receipt.sequence) else { return false }  // stale receipt
+                guard let stored = q.settle(message.receipt.sequence) else { return false }  // stale receipt
                 stored.receiveCount = max(0, stored.receiveCount - 1)
                 q.add(stored, delay: .zero, now: now, counters: &counters)
                 return true

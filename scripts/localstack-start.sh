@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Starts LocalStack's SQS service without Docker on 127.0.0.1:${LOCALSTACK_PORT:-4566}, then creates the
-# development queues (localstack/init/ready.d/create-queues.sh).
+# development queues (localstack/init/ready.d/create-queues.sh); exits non-zero, with its output, if that fails.
 # The first run builds a venv (Python >= 3.12) from the pinned localstack/requirements.txt; later runs reuse it.
 # Exits non-zero if LocalStack is not ready within 90 s. Users with Docker can run `docker compose up localstack`.
 set -euo pipefail
@@ -31,7 +31,12 @@ SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1 DNS_ADDRESS=0 FILESYSTEM_ROOT="$state"
 echo $! >"$state/localstack.pid"
 for _ in $(seq 1 90); do
   if curl -sf -m 2 "http://127.0.0.1:$port/_localstack/health" | grep -q '"sqs": "\(available\|running\)"'; then
-    LOCALSTACK_ENDPOINT="http://127.0.0.1:$port" "$root/localstack/init/ready.d/create-queues.sh" >/dev/null || true
+    if ! out=$(LOCALSTACK_ENDPOINT="http://127.0.0.1:$port" "$root/localstack/init/ready.d/create-queues.sh" 2>&1); then
+      echo "localstack-start.sh: LocalStack is up but creating the development queues failed:" >&2
+      printf '%s\n' "$out" >&2
+      echo "(LocalStack keeps running, pid file $state/localstack.pid; log $state/localstack.log)" >&2
+      exit 1
+    fi
     echo "LocalStack SQS ready on http://127.0.0.1:$port (pid file $state/localstack.pid)"; exit 0
   fi
   sleep 1

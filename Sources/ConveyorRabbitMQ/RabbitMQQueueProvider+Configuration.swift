@@ -3,7 +3,10 @@ import Foundation
 
 extension RabbitMQQueueProvider {
     /// How to reach RabbitMQ and how queues are declared.
-    public struct Configuration: Sendable {
+    ///
+    /// Its description and reflection (`String(describing:)`, interpolation, `dump`, debuggers) show ``url`` with the
+    /// password as `***`.
+    public struct Configuration: Sendable, CustomStringConvertible, CustomReflectable {
         /// The broker URI, `amqp://user:password@host:port/vhost` (default port 5672, default vhost `/`) or
         /// `amqps://...` for TLS (default port 5671, peer and host name verification on). User name, password and
         /// vhost are percent-decoded (`%2F` is `/`).
@@ -79,6 +82,45 @@ extension RabbitMQQueueProvider {
             return try Configuration(url: url)
         }
 
+        /// ``url`` with the password masked (`amqp://user:***@host:port/vhost`), for descriptions.
+        var redactedURL: String {
+            if let parsed { return parsed.redacted }
+            if let reparsed = try? AMQPURL(parsing: url) { return reparsed.redacted }
+            return "<invalid AMQP URL, not shown>"
+        }
+
+        /// Every setting, with the password in ``url`` shown as `***`.
+        public var description: String {
+            var parts = [
+                "url: \(redactedURL)", "queueType: \(queueType)",
+                "maxPriority: \(maxPriority.map(String.init) ?? "nil")", "prefetch: \(prefetch.map(String.init) ?? "nil")",
+                "heartbeat: \(heartbeat)", "connectionName: \(connectionName)", "connectTimeout: \(connectTimeout)",
+                "declaresQueuesOnFirstUse: \(declaresQueuesOnFirstUse)",
+            ]
+            if let tlsCACertificatePath { parts.append("tlsCACertificatePath: \(tlsCACertificatePath)") }
+            return "RabbitMQQueueProvider.Configuration(" + parts.joined(separator: ", ") + ")"
+        }
+
+        /// The settings, with the password in ``url`` shown as `***`, for `dump` and debuggers.
+        public var customMirror: Mirror {
+            Mirror(
+                self,
+                children: [
+                    "url": redactedURL,
+                    "queueType": queueType,
+                    "maxPriority": maxPriority as Any,
+                    "prefetch": prefetch as Any,
+                    "heartbeat": heartbeat,
+                    "connectionName": connectionName,
+                    "reconnectBackoff": reconnectBackoff,
+                    "connectTimeout": connectTimeout,
+                    "tlsCACertificatePath": tlsCACertificatePath as Any,
+                    "declaresQueuesOnFirstUse": declaresQueuesOnFirstUse,
+                ],
+                displayStyle: .struct
+            )
+        }
+
         /// Checks option combinations; called by the provider's initializer.
         func validated() throws(ConveyorError) -> AMQPURL {
             let parsed: AMQPURL
@@ -114,6 +156,7 @@ extension RabbitMQQueueProvider {
         /// Quorum queues: replicated, count deliveries (`x-delivery-count`), were about 2× faster than durable
         /// classic queues in our measurements; no priorities.
         public static let quorum = QueueType("quorum")
+        /// The ``rawValue``.
         public var description: String { rawValue }
     }
 

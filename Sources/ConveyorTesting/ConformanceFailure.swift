@@ -14,5 +14,6 @@ public struct ConformanceFailure: Error, CustomStringConvertible {
         self.line = line
     }
 
+    /// `fileID:line: message`.
     public var description: String { "\(fileID):\(line): \(message)" }
 }

@@ -7,7 +7,8 @@ import Foundation
 /// Each case runs on its own fresh queue from ``ConformanceHarness/makeQueue`` and finishes within about ten
 /// seconds on a real broker (delays and visibility timeouts are whole seconds, as SQS has 1-second
 /// granularity). Cases that a provider's ``ProviderCapabilities`` exclude return without checking anything;
-/// dead-letter listing and redrive are checked only when the provider is a ``DeadLetterQueueProvider``.
+/// dead-letter listing, redrive and dead-lettering by a ``Worker`` after ``TaskOptions/maxAttempts`` are checked only
+/// when the provider is a ``DeadLetterQueueProvider``.
 public enum ProviderConformance {
     /// Every case, in a stable order.
     public static let cases: [ConformanceCase] = [
@@ -24,6 +25,7 @@ public enum ProviderConformance {
         acknowledgeIsFinal,
         stats,
         redrive,
+        deadLetterAfterMaxAttempts,
         close,
     ]
 

@@ -159,4 +159,106 @@ struct CLIBrokerTests {
         let deleted = try await broker.run(["queue", "delete", queue])
         #expect(deleted.status == 0, "\(deleted)")
     }
+
+    @Test("rabbitmq from CONVEYOR_PROVIDER and AMQP_URL alone: enqueue --dedup-key twice, --delay, --priority")
+    func rabbitMQFromEnvironment() async throws {
+        guard let url = CLIBroker.env["CONVEYOR_AMQP_URL"], !url.isEmpty else {
+            try #require(!CLIBroker.inCI, "CI is set but CONVEYOR_AMQP_URL is missing")
+            return
+        }
+        // No --provider and no --url: everything comes from the environment.
+        let broker = CLIBroker(provider: "rabbitmq", arguments: [], environment: ["CONVEYOR_PROVIDER": "rabbitmq", "AMQP_URL": url])
+        let queue = "cli-env-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await broker.run(["queue", "create", queue])
+        #expect(created.status == 0, "\(created)")
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue]) } }
+
+        // AMQP_URL is the one used: pointed at a port nothing listens on, the broker is unreachable (exit 3).
+        let elsewhere = CLIBroker(
+            provider: "rabbitmq", arguments: [],
+            environment: ["CONVEYOR_PROVIDER": "rabbitmq", "AMQP_URL": "amqp://guest:env-secret@127.0.0.1:1/"]
+        )
+        let unreachable = try await elsewhere.run(["stats"], ["--queue", queue])
+        #expect(unreachable.status == 3, "\(unreachable)")
+        #expect(!unreachable.stderr.contains("env-secret"), "the password must not be printed")
+
+        let key = "cli-dedup-\(UUID().uuidString.lowercased())"
+        let first = try await broker.run(["enqueue"], ["--queue", queue, "--task", "noop", "--dedup-key", key, "--json"])
+        #expect(first.status == 0, "\(first)")
+        #expect(jsonObject(first.lines.last ?? "")?["deduplicated"] as? Bool == false, "\(first)")
+        let second = try await broker.run(["enqueue"], ["--queue", queue, "--task", "noop", "--dedup-key", key, "--json"])
+        #expect(second.status == 0, "\(second)")
+        #expect(jsonObject(second.lines.last ?? "")?["deduplicated"] as? Bool == true, "\(second)")
+
+        let delayed = try await broker.run(
+            ["enqueue"], ["--queue", queue, "--task", "noop", "--delay", "1s", "--priority", "7", "--json"])
+        #expect(delayed.status == 0, "\(delayed)")
+        #expect(jsonObject(delayed.lines.last ?? "")?["deduplicated"] as? Bool == false, "\(delayed)")
+        // The deduplicated job and, once its delay has passed, the delayed one: two jobs, not three.
+        try await eventually("the deduplicated and the delayed job ready") {
+            try await broker.stats(queue)["ready"] as? Int == 2
+        }
+
+        let deleted = try await broker.run(["queue", "delete", queue])
+        #expect(deleted.status == 0, "\(deleted)")
+    }
+
+    @Test(
+        "dlq purge on a terminal asks for the queue name: the right name purges, another refuses",
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs util-linux script for a terminal")
+    )
+    func purgeConfirmationOnATerminal() async throws {
+        guard let url = CLIBroker.env["CONVEYOR_AMQP_URL"], !url.isEmpty else {
+            try #require(!CLIBroker.inCI, "CI is set but CONVEYOR_AMQP_URL is missing")
+            return
+        }
+        let environment = ["CONVEYOR_PROVIDER": "rabbitmq", "AMQP_URL": url]
+        let broker = CLIBroker(provider: "rabbitmq", arguments: [], environment: environment)
+        let queue = "cli-tty-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await broker.run(["queue", "create", queue])
+        #expect(created.status == 0, "\(created)")
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue]) } }
+
+        let refused = try await runOnTerminal(["dlq", "purge", "--queue", queue], typing: "not-the-queue\n", environment: environment)
+        #expect(refused.status == 1, "\(refused.output)")
+        #expect(refused.output.contains("Type the queue name to confirm"), "\(refused.output)")
+        #expect(refused.output.contains("not confirmed; nothing deleted"), "\(refused.output)")
+
+        let confirmed = try await runOnTerminal(["dlq", "purge", "--queue", queue], typing: "\(queue)\n", environment: environment)
+        #expect(confirmed.status == 0, "\(confirmed.output)")
+        #expect(confirmed.output.contains("purged 0 job(s)"), "\(confirmed.output)")
+
+        let deleted = try await broker.run(["queue", "delete", queue])
+        #expect(deleted.status == 0, "\(deleted)")
+    }
+
+    /// Runs `conveyor arguments` on a pseudo-terminal (util-linux `script`), with `input` typed on it; returns the
+    /// exit status and everything the terminal showed.
+    func runOnTerminal(_ arguments: [String], typing input: String, environment: [String: String]) async throws -> (status: Int32, output: String) {
+        let quoted = ([CLIProcess.binary] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        let inputPath = FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-tty-\(UUID().uuidString).in").path
+        try input.write(toFile: inputPath, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: inputPath) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
+        process.arguments = ["-q", "-e", "-c", quoted.joined(separator: " "), "/dev/null"]
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        process.standardInput = FileHandle(forReadingAtPath: inputPath)
+        let output = Pipe()
+        process.standardOutput = output
+        process.standardError = output
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do {
+                try process.run()
+            } catch {
+                process.terminationHandler = nil
+                continuation.resume(throwing: error)
+            }
+        }
+        let text = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        return (status, text)
+    }
 }

@@ -14,6 +14,7 @@ struct CLITests {
         let commands: [[String]] = [
             [], ["worker"], ["enqueue"], ["stats"], ["dlq"], ["dlq", "list"], ["dlq", "show"], ["dlq", "redrive"],
             ["dlq", "purge"], ["queue"], ["queue", "create"], ["queue", "delete"], ["bench"], ["demo"],
+            ["schedule"], ["schedule", "list"], ["schedule", "add"], ["schedule", "remove"], ["schedule", "run"],
         ]
         for command in commands {
             let result = try await CLIProcess.run(command + ["--help"])
@@ -34,6 +35,10 @@ struct CLITests {
         #expect(badProvider.stderr.contains("unknown provider"))
         let badPayload = try await CLIProcess.run(["enqueue", "--provider", "rabbitmq", "--task", "noop", "--payload", "{nope"])
         #expect(badPayload.status == 2, "\(badPayload)")
+        let badSchedulePayload = try await CLIProcess.run(
+            ["schedule", "add", "nightly", "--provider", "memory", "--schedule", "@daily", "--task", "noop", "--payload", "{nope"])
+        #expect(badSchedulePayload.status == 2, "\(badSchedulePayload)")
+        #expect(badSchedulePayload.stderr.contains("--payload is not valid JSON"), "\(badSchedulePayload)")
         let memoryStats = try await CLIProcess.run(["stats", "--provider", "memory"])
         #expect(memoryStats.status == 2, "\(memoryStats)")
 

@@ -9,6 +9,32 @@ import Testing
         _ = try RabbitMQQueueProvider(configuration: c)
     }
 
+    /// Every way a value is usually printed: `String(describing:)`, interpolation and `dump`.
+    static func renderings(_ value: Any) -> [String] {
+        var dumped = ""
+        dump(value, to: &dumped)
+        return [String(describing: value), "\(value)", dumped]
+    }
+
+    @Test func descriptionAndDumpHidePassword() throws {
+        var c = try RabbitMQQueueProvider.Configuration(url: "amqp://worker:s3kr1t%40pw@example.com:5673/my%2Fvhost", prefetch: 7)
+        for text in Self.renderings(c) {
+            #expect(!text.contains("s3kr1t"), "password shown in \(text)")
+            #expect(text.contains("amqp://worker:***@example.com:5673/my%2Fvhost"), "redacted URL missing from \(text)")
+            #expect(text.contains("7"))
+        }
+        c.url = "amqps://other:an0ther-pw@broker.internal/"
+        for text in Self.renderings(c) {
+            #expect(!text.contains("an0ther-pw"))
+            #expect(text.contains("amqps://other:***@broker.internal:5671/"))
+        }
+        c.url = "amqp://u:br0ken%zz-pw@host/"  // unparseable: not shown at all
+        for text in Self.renderings(c) {
+            #expect(!text.contains("br0ken"))
+            #expect(text.contains("<invalid AMQP URL, not shown>"))
+        }
+    }
+
     @Test func badURLErrorHidesPassword() {
         for bad in ["http://u:sekrit@host/", "amqp://u:sekrit@host:99999/", "amqp://u:sekrit@:5672/", "amqp://u:sek%zzrit@host/"] {
             do {

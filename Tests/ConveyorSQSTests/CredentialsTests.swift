@@ -14,6 +14,60 @@ struct CredentialsTests {
         return path
     }
 
+    /// Every way a value is usually printed: `String(describing:)`, interpolation and `dump`.
+    static func renderings(_ value: Any) -> [String] {
+        var dumped = ""
+        dump(value, to: &dumped)
+        return [String(describing: value), "\(value)", dumped]
+    }
+
+    @Test func credentialsDescriptionAndDumpHideSecrets() {
+        let credentials = AWSCredentials(accessKeyID: "AKIDSHOWN", secretAccessKey: Self.secret, sessionToken: "SESSIONTOKENVALUE")
+        for text in Self.renderings(credentials) + Self.renderings(StaticCredentialsProvider(credentials)) {
+            #expect(!text.contains(Self.secret), "secret shown in \(text)")
+            #expect(!text.contains("SESSIONTOKENVALUE"), "token shown in \(text)")
+            #expect(text.contains("AKIDSHOWN"))
+        }
+    }
+
+    @Test func providersDescriptionAndDumpHideTheEnvironment() {
+        let environment = [
+            "AWS_ACCESS_KEY_ID": "AKIDENVVALUE", "AWS_SECRET_ACCESS_KEY": Self.secret, "AWS_SESSION_TOKEN": "SESSIONTOKENVALUE",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://169.254.170.23/creds?sig=URISECRET",
+            "AWS_CONTAINER_AUTHORIZATION_TOKEN": "CONTAINERTOKENVALUE",
+            "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://imds.internal:9999",
+            "DATABASE_PASSWORD": "UNRELATEDSECRET",
+        ]
+        let secrets = [Self.secret, "AKIDENVVALUE", "SESSIONTOKENVALUE", "URISECRET", "CONTAINERTOKENVALUE", "imds.internal", "UNRELATEDSECRET"]
+        let providers: [any AWSCredentialsProvider] = [
+            EnvironmentCredentialsProvider(environment: environment),
+            ContainerCredentialsProvider(environment: environment),
+            InstanceMetadataCredentialsProvider(environment: environment),
+            AWSCredentialsProviderChain.standard(environment: environment),
+        ]
+        for provider in providers {
+            for text in Self.renderings(provider) {
+                for secret in secrets {
+                    #expect(!text.contains(secret), "\(secret) shown in \(text)")
+                }
+                #expect(!text.contains("DATABASE_PASSWORD"), "an unrelated variable shown in \(text)")
+            }
+        }
+        // The variable names (not values) stay visible, to see what a provider would use.
+        #expect("\(EnvironmentCredentialsProvider(environment: environment))".contains("AWS_SECRET_ACCESS_KEY"))
+        #expect("\(ContainerCredentialsProvider(environment: environment))".contains("AWS_CONTAINER_AUTHORIZATION_TOKEN"))
+    }
+
+    @Test func chainDumpHidesCachedCredentials() async throws {
+        let chain = AWSCredentialsProviderChain([EnvironmentCredentialsProvider(environment: [
+            "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": Self.secret,
+        ])])
+        _ = try await chain.credentials()  // now cached
+        for text in Self.renderings(chain) {
+            #expect(!text.contains(Self.secret), "secret shown in \(text)")
+        }
+    }
+
     @Test func environmentCredentials() async throws {
         let provider = EnvironmentCredentialsProvider(environment: [
             "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": Self.secret, "AWS_SESSION_TOKEN": "TOKEN",

@@ -1,7 +1,7 @@
-import Conveyor
+@testable import Conveyor
 import Testing
 
-@Suite("InlineQueueProvider")
+@Suite("InlineQueueProvider", .timeLimit(.minutes(1)))
 struct InlineQueueProviderTests {
     struct Boom: Error, Equatable {}
 
@@ -40,5 +40,47 @@ struct InlineQueueProviderTests {
         await #expect(throws: ConveyorError.self) {
             try await client.enqueueRaw(task: "nope", payload: Array("{}".utf8))
         }
+    }
+
+    @Test("close wakes a pending receive, which throws closed; later calls throw closed too")
+    func closeWakesPendingReceive() async throws {
+        let provider = InlineQueueProvider(registry: try TaskRegistry([Probe<Basic>()]), logger: testLogger)
+        let receive = Task { try await provider.receive(from: "inline-close", max: 1, wait: .seconds(3600)) }
+        while provider.pendingReceives == 0 { await Task.yield() }
+        try await provider.close()
+        let error = await #expect(throws: ConveyorError.self) { try await receive.value }
+        #expect(error?.code == .closed)
+        #expect(provider.pendingReceives == 0)
+        let later = await #expect(throws: ConveyorError.self) {
+            try await provider.receive(from: "inline-close", max: 1, wait: .seconds(3600))
+        }
+        #expect(later?.code == .closed)
+        try await provider.close()  // closing twice is harmless
+    }
+
+    @Test("close wakes every pending receive")
+    func closeWakesAllReceives() async throws {
+        let provider = InlineQueueProvider(registry: try TaskRegistry([Probe<Basic>()]), logger: testLogger)
+        let receives = (0..<3).map { index in
+            Task { try await provider.receive(from: "inline-close-\(index)", max: 1, wait: .seconds(3600)) }
+        }
+        while provider.pendingReceives < receives.count { await Task.yield() }
+        try await provider.close()
+        for receive in receives {
+            await #expect(throws: ConveyorError.self) { try await receive.value }
+        }
+    }
+
+    @Test("cancelling a pending receive ends it with no message")
+    func cancellationEndsReceive() async throws {
+        let provider = InlineQueueProvider(registry: try TaskRegistry([Probe<Basic>()]), logger: testLogger)
+        let receive = Task { try await provider.receive(from: "inline-cancel", max: 1, wait: .seconds(3600)) }
+        while provider.pendingReceives == 0 { await Task.yield() }
+        receive.cancel()
+        #expect(try await receive.value.isEmpty)
+        #expect(provider.pendingReceives == 0)
+        // Still open: a short receive returns no message once its wait has passed.
+        #expect(try await provider.receive(from: "inline-cancel", max: 1, wait: .milliseconds(1)).isEmpty)
+        try await provider.close()
     }
 }

@@ -15,12 +15,15 @@ public struct JobID: Hashable, Sendable, Codable, CustomStringConvertible, Expre
     /// Generates a new random identifier (UUID v4, lowercase).
     public static func random() -> JobID { JobID(UUID().uuidString.lowercased()) }
 
+    /// The ``rawValue``.
     public var description: String { rawValue }
 
+    /// Decodes the identifier from a single string value.
     public init(from decoder: any Decoder) throws {
         self.rawValue = try decoder.singleValueContainer().decode(String.self)
     }
 
+    /// Encodes the identifier as a single string value.
     public func encode(to encoder: any Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(rawValue)

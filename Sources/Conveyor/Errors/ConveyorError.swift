@@ -10,6 +10,7 @@ public struct ConveyorError: Error, Sendable, Hashable, CustomStringConvertible 
         public let rawValue: String
         /// Creates a code; providers may define their own codes in extensions.
         public init(_ rawValue: String) { self.rawValue = rawValue }
+        /// The ``rawValue``, e.g. `queue_not_found`.
         public var description: String { rawValue }
 
         /// The configuration is invalid or incomplete.
@@ -68,5 +69,6 @@ public struct ConveyorError: Error, Sendable, Hashable, CustomStringConvertible 
         self.isRetryable = retryable
     }
 
+    /// `code: message`, e.g. `queue_not_found: ...`; never contains a secret.
     public var description: String { "\(code): \(message)" }
 }

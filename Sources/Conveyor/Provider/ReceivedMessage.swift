@@ -62,6 +62,7 @@ public struct Receipt: Hashable, Sendable, CustomStringConvertible {
         self.generation = generation
     }
 
+    /// `generation.sequence`, or the first 16 characters of the token: enough to tell receipts apart in logs.
     public var description: String {
         token.isEmpty ? "\(generation).\(sequence)" : "\(token.prefix(16))…"
     }
@@ -85,5 +86,6 @@ public struct FailureReason: Sendable, Hashable, CustomStringConvertible {
         self.init(code: error.code.rawValue, message: error.message)
     }
 
+    /// `code: message`.
     public var description: String { "\(code): \(message)" }
 }

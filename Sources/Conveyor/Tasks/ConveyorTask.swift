@@ -49,5 +49,6 @@ public struct NonRetryableError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// Creates a non-retryable error.
     public init(_ message: String) { self.message = message }
+    /// The ``message``.
     public var description: String { message }
 }

@@ -2,8 +2,8 @@ import Foundation
 
 /// AWS credentials: an access key pair and, for temporary credentials, a session token.
 ///
-/// The description never shows the secret or the token.
-public struct AWSCredentials: Sendable, Hashable, CustomStringConvertible {
+/// The description and the reflection (`dump`, debuggers) never show the secret or the token.
+public struct AWSCredentials: Sendable, Hashable, CustomStringConvertible, CustomReflectable {
     /// The access key id (`AWS_ACCESS_KEY_ID`).
     public var accessKeyID: String
     /// The secret access key (`AWS_SECRET_ACCESS_KEY`).
@@ -21,7 +21,24 @@ public struct AWSCredentials: Sendable, Hashable, CustomStringConvertible {
         self.expiration = expiration
     }
 
+    /// `AWSCredentials(accessKeyID: AKID..., secretAccessKey: <redacted>[, sessionToken: <redacted>])`: the secret
+    /// and the token are never shown.
     public var description: String {
-        "AWSCredentials(accessKeyID: \(accessKeyID), secretAccessKey: <redacted>\(sessionToken == nil ? "" : ", sessionToken: <redacted>"))"
+        "AWSCredentials(accessKeyID: \(accessKeyID), secretAccessKey: \(CredentialsRedaction.placeholder)\(sessionToken == nil ? "" : ", sessionToken: \(CredentialsRedaction.placeholder)"))"
+    }
+
+    /// The fields with the secret and the token redacted, for `dump` and debuggers.
+    public var customMirror: Mirror {
+        let token: String? = sessionToken.map { _ in CredentialsRedaction.placeholder }
+        return Mirror(
+            self,
+            children: [
+                "accessKeyID": accessKeyID,
+                "secretAccessKey": CredentialsRedaction.placeholder,
+                "sessionToken": token as Any,
+                "expiration": expiration as Any,
+            ],
+            displayStyle: .struct
+        )
     }
 }

@@ -20,23 +20,48 @@ public struct StaticCredentialsProvider: AWSCredentialsProvider {
     /// Creates a provider that always returns `credentials`.
     public init(_ credentials: AWSCredentials) { self.value = credentials }
 
+    /// `"static credentials"`.
     public var sourceDescription: String { "static credentials" }
 
+    /// Returns ``value``.
     public func credentials() async throws -> AWSCredentials { value }
 }
 
 /// Credentials from `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and (optionally) `AWS_SESSION_TOKEN`.
-public struct EnvironmentCredentialsProvider: AWSCredentialsProvider {
+///
+/// Its description and reflection (`dump`, debuggers) name the variables it reads that are set, never their values.
+public struct EnvironmentCredentialsProvider: AWSCredentialsProvider, CustomStringConvertible, CustomReflectable {
+    /// The variables this provider reads.
+    static let variables = ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"]
+
     /// The environment read.
     public var environment: [String: String]
 
     /// Creates a provider reading `environment`.
     public init(environment: [String: String] = ProcessInfo.processInfo.environment) { self.environment = environment }
 
+    /// `"environment variables"`.
     public var sourceDescription: String { "environment variables" }
 
+    /// The credentials in ``environment``, or an ``ConveyorError/Code/invalidConfiguration`` error naming the
+    /// missing variables.
     public func credentials() async throws -> AWSCredentials {
         try resolve()
+    }
+
+    /// `EnvironmentCredentialsProvider(environment: [AWS_ACCESS_KEY_ID: <redacted>, ...])`: the variables read
+    /// that are set, without their values.
+    public var description: String {
+        "EnvironmentCredentialsProvider(environment: \(CredentialsRedaction.describeEnvironment(environment, reading: Self.variables)))"
+    }
+
+    /// The variables read that are set, with redacted values, for `dump` and debuggers.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: ["environment": CredentialsRedaction.environment(environment, reading: Self.variables)],
+            displayStyle: .struct
+        )
     }
 
     func resolve() throws(ConveyorError) -> AWSCredentials {
@@ -75,8 +100,11 @@ public struct ProfileCredentialsProvider: AWSCredentialsProvider {
         self.configFile = environment["AWS_CONFIG_FILE"] ?? "\(home)/.aws/config"
     }
 
+    /// `profile "<name>"`.
     public var sourceDescription: String { "profile \"\(profile)\"" }
 
+    /// The credentials of ``profile`` in the two files, or an ``ConveyorError/Code/invalidConfiguration`` error
+    /// saying what is missing.
     public func credentials() async throws -> AWSCredentials {
         try resolve()
     }
@@ -102,7 +130,9 @@ public struct ProfileCredentialsProvider: AWSCredentialsProvider {
 /// they expire.
 ///
 /// When every source fails, the error lists each source tried and what it lacked (never a secret).
-public final class AWSCredentialsProviderChain: AWSCredentialsProvider {
+///
+/// Its description and reflection show the providers (themselves redacted), never the cached credentials' secret.
+public final class AWSCredentialsProviderChain: AWSCredentialsProvider, CustomStringConvertible, CustomReflectable {
     /// The providers, in order.
     public let providers: [any AWSCredentialsProvider]
     private let cache = Mutex<AWSCredentials?>(nil)
@@ -122,8 +152,11 @@ public final class AWSCredentialsProviderChain: AWSCredentialsProvider {
         ])
     }
 
+    /// The providers' source descriptions, in order, separated by commas.
     public var sourceDescription: String { providers.map(\.sourceDescription).joined(separator: ", ") }
 
+    /// The first credentials a provider returns, cached until five minutes before they expire; throws an
+    /// ``ConveyorError/Code/invalidConfiguration`` error listing every source tried when none has credentials.
     public func credentials() async throws -> AWSCredentials {
         if let cached = cache.withLock({ $0 }) {
             if let expiration = cached.expiration {
@@ -147,5 +180,13 @@ public final class AWSCredentialsProviderChain: AWSCredentialsProvider {
             }
         }
         throw ConveyorError(.invalidConfiguration, "no AWS credentials found; tried: " + problems.joined(separator: "; "))
+    }
+
+    /// `AWSCredentialsProviderChain(environment variables, profile "default", ...)`: the sources, never a secret.
+    public var description: String { "AWSCredentialsProviderChain(\(sourceDescription))" }
+
+    /// The providers (each with its own redacted reflection), for `dump` and debuggers; the cache is left out.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["providers": providers], displayStyle: .class)
     }
 }

@@ -4,7 +4,15 @@ import Foundation
 /// Credentials from the ECS/EKS container credentials endpoint: `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`
 /// (relative to `http://169.254.170.2`) or `AWS_CONTAINER_CREDENTIALS_FULL_URI`, with
 /// `AWS_CONTAINER_AUTHORIZATION_TOKEN` (or the file named by `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`) when set.
-public struct ContainerCredentialsProvider: AWSCredentialsProvider {
+///
+/// Its description and reflection (`dump`, debuggers) name the variables it reads that are set, never their values.
+public struct ContainerCredentialsProvider: AWSCredentialsProvider, CustomStringConvertible, CustomReflectable {
+    /// The variables this provider reads.
+    static let variables = [
+        "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    ]
+
     /// The environment read.
     public var environment: [String: String]
     /// Per-request timeout.
@@ -16,8 +24,11 @@ public struct ContainerCredentialsProvider: AWSCredentialsProvider {
         self.timeout = timeout
     }
 
+    /// `"container credentials"`.
     public var sourceDescription: String { "container credentials" }
 
+    /// Fetches credentials from the container endpoint; throws an ``ConveyorError/Code/invalidConfiguration`` error
+    /// when no endpoint is configured, it cannot be reached or it answers with an error.
     public func credentials() async throws -> AWSCredentials {
         let url: String
         if let relative = environment["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"], !relative.isEmpty {
@@ -63,11 +74,31 @@ public struct ContainerCredentialsProvider: AWSCredentialsProvider {
         }
         return try CredentialsJSON.parse(response.body, source: "container credentials")
     }
+
+    /// `ContainerCredentialsProvider(environment: [AWS_CONTAINER_...: <redacted>], timeout: ...)`: the variables
+    /// read that are set, without their values.
+    public var description: String {
+        "ContainerCredentialsProvider(environment: \(CredentialsRedaction.describeEnvironment(environment, reading: Self.variables)), timeout: \(timeout))"
+    }
+
+    /// The variables read that are set, with redacted values, and the timeout, for `dump` and debuggers.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: ["environment": CredentialsRedaction.environment(environment, reading: Self.variables), "timeout": timeout],
+            displayStyle: .struct
+        )
+    }
 }
 
 /// Credentials of the EC2 instance role, from the instance metadata service with IMDSv2 session tokens.
 /// Disabled by `AWS_EC2_METADATA_DISABLED=true`; the endpoint can be overridden with `AWS_EC2_METADATA_SERVICE_ENDPOINT`.
-public struct InstanceMetadataCredentialsProvider: AWSCredentialsProvider {
+///
+/// Its description and reflection (`dump`, debuggers) name the variables it reads that are set, never their values.
+public struct InstanceMetadataCredentialsProvider: AWSCredentialsProvider, CustomStringConvertible, CustomReflectable {
+    /// The variables this provider reads.
+    static let variables = ["AWS_EC2_METADATA_DISABLED", "AWS_EC2_METADATA_SERVICE_ENDPOINT"]
+
     /// The environment read.
     public var environment: [String: String]
     /// Per-request timeout.
@@ -79,8 +110,11 @@ public struct InstanceMetadataCredentialsProvider: AWSCredentialsProvider {
         self.timeout = timeout
     }
 
+    /// `"EC2 instance metadata"`.
     public var sourceDescription: String { "EC2 instance metadata" }
 
+    /// Fetches the instance role's credentials (IMDSv2); throws an ``ConveyorError/Code/invalidConfiguration``
+    /// error when disabled, unreachable, or the instance has no role.
     public func credentials() async throws -> AWSCredentials {
         if environment["AWS_EC2_METADATA_DISABLED"]?.lowercased() == "true" {
             throw ConveyorError(.invalidConfiguration, "EC2 instance metadata: disabled by AWS_EC2_METADATA_DISABLED")
@@ -128,6 +162,21 @@ public struct InstanceMetadataCredentialsProvider: AWSCredentialsProvider {
         } catch let error as HTTPTransportError {
             throw ConveyorError(.invalidConfiguration, "EC2 instance metadata: not reachable (\(error.message))")
         }
+    }
+
+    /// `InstanceMetadataCredentialsProvider(environment: [...: <redacted>], timeout: ...)`: the variables read that
+    /// are set, without their values.
+    public var description: String {
+        "InstanceMetadataCredentialsProvider(environment: \(CredentialsRedaction.describeEnvironment(environment, reading: Self.variables)), timeout: \(timeout))"
+    }
+
+    /// The variables read that are set, with redacted values, and the timeout, for `dump` and debuggers.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: ["environment": CredentialsRedaction.environment(environment, reading: Self.variables), "timeout": timeout],
+            displayStyle: .struct
+        )
     }
 }
 

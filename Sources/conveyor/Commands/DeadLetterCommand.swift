@@ -115,7 +115,7 @@ struct DeadLetterCommand: AsyncParsableCommand {
                     throw ValidationError("refusing to purge without confirmation: pass --yes")
                 }
                 Terminal.error("Delete every dead-lettered job of \(common.queue)? Type the queue name to confirm:")
-                guard readLine() == common.queue else {
+                guard await Terminal.readLine() == common.queue else {
                     Terminal.error("not confirmed; nothing deleted")
                     throw ExitCode.failure
                 }

@@ -73,6 +73,12 @@ struct ScheduleCommand: AsyncParsableCommand {
         @Option(help: "Queue to enqueue the job to.") var queue: String = "default"
         @Option(help: "Missed-slot policy: skip or run-once.") var missed: String = "skip"
 
+        func validate() throws {
+            guard (try? JSONSerialization.jsonObject(with: Data(payload.utf8), options: [.fragmentsAllowed])) != nil else {
+                throw ValidationError("--payload is not valid JSON: \(payload.prefix(80))")
+            }
+        }
+
         func run() async throws {
             try await reportingErrors {
                 let policy: MissedSlotPolicy

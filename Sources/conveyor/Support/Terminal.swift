@@ -31,6 +31,18 @@ enum Terminal {
     static func error(_ text: String) {
         FileHandle.standardError.write(Data((text + "\n").utf8))
     }
+
+    /// Reads a line from standard input (without its newline; `nil` at end of input) on a dedicated thread, so
+    /// that waiting for the user does not block a thread of Swift's cooperative pool.
+    static func readLine() async -> String? {
+        await withCheckedContinuation { (continuation: CheckedContinuation<String?, Never>) in
+            let reader = Thread {
+                continuation.resume(returning: Swift.readLine(strippingNewline: true))
+            }
+            reader.name = "conveyor.stdin"
+            reader.start()
+        }
+    }
 }
 
 /// Process resource usage, for the benchmark.

@@ -12,8 +12,9 @@ import Synchronization
 /// - delays, `runAt`, priorities and deduplication keys are ignored; the task's timeout is not enforced;
 /// - an unknown task throws ``ConveyorError/Code/unknownTask``, an undecodable payload
 ///   ``ConveyorError/Code/payloadDecodingFailed``;
-/// - nothing is ever queued: ``receive(from:max:wait:)`` waits for `wait` (or cancellation) and returns no
-///   message, and ``stats(of:)`` is all zeros.
+/// - nothing is ever queued: ``receive(from:max:wait:)`` waits for `wait` (ending early on cancellation, or on
+///   ``close()``, which makes it throw ``ConveyorError/Code/closed``) and returns no message, and ``stats(of:)``
+///   is all zeros.
 public final class InlineQueueProvider: QueueProvider {
     /// `"inline"`.
     public var name: String { "inline" }
@@ -31,7 +32,21 @@ public final class InlineQueueProvider: QueueProvider {
 
     private let registry: TaskRegistry
     private let logger: Logger
-    private let closed = Atomic<Bool>(false)
+    private let state = Mutex(State())
+
+    /// A `receive` suspended until its wait passes, its task is cancelled or the provider closes.
+    private struct Waiter {
+        var continuation: CheckedContinuation<Void, any Error>
+        /// Resumes the receive once its wait has passed; attached right after registration.
+        var timer: Task<Void, Never>?
+    }
+
+    /// Mutable state, guarded by `state`.
+    private struct State {
+        var closed = false
+        var lastWaiterID: UInt64 = 0
+        var waiters: [UInt64: Waiter] = [:]
+    }
 
     /// Creates an inline provider that runs the tasks of `registry`.
     public init(registry: TaskRegistry, logger: Logger = Logger(label: "conveyor.inline")) {
@@ -56,11 +71,55 @@ public final class InlineQueueProvider: QueueProvider {
         return results
     }
 
-    /// Waits for `wait` (ending early on cancellation) and returns no message: inline jobs are never queued.
+    /// Waits for `wait` and returns no message: inline jobs are never queued. Ends early, with no message, when the
+    /// calling task is cancelled, and throws ``ConveyorError/Code/closed`` when ``close()`` is called meanwhile.
     public func receive(from queue: String, max: Int, wait: Duration) async throws -> [ReceivedMessage] {
         try checkOpen()
-        try? await Task.sleep(for: wait)
+        guard wait > .zero, !Task.isCancelled else { return [] }
+        let id = state.withLock { state in
+            state.lastWaiterID &+= 1
+            return state.lastWaiterID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                // Checked under the lock: a close, or a cancellation whose handler ran before the waiter was
+                // registered, is seen here.
+                let immediate: Result<Void, ConveyorError>? = state.withLock { state in
+                    if state.closed { return .failure(Self.closedError()) }
+                    if Task.isCancelled { return .success(()) }
+                    state.waiters[id] = Waiter(continuation: continuation)
+                    return nil
+                }
+                if let immediate {
+                    continuation.resume(with: immediate)
+                    return
+                }
+                let timer = Task { [weak self] in
+                    do {
+                        try await Task.sleep(for: wait)
+                    } catch {
+                        return  // woken early: cancelled or closed
+                    }
+                    self?.wake(id, with: .success(()))
+                }
+                let attached = state.withLock { state in
+                    guard state.waiters[id] != nil else { return false }
+                    state.waiters[id]?.timer = timer
+                    return true
+                }
+                if !attached { timer.cancel() }
+            }
+        } onCancel: {
+            wake(id, with: .success(()))
+        }
         return []
+    }
+
+    /// Resumes waiter `id` with `result` (if it is still waiting) and stops its timer.
+    private func wake(_ id: UInt64, with result: Result<Void, ConveyorError>) {
+        guard let waiter = state.withLock({ $0.waiters.removeValue(forKey: id) }) else { return }
+        waiter.timer?.cancel()
+        waiter.continuation.resume(with: result)
     }
 
     /// Does nothing: inline jobs are never queued.
@@ -78,14 +137,32 @@ public final class InlineQueueProvider: QueueProvider {
         return QueueStats()
     }
 
-    /// Marks the provider closed; further calls throw ``ConveyorError/Code/closed``.
+    /// Marks the provider closed and wakes every pending ``receive(from:max:wait:)`` with
+    /// ``ConveyorError/Code/closed``; further calls throw that error. Closing twice is harmless.
     public func close() async throws {
-        closed.store(true, ordering: .relaxed)
+        let waiters = state.withLock { state in
+            state.closed = true
+            defer { state.waiters.removeAll() }
+            return Array(state.waiters.values)
+        }
+        for waiter in waiters {
+            waiter.timer?.cancel()
+            waiter.continuation.resume(throwing: Self.closedError())
+        }
+    }
+
+    /// The number of receives currently suspended (for tests).
+    var pendingReceives: Int {
+        state.withLock { $0.waiters.count }
+    }
+
+    private static func closedError() -> ConveyorError {
+        ConveyorError(.closed, "the inline provider has been closed")
     }
 
     private func checkOpen() throws {
-        if closed.load(ordering: .relaxed) {
-            throw ConveyorError(.closed, "the inline provider has been closed")
+        if state.withLock({ $0.closed }) {
+            throw Self.closedError()
         }
     }
 }

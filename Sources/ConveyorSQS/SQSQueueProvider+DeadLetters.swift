@@ -99,7 +99,7 @@ extension SQSQueueProvider {
                         fields["MessageGroupId"] = "default"
                         fields["MessageDeduplicationId"] = UUID().uuidString
                     }
-                    _ = try await client.call("SendMessage", fields)
+                    _ = try await client.call("SendMessage", fields, queue: queue)
                     toDelete.append(handle)
                 }
                 if !toDelete.isEmpty {

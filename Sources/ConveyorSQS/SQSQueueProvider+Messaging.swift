@@ -16,6 +16,13 @@ extension SQSQueueProvider {
     /// Sends messages with `SendMessage` (one) or `SendMessageBatch` (chunks of 10, ≤ 256 KiB each, several in
     /// flight). Entries that fail for a transient reason are retried; entries that still fail make the call throw an
     /// error that lists their job ids — the other messages were sent.
+    ///
+    /// A request that fails with a connection error or a timeout is retried, although SQS may have received it: its
+    /// messages may then be stored twice. Such a retry is never silent: it is logged at info level ("SendMessageBatch
+    /// retried after a timeout; its N messages may be duplicated", with `conveyor.queue`, `sqs.action` and
+    /// `job.count`) and counted in `conveyor_possible_duplicate_sends_total{provider="sqs", action}`. Both copies carry
+    /// the same envelope job id, so handlers should be idempotent by ``Conveyor/Envelope/id``; on a FIFO queue SQS drops
+    /// the copy by its deduplication id (the deduplication key, else the job id) within 5 minutes.
     public func enqueue(_ messages: [OutgoingMessage], to queue: String) async throws -> [EnqueueResult] {
         guard !messages.isEmpty else { return [] }
         return try await withQueue(queue) { info in
@@ -29,7 +36,7 @@ extension SQSQueueProvider {
             if entries.count == 1 {
                 var fields = entries[0].fields
                 fields["QueueUrl"] = info.url
-                let response = try await client.call("SendMessage", fields)
+                let response = try await client.call("SendMessage", fields, queue: queue)
                 results[0].brokerMessageID = response["MessageId"]?.string
                 return results
             }
@@ -55,7 +62,7 @@ extension SQSQueueProvider {
                     guard next < chunks.count else { return }
                     let chunk = chunks[next]
                     next += 1
-                    group.addTask { try await self.sendBatch(chunk, url: info.url) }
+                    group.addTask { try await self.sendBatch(chunk, url: info.url, queue: queue) }
                 }
                 for _ in 0..<min(configuration.maxConcurrentBatches, chunks.count) { addNext() }
                 while let (sent, failed) = try await group.next() {
@@ -77,7 +84,7 @@ extension SQSQueueProvider {
 
     /// Sends one batch; retries entries that failed for a transient reason. Returns (index, message id) of sent entries
     /// and (job id, reason) of entries that could not be sent.
-    func sendBatch(_ chunk: [SendEntry], url: String) async throws -> ([(Int, String)], [(JobID, String)]) {
+    func sendBatch(_ chunk: [SendEntry], url: String, queue: String) async throws -> ([(Int, String)], [(JobID, String)]) {
         var pending = chunk
         var sent: [(Int, String)] = []
         var failed: [(JobID, String)] = []
@@ -90,7 +97,7 @@ extension SQSQueueProvider {
                 fields["Id"] = "m\(entry.index)"
                 entries.append(fields)
             }
-            let response = try await client.call("SendMessageBatch", ["QueueUrl": url, "Entries": entries])
+            let response = try await client.call("SendMessageBatch", ["QueueUrl": url, "Entries": entries], queue: queue)
             let byID = Dictionary(uniqueKeysWithValues: pending.map { ("m\($0.index)", $0) })
             for success in response["Successful"]?.array ?? [] {
                 if let id = success["Id"]?.string, let entry = byID[id] {
@@ -340,7 +347,7 @@ extension SQSQueueProvider {
             fields["MessageGroupId"] = "dead-letter"
             fields["MessageDeduplicationId"] = Self.deduplicationID("\(jobID)-\(message.attempt)-\(UUID().uuidString)")
         }
-        _ = try await client.call("SendMessage", fields)
+        _ = try await client.call("SendMessage", fields, queue: dlqName)
         let source = try await resolve(message.queue)
         try await deleteMessages([message.receipt.token], url: source.url, queue: message.queue)
     }

@@ -282,7 +282,9 @@ extension SQSQueueProvider {
 
     /// With `retryAfter`: `ChangeMessageVisibility` to that delay (at most 12 h), so the message returns then with a
     /// higher receive count. Without: a copy goes to the dead-letter queue with the reason, then the original is
-    /// deleted.
+    /// deleted. The copy is fitted to the dead-letter queue's size limit: the reason text is shortened first, then the
+    /// added envelope headers are dropped (the reason stays in the message attributes); a copy that cannot fit throws
+    /// ``ConveyorError/Code/messageTooLarge`` and the original stays in its queue.
     public func fail(_ message: ReceivedMessage, reason: FailureReason, retryAfter: Duration?) async throws {
         if let retryAfter {
             try await withQueue(message.queue) { info in
@@ -312,36 +314,19 @@ extension SQSQueueProvider {
                 "dead-letter queue \(dlqName) of \(message.queue) does not exist; create it (createQueue or localstack/init) so failed jobs are kept"
             )
         }
-        let body: String
-        var attributes: [String: Any] = [
-            "conveyor.dead_letter_reason": Self.stringAttribute(String(reason.message.prefix(1000)).isEmpty ? "-" : String(reason.message.prefix(1000))),
-            "conveyor.dead_letter_code": Self.stringAttribute(reason.code.isEmpty ? "-" : reason.code),
-            "conveyor.dead_letter_source": Self.stringAttribute(message.queue),
-        ]
-        var jobID = JobID.random()
-        switch message.envelope {
-        case .success(var envelope):
-            jobID = envelope.id
-            envelope.headers[Envelope.HeaderKey.deadLetterReason] = String(reason.message.prefix(1000))
-            envelope.headers[Envelope.HeaderKey.deadLetterCode] = reason.code
-            envelope.headers[Envelope.HeaderKey.deadLetterSourceQueue] = message.queue
-            envelope.headers[Envelope.HeaderKey.deadLetterAttempt] = String(message.attempt)
-            envelope.headers[Envelope.HeaderKey.deadLetteredAt] = ISO8601DateFormatter().string(from: Date())
-            body = String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self)
-            attributes["conveyor.task"] = Self.stringAttribute(envelope.task)
-            if let correlation = envelope.correlationID, !correlation.isEmpty {
-                attributes["conveyor.correlation_id"] = Self.stringAttribute(correlation)
-            }
-            if let traceparent = envelope.traceContext["traceparent"] {
-                attributes["traceparent"] = Self.stringAttribute(traceparent)
-            }
-        case .failure:
-            body = String(decoding: message.rawBody ?? [], as: UTF8.self)
+        let limit = try await maximumMessageBytes(of: dlq, key: dlqName)
+        let copy = try Self.deadLetterCopy(of: message, reason: reason, limit: limit)
+        let jobID = (try? message.envelope.get())?.id ?? JobID.random()
+        if copy.fit != .complete {
+            logger.info("dead-letter copy shortened to fit the dead-letter queue's size limit", metadata: [
+                "conveyor.queue": "\(message.queue)", "conveyor.dead_letter_queue": "\(dlqName)", "job.id": "\(jobID)",
+                "conveyor.dead_letter_fit": "\(copy.fit.rawValue)", "sqs.maximum_message_bytes": "\(limit)",
+            ])
         }
         var fields: [String: Any] = [
             "QueueUrl": dlq.url,
-            "MessageBody": body.isEmpty ? " " : body,
-            "MessageAttributes": attributes,
+            "MessageBody": copy.body,
+            "MessageAttributes": copy.attributes,
         ]
         if dlq.fifo {
             fields["MessageGroupId"] = "dead-letter"

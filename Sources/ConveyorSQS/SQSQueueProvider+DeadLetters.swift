@@ -42,11 +42,12 @@ extension SQSQueueProvider {
     }
 
     func makeVisible(_ handles: [String], url: String) async throws {
-        for start in stride(from: 0, to: handles.count, by: 10) {
-            let entries = handles[start..<Swift.min(start + 10, handles.count)].enumerated().map {
+        guard !handles.isEmpty else { return }
+        _ = try await forEachChunk(Self.chunked(handles)) { chunk in
+            let entries = chunk.enumerated().map {
                 ["Id": "v\($0.offset)", "ReceiptHandle": $0.element, "VisibilityTimeout": 0] as [String: Any]
             }
-            _ = try await client.call("ChangeMessageVisibilityBatch", ["QueueUrl": url, "Entries": entries])
+            _ = try await self.client.call("ChangeMessageVisibilityBatch", ["QueueUrl": url, "Entries": entries])
         }
     }
 

@@ -229,8 +229,9 @@ extension SQSQueueProvider {
 
     // MARK: - Settle
 
-    /// Deletes messages with `DeleteMessageBatch` (or `DeleteMessage` for one). Receipts that are no longer valid are
-    /// ignored; other failed entries are retried, then reported.
+    /// Deletes messages with `DeleteMessageBatch` in chunks of 10 per queue, up to
+    /// ``Configuration/maxConcurrentBatches`` chunks in flight (`DeleteMessage` for one). Receipts that are no longer
+    /// valid are ignored; other failed entries are retried, then reported after every chunk was tried.
     public func acknowledge(_ messages: [ReceivedMessage]) async throws {
         guard !messages.isEmpty else { return }
         let byQueue = Dictionary(grouping: messages, by: \.queue)
@@ -250,34 +251,42 @@ extension SQSQueueProvider {
             }
             return
         }
-        var failures: [String] = []
-        for start in stride(from: 0, to: handles.count, by: 10) {
-            var pending = Array(handles[start..<Swift.min(start + 10, handles.count)].enumerated())
-            var attempt = 1
-            while !pending.isEmpty {
-                let entries = pending.map { ["Id": "d\($0.offset)", "ReceiptHandle": $0.element] }
-                let response = try await client.call("DeleteMessageBatch", ["QueueUrl": url, "Entries": entries])
-                var retry: [(offset: Int, element: String)] = []
-                for failure in response["Failed"]?.array ?? [] {
-                    guard let id = failure["Id"]?.string, let entry = pending.first(where: { "d\($0.offset)" == id }) else { continue }
-                    let code = failure["Code"]?.string ?? "unknown"
-                    if code.contains("ReceiptHandleIsInvalid") || code.contains("InvalidReceiptHandle") { continue }
-                    if !(failure["SenderFault"]?.bool ?? false) && attempt < client.retry.maxAttempts {
-                        retry.append(entry)
-                    } else {
-                        failures.append(code)
-                    }
-                }
-                pending = retry
-                if !pending.isEmpty {
-                    try await Task.sleep(for: client.retry.delay(beforeRetry: attempt))
-                    attempt += 1
-                }
-            }
-        }
+        // Chunks of 10, several in flight (``Configuration/maxConcurrentBatches``).
+        let failures = try await forEachChunk(Self.chunked(handles)) { chunk in
+            try await self.deleteChunk(chunk, url: url)
+        }.flatMap { $0 }
         if !failures.isEmpty {
             throw ConveyorError(.brokerError, "\(failures.count) of \(handles.count) messages of \(queue) could not be deleted: \(failures.prefix(5).joined(separator: ", "))")
         }
+    }
+
+    /// Deletes up to 10 messages with `DeleteMessageBatch`, retrying entries that failed for a transient reason.
+    /// Returns the error codes of entries that could not be deleted (invalid receipts are ignored).
+    func deleteChunk(_ handles: [String], url: String) async throws -> [String] {
+        var failures: [String] = []
+        var pending = Array(handles.enumerated())
+        var attempt = 1
+        while !pending.isEmpty {
+            let entries = pending.map { ["Id": "d\($0.offset)", "ReceiptHandle": $0.element] }
+            let response = try await client.call("DeleteMessageBatch", ["QueueUrl": url, "Entries": entries])
+            var retry: [(offset: Int, element: String)] = []
+            for failure in response["Failed"]?.array ?? [] {
+                guard let id = failure["Id"]?.string, let entry = pending.first(where: { "d\($0.offset)" == id }) else { continue }
+                let code = failure["Code"]?.string ?? "unknown"
+                if code.contains("ReceiptHandleIsInvalid") || code.contains("InvalidReceiptHandle") { continue }
+                if !(failure["SenderFault"]?.bool ?? false) && attempt < client.retry.maxAttempts {
+                    retry.append(entry)
+                } else {
+                    failures.append(code)
+                }
+            }
+            pending = retry
+            if !pending.isEmpty {
+                try await Task.sleep(for: client.retry.delay(beforeRetry: attempt))
+                attempt += 1
+            }
+        }
+        return failures
     }
 
     /// With `retryAfter`: `ChangeMessageVisibility` to that delay (at most 12 h), so the message returns then with a

@@ -48,12 +48,13 @@ final class CapturedLogs: Sendable {
 /// (``LocalHTTPServer``) that drops the first `SendMessageBatch` connection.
 @Suite("SQS possible duplicate sends (local HTTP server)")
 struct SQSDuplicateSendTests {
-    static func provider(port: Int, logs: CapturedLogs) throws -> SQSQueueProvider {
+    static func provider(port: Int, logs: CapturedLogs, requestTimeout: Duration = .seconds(30)) throws -> SQSQueueProvider {
         let configuration = SQSQueueProvider.Configuration(
             region: "us-east-1",
             endpoint: "http://127.0.0.1:\(port)",
             credentials: StaticCredentialsProvider(AWSCredentials(accessKeyID: "AKIDTEST", secretAccessKey: "test-secret")),
-            retryPolicy: SQSRetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(10), maxDelay: .milliseconds(50))
+            retryPolicy: SQSRetryPolicy(maxAttempts: 3, baseDelay: .milliseconds(10), maxDelay: .milliseconds(50)),
+            requestTimeout: requestTimeout
         )
         return try SQSQueueProvider(configuration: configuration, logger: logs.logger())
     }
@@ -119,6 +120,52 @@ struct SQSDuplicateSendTests {
 
         #expect(results.first?.brokerMessageID == "id-0")
         #expect(sends.load(ordering: .relaxed) == 2)
+        #expect(provider.client.possibleDuplicateSends == 0)
+        #expect(!logs.entries.contains { $0.message.contains("may be duplicated") })
+    }
+
+    @Test func timedOutSendMessageIsRetriedAndReported() async throws {
+        let sends = Atomic<Int>(0)
+        let server = try LocalHTTPServer { request in
+            switch request.headers["x-amz-target"] {
+            case "AmazonSQS.SendMessage":
+                // The first request gets no answer within the client's request timeout (the server answers each
+                // connection on its own thread, so the retry is answered meanwhile).
+                if sends.add(1, ordering: .relaxed).newValue == 1 {
+                    Thread.sleep(forTimeInterval: 3)
+                    return (0, "")
+                }
+                return (200, #"{"MessageId":"id-0"}"#)
+            default:
+                return (200, "{}")
+            }
+        }
+        defer { server.stop() }
+        let logs = CapturedLogs()
+        let provider = try Self.provider(port: server.port, logs: logs, requestTimeout: .milliseconds(300))
+        let queue = "http://127.0.0.1:\(server.port)/000000000000/dup-test"
+
+        let results = try await provider.enqueue([OutgoingMessage(envelope: Envelope(task: "test.dup", payload: []))], to: queue)
+        try await provider.close()
+
+        #expect(results.first?.brokerMessageID == "id-0")
+        #expect(provider.client.possibleDuplicateSends == 1)
+        let report = try #require(logs.entries.first { $0.message.contains("may be duplicated") })
+        #expect(report.level == .info)
+        #expect(report.message == "SendMessage retried after a timeout; its message may be duplicated")
+        #expect(report.metadata["job.count"] == "1")
+    }
+
+    @Test func aSendThatCouldNotConnectIsNotReported() async throws {
+        // Nothing listens on the discard port: the requests never reach anyone.
+        let logs = CapturedLogs()
+        let provider = try Self.provider(port: 9, logs: logs)
+        await #expect(throws: ConveyorError.self) {
+            _ = try await provider.enqueue(
+                [OutgoingMessage(envelope: Envelope(task: "test.dup", payload: []))], to: "http://127.0.0.1:9/000000000000/dup-test"
+            )
+        }
+        try await provider.close()
         #expect(provider.client.possibleDuplicateSends == 0)
         #expect(!logs.entries.contains { $0.message.contains("may be duplicated") })
     }

@@ -22,7 +22,8 @@ extension SQSQueueProvider {
     /// retried after a timeout; its N messages may be duplicated", with `conveyor.queue`, `sqs.action` and
     /// `job.count`) and counted in `conveyor_possible_duplicate_sends_total{provider="sqs", action}`. Both copies carry
     /// the same envelope job id, so handlers should be idempotent by ``Conveyor/Envelope/id``; on a FIFO queue SQS drops
-    /// the copy by its deduplication id (the deduplication key, else the job id) within 5 minutes.
+    /// the copy by its deduplication id (the deduplication key, else the job id) within 5 minutes. When such a send
+    /// still fails after its retries, the error says that its messages may have been sent.
     public func enqueue(_ messages: [OutgoingMessage], to queue: String) async throws -> [EnqueueResult] {
         guard !messages.isEmpty else { return [] }
         return try await withQueue(queue) { info in

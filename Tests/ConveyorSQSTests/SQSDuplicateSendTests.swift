@@ -169,4 +169,22 @@ struct SQSDuplicateSendTests {
         #expect(provider.client.possibleDuplicateSends == 0)
         #expect(!logs.entries.contains { $0.message.contains("may be duplicated") })
     }
+
+    @Test func aSendDroppedEveryTimeFailsSayingItsMessagesMayHaveBeenSent() async throws {
+        let server = try LocalHTTPServer { request in
+            request.headers["x-amz-target"] == "AmazonSQS.SendMessage" ? (0, "") : (200, "{}")
+        }
+        defer { server.stop() }
+        let logs = CapturedLogs()
+        let provider = try Self.provider(port: server.port, logs: logs)  // 3 attempts
+        let queue = "http://127.0.0.1:\(server.port)/000000000000/dup-test"
+        await #expect {
+            _ = try await provider.enqueue([OutgoingMessage(envelope: Envelope(task: "test.dup", payload: []))], to: queue)
+        } throws: { error in
+            (error as? ConveyorError)?.code == .connectionFailed && "\(error)".contains("may have been sent")
+        }
+        try await provider.close()
+        #expect(provider.client.possibleDuplicateSends == 2)
+        #expect(logs.entries.filter { $0.message.contains("may be duplicated") }.count == 2)
+    }
 }

@@ -22,9 +22,8 @@ package final class SQSClient: Sendable {
     private let keyCache = Mutex<(scope: String, secret: String, key: [UInt8])?>(nil)
     /// `conveyor_possible_duplicate_sends_total{provider="sqs", action}`: send requests retried after a transport error
     /// or a timeout, whose messages may have reached SQS twice.
-    private let duplicateSendCounters: [String: Counter] = Dictionary(uniqueKeysWithValues: sendActions.map {
-        ($0, Counter(label: "conveyor_possible_duplicate_sends_total", dimensions: [("provider", "sqs"), ("action", $0)]))
-    })
+    /// Created on first use (after the application bootstrapped its metrics backend), once per action.
+    private let duplicateSendCounters = Mutex<[String: Counter]>([:])
     private let duplicateSendCount = Atomic<Int>(0)
 
     /// The actions that send messages: retrying one of them after its request may have reached SQS can duplicate.
@@ -87,20 +86,30 @@ package final class SQSClient: Sendable {
     ///
     /// A `SendMessage` or `SendMessageBatch` request retried after a transport error or a timeout may have reached
     /// SQS already, so its `messageCount` messages may be duplicated: that is logged at info and counted in
-    /// `conveyor_possible_duplicate_sends_total`.
+    /// `conveyor_possible_duplicate_sends_total`. When such a send finally fails, the error says that its messages
+    /// may have been sent.
     func send(
         _ action: String, body: [UInt8], extraTimeout: Duration = .zero, queue: String? = nil, messageCount: Int = 1
     ) async throws -> [UInt8] {
         var attempt = 1
+        var possiblyDelivered = false
         while true {
             var transportFailure: HTTPTransportError?
             do {
                 return try await metrics.measure(action) {
                     try await sendOnce(action, body: body, extraTimeout: extraTimeout, transportFailure: &transportFailure)
                 }
-            } catch let error as ConveyorError where error.isRetryable && attempt < retry.maxAttempts {
+            } catch var error as ConveyorError {
+                let mayDuplicate = Self.sendActions.contains(action) && transportFailure.map(Self.mayHaveBeenDelivered) == true
+                possiblyDelivered = possiblyDelivered || mayDuplicate
+                guard error.isRetryable && attempt < retry.maxAttempts else {
+                    if possiblyDelivered {
+                        error.message += "; a request may have reached SQS before failing, so its messages may have been sent (sending them again may duplicate them)"
+                    }
+                    throw error
+                }
                 let delay = retry.delay(beforeRetry: attempt)
-                if let transportFailure, Self.sendActions.contains(action), Self.mayHaveBeenDelivered(transportFailure) {
+                if let transportFailure, mayDuplicate {
                     reportPossibleDuplicate(action, queue: queue, messageCount: messageCount, failure: transportFailure, attempt: attempt)
                 } else {
                     logger.debug("SQS request retried", metadata: [
@@ -123,7 +132,13 @@ package final class SQSClient: Sendable {
 
     private func reportPossibleDuplicate(_ action: String, queue: String?, messageCount: Int, failure: HTTPTransportError, attempt: Int) {
         duplicateSendCount.add(1, ordering: .relaxed)
-        duplicateSendCounters[action]?.increment()
+        let counter = duplicateSendCounters.withLock { counters in
+            if let counter = counters[action] { return counter }
+            let counter = Counter(label: "conveyor_possible_duplicate_sends_total", dimensions: [("provider", "sqs"), ("action", action)])
+            counters[action] = counter
+            return counter
+        }
+        counter.increment()
         let kind = failure.timedOut ? "a timeout" : "a connection error (curl \(failure.code))"
         let messages = messageCount == 1 ? "its message" : "its \(messageCount) messages"
         logger.info("\(action) retried after \(kind); \(messages) may be duplicated", metadata: [

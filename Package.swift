@@ -51,6 +51,7 @@ let package = Package(
                 "Conveyor",
                 "CCurl",
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Metrics", package: "swift-metrics"),
             ]
         ),
 

@@ -32,7 +32,8 @@ extension SQSQueueProvider {
         public var requestTimeout: Duration
         /// Timeout of establishing a connection. Default 5 s.
         public var connectTimeout: Duration
-        /// Largest number of batch requests one `enqueue` call keeps in flight. Default 8.
+        /// Largest number of batch requests (chunks of 10) one `enqueue`, `acknowledge`, visibility change or release
+        /// keeps in flight per queue. Default 8.
         public var maxConcurrentBatches: Int
         /// Longest delay of one hop (`DelaySeconds`), 1 s to 900 s. Longer delays are carried by the envelope's
         /// `not_before` and re-sent until due. Default 900 s (the SQS maximum); tests lower it to exercise hops.

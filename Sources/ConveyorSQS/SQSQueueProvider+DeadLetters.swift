@@ -36,16 +36,18 @@ extension SQSQueueProvider {
         let code = attribute("conveyor.dead_letter_code") ?? envelope?.headers[Envelope.HeaderKey.deadLetterCode] ?? "max_receive_count"
         let reason = attribute("conveyor.dead_letter_reason") ?? envelope?.headers[Envelope.HeaderKey.deadLetterReason]
             ?? "moved by the queue's redrive policy (maxReceiveCount)"
-        let attempts = envelope?.headers[Envelope.HeaderKey.deadLetterAttempt].flatMap(Int.init) ?? 0
+        let attempts = (envelope?.headers[Envelope.HeaderKey.deadLetterAttempt] ?? attribute("conveyor.dead_letter_attempt"))
+            .flatMap(Int.init) ?? 0
         return DeadLetter(envelope: message.envelope, rawBody: message.rawBody, reason: FailureReason(code: code, message: reason), attempts: attempts)
     }
 
     func makeVisible(_ handles: [String], url: String) async throws {
-        for start in stride(from: 0, to: handles.count, by: 10) {
-            let entries = handles[start..<Swift.min(start + 10, handles.count)].enumerated().map {
+        guard !handles.isEmpty else { return }
+        _ = try await forEachChunk(Self.chunked(handles)) { chunk in
+            let entries = chunk.enumerated().map {
                 ["Id": "v\($0.offset)", "ReceiptHandle": $0.element, "VisibilityTimeout": 0] as [String: Any]
             }
-            _ = try await client.call("ChangeMessageVisibilityBatch", ["QueueUrl": url, "Entries": entries])
+            _ = try await self.client.call("ChangeMessageVisibilityBatch", ["QueueUrl": url, "Entries": entries])
         }
     }
 
@@ -99,7 +101,7 @@ extension SQSQueueProvider {
                         fields["MessageGroupId"] = "default"
                         fields["MessageDeduplicationId"] = UUID().uuidString
                     }
-                    _ = try await client.call("SendMessage", fields)
+                    _ = try await client.call("SendMessage", fields, queue: queue)
                     toDelete.append(handle)
                 }
                 if !toDelete.isEmpty {

@@ -16,6 +16,14 @@ extension SQSQueueProvider {
     /// Sends messages with `SendMessage` (one) or `SendMessageBatch` (chunks of 10, ≤ 256 KiB each, several in
     /// flight). Entries that fail for a transient reason are retried; entries that still fail make the call throw an
     /// error that lists their job ids — the other messages were sent.
+    ///
+    /// A request that fails with a connection error or a timeout is retried, although SQS may have received it: its
+    /// messages may then be stored twice. Such a retry is never silent: it is logged at info level ("SendMessageBatch
+    /// retried after a timeout; its N messages may be duplicated", with `conveyor.queue`, `sqs.action` and
+    /// `job.count`) and counted in `conveyor_possible_duplicate_sends_total{provider="sqs", action}`. Both copies carry
+    /// the same envelope job id, so handlers should be idempotent by ``Conveyor/Envelope/id``; on a FIFO queue SQS drops
+    /// the copy by its deduplication id (the deduplication key, else the job id) within 5 minutes. When such a send
+    /// still fails after its retries, the error says that its messages may have been sent.
     public func enqueue(_ messages: [OutgoingMessage], to queue: String) async throws -> [EnqueueResult] {
         guard !messages.isEmpty else { return [] }
         return try await withQueue(queue) { info in
@@ -29,7 +37,7 @@ extension SQSQueueProvider {
             if entries.count == 1 {
                 var fields = entries[0].fields
                 fields["QueueUrl"] = info.url
-                let response = try await client.call("SendMessage", fields)
+                let response = try await client.call("SendMessage", fields, queue: queue)
                 results[0].brokerMessageID = response["MessageId"]?.string
                 return results
             }
@@ -55,7 +63,7 @@ extension SQSQueueProvider {
                     guard next < chunks.count else { return }
                     let chunk = chunks[next]
                     next += 1
-                    group.addTask { try await self.sendBatch(chunk, url: info.url) }
+                    group.addTask { try await self.sendBatch(chunk, url: info.url, queue: queue) }
                 }
                 for _ in 0..<min(configuration.maxConcurrentBatches, chunks.count) { addNext() }
                 while let (sent, failed) = try await group.next() {
@@ -77,7 +85,7 @@ extension SQSQueueProvider {
 
     /// Sends one batch; retries entries that failed for a transient reason. Returns (index, message id) of sent entries
     /// and (job id, reason) of entries that could not be sent.
-    func sendBatch(_ chunk: [SendEntry], url: String) async throws -> ([(Int, String)], [(JobID, String)]) {
+    func sendBatch(_ chunk: [SendEntry], url: String, queue: String) async throws -> ([(Int, String)], [(JobID, String)]) {
         var pending = chunk
         var sent: [(Int, String)] = []
         var failed: [(JobID, String)] = []
@@ -90,7 +98,7 @@ extension SQSQueueProvider {
                 fields["Id"] = "m\(entry.index)"
                 entries.append(fields)
             }
-            let response = try await client.call("SendMessageBatch", ["QueueUrl": url, "Entries": entries])
+            let response = try await client.call("SendMessageBatch", ["QueueUrl": url, "Entries": entries], queue: queue)
             let byID = Dictionary(uniqueKeysWithValues: pending.map { ("m\($0.index)", $0) })
             for success in response["Successful"]?.array ?? [] {
                 if let id = success["Id"]?.string, let entry = byID[id] {
@@ -222,8 +230,9 @@ extension SQSQueueProvider {
 
     // MARK: - Settle
 
-    /// Deletes messages with `DeleteMessageBatch` (or `DeleteMessage` for one). Receipts that are no longer valid are
-    /// ignored; other failed entries are retried, then reported.
+    /// Deletes messages with `DeleteMessageBatch` in chunks of 10 per queue, up to
+    /// ``Configuration/maxConcurrentBatches`` chunks in flight (`DeleteMessage` for one). Receipts that are no longer
+    /// valid are ignored; other failed entries are retried, then reported after every chunk was tried.
     public func acknowledge(_ messages: [ReceivedMessage]) async throws {
         guard !messages.isEmpty else { return }
         let byQueue = Dictionary(grouping: messages, by: \.queue)
@@ -243,39 +252,49 @@ extension SQSQueueProvider {
             }
             return
         }
-        var failures: [String] = []
-        for start in stride(from: 0, to: handles.count, by: 10) {
-            var pending = Array(handles[start..<Swift.min(start + 10, handles.count)].enumerated())
-            var attempt = 1
-            while !pending.isEmpty {
-                let entries = pending.map { ["Id": "d\($0.offset)", "ReceiptHandle": $0.element] }
-                let response = try await client.call("DeleteMessageBatch", ["QueueUrl": url, "Entries": entries])
-                var retry: [(offset: Int, element: String)] = []
-                for failure in response["Failed"]?.array ?? [] {
-                    guard let id = failure["Id"]?.string, let entry = pending.first(where: { "d\($0.offset)" == id }) else { continue }
-                    let code = failure["Code"]?.string ?? "unknown"
-                    if code.contains("ReceiptHandleIsInvalid") || code.contains("InvalidReceiptHandle") { continue }
-                    if !(failure["SenderFault"]?.bool ?? false) && attempt < client.retry.maxAttempts {
-                        retry.append(entry)
-                    } else {
-                        failures.append(code)
-                    }
-                }
-                pending = retry
-                if !pending.isEmpty {
-                    try await Task.sleep(for: client.retry.delay(beforeRetry: attempt))
-                    attempt += 1
-                }
-            }
-        }
+        // Chunks of 10, several in flight (``Configuration/maxConcurrentBatches``).
+        let failures = try await forEachChunk(Self.chunked(handles)) { chunk in
+            try await self.deleteChunk(chunk, url: url)
+        }.flatMap { $0 }
         if !failures.isEmpty {
             throw ConveyorError(.brokerError, "\(failures.count) of \(handles.count) messages of \(queue) could not be deleted: \(failures.prefix(5).joined(separator: ", "))")
         }
     }
 
+    /// Deletes up to 10 messages with `DeleteMessageBatch`, retrying entries that failed for a transient reason.
+    /// Returns the error codes of entries that could not be deleted (invalid receipts are ignored).
+    func deleteChunk(_ handles: [String], url: String) async throws -> [String] {
+        var failures: [String] = []
+        var pending = Array(handles.enumerated())
+        var attempt = 1
+        while !pending.isEmpty {
+            let entries = pending.map { ["Id": "d\($0.offset)", "ReceiptHandle": $0.element] }
+            let response = try await client.call("DeleteMessageBatch", ["QueueUrl": url, "Entries": entries])
+            var retry: [(offset: Int, element: String)] = []
+            for failure in response["Failed"]?.array ?? [] {
+                guard let id = failure["Id"]?.string, let entry = pending.first(where: { "d\($0.offset)" == id }) else { continue }
+                let code = failure["Code"]?.string ?? "unknown"
+                if code.contains("ReceiptHandleIsInvalid") || code.contains("InvalidReceiptHandle") { continue }
+                if !(failure["SenderFault"]?.bool ?? false) && attempt < client.retry.maxAttempts {
+                    retry.append(entry)
+                } else {
+                    failures.append(code)
+                }
+            }
+            pending = retry
+            if !pending.isEmpty {
+                try await Task.sleep(for: client.retry.delay(beforeRetry: attempt))
+                attempt += 1
+            }
+        }
+        return failures
+    }
+
     /// With `retryAfter`: `ChangeMessageVisibility` to that delay (at most 12 h), so the message returns then with a
     /// higher receive count. Without: a copy goes to the dead-letter queue with the reason, then the original is
-    /// deleted.
+    /// deleted. The copy is fitted to the dead-letter queue's size limit: the reason text is shortened first, then the
+    /// added envelope headers are dropped (the reason stays in the message attributes); a copy that cannot fit throws
+    /// ``ConveyorError/Code/messageTooLarge`` and the original stays in its queue.
     public func fail(_ message: ReceivedMessage, reason: FailureReason, retryAfter: Duration?) async throws {
         if let retryAfter {
             try await withQueue(message.queue) { info in
@@ -305,42 +324,25 @@ extension SQSQueueProvider {
                 "dead-letter queue \(dlqName) of \(message.queue) does not exist; create it (createQueue or localstack/init) so failed jobs are kept"
             )
         }
-        let body: String
-        var attributes: [String: Any] = [
-            "conveyor.dead_letter_reason": Self.stringAttribute(String(reason.message.prefix(1000)).isEmpty ? "-" : String(reason.message.prefix(1000))),
-            "conveyor.dead_letter_code": Self.stringAttribute(reason.code.isEmpty ? "-" : reason.code),
-            "conveyor.dead_letter_source": Self.stringAttribute(message.queue),
-        ]
-        var jobID = JobID.random()
-        switch message.envelope {
-        case .success(var envelope):
-            jobID = envelope.id
-            envelope.headers[Envelope.HeaderKey.deadLetterReason] = String(reason.message.prefix(1000))
-            envelope.headers[Envelope.HeaderKey.deadLetterCode] = reason.code
-            envelope.headers[Envelope.HeaderKey.deadLetterSourceQueue] = message.queue
-            envelope.headers[Envelope.HeaderKey.deadLetterAttempt] = String(message.attempt)
-            envelope.headers[Envelope.HeaderKey.deadLetteredAt] = ISO8601DateFormatter().string(from: Date())
-            body = String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self)
-            attributes["conveyor.task"] = Self.stringAttribute(envelope.task)
-            if let correlation = envelope.correlationID, !correlation.isEmpty {
-                attributes["conveyor.correlation_id"] = Self.stringAttribute(correlation)
-            }
-            if let traceparent = envelope.traceContext["traceparent"] {
-                attributes["traceparent"] = Self.stringAttribute(traceparent)
-            }
-        case .failure:
-            body = String(decoding: message.rawBody ?? [], as: UTF8.self)
+        let limit = try await maximumMessageBytes(of: dlq, key: dlqName)
+        let copy = try Self.deadLetterCopy(of: message, reason: reason, limit: limit)
+        let jobID = (try? message.envelope.get())?.id ?? JobID.random()
+        if copy.fit != .complete {
+            logger.info("dead-letter copy shortened to fit the dead-letter queue's size limit", metadata: [
+                "conveyor.queue": "\(message.queue)", "conveyor.dead_letter_queue": "\(dlqName)", "job.id": "\(jobID)",
+                "conveyor.dead_letter_fit": "\(copy.fit.rawValue)", "sqs.maximum_message_bytes": "\(limit)",
+            ])
         }
         var fields: [String: Any] = [
             "QueueUrl": dlq.url,
-            "MessageBody": body.isEmpty ? " " : body,
-            "MessageAttributes": attributes,
+            "MessageBody": copy.body,
+            "MessageAttributes": copy.attributes,
         ]
         if dlq.fifo {
             fields["MessageGroupId"] = "dead-letter"
             fields["MessageDeduplicationId"] = Self.deduplicationID("\(jobID)-\(message.attempt)-\(UUID().uuidString)")
         }
-        _ = try await client.call("SendMessage", fields)
+        _ = try await client.call("SendMessage", fields, queue: dlqName)
         let source = try await resolve(message.queue)
         try await deleteMessages([message.receipt.token], url: source.url, queue: message.queue)
     }

@@ -14,7 +14,8 @@ extension SQSQueueProvider {
     }
 
     /// Keeps `messages` invisible for `duration` from now (at most 12 h) with `ChangeMessageVisibilityBatch`, in
-    /// chunks of 10 per queue (`ChangeMessageVisibility` for a single message).
+    /// chunks of 10 per queue, up to ``Configuration/maxConcurrentBatches`` chunks in flight (`ChangeMessageVisibility`
+    /// for a single message).
     ///
     /// Unlike the single-message `extendVisibility(_:by:)`, receipts that are no longer valid (the message was
     /// acknowledged or redelivered meanwhile) are ignored, as ``acknowledge(_:)`` ignores them. Entries that fail for
@@ -49,35 +50,12 @@ extension SQSQueueProvider {
             }
             return
         }
-        var failures: [String] = []
-        var ignored = 0
-        for start in stride(from: 0, to: handles.count, by: 10) {
-            var pending = Array(handles[start..<Swift.min(start + 10, handles.count)].enumerated())
-            var attempt = 1
-            while !pending.isEmpty {
-                let entries: [[String: Any]] = pending.map {
-                    ["Id": "v\($0.offset)", "ReceiptHandle": $0.element, "VisibilityTimeout": seconds]
-                }
-                let response = try await client.call("ChangeMessageVisibilityBatch", ["QueueUrl": url, "Entries": entries])
-                var retry: [(offset: Int, element: String)] = []
-                for failure in response["Failed"]?.array ?? [] {
-                    guard let id = failure["Id"]?.string, let entry = pending.first(where: { "v\($0.offset)" == id }) else { continue }
-                    let code = failure["Code"]?.string ?? "unknown"
-                    if Self.isStaleReceipt(code: code, message: failure["Message"]?.string ?? "") {
-                        ignored += 1
-                    } else if !(failure["SenderFault"]?.bool ?? false) && attempt < client.retry.maxAttempts {
-                        retry.append(entry)
-                    } else {
-                        failures.append(code)
-                    }
-                }
-                pending = retry
-                if !pending.isEmpty {
-                    try await Task.sleep(for: client.retry.delay(beforeRetry: attempt))
-                    attempt += 1
-                }
-            }
+        // Chunks of 10, several in flight (``Configuration/maxConcurrentBatches``).
+        let outcomes = try await forEachChunk(Self.chunked(handles)) { chunk in
+            try await self.changeVisibilityChunk(chunk, to: seconds, url: url)
         }
+        let failures = outcomes.flatMap(\.failures)
+        let ignored = outcomes.reduce(0) { $0 + $1.ignored }
         if ignored > 0 {
             logger.debug("visibility change ignored invalid receipts", metadata: [
                 "conveyor.queue": "\(queue)", "conveyor.operation": "\(verb)", "conveyor.count": "\(ignored)",
@@ -89,6 +67,39 @@ extension SQSQueueProvider {
                 "\(failures.count) of \(handles.count) messages of \(queue) could not be \(verb): \(failures.prefix(5).joined(separator: ", "))"
             )
         }
+    }
+
+    /// `ChangeMessageVisibilityBatch` for up to 10 messages, retrying entries that failed for a transient reason.
+    /// Returns the error codes of entries that still failed and how many receipts were no longer valid.
+    func changeVisibilityChunk(_ handles: [String], to seconds: Int, url: String) async throws -> (failures: [String], ignored: Int) {
+        var failures: [String] = []
+        var ignored = 0
+        var pending = Array(handles.enumerated())
+        var attempt = 1
+        while !pending.isEmpty {
+            let entries: [[String: Any]] = pending.map {
+                ["Id": "v\($0.offset)", "ReceiptHandle": $0.element, "VisibilityTimeout": seconds]
+            }
+            let response = try await client.call("ChangeMessageVisibilityBatch", ["QueueUrl": url, "Entries": entries])
+            var retry: [(offset: Int, element: String)] = []
+            for failure in response["Failed"]?.array ?? [] {
+                guard let id = failure["Id"]?.string, let entry = pending.first(where: { "v\($0.offset)" == id }) else { continue }
+                let code = failure["Code"]?.string ?? "unknown"
+                if Self.isStaleReceipt(code: code, message: failure["Message"]?.string ?? "") {
+                    ignored += 1
+                } else if !(failure["SenderFault"]?.bool ?? false) && attempt < client.retry.maxAttempts {
+                    retry.append(entry)
+                } else {
+                    failures.append(code)
+                }
+            }
+            pending = retry
+            if !pending.isEmpty {
+                try await Task.sleep(for: client.retry.delay(beforeRetry: attempt))
+                attempt += 1
+            }
+        }
+        return (failures, ignored)
     }
 
     /// Whether a failed batch entry means the receipt is no longer valid (the message was deleted, or received

@@ -17,7 +17,8 @@ import Synchronization
 ///   `ApproximateReceiveCount` + ``Envelope/attemptOffset``.
 /// - `fail` with a delay changes the visibility (capped at 12 h); without one it sends a copy to the dead-letter queue
 ///   (`<queue><deadLetterQueueSuffix>`) with the reason in message attributes and envelope headers, then deletes the
-///   original.
+///   original. A copy that would exceed the dead-letter queue's `MaximumMessageSize` is shortened: the reason text
+///   first, then the added envelope headers (the reason stays in the message attributes).
 /// - Delays up to 900 s use `DelaySeconds`. FIFO queues have only queue-level delays: a delayed message to a FIFO
 ///   queue is refused with ``ConveyorError/Code/unsupported``.
 public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, QueueProvisioningProvider {

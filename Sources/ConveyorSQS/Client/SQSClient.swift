@@ -1,6 +1,7 @@
 import Conveyor
 import Foundation
 import Logging
+import Metrics
 import Synchronization
 
 /// A minimal SQS client over the AWS JSON 1.0 protocol: `POST /` with `X-Amz-Target: AmazonSQS.<Action>`, signed
@@ -19,6 +20,18 @@ package final class SQSClient: Sendable {
     /// Request latency and errors per action (`conveyor_broker_request_*{provider="sqs"}`).
     private let metrics = BrokerRequestMetrics(provider: "sqs")
     private let keyCache = Mutex<(scope: String, secret: String, key: [UInt8])?>(nil)
+    /// `conveyor_possible_duplicate_sends_total{provider="sqs", action}`: send requests retried after a transport error
+    /// or a timeout, whose messages may have reached SQS twice.
+    /// Created on first use (after the application bootstrapped its metrics backend), once per action.
+    private let duplicateSendCounters = Mutex<[String: Counter]>([:])
+    private let duplicateSendCount = Atomic<Int>(0)
+
+    /// The actions that send messages: retrying one of them after its request may have reached SQS can duplicate.
+    private static let sendActions = ["SendMessage", "SendMessageBatch"]
+
+    /// How many send requests were retried after a transport error or a timeout (each may have duplicated its
+    /// messages), since this client was created. For tests; operators read `conveyor_possible_duplicate_sends_total`.
+    package var possibleDuplicateSends: Int { duplicateSendCount.load(ordering: .relaxed) }
 
     init(
         endpoint: String,
@@ -52,12 +65,16 @@ package final class SQSClient: Sendable {
 
     /// Calls `action` with the JSON object `parameters` and returns the decoded JSON response object.
     ///
-    /// `extraTimeout` lengthens the request timeout (for long polls).
-    package func call(_ action: String, _ parameters: [String: Any], extraTimeout: Duration = .zero) async throws -> SQSJSON {
+    /// `extraTimeout` lengthens the request timeout (for long polls). `queue` names the queue in logs (for a
+    /// send action retried after its request may have been delivered).
+    package func call(
+        _ action: String, _ parameters: [String: Any], extraTimeout: Duration = .zero, queue: String? = nil
+    ) async throws -> SQSJSON {
         guard let body = SQSJSON.encode(parameters) else {
             throw ConveyorError(.invalidParameter, "SQS \(action): parameters cannot be encoded as JSON")
         }
-        let response = try await send(action, body: body, extraTimeout: extraTimeout)
+        let messageCount = (parameters["Entries"] as? [Any])?.count ?? 1
+        let response = try await send(action, body: body, extraTimeout: extraTimeout, queue: queue, messageCount: messageCount)
         if response.isEmpty { return .object([:]) }
         guard let object = SQSJSON.parse(response), case .object = object else {
             throw ConveyorError(.brokerError, "SQS \(action): response is not a JSON object")
@@ -66,25 +83,73 @@ package final class SQSClient: Sendable {
     }
 
     /// Sends a JSON body for `action`, retrying transient failures; returns the response body of a 2xx answer.
-    func send(_ action: String, body: [UInt8], extraTimeout: Duration = .zero) async throws -> [UInt8] {
+    ///
+    /// A `SendMessage` or `SendMessageBatch` request retried after a transport error or a timeout may have reached
+    /// SQS already, so its `messageCount` messages may be duplicated: that is logged at info and counted in
+    /// `conveyor_possible_duplicate_sends_total`. When such a send finally fails, the error says that its messages
+    /// may have been sent.
+    func send(
+        _ action: String, body: [UInt8], extraTimeout: Duration = .zero, queue: String? = nil, messageCount: Int = 1
+    ) async throws -> [UInt8] {
         var attempt = 1
+        var possiblyDelivered = false
         while true {
+            var transportFailure: HTTPTransportError?
             do {
                 return try await metrics.measure(action) {
-                    try await sendOnce(action, body: body, extraTimeout: extraTimeout)
+                    try await sendOnce(action, body: body, extraTimeout: extraTimeout, transportFailure: &transportFailure)
                 }
-            } catch let error as ConveyorError where error.isRetryable && attempt < retry.maxAttempts {
+            } catch var error as ConveyorError {
+                let mayDuplicate = Self.sendActions.contains(action) && transportFailure.map(Self.mayHaveBeenDelivered) == true
+                possiblyDelivered = possiblyDelivered || mayDuplicate
+                guard error.isRetryable && attempt < retry.maxAttempts else {
+                    if possiblyDelivered {
+                        error.message += "; a request may have reached SQS before failing, so its messages may have been sent (sending them again may duplicate them)"
+                    }
+                    throw error
+                }
                 let delay = retry.delay(beforeRetry: attempt)
-                logger.debug("SQS request retried", metadata: [
-                    "sqs.action": "\(action)", "sqs.attempt": "\(attempt)", "error.code": "\(error.code)",
-                ])
+                if let transportFailure, mayDuplicate {
+                    reportPossibleDuplicate(action, queue: queue, messageCount: messageCount, failure: transportFailure, attempt: attempt)
+                } else {
+                    logger.debug("SQS request retried", metadata: [
+                        "sqs.action": "\(action)", "sqs.attempt": "\(attempt)", "error.code": "\(error.code)",
+                    ])
+                }
                 attempt += 1
                 try await Task.sleep(for: delay)
             }
         }
     }
 
-    private func sendOnce(_ action: String, body: [UInt8], extraTimeout: Duration) async throws -> [UInt8] {
+    /// Whether a request that failed with `failure` may have reached SQS: anything but a failure to resolve or
+    /// connect (or to set the request up) may have been sent, and may have been processed.
+    static func mayHaveBeenDelivered(_ failure: HTTPTransportError) -> Bool {
+        // -1: not configured; 5: CURLE_COULDNT_RESOLVE_PROXY; 6: CURLE_COULDNT_RESOLVE_HOST; 7: CURLE_COULDNT_CONNECT.
+        if failure.timedOut { return true }
+        return ![-1, 5, 6, 7].contains(failure.code)
+    }
+
+    private func reportPossibleDuplicate(_ action: String, queue: String?, messageCount: Int, failure: HTTPTransportError, attempt: Int) {
+        duplicateSendCount.add(1, ordering: .relaxed)
+        let counter = duplicateSendCounters.withLock { counters in
+            if let counter = counters[action] { return counter }
+            let counter = Counter(label: "conveyor_possible_duplicate_sends_total", dimensions: [("provider", "sqs"), ("action", action)])
+            counters[action] = counter
+            return counter
+        }
+        counter.increment()
+        let kind = failure.timedOut ? "a timeout" : "a connection error (curl \(failure.code))"
+        let messages = messageCount == 1 ? "its message" : "its \(messageCount) messages"
+        logger.info("\(action) retried after \(kind); \(messages) may be duplicated", metadata: [
+            "conveyor.queue": "\(queue ?? "-")", "sqs.action": "\(action)", "job.count": "\(messageCount)",
+            "sqs.attempt": "\(attempt)",
+        ])
+    }
+
+    private func sendOnce(
+        _ action: String, body: [UInt8], extraTimeout: Duration, transportFailure: inout HTTPTransportError?
+    ) async throws -> [UInt8] {
         let credentials = try await self.credentials.credentials()
         let target = "AmazonSQS.\(action)"
         let headers: [(name: String, value: String)] = [
@@ -110,6 +175,7 @@ package final class SQSClient: Sendable {
         do {
             response = try await http.perform(request)
         } catch let error as HTTPTransportError {
+            transportFailure = error
             throw ConveyorError(.connectionFailed, "SQS \(action): \(error.message) (endpoint \(endpoint))", retryable: true)
         }
         if (200..<300).contains(response.status) {

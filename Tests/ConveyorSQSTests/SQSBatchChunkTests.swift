@@ -1,0 +1,83 @@
+import Conveyor
+import ConveyorSQS
+import Foundation
+import Synchronization
+import Testing
+
+/// The chunks of one batch operation run concurrently, bounded by `maxConcurrentBatches` (no broker).
+@Suite("SQS batch chunks run concurrently")
+struct SQSChunkConcurrencyTests {
+    static func provider(maxConcurrentBatches: Int) throws -> SQSQueueProvider {
+        // Never contacted: the chunk runner is exercised with a local body.
+        try SQSQueueProvider(configuration: SQSQueueProvider.Configuration(
+            endpoint: "http://127.0.0.1:9",
+            credentials: StaticCredentialsProvider(AWSCredentials(accessKeyID: "AKIDTEST", secretAccessKey: "test-secret")),
+            maxConcurrentBatches: maxConcurrentBatches
+        ))
+    }
+
+    /// Counts chunks in flight; a chunk waits (up to 10 s) until `target` are in flight at once, so a serial runner
+    /// shows a peak of 1 and a concurrent one reaches `target`.
+    final class InFlight: Sendable {
+        private let state = Mutex<(current: Int, peak: Int)>((0, 0))
+        var peak: Int { state.withLock { $0.peak } }
+
+        func run(target: Int) async {
+            state.withLock { $0.current += 1; $0.peak = Swift.max($0.peak, $0.current) }
+            for _ in 0..<10_000 where state.withLock({ $0.peak }) < target {
+                try? await Task.sleep(for: .milliseconds(1))
+            }
+            state.withLock { $0.current -= 1 }
+        }
+    }
+
+    @Test func chunksRunConcurrentlyUpToTheBoundAndKeepTheirOrder() async throws {
+        let provider = try Self.provider(maxConcurrentBatches: 3)
+        let inFlight = InFlight()
+        let chunks = (0..<7).map { [$0] }
+        let outputs = try await provider.forEachChunk(chunks) { chunk in
+            await inFlight.run(target: 3)
+            return chunk[0] * 10
+        }
+        #expect(outputs == [0, 10, 20, 30, 40, 50, 60])
+        #expect(inFlight.peak == 3)
+    }
+
+    @Test func everyChunkRunsWhenOneThrowsThenTheErrorIsRethrown() async throws {
+        let provider = try Self.provider(maxConcurrentBatches: 2)
+        let ran = Mutex<Set<Int>>([])
+        await #expect {
+            _ = try await provider.forEachChunk((0..<5).map { [$0] }) { chunk in
+                ran.withLock { _ = $0.insert(chunk[0]) }
+                if chunk[0] == 1 { throw ConveyorError(.brokerError, "chunk 1 failed") }
+                return chunk[0]
+            }
+        } throws: { error in
+            (error as? ConveyorError)?.message == "chunk 1 failed"
+        }
+        #expect(ran.withLock { $0 } == [0, 1, 2, 3, 4])
+    }
+}
+
+/// Many-chunk visibility changes, releases and deletes on LocalStack.
+@Suite("SQS many-chunk batch operations on LocalStack", .enabled(if: SQSTestEnvironment.enabled), .serialized)
+struct SQSBatchChunkTests {
+    @Test func extendReleaseAndAcknowledgeMoreThanTenMessages() async throws {
+        try await SQSTestEnvironment.withQueue("chunks", configure: { $0.maxConcurrentBatches = 3 }) { provider, queue in
+            let sent = (0..<35).map { SQSTestEnvironment.envelope(payload: #"{"n":\#($0)}"#) }
+            _ = try await provider.enqueue(sent.map { OutgoingMessage(envelope: $0) }, to: queue)
+            let received = try await SQSTestEnvironment.drain(provider, queue, count: 35)
+            #expect(SQSTestEnvironment.ids(received) == Set(sent.map(\.id)))
+
+            try await provider.extendVisibility(received, by: .seconds(60))
+            try await provider.release(received)
+            let again = try await SQSTestEnvironment.drain(provider, queue, count: 35)
+            #expect(SQSTestEnvironment.ids(again) == Set(sent.map(\.id)))
+
+            try await provider.acknowledge(again)
+            #expect(try await provider.receive(from: queue, max: 10, wait: .seconds(1)).isEmpty)
+            let stats = try await provider.stats(of: queue)
+            #expect(stats.ready == 0 && stats.inFlight == 0)
+        }
+    }
+}

@@ -44,6 +44,21 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
 
     private let shared = Mutex(Shared())
 
+    private struct PendingSettlement {
+        var generation: UInt64
+        var tags: [UInt64]
+        var reject: Bool
+    }
+
+    private struct PendingSettlements {
+        var entries: [PendingSettlement] = []
+        /// A flush job is queued on the connection thread.
+        var scheduled = false
+    }
+
+    /// Settlements waiting for the connection thread.
+    private let settlements = Mutex(PendingSettlements())
+
     // Thread-confined.
     private var consuming: Set<String> = []
     private var incoming: [String: [AMQPDelivery]] = [:]
@@ -143,25 +158,65 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
         }
     }
 
-    /// Acks (or, with `requeue`, rejects) delivery tags of `generation`; tags of an older connection are dropped.
+    /// Acks (or, with `reject`, rejects with requeue) delivery tags of `generation`; tags of an older connection
+    /// are dropped. Returns once the tags are queued for the connection thread, which sends every queued
+    /// settlement on its next turn (acks that pile up while it is busy go out together): `basic.ack` has no
+    /// reply to wait for, and a settlement lost with its connection is redelivered by the broker either way.
     func settle(tags: [UInt64], generation: UInt64, reject: Bool = false) async throws {
         guard !tags.isEmpty else { return }
-        let once = Once<Void>()
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            once.install(continuation)
-            let accepted = connection.submit { c in
-                guard let s = c.state, c.generation == generation else {
-                    once.resume(.success(()))  // stale: the broker redelivers these
+        let schedule: Bool = settlements.withLock { pending in
+            pending.entries.append(PendingSettlement(generation: generation, tags: tags, reject: reject))
+            if pending.scheduled { return false }
+            pending.scheduled = true
+            return true
+        }
+        guard schedule else { return }
+        let accepted = connection.submit { [self] c in self.flushSettlements(c) }
+        if !accepted {
+            settlements.withLock { $0 = PendingSettlements() }
+            throw ConveyorError(.closed, "the RabbitMQ provider is closed")
+        }
+    }
+
+    /// Sends the queued settlements (thread only).
+    private func flushSettlements(_ c: AMQPConnection) {
+        let entries = settlements.withLock { pending -> [PendingSettlement] in
+            pending.scheduled = false
+            defer { pending.entries.removeAll(keepingCapacity: true) }
+            return pending.entries
+        }
+        guard let s = c.state else { return }  // stale: the broker redelivers these
+        // Acks of one generation go in one call, so that contiguous tags become one `basic.ack` with `multiple`.
+        var acks: [UInt64] = []
+        var ackGeneration: UInt64?
+        func sendAcks() -> Bool {
+            defer { acks.removeAll(keepingCapacity: true) }
+            guard let generation = ackGeneration, generation == c.generation, !acks.isEmpty else { return true }
+            let status = ackOnThread(acks, generation: generation, s)
+            if status != AMQP_STATUS_OK.rawValue {
+                c.markLost(ConveyorError(.connectionFailed, "ack failed: \(AMQPConnection.describe(status))", retryable: true))
+                return false
+            }
+            return true
+        }
+        for entry in entries {
+            if entry.reject {
+                guard sendAcks() else { return }
+                guard entry.generation == c.generation else { continue }
+                let status = rejectOnThread(entry.tags, generation: entry.generation, s)
+                if status != AMQP_STATUS_OK.rawValue {
+                    c.markLost(ConveyorError(.connectionFailed, "reject failed: \(AMQPConnection.describe(status))", retryable: true))
                     return
                 }
-                let status = reject ? self.rejectOnThread(tags, generation: generation, s) : self.ackOnThread(tags, generation: generation, s)
-                if status != AMQP_STATUS_OK.rawValue {
-                    c.markLost(ConveyorError(.connectionFailed, "ack failed: \(AMQPConnection.describe(status))", retryable: true))
-                }
-                once.resume(.success(()))
+                continue
             }
-            if !accepted { once.resume(.failure(ConveyorError(.closed, "the RabbitMQ provider is closed"))) }
+            if ackGeneration != entry.generation {
+                guard sendAcks() else { return }
+                ackGeneration = entry.generation
+            }
+            acks.append(contentsOf: entry.tags)
         }
+        _ = sendAcks()
     }
 
     /// Acks `tags` (thread only). Tags are settled in delivery order most of the time, so the channel's lowest

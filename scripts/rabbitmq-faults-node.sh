@@ -2,7 +2,10 @@
 # A second, private RabbitMQ node for fault-injection tests (broker restarts, cut connections), so they never
 # disturb the shared node on 5672 that other tests use.
 #
-#   scripts/rabbitmq-faults-node.sh start|stop|stop-app|start-app|close-connections|status
+#   scripts/rabbitmq-faults-node.sh start|stop|kill|stop-app|start-app|close-connections|status
+#
+# kill: SIGKILL of the node's Erlang VM (no shutdown; as in a crash or an OOM kill), then waits until its port
+# closed. start brings it back with the data it had on disk.
 #
 # Env: CONVEYOR_FAULTS_RABBITMQ_PORT (5673). Node rabbit-faults-<port>@localhost; data and logs under
 # ${TMPDIR:-/tmp}/conveyor-rabbitmq-faults-<port>.
@@ -26,15 +29,31 @@ ctl() { rabbitmqctl -q -n "$RABBITMQ_NODENAME" "$@"; }
 case "${1:-start}" in
   start)
     # rabbitmq-start.sh waits 60 s for the port; a loaded machine can need longer.
-    ./rabbitmq-start.sh || {
+    # The detached server inherits the descriptors of whoever runs it: a caller waiting for the end of this
+    # script's output (a pipe) or of its descriptors (Foundation's Process) would wait for the server to exit. So it
+    # starts with descriptors 0-2 on files and every other descriptor closed; its output is shown afterwards.
+    started=0
+    (
+      for fd in /proc/$BASHPID/fd/*; do fd=${fd##*/}; [ "$fd" -gt 2 ] 2>/dev/null && eval "exec $fd>&-" 2>/dev/null; done
+      exec ./rabbitmq-start.sh
+    ) >"$BASE/start.log" 2>&1 </dev/null || started=$?
+    cat "$BASE/start.log"
+    [ "$started" = 0 ] || {
       for _ in $(seq 1 240); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break; sleep 0.5; done
       ctl await_startup --timeout 60
       echo "rabbitmq faults node: running on 127.0.0.1:$PORT"
     } ;;
   stop) ctl shutdown 2>/dev/null && echo "rabbitmq faults node: stopped" || echo "rabbitmq faults node: not running" ;;
+  kill)
+    pid="$(cat "$RABBITMQ_PID_FILE" 2>/dev/null || true)"
+    [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null || { echo "rabbitmq faults node: not running (no live pid in $RABBITMQ_PID_FILE)" >&2; exit 1; }
+    kill -KILL "$pid"
+    for _ in $(seq 1 120); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+    for _ in $(seq 1 120); do (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null || break; sleep 0.5; done
+    echo "rabbitmq faults node: killed (pid $pid)" ;;
   stop-app) ctl stop_app ;;
   start-app) ctl start_app && ctl await_startup --timeout 60 ;;
   close-connections) ctl close_all_connections "conveyor fault injection" ;;
   status) ctl await_startup --timeout 5 ;;
-  *) echo "usage: $0 start|stop|stop-app|start-app|close-connections|status" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|kill|stop-app|start-app|close-connections|status" >&2; exit 2 ;;
 esac

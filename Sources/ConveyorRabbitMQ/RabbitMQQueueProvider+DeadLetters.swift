@@ -62,15 +62,33 @@ extension RabbitMQQueueProvider {
 
     /// Most dead letters one ``redrive(_:ids:)`` call moves.
     static let redriveLimit = 100_000
+    /// Dead letters fetched per turn of the publisher thread during ``redrive(_:ids:)``, so that publishes of
+    /// other callers interleave with a long redrive.
+    static let redriveChunk = 500
 
     /// Moves dead letters of `queue` (all, or those whose job id is in `ids`) back to `queue` with a fresh
     /// attempt count: all messages of `<queue>.dlq` (at most 100 000 per call) are fetched with `basic.get`, the
-    /// selected ones are republished (confirmed) and then acked, the others are put back.
+    /// selected ones are republished (confirmed) and then acked, the others are put back. Fetching runs in chunks
+    /// of 500 on the publisher's thread, so publishing is not blocked meanwhile. If the connection is lost while
+    /// fetching, nothing is moved (the broker requeues what was fetched) and the call throws a retryable
+    /// ``Conveyor/ConveyorError/Code/connectionFailed``.
     public func redrive(_ queue: String, ids: Set<JobID>?) async throws -> Int {
         let dlq = RabbitMQTopology.deadLetterQueue(of: queue)
-        let (generation, fetched) = try await publisher.connection.perform { c, s throws(ConveyorError) in
-            (c.generation, try Self.fetch(dlq, limit: Self.redriveLimit, c, s))
+        var generation: UInt64?
+        var fetched: [AMQPDelivery] = []
+        while fetched.count < Self.redriveLimit {
+            let limit = Swift.min(Self.redriveChunk, Self.redriveLimit - fetched.count)
+            let (chunkGeneration, chunk) = try await publisher.connection.perform { c, s throws(ConveyorError) in
+                (c.generation, try Self.fetch(dlq, limit: limit, c, s))
+            }
+            if let generation, generation != chunkGeneration {
+                throw ConveyorError(.connectionFailed, "the connection was lost while redriving \(dlq); nothing was moved, try again", retryable: true)
+            }
+            generation = chunkGeneration
+            fetched += chunk
+            if chunk.count < limit { break }
         }
+        guard let generation else { return 0 }
         var publications: [AMQPPublication] = []
         var move: [UInt64] = []
         var keep: [UInt64] = []

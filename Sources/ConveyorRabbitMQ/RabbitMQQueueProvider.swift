@@ -21,6 +21,7 @@ import Synchronization
 /// - **Retries**: ``fail(_:reason:retryAfter:)`` publishes a copy into the delay levels (attempt + 1), waits
 ///   for its confirm and only then acks the original. Dead-lettering publishes to `<queue>.dlq` with the
 ///   headers `x-conveyor-dead-letter-reason` and `x-conveyor-dead-letter-code`, then acks.
+/// - **Releasing**: ``release(_:)`` rejects deliveries with requeue (`basic.reject`); no copy is published.
 /// - **Visibility**: RabbitMQ has no visibility timeout. An unacknowledged message is redelivered when its
 ///   channel or connection closes; ``extendVisibility(_:by:)`` is a no-op. The broker closes a channel whose
 ///   delivery stays unacknowledged longer than `consumer_timeout` (30 minutes by default in RabbitMQ 3.10;
@@ -31,7 +32,9 @@ import Synchronization
 ///   ignored; the broker redelivers them). Unconfirmed publishes are published again (at least once).
 /// - **Deduplication**: RabbitMQ has none natively; keys are claimed with per-key lock queues (see
 ///   ``deduplicationWindow``).
-public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider, QueueProvisioningProvider, PrefetchingQueueProvider {
+public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider, QueueProvisioningProvider, PrefetchingQueueProvider,
+    ReleasingQueueProvider
+{
     /// `"rabbitmq"`.
     public let name = "rabbitmq"
     /// Priorities when ``Configuration/maxPriority`` is set on classic queues; no visibility timeout; delays up
@@ -198,6 +201,24 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
         guard !messages.isEmpty else { return }
         let (generation, tags) = try consumer.settleLocally(messages)
         try await requestMetrics.measure("ack") { try await consumer.settle(tags: tags, generation: generation) }
+    }
+
+    /// Hands the deliveries back to their queue at once with `basic.reject` and `requeue`: the broker puts them
+    /// back in their original position and no copy is published. Stale receipts (the connection was lost since,
+    /// so the broker redelivers them anyway) and receipts already settled are ignored.
+    ///
+    /// The attempt a released message comes back with is the broker's redelivery count, the same as after a
+    /// crash, because AMQP cannot tell a requeue from a lost connection:
+    /// - classic queues mark the requeued message `redelivered`, which counts as one attempt more than the
+    ///   released delivery had unless that one was already `redelivered` (classic queues do not count
+    ///   redeliveries). So a fresh message released comes back as attempt 2, and releasing it again keeps 2;
+    /// - quorum queues add one to `x-delivery-count` for every release (and count it toward
+    ///   `x-delivery-limit`).
+    public func release(_ messages: [ReceivedMessage]) async throws {
+        try checkOpen()
+        guard !messages.isEmpty else { return }
+        let (generation, tags) = try consumer.settleLocally(messages)
+        try await requestMetrics.measure("release") { try await consumer.settle(tags: tags, generation: generation, reject: true) }
     }
 
     /// With `retryAfter`, publishes a copy (attempt + 1) through the delay levels, waits for its confirm, then

@@ -4,7 +4,8 @@ import Foundation
 import Synchronization
 import Testing
 
-/// Every test that talks to the broker, serialized: the fault tests cut connections and restart the broker.
+/// The tests that talk to the shared broker, serialized (they share the vhost's delay levels). Tests that cut
+/// connections, restart the broker or raise an alarm are in ``RabbitMQFaultTests``, on a private node.
 @Suite(.serialized, .enabled(if: RabbitMQTestEnvironment.enabled, "set CONVEYOR_AMQP_URL (see scripts/rabbitmq-start.sh)"))
 struct RabbitMQIntegrationTests {
     typealias Env = RabbitMQTestEnvironment
@@ -108,26 +109,6 @@ struct RabbitMQIntegrationTests {
                 try await group.waitForAll()
             }
             #expect(try await provider.stats(of: queue).ready == 1000)
-        }
-    }
-
-    @Test func publishToAMissingExchangeIsAnErrorAndTheTopologyIsRedeclared() async throws {
-        try await withQueue("missing-exchange") { provider, queue in
-            try await provider.enqueue(OutgoingMessage(envelope: testEnvelope(1), delay: .seconds(1)), to: queue)
-            try await provider.acknowledge(try await provider.receive(from: queue, count: 1))
-            // Delete the entry exchange of the delay levels behind the provider's back.
-            try Env.rabbitmqctl("eval", #"rabbit_exchange:delete(rabbit_misc:r(<<"/">>, exchange, <<"conveyor.delay.27">>), false, <<"guest">>)."#)
-            await #expect {
-                try await provider.enqueue(OutgoingMessage(envelope: testEnvelope(2), delay: .seconds(1)), to: queue)
-            } throws: { error in
-                guard let e = error as? ConveyorError else { return false }
-                return e.code == .notConfirmed && e.message.contains("NOT_FOUND")
-            }
-            // The channel is reopened and the delay levels declared again.
-            try await provider.enqueue(OutgoingMessage(envelope: testEnvelope(3), delay: .seconds(1)), to: queue)
-            let got = try await provider.receive(from: queue, count: 1)
-            #expect(got.count == 1)
-            try await provider.acknowledge(got)
         }
     }
 
@@ -261,86 +242,6 @@ struct RabbitMQIntegrationTests {
         }
     }
 
-    @Test func reconnectAfterCloseAllConnectionsLosesNoJob() async throws {
-        try await withQueue("cut", configure: { $0.prefetch = 20 }) { provider, queue in
-            let n = 300
-            let ids = Set(try await provider.enqueue((0..<n).map { OutgoingMessage(envelope: testEnvelope($0)) }, to: queue).map(\.jobID))
-            var acked = Set<JobID>()
-            var cut = false
-            let deadline = ContinuousClock.now + .seconds(90)
-            while acked.count < n, ContinuousClock.now < deadline {
-                let batch = try await provider.receive(from: queue, max: 20, wait: .seconds(1))
-                if !cut && acked.count >= n / 3 {
-                    cut = true
-                    try Env.rabbitmqctl("close_all_connections", "conveyor test: cut")
-                }
-                try await provider.acknowledge(batch)
-                for m in batch { if let id = try? m.envelope.get().id { acked.insert(id) } }
-            }
-            #expect(cut)
-            #expect(acked == ids)
-            // Publishing works on the new connection too.
-            try await provider.enqueue(OutgoingMessage(envelope: testEnvelope()), to: queue)
-            let last = try await provider.receive(from: queue, count: 1)
-            try await provider.acknowledge(last)
-            #expect(last.count == 1)
-        }
-    }
-
-    @Test func reconnectAfterBrokerRestartLosesNoJob() async throws {
-        try await withQueue("restart", configure: { $0.prefetch = 20 }) { provider, queue in
-            let n = 200
-            let ids = Set(try await provider.enqueue((0..<n).map { OutgoingMessage(envelope: testEnvelope($0)) }, to: queue).map(\.jobID))
-            var acked = Set<JobID>()
-            var restarted = false
-            let deadline = ContinuousClock.now + .seconds(120)
-            while acked.count < n, ContinuousClock.now < deadline {
-                let batch = try await provider.receive(from: queue, max: 20, wait: .seconds(1))
-                if !restarted && acked.count >= n / 3 {
-                    restarted = true
-                    try Env.rabbitmqctl("stop_app")
-                    try Env.rabbitmqctl("start_app")
-                    try Env.rabbitmqctl("await_startup", "--timeout", "60")
-                }
-                try await provider.acknowledge(batch)
-                for m in batch { if let id = try? m.envelope.get().id { acked.insert(id) } }
-            }
-            #expect(restarted)
-            #expect(acked == ids)
-        }
-    }
-
-    @Test func enqueueDuringCutIsRepublished() async throws {
-        try await withQueue("cut-publish") { provider, queue in
-            try await provider.createQueue(queue, options: QueueOptions())
-            // Cut the connections from another thread while batches are being published and confirmed.
-            let cutDone = Atomic<Bool>(false)
-            let cutError = Mutex<(any Error)?>(nil)
-            Thread.detachNewThread {
-                do { try Env.rabbitmqctl("close_all_connections", "conveyor test: cut during publish") } catch { cutError.withLock { $0 = error } }
-                cutDone.store(true, ordering: .releasing)
-            }
-            var published: [JobID] = []
-            var after = 0
-            let deadline = ContinuousClock.now + .seconds(60)
-            while after < 3, ContinuousClock.now < deadline {
-                if cutDone.load(ordering: .acquiring) { after += 1 }
-                let results = try await provider.enqueue((0..<200).map { OutgoingMessage(envelope: testEnvelope($0)) }, to: queue)
-                published += results.map(\.jobID)
-            }
-            #expect(cutError.withLock { $0 } == nil)
-            // At least once: every job is in the queue (some maybe twice).
-            var seen = Set<JobID>()
-            let drainDeadline = ContinuousClock.now + .seconds(60)
-            while seen.count < published.count, ContinuousClock.now < drainDeadline {
-                let batch = try await provider.receive(from: queue, max: 200, wait: .seconds(1))
-                for m in batch { if let id = try? m.envelope.get().id { seen.insert(id) } }
-                try await provider.acknowledge(batch)
-            }
-            #expect(seen == Set(published))
-        }
-    }
-
     @Test func receiveWaitsAndIsWokenByADelivery() async throws {
         try await withQueue("wake") { provider, queue in
             #expect(try await provider.receive(from: queue, max: 1, wait: .milliseconds(200)).isEmpty)
@@ -393,27 +294,6 @@ struct RabbitMQIntegrationTests {
         try await second.acknowledge(again)
         try await second.deleteQueue(queue)
         try await second.close()
-    }
-
-    @Test func blockedConnectionPausesPublishing() async throws {
-        try await withQueue("blocked") { provider, queue in
-            try await provider.enqueue(OutgoingMessage(envelope: testEnvelope(0)), to: queue)
-            // A memory alarm: the broker blocks publishing connections (connection.blocked).
-            try Env.rabbitmqctl("set_vm_memory_high_watermark", "absolute", "1")
-            let done = Atomic<Bool>(false)
-            let publish = Task {
-                defer { done.store(true, ordering: .releasing) }
-                return try await provider.enqueue(OutgoingMessage(envelope: testEnvelope(1)), to: queue)
-            }
-            try? await Task.sleep(for: .seconds(2))
-            let finishedWhileBlocked = done.load(ordering: .acquiring)
-            try Env.rabbitmqctl("set_vm_memory_high_watermark", "0.4")
-            _ = try await publish.value
-            #expect(!finishedWhileBlocked, "a publish was confirmed during a memory alarm")
-            let received = try await provider.receive(from: queue, count: 2)
-            #expect(received.count == 2)
-            try await provider.acknowledge(received)
-        }
     }
 
     @Test func badCredentialsAreAccessDenied() async throws {

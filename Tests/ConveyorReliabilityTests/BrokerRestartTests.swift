@@ -7,9 +7,10 @@ import Glibc
 #endif
 
 extension Faults {
-    /// The RabbitMQ broker stopped and started again (`rabbitmqctl stop_app/start_app`) and every connection cut
-    /// (`rabbitmqctl close_all_connections`) while a producer enqueues and a `conveyor worker` consumes: both recover
-    /// by themselves, and every job whose enqueue was confirmed runs.
+    /// The RabbitMQ broker stopped and started again (`rabbitmqctl stop_app/start_app`), every connection cut
+    /// (`rabbitmqctl close_all_connections`), and the whole node process restarted (a clean shutdown, then a
+    /// SIGKILL of the Erlang VM) while a producer enqueues and a `conveyor worker` consumes: both recover by
+    /// themselves, and every job whose enqueue was confirmed runs at least once (duplicates are counted and printed).
     ///
     /// Runs against a private node on `CONVEYOR_FAULTS_RABBITMQ_PORT` (default 5673) started by
     /// scripts/rabbitmq-faults-node.sh, never against the shared broker.
@@ -28,6 +29,30 @@ extension Faults {
             }
         }
 
+        /// Enqueues `count` record jobs in batches of 20, `pause` apart, through the faults; a batch that throws is
+        /// not confirmed (its jobs may or may not arrive) and the producer just goes on with the next one.
+        static func produce(
+            _ count: Int, to queue: String, provider: any QueueProvider, pause: Duration = .milliseconds(50)
+        ) -> Task<(confirmed: [String], failedBatches: Int), any Error> {
+            Task {
+                var confirmed: [String] = []
+                var failed = 0
+                var n = 0
+                while n < count {
+                    let batch = RecordJobs.envelopes(n..<(n + 20))
+                    n += 20
+                    do {
+                        confirmed += try await provider.enqueue(batch, to: queue).map(\.jobID.rawValue)
+                    } catch {
+                        failed += 1
+                        try await Task.sleep(for: .milliseconds(200))
+                    }
+                    try await Task.sleep(for: pause)
+                }
+                return (confirmed, failed)
+            }
+        }
+
         @Test("restart and cut connections mid-run: no confirmed job lost", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled))
         func restartMidRun() async throws {
             _ = try ReliabilityEnvironment.requireAMQPURL()
@@ -40,25 +65,7 @@ extension Faults {
                 let worker = try startRecordingWorker(target, queue: queue, record: record)
                 defer { worker.cleanUp() }
 
-                // The producer keeps enqueueing through the faults; a batch that throws is not confirmed (its jobs
-                // may or may not arrive) and the producer just goes on with the next one.
-                let producer = Task { () -> (confirmed: [String], failedBatches: Int) in
-                    var confirmed: [String] = []
-                    var failed = 0
-                    var n = 0
-                    while n < 2000 {
-                        let batch = RecordJobs.envelopes(n..<(n + 20))
-                        n += 20
-                        do {
-                            confirmed += try await provider.enqueue(batch, to: queue).map(\.jobID.rawValue)
-                        } catch {
-                            failed += 1
-                            try await Task.sleep(for: .milliseconds(200))
-                        }
-                        try await Task.sleep(for: .milliseconds(50))
-                    }
-                    return (confirmed, failed)
-                }
+                let producer = Self.produce(2000, to: queue, provider: provider)
 
                 func progress(_ count: Int) async throws {
                     let ok = try await eventually(timeout: .seconds(120)) { RecordLog.lineCount(record) >= count }
@@ -87,6 +94,50 @@ extension Faults {
                 #expect(done, "not every confirmed job ran within 120 s")
                 #expect(confirmed.count >= 1000, "the producer did not recover: only \(confirmed.count) jobs confirmed")
                 checkAllRecorded(confirmed, record: record, label: "rabbitmq broker restart + connection cut")
+            }
+            try await provider.close()
+        }
+        @Test("the node process restarted mid-run (shutdown, then SIGKILL): no confirmed job lost", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled))
+        func nodeProcessRestartMidRun() async throws {
+            _ = try ReliabilityEnvironment.requireAMQPURL()
+            try await Self.node("start")
+            let target = BrokerTarget.rabbitMQ(url: Self.url)
+            let provider = try target.makeProvider()
+            try await withTestQueue("node-restart", provider: provider) { queue in
+                let record = temporaryFile("node-restart")
+                defer { try? FileManager.default.removeItem(atPath: record) }
+                let worker = try startRecordingWorker(target, queue: queue, record: record)
+                defer { worker.cleanUp() }
+                // Slower than the other case's producer, so that both restarts happen while it still enqueues.
+                let producer = Self.produce(1600, to: queue, provider: provider, pause: .milliseconds(250))
+
+                func progress(_ count: Int) async throws {
+                    let ok = try await eventually(timeout: .seconds(120)) { RecordLog.lineCount(record) >= count }
+                    #expect(ok, "the worker did not reach \(count) jobs: \(worker.stderr.suffix(1500))")
+                }
+
+                try await progress(100)
+                print("node restart: shutdown at \(RecordLog.lineCount(record)) jobs run")
+                try await Self.node("stop")
+                try await Task.sleep(for: .seconds(2))
+                try await Self.node("start")
+                try await progress(RecordLog.lineCount(record) + 100)
+                print("node restart: SIGKILL at \(RecordLog.lineCount(record)) jobs run")
+                try await Self.node("kill")
+                try await Self.node("start")
+
+                let (confirmed, failedBatches) = try await producer.value
+                print("node restart: \(confirmed.count) jobs confirmed, \(failedBatches) batches failed during the restarts")
+                let all = Set(confirmed)
+                let done = try await eventually(timeout: .seconds(120)) {
+                    Set(RecordLog(path: record).counts.keys).isSuperset(of: all)
+                }
+                #expect(worker.isRunning, "the worker died: \(worker.stderr.suffix(2000))")
+                worker.signal(SIGTERM)
+                try await worker.waitForExit(timeout: .seconds(30))
+                #expect(done, "not every confirmed job ran within 120 s")
+                #expect(confirmed.count >= 800, "the producer did not recover: only \(confirmed.count) jobs confirmed")
+                checkAllRecorded(confirmed, record: record, label: "rabbitmq node process restart")
             }
             try await provider.close()
         }

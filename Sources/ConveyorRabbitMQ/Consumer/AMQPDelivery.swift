@@ -29,6 +29,10 @@ struct AMQPDelivery: Sendable {
     var correlationID: String?
     var priority: UInt8?
     var timestamp: UInt64?
+    /// `content_type`.
+    var contentType: String?
+    /// `delivery_mode` (2: persistent).
+    var deliveryMode: UInt8?
 
     /// Copies `message` (thread only; before `amqp_destroy_message`).
     init(tag: UInt64, redelivered: Bool, message: amqp_message_t) {
@@ -42,9 +46,21 @@ struct AMQPDelivery: Sendable {
         correlationID = (flags & conveyor_flag_correlation_id) != 0 ? p.correlation_id.string : nil
         priority = (flags & conveyor_flag_priority) != 0 ? p.priority : nil
         timestamp = (flags & conveyor_flag_timestamp) != 0 ? p.timestamp : nil
+        contentType = (flags & conveyor_flag_content_type) != 0 ? p.content_type.string : nil
+        deliveryMode = (flags & conveyor_flag_delivery_mode) != 0 ? p.delivery_mode : nil
     }
 
-    /// The delivery as a ``ReceivedMessage``.
+    /// The W3C trace context of the message's own headers (`traceparent`, `tracestate`; string values only),
+    /// for ``ReceivedMessage/brokerTraceContext``.
+    var traceContext: [String: String] {
+        var context: [String: String] = [:]
+        for key in [AMQPHeader.traceparent, AMQPHeader.tracestate] {
+            if case .string(let value) = headers[key], !value.isEmpty { context[key] = value }
+        }
+        return context
+    }
+
+    /// The delivery as a ``ReceivedMessage``, with ``traceContext`` as its broker trace context.
     ///
     /// The attempt is `max(x-conveyor-attempt ?? 1, attempt_offset + 1)` plus the redeliveries the broker
     /// reports: `x-delivery-count` on quorum queues, or 1 when a classic queue sets `redelivered` (classic
@@ -72,7 +88,8 @@ struct AMQPDelivery: Sendable {
             attempt: max(1, base + redeliveries),
             envelope: envelope,
             rawBody: rawBody,
-            enqueuedAt: timestamp.map { Date(timeIntervalSince1970: TimeInterval($0)) }
+            enqueuedAt: timestamp.map { Date(timeIntervalSince1970: TimeInterval($0)) },
+            brokerTraceContext: traceContext
         )
     }
 }

@@ -25,7 +25,9 @@ if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/.requirements"; then
   "$venv/bin/pip" install -q --disable-pip-version-check --no-deps -r "$req"
   cp "$req" "$venv/.requirements"
 fi
-SERVICES=sqs GATEWAY_LISTEN=127.0.0.1:$port LOCALSTACK_HOST=127.0.0.1:$port \
+# GATEWAY_SERVER=hypercorn: the default (twisted) server ignores the host of GATEWAY_LISTEN and listens on every
+# interface; hypercorn binds to 127.0.0.1 only.
+SERVICES=sqs GATEWAY_LISTEN=127.0.0.1:$port GATEWAY_SERVER=hypercorn LOCALSTACK_HOST=127.0.0.1:$port \
 SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1 DNS_ADDRESS=0 FILESYSTEM_ROOT="$state" \
   nohup "$venv/bin/python" -m localstack.runtime.main >"$state/localstack.log" 2>&1 &
 echo $! >"$state/localstack.pid"

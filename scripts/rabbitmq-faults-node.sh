@@ -22,6 +22,8 @@ export RABBITMQ_PID_FILE="$BASE/rabbit.pid"
 # The Erlang distribution port must differ from the shared node's (default: AMQP port + 20000).
 export RABBITMQ_DIST_PORT=$((PORT + 20000))
 export ERL_EPMD_ADDRESS=127.0.0.1
+# The Erlang distribution port (node-to-node and rabbitmqctl) on loopback only, like the AMQP listener.
+export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 mkdir -p "$RABBITMQ_MNESIA_BASE" "$RABBITMQ_LOG_BASE"
 # As root, rabbitmq-server drops to the rabbitmq user, which must own the data and log directories.
 if [ "$(id -u)" = 0 ] && id rabbitmq >/dev/null 2>&1; then chown -R rabbitmq:rabbitmq "$BASE"; fi

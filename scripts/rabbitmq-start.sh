@@ -8,6 +8,8 @@ export RABBITMQ_NODENAME="${RABBITMQ_NODENAME:-rabbit@localhost}"
 export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
 export RABBITMQ_NODE_PORT="$PORT"
 export ERL_EPMD_ADDRESS=127.0.0.1
+# The Erlang distribution port (node-to-node and rabbitmqctl) on loopback only, like the AMQP listener.
+export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS="-kernel inet_dist_use_interface {127,0,0,1}"
 mkdir -p "$DATA_DIR"
 CONF="$DATA_DIR/rabbitmq.conf"
 cat >"$CONF" <<CONF

@@ -87,7 +87,7 @@ def main():
         "",
         f"Measured by `Benchmarks/run.sh` on {result['date']} ({os.cpu_count()} cores; brokers, clients and Conveyor share",
         "the machine, so absolute numbers are low and a faster client mostly shows as less CPU per job). 100-byte",
-        "payloads, persistent messages, durable classic RabbitMQ queues; LocalStack for SQS.",
+        "payloads, persistent messages, durable classic RabbitMQ queues; LocalStack (hypercorn gateway on 127.0.0.1) for SQS.",
         "",
         "| Client | enqueue jobs/s | drain jobs/s | end-to-end jobs/s | latency p50 / p99 ms | CPU µs/job | peak RSS |",
         "|---|---:|---:|---:|---:|---:|---:|",

@@ -50,7 +50,7 @@ echo "== conveyor bench: memory ($mem_jobs jobs)"
 "$bin" bench --provider memory --jobs "$mem_jobs" --latency-samples "$samples" | tee "$out/memory.txt"
 # The broker's own CPU per message during each RabbitMQ client's run (every client publishes and consumes each
 # message twice: the enqueue/drain phases and the end-to-end phase), from the beam process's utime+stime.
-beam_pid=$(pgrep -f 'beam.smp.*rabbit@localhost' | head -1 || true)
+beam_pid=$(ss -ltnpH "sport = :$amqp_port" 2>/dev/null | grep -o 'pid=[0-9]*' | head -1 | cut -d= -f2 || true)
 broker_cpu=()
 with_broker_cpu() {  # name messages command...: runs the command, records broker µs per message
   local name=$1 count=$2; shift 2

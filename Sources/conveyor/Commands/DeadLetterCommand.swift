@@ -91,9 +91,28 @@ struct DeadLetterCommand: AsyncParsableCommand {
         func run() async throws {
             try await reportingErrors {
                 let provider = try common.provider()
-                Terminal.progress("redriving \(common.queue)…")
+                let queue = common.queue
+                Terminal.progress("redriving \(queue)…")
                 let selected: Set<JobID>? = ids.isEmpty ? nil : Set(ids.map { JobID($0) })
-                let moved = try await provider.redrive(common.queue, ids: selected)
+                let moved = try await withThrowingTaskGroup(of: Int?.self) { group in
+                    group.addTask { try await provider.redrive(queue, ids: selected) }
+                    if Terminal.isInteractive {
+                        // On a terminal only: how many are left in the dead-letter queue, twice a second.
+                        group.addTask {
+                            let start = (try? await provider.stats(of: queue).deadLettered) ?? 0
+                            while true {
+                                try await Task.sleep(for: .milliseconds(500))
+                                guard let left = try? await provider.stats(of: queue).deadLettered else { continue }
+                                Terminal.progress("redriving \(queue): \(max(0, start - left)) of \(start) moved, \(left) left…")
+                            }
+                        }
+                    }
+                    defer { group.cancelAll() }
+                    while let result = try await group.next() {
+                        if let moved = result { return moved }
+                    }
+                    return 0
+                }
                 Terminal.endProgress()
                 print("redrove \(moved) job(s) to \(common.queue)")
                 try await provider.close()

@@ -1,19 +1,6 @@
 import Conveyor
 import Testing
 
-/// A deterministic generator (SplitMix64), so the jitter samples are reproducible.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite("Backoff")
 struct BackoffTests {
     static let samples = 2_000
@@ -52,7 +39,7 @@ struct BackoffTests {
 
     @Test("full jitter stays within 0...delay")
     func fullJitter() {
-        var random = SeededGenerator(state: 1)
+        var random = SplitMix64(seed: 1)
         let backoff = Backoff.exponential(base: .seconds(1), multiplier: 2, cap: .seconds(300), jitter: .full)
         for retry in 1...4 {
             let delay = Duration.seconds(1 << (retry - 1))
@@ -64,7 +51,7 @@ struct BackoffTests {
 
     @Test("full jitter on a capped delay stays within 0...cap")
     func fullJitterCapped() {
-        var random = SeededGenerator(state: 2)
+        var random = SplitMix64(seed: 2)
         let backoff = Backoff.exponential(base: .seconds(1), multiplier: 10, cap: .seconds(30), jitter: .full)
         let values = (0..<Self.samples).map { _ in backoff.delay(forRetry: 8, using: &random) }
         #expect(values.allSatisfy { $0 >= .zero && $0 <= .seconds(30) })
@@ -72,7 +59,7 @@ struct BackoffTests {
 
     @Test("equal jitter stays within delay/2...delay")
     func equalJitter() {
-        var random = SeededGenerator(state: 3)
+        var random = SplitMix64(seed: 3)
         let backoff = Backoff.fixed(.seconds(8), jitter: .equal)
         let values = (0..<Self.samples).map { _ in backoff.delay(forRetry: 3, using: &random) }
         #expect(values.allSatisfy { $0 >= .seconds(4) && $0 <= .seconds(8) })
@@ -81,7 +68,7 @@ struct BackoffTests {
 
     @Test("proportional jitter stays within delay*(1-f)...delay*(1+f)")
     func proportionalJitter() {
-        var random = SeededGenerator(state: 4)
+        var random = SplitMix64(seed: 4)
         let backoff = Backoff.fixed(.seconds(10), jitter: .proportional(0.2))
         let values = (0..<Self.samples).map { _ in backoff.delay(forRetry: 1, using: &random) }
         #expect(values.allSatisfy { $0 >= .seconds(8) && $0 <= .seconds(12) })
@@ -90,7 +77,7 @@ struct BackoffTests {
 
     @Test("proportional jitter clamps its fraction to 0...1")
     func proportionalClamped() {
-        var random = SeededGenerator(state: 5)
+        var random = SplitMix64(seed: 5)
         let wide = Backoff.fixed(.seconds(10), jitter: .proportional(5))
         let wideValues = (0..<Self.samples).map { _ in wide.delay(forRetry: 1, using: &random) }
         #expect(wideValues.allSatisfy { $0 >= .zero && $0 <= .seconds(20) })
@@ -109,7 +96,7 @@ struct BackoffTests {
 
     @Test("immediate: zero before every retry")
     func immediate() {
-        var random = SeededGenerator(state: 6)
+        var random = SplitMix64(seed: 6)
         for retry in 1...10 {
             #expect(Backoff.immediate.delay(forRetry: retry) == .zero)
             #expect(Backoff.immediate.delay(forRetry: retry, using: &random) == .zero)

@@ -188,7 +188,7 @@ struct EnvelopeCodecTests {
     }
 
     @Test func randomBytesAreMalformed() {
-        var rng = CodecTestRandom(seed: 0xC0FFEE)
+        var rng = SplitMix64(seed: 0xC0FFEE)
         for _ in 0..<2_000 {
             let count = Int.random(in: 0..<200, using: &rng)
             let bytes = (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
@@ -317,7 +317,7 @@ struct RFC3339Tests {
     }
 
     @Test func formatOfParseIsStable() {
-        var rng = CodecTestRandom(seed: 42)
+        var rng = SplitMix64(seed: 42)
         for _ in 0..<20_000 {
             let millis = Int64.random(in: -2_208_988_800_000...7_258_118_400_000, using: &rng)
             let date = Date(timeIntervalSince1970: Double(millis) / 1000)
@@ -337,15 +337,3 @@ struct RFC3339Tests {
     }
 }
 
-/// A small deterministic generator for randomized tests (CodecTestRandom).
-struct CodecTestRandom: RandomNumberGenerator {
-    private var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}

@@ -1,5 +1,4 @@
 import Logging
-import Synchronization
 
 /// Extends the visibility of running jobs' messages in groups: heartbeats that fall due together (their
 /// instants are aligned to whole seconds, see ``ExecutorSlot``) go to the broker in one call per queue and
@@ -10,48 +9,11 @@ final class HeartbeatBatcher: Sendable {
         var duration: Duration
     }
 
-    private struct State {
-        var pending: [Pending] = []
-        var flushing = false
-    }
-
-    private let provider: any QueueProvider
-    private let logger: Logger
-    private let state = Mutex(State())
+    private let coalescer: Coalescer<Pending>
 
     init(provider: any QueueProvider, logger: Logger) {
-        self.provider = provider
-        self.logger = logger
-    }
-
-    /// Extends `message` by `duration`, together with the heartbeats due at the same time. Failures are logged:
-    /// a message whose visibility could not be extended may be delivered again.
-    func extend(_ message: ReceivedMessage, by duration: Duration) async {
-        await extend([message], by: duration)
-    }
-
-    /// Extends `messages` by `duration`, together with the heartbeats due at the same time.
-    func extend(_ messages: [ReceivedMessage], by duration: Duration) async {
-        guard !messages.isEmpty else { return }
-        let leader = state.withLock { state in
-            for message in messages { state.pending.append(Pending(message: message, duration: duration)) }
-            if state.flushing { return false }
-            state.flushing = true
-            return true
-        }
-        guard leader else { return }
-        // Timers that fire at the same instant run one after another: let them add their messages first.
-        await Task.yield()
-        while true {
-            let batch: [Pending]? = state.withLock { state in
-                if state.pending.isEmpty {
-                    state.flushing = false
-                    return nil
-                }
-                defer { state.pending = [] }
-                return state.pending
-            }
-            guard let batch else { return }
+        // Timers that fire at the same instant run one after another: the leader yields so that they join.
+        coalescer = Coalescer(yieldsFirst: true) { batch in
             var groups: [String: (Duration, [ReceivedMessage])] = [:]
             for item in batch {
                 let key = "\(item.message.queue)\u{0}\(item.duration)"
@@ -68,5 +30,16 @@ final class HeartbeatBatcher: Sendable {
                 }
             }
         }
+    }
+
+    /// Extends `message` by `duration`, together with the heartbeats due at the same time. Failures are logged:
+    /// a message whose visibility could not be extended may be delivered again.
+    func extend(_ message: ReceivedMessage, by duration: Duration) async {
+        await extend([message], by: duration)
+    }
+
+    /// Extends `messages` by `duration`, together with the heartbeats due at the same time.
+    func extend(_ messages: [ReceivedMessage], by duration: Duration) async {
+        await coalescer.submit(messages.map { Pending(message: $0, duration: duration) })
     }
 }

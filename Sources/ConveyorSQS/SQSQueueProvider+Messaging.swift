@@ -86,42 +86,16 @@ extension SQSQueueProvider {
     /// Sends one batch; retries entries that failed for a transient reason. Returns (index, message id) of sent entries
     /// and (job id, reason) of entries that could not be sent.
     func sendBatch(_ chunk: [SendEntry], url: String, queue: String) async throws -> ([(Int, String)], [(JobID, String)]) {
-        var pending = chunk
-        var sent: [(Int, String)] = []
-        var failed: [(JobID, String)] = []
-        var attempt = 1
-        while !pending.isEmpty {
-            var entries: [[String: Any]] = []
-            entries.reserveCapacity(pending.count)
-            for entry in pending {
-                var fields = entry.fields
-                fields["Id"] = "m\(entry.index)"
-                entries.append(fields)
-            }
-            let response = try await client.call("SendMessageBatch", ["QueueUrl": url, "Entries": entries], queue: queue)
-            let byID = Dictionary(uniqueKeysWithValues: pending.map { ("m\($0.index)", $0) })
-            for success in response["Successful"]?.array ?? [] {
-                if let id = success["Id"]?.string, let entry = byID[id] {
-                    sent.append((entry.index, success["MessageId"]?.string ?? ""))
-                }
-            }
-            var retry: [SendEntry] = []
-            for failure in response["Failed"]?.array ?? [] {
-                guard let id = failure["Id"]?.string, let entry = byID[id] else { continue }
-                let code = failure["Code"]?.string ?? "unknown"
-                let message = failure["Message"]?.string ?? ""
-                let senderFault = failure["SenderFault"]?.bool ?? false
-                if !senderFault && attempt < client.retry.maxAttempts {
-                    retry.append(entry)
-                } else {
-                    failed.append((entry.jobID, message.isEmpty ? code : "\(code): \(message.prefix(200))"))
-                }
-            }
-            pending = retry
-            if !pending.isEmpty {
-                try await Task.sleep(for: client.retry.delay(beforeRetry: attempt))
-                attempt += 1
-            }
+        let byID = Dictionary(uniqueKeysWithValues: chunk.map { ("m\($0.index)", $0) })
+        let outcome = try await callBatch(
+            "SendMessageBatch", url: url, queue: queue, entries: chunk.map { (id: "m\($0.index)", fields: $0.fields) })
+        let sent: [(Int, String)] = outcome.successful.compactMap { success in
+            guard let id = success["Id"]?.string, let entry = byID[id] else { return nil }
+            return (entry.index, success["MessageId"]?.string ?? "")
+        }
+        let failed: [(JobID, String)] = outcome.failed.compactMap { failure in
+            guard let entry = byID[failure.id] else { return nil }
+            return (entry.jobID, failure.message.isEmpty ? failure.code : "\(failure.code): \(failure.message.prefix(200))")
         }
         return (sent, failed)
     }
@@ -264,30 +238,13 @@ extension SQSQueueProvider {
     /// Deletes up to 10 messages with `DeleteMessageBatch`, retrying entries that failed for a transient reason.
     /// Returns the error codes of entries that could not be deleted (invalid receipts are ignored).
     func deleteChunk(_ handles: [String], url: String) async throws -> [String] {
-        var failures: [String] = []
-        var pending = Array(handles.enumerated())
-        var attempt = 1
-        while !pending.isEmpty {
-            let entries = pending.map { ["Id": "d\($0.offset)", "ReceiptHandle": $0.element] }
-            let response = try await client.call("DeleteMessageBatch", ["QueueUrl": url, "Entries": entries])
-            var retry: [(offset: Int, element: String)] = []
-            for failure in response["Failed"]?.array ?? [] {
-                guard let id = failure["Id"]?.string, let entry = pending.first(where: { "d\($0.offset)" == id }) else { continue }
-                let code = failure["Code"]?.string ?? "unknown"
-                if code.contains("ReceiptHandleIsInvalid") || code.contains("InvalidReceiptHandle") { continue }
-                if !(failure["SenderFault"]?.bool ?? false) && attempt < client.retry.maxAttempts {
-                    retry.append(entry)
-                } else {
-                    failures.append(code)
-                }
-            }
-            pending = retry
-            if !pending.isEmpty {
-                try await Task.sleep(for: client.retry.delay(beforeRetry: attempt))
-                attempt += 1
-            }
+        let outcome = try await callBatch(
+            "DeleteMessageBatch", url: url,
+            entries: handles.enumerated().map { (id: "d\($0.offset)", fields: ["ReceiptHandle": $0.element]) }
+        ) { failure in
+            failure.code.contains("ReceiptHandleIsInvalid") || failure.code.contains("InvalidReceiptHandle")
         }
-        return failures
+        return outcome.failed.map(\.code)
     }
 
     /// With `retryAfter`: `ChangeMessageVisibility` to that delay (at most 12 h), so the message returns then with a

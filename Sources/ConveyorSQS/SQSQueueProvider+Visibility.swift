@@ -72,34 +72,15 @@ extension SQSQueueProvider {
     /// `ChangeMessageVisibilityBatch` for up to 10 messages, retrying entries that failed for a transient reason.
     /// Returns the error codes of entries that still failed and how many receipts were no longer valid.
     func changeVisibilityChunk(_ handles: [String], to seconds: Int, url: String) async throws -> (failures: [String], ignored: Int) {
-        var failures: [String] = []
-        var ignored = 0
-        var pending = Array(handles.enumerated())
-        var attempt = 1
-        while !pending.isEmpty {
-            let entries: [[String: Any]] = pending.map {
-                ["Id": "v\($0.offset)", "ReceiptHandle": $0.element, "VisibilityTimeout": seconds]
+        let outcome = try await callBatch(
+            "ChangeMessageVisibilityBatch", url: url,
+            entries: handles.enumerated().map {
+                (id: "v\($0.offset)", fields: ["ReceiptHandle": $0.element, "VisibilityTimeout": seconds])
             }
-            let response = try await client.call("ChangeMessageVisibilityBatch", ["QueueUrl": url, "Entries": entries])
-            var retry: [(offset: Int, element: String)] = []
-            for failure in response["Failed"]?.array ?? [] {
-                guard let id = failure["Id"]?.string, let entry = pending.first(where: { "v\($0.offset)" == id }) else { continue }
-                let code = failure["Code"]?.string ?? "unknown"
-                if Self.isStaleReceipt(code: code, message: failure["Message"]?.string ?? "") {
-                    ignored += 1
-                } else if !(failure["SenderFault"]?.bool ?? false) && attempt < client.retry.maxAttempts {
-                    retry.append(entry)
-                } else {
-                    failures.append(code)
-                }
-            }
-            pending = retry
-            if !pending.isEmpty {
-                try await Task.sleep(for: client.retry.delay(beforeRetry: attempt))
-                attempt += 1
-            }
+        ) { failure in
+            Self.isStaleReceipt(code: failure.code, message: failure.message)
         }
-        return (failures, ignored)
+        return (outcome.failed.map(\.code), outcome.ignored)
     }
 
     /// Whether a failed batch entry means the receipt is no longer valid (the message was deleted, or received

@@ -22,17 +22,7 @@ struct RabbitMQFaultTests {
         configure: (inout RabbitMQQueueProvider.Configuration) -> Void = { _ in },
         _ body: (RabbitMQQueueProvider, String) async throws -> Void
     ) async throws {
-        let provider = try Node.provider(configure)
-        let queue = RabbitMQTestEnvironment.queueName(hint)
-        do {
-            try await body(provider, queue)
-        } catch {
-            try? await provider.deleteQueue(queue)
-            try? await provider.close()
-            throw error
-        }
-        try await provider.deleteQueue(queue)
-        try await provider.close()
+        try await withTestQueue(hint, provider: try Node.provider(configure), body)
     }
 
     @Test func publishToAMissingExchangeIsAnErrorAndTheTopologyIsRedeclared() async throws {

@@ -16,17 +16,7 @@ struct RabbitMQIntegrationTests {
         configure: (inout RabbitMQQueueProvider.Configuration) -> Void = { _ in },
         _ body: (RabbitMQQueueProvider, String) async throws -> Void
     ) async throws {
-        let provider = try Env.provider(configure)
-        let queue = Env.queueName(hint)
-        do {
-            try await body(provider, queue)
-        } catch {
-            try? await provider.deleteQueue(queue)
-            try? await provider.close()
-            throw error
-        }
-        try await provider.deleteQueue(queue)
-        try await provider.close()
+        try await withTestQueue(hint, provider: try Env.provider(configure), body)
     }
 
     @Test func roundTripWithPropertiesAndAttempt() async throws {

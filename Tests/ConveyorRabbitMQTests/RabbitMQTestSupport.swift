@@ -76,3 +76,22 @@ extension QueueProvider {
         return out
     }
 }
+
+/// Runs `body` with `provider` and a fresh queue named after `hint`, deleting the queue and closing the provider
+/// afterwards (also when `body` throws).
+func withTestQueue(
+    _ hint: String,
+    provider: RabbitMQQueueProvider,
+    _ body: (RabbitMQQueueProvider, String) async throws -> Void
+) async throws {
+    let queue = RabbitMQTestEnvironment.queueName(hint)
+    do {
+        try await body(provider, queue)
+    } catch {
+        try? await provider.deleteQueue(queue)
+        try? await provider.close()
+        throw error
+    }
+    try await provider.deleteQueue(queue)
+    try await provider.close()
+}

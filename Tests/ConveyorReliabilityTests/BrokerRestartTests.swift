@@ -53,93 +53,81 @@ extension Faults {
             }
         }
 
-        @Test("restart and cut connections mid-run: no confirmed job lost", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled))
-        func restartMidRun() async throws {
+        /// Starts the private node, a recording `conveyor worker` and a producer of `jobs` record jobs, runs
+        /// `faults` (given `progress(n)`, which waits until the worker has run `n` jobs, and `ran()`, how many it
+        /// has run), then checks that every confirmed job ran at least once (duplicates are counted and printed).
+        static func runThroughFaults(
+            _ hint: String,
+            label: String,
+            jobs: Int,
+            pause: Duration = .milliseconds(50),
+            minimumConfirmed: Int,
+            faults: (_ progress: (Int) async throws -> Void, _ ran: () -> Int) async throws -> Void
+        ) async throws {
             _ = try ReliabilityEnvironment.requireAMQPURL()
-            try await Self.node("start")
-            let target = BrokerTarget.rabbitMQ(url: Self.url)
+            try await node("start")
+            let target = BrokerTarget.rabbitMQ(url: url)
             let provider = try target.makeProvider()
-            try await withTestQueue("restart", provider: provider) { queue in
-                let record = temporaryFile("restart")
+            try await withTestQueue(hint, provider: provider) { queue in
+                let record = temporaryFile(hint)
                 defer { try? FileManager.default.removeItem(atPath: record) }
                 let worker = try startRecordingWorker(target, queue: queue, record: record)
                 defer { worker.cleanUp() }
-
-                let producer = Self.produce(2000, to: queue, provider: provider)
+                let producer = produce(jobs, to: queue, provider: provider, pause: pause)
 
                 func progress(_ count: Int) async throws {
                     let ok = try await eventually(timeout: .seconds(120)) { RecordLog.lineCount(record) >= count }
                     #expect(ok, "the worker did not reach \(count) jobs: \(worker.stderr.suffix(1500))")
                 }
+                try await faults(progress, { RecordLog.lineCount(record) })
 
+                let (confirmed, failedBatches) = try await producer.value
+                print("\(label): \(confirmed.count) jobs confirmed, \(failedBatches) batches failed during the faults")
+                let all = Set(confirmed)
+                let done = try await eventually(timeout: .seconds(120)) {
+                    Set(RecordLog(path: record).counts.keys).isSuperset(of: all)
+                }
+                #expect(worker.isRunning, "the worker died: \(worker.stderr.suffix(2000))")
+                worker.signal(SIGTERM)
+                try await worker.waitForExit(timeout: .seconds(30))
+                #expect(done, "not every confirmed job ran within 120 s")
+                #expect(confirmed.count >= minimumConfirmed, "the producer did not recover: only \(confirmed.count) jobs confirmed")
+                checkAllRecorded(confirmed, record: record, label: "rabbitmq \(label)")
+            }
+            try await provider.close()
+        }
+
+        @Test("restart and cut connections mid-run: no confirmed job lost", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled))
+        func restartMidRun() async throws {
+            try await Self.runThroughFaults("restart", label: "broker restart + connection cut", jobs: 2000, minimumConfirmed: 1000) { progress, ran in
                 try await progress(300)
-                print("broker restart: stop_app at \(RecordLog.lineCount(record)) jobs run")
+                print("broker restart: stop_app at \(ran()) jobs run")
                 try await Self.node("stop-app")
                 try await Task.sleep(for: .seconds(2))
                 try await Self.node("start-app")
                 // Progress after the restart (bounded by what the producer sends in all).
-                try await progress(min(RecordLog.lineCount(record) + 300, 1800))
-                print("broker restart: close_all_connections at \(RecordLog.lineCount(record)) jobs run")
+                try await progress(min(ran() + 300, 1800))
+                print("broker restart: close_all_connections at \(ran()) jobs run")
                 try await Self.node("close-connections")
-
-                let (confirmed, failedBatches) = try await producer.value
-                print("broker restart: \(confirmed.count) jobs confirmed, \(failedBatches) batches failed during the faults")
-                let all = Set(confirmed)
-                let done = try await eventually(timeout: .seconds(120)) {
-                    Set(RecordLog(path: record).counts.keys).isSuperset(of: all)
-                }
-                #expect(worker.isRunning, "the worker died: \(worker.stderr.suffix(2000))")
-                worker.signal(SIGTERM)
-                try await worker.waitForExit(timeout: .seconds(30))
-                #expect(done, "not every confirmed job ran within 120 s")
-                #expect(confirmed.count >= 1000, "the producer did not recover: only \(confirmed.count) jobs confirmed")
-                checkAllRecorded(confirmed, record: record, label: "rabbitmq broker restart + connection cut")
             }
-            try await provider.close()
         }
+
         @Test("the node process restarted mid-run (shutdown, then SIGKILL): no confirmed job lost", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled))
         func nodeProcessRestartMidRun() async throws {
-            _ = try ReliabilityEnvironment.requireAMQPURL()
-            try await Self.node("start")
-            let target = BrokerTarget.rabbitMQ(url: Self.url)
-            let provider = try target.makeProvider()
-            try await withTestQueue("node-restart", provider: provider) { queue in
-                let record = temporaryFile("node-restart")
-                defer { try? FileManager.default.removeItem(atPath: record) }
-                let worker = try startRecordingWorker(target, queue: queue, record: record)
-                defer { worker.cleanUp() }
-                // Slower than the other case's producer, so that both restarts happen while it still enqueues.
-                let producer = Self.produce(1600, to: queue, provider: provider, pause: .milliseconds(250))
-
-                func progress(_ count: Int) async throws {
-                    let ok = try await eventually(timeout: .seconds(120)) { RecordLog.lineCount(record) >= count }
-                    #expect(ok, "the worker did not reach \(count) jobs: \(worker.stderr.suffix(1500))")
-                }
-
+            // Slower than the other case's producer, so that both restarts happen while it still enqueues.
+            try await Self.runThroughFaults(
+                "node-restart", label: "node process restart", jobs: 1600, pause: .milliseconds(250), minimumConfirmed: 800
+            ) { progress, ran in
                 try await progress(100)
-                print("node restart: shutdown at \(RecordLog.lineCount(record)) jobs run")
+                print("node restart: shutdown at \(ran()) jobs run")
                 try await Self.node("stop")
                 try await Task.sleep(for: .seconds(2))
                 try await Self.node("start")
-                try await progress(RecordLog.lineCount(record) + 100)
-                print("node restart: SIGKILL at \(RecordLog.lineCount(record)) jobs run")
+                try await progress(ran() + 100)
+                print("node restart: SIGKILL at \(ran()) jobs run")
                 try await Self.node("kill")
                 try await Self.node("start")
-
-                let (confirmed, failedBatches) = try await producer.value
-                print("node restart: \(confirmed.count) jobs confirmed, \(failedBatches) batches failed during the restarts")
-                let all = Set(confirmed)
-                let done = try await eventually(timeout: .seconds(120)) {
-                    Set(RecordLog(path: record).counts.keys).isSuperset(of: all)
-                }
-                #expect(worker.isRunning, "the worker died: \(worker.stderr.suffix(2000))")
-                worker.signal(SIGTERM)
-                try await worker.waitForExit(timeout: .seconds(30))
-                #expect(done, "not every confirmed job ran within 120 s")
-                #expect(confirmed.count >= 800, "the producer did not recover: only \(confirmed.count) jobs confirmed")
-                checkAllRecorded(confirmed, record: record, label: "rabbitmq node process restart")
             }
-            try await provider.close()
         }
     }
 }

@@ -52,40 +52,16 @@ struct ConveyorClientTests {
         static var options: TaskOptions { TaskOptions(groupID: "tenant-7") }
     }
 
-    /// A memory provider that records the FIFO group of every message it is given.
-    struct GroupRecordingProvider: QueueProvider {
-        let base: MemoryQueueProvider
-        let groups = Shared<[String?]>([])
-        var name: String { "group-recording-memory" }
-        var capabilities: ProviderCapabilities { base.capabilities }
-        func enqueue(_ messages: [OutgoingMessage], to queue: String) async throws -> [EnqueueResult] {
-            groups.withLock { $0 += messages.map(\.groupID) }
-            return try await base.enqueue(messages, to: queue)
-        }
-        func receive(from queue: String, max: Int, wait: Duration) async throws -> [ReceivedMessage] {
-            try await base.receive(from: queue, max: max, wait: wait)
-        }
-        func acknowledge(_ messages: [ReceivedMessage]) async throws { try await base.acknowledge(messages) }
-        func fail(_ message: ReceivedMessage, reason: FailureReason, retryAfter: Duration?) async throws {
-            try await base.fail(message, reason: reason, retryAfter: retryAfter)
-        }
-        func extendVisibility(_ message: ReceivedMessage, by duration: Duration) async throws {
-            try await base.extendVisibility(message, by: duration)
-        }
-        func stats(of queue: String) async throws -> QueueStats { try await base.stats(of: queue) }
-        func close() async throws { try await base.close() }
-    }
-
     @Test("the task's groupID is the message group unless the enqueue options name one")
     func groupID() async throws {
-        let provider = GroupRecordingProvider(base: MemoryQueueProvider())
+        let provider = RecordingMemoryProvider()
         let client = ConveyorClient(provider: provider, logger: testLogger)
         _ = try await client.enqueue(Probe<Grouped>.self, ProbeInput(value: 1))
         _ = try await client.enqueue(Probe<Grouped>.self, [ProbeInput(value: 2), ProbeInput(value: 3)], options: .init(groupID: "explicit"))
         _ = try await client.enqueue(Probe<Basic>.self, ProbeInput(value: 4))
         _ = try await client.enqueueRaw(task: "grouped", payload: Array(#"{"value":5}"#.utf8))
         _ = try await client.enqueueRaw(task: "grouped", payload: Array(#"{"value":6}"#.utf8), options: .init(groupID: "raw"))
-        #expect(provider.groups.value == ["tenant-7", "explicit", "explicit", nil, nil, "raw"])
+        #expect(provider.groups == ["tenant-7", "explicit", "explicit", nil, nil, "raw"])
         #expect(try await provider.stats(of: "default").ready == 6)
     }
 
@@ -117,11 +93,11 @@ struct ConveyorClientTests {
 
     @Test("a runAt beyond the provider's native delay sets notBefore and sends the capped delay")
     func runAtBeyondNativeDelay() async throws {
-        let provider = WorkerTests.CappedDelayProvider(base: MemoryQueueProvider())
+        let provider = RecordingMemoryProvider(maximumNativeDelay: .seconds(1))
         let client = ConveyorClient(provider: provider, logger: testLogger)
         let runAt = Date().addingTimeInterval(3600)
         try await client.enqueue(Probe<Basic>.self, ProbeInput(value: 1), options: .init(runAt: runAt))
-        #expect(provider.longestDelay.value == .seconds(1))
+        #expect(provider.longestDelay == .seconds(1))
         #expect(try await provider.stats(of: "default").delayed == 1)
     }
 }

@@ -161,3 +161,44 @@ struct SplitMix64: RandomNumberGenerator {
     }
 }
 
+/// The memory provider, recording every message it is given to send, optionally reporting a maximum native delay
+/// (like a broker with capped delays).
+struct RecordingMemoryProvider: QueueProvider {
+    let base = MemoryQueueProvider()
+    let maximumNativeDelay: Duration?
+    let sent = Shared<[OutgoingMessage]>([])
+
+    init(maximumNativeDelay: Duration? = nil) {
+        self.maximumNativeDelay = maximumNativeDelay
+    }
+
+    /// How many messages were sent.
+    var sends: Int { sent.value.count }
+    /// The longest delay a message was sent with.
+    var longestDelay: Duration { sent.value.map(\.delay).max() ?? .zero }
+    /// The FIFO group of every message sent, in order.
+    var groups: [String?] { sent.value.map(\.groupID) }
+
+    var name: String { "recording-memory" }
+    var capabilities: ProviderCapabilities {
+        var capabilities = base.capabilities
+        if let maximumNativeDelay { capabilities.maximumNativeDelay = maximumNativeDelay }
+        return capabilities
+    }
+    func enqueue(_ messages: [OutgoingMessage], to queue: String) async throws -> [EnqueueResult] {
+        sent.withLock { $0 += messages }
+        return try await base.enqueue(messages, to: queue)
+    }
+    func receive(from queue: String, max: Int, wait: Duration) async throws -> [ReceivedMessage] {
+        try await base.receive(from: queue, max: max, wait: wait)
+    }
+    func acknowledge(_ messages: [ReceivedMessage]) async throws { try await base.acknowledge(messages) }
+    func fail(_ message: ReceivedMessage, reason: FailureReason, retryAfter: Duration?) async throws {
+        try await base.fail(message, reason: reason, retryAfter: retryAfter)
+    }
+    func extendVisibility(_ message: ReceivedMessage, by duration: Duration) async throws {
+        try await base.extendVisibility(message, by: duration)
+    }
+    func stats(of queue: String) async throws -> QueueStats { try await base.stats(of: queue) }
+    func close() async throws { try await base.close() }
+}

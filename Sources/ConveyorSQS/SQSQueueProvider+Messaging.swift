@@ -17,8 +17,8 @@ extension SQSQueueProvider {
     /// flight). Entries that fail for a transient reason are retried; entries that still fail make the call throw an
     /// error that lists their job ids — the other messages were sent.
     ///
-    /// A request that fails with a connection error or a timeout is retried, although SQS may have received it: its
-    /// messages may then be stored twice. Such a retry is never silent: it is logged at info level ("SendMessageBatch
+    /// A request that fails with a connection error, a timeout or a 5xx answer is retried, although SQS may have
+    /// processed it: its messages may then be stored twice. Such a retry is never silent: it is logged at info level ("SendMessageBatch
     /// retried after a timeout; its N messages may be duplicated", with `conveyor.queue`, `sqs.action` and
     /// `job.count`) and counted in `conveyor_possible_duplicate_sends_total{provider="sqs", action}`. Both copies carry
     /// the same envelope job id, so handlers should be idempotent by ``Conveyor/Envelope/id``; on a FIFO queue SQS drops

@@ -45,7 +45,7 @@ final class CapturedLogs: Sendable {
 }
 
 /// A send retried after its request may have reached SQS is reported (info log, counter), against a fake SQS endpoint
-/// (``LocalHTTPServer``) that drops the first `SendMessageBatch` connection.
+/// (``LocalHTTPServer``) that drops, delays or fails (5xx) the first send.
 @Suite("SQS possible duplicate sends (local HTTP server)")
 struct SQSDuplicateSendTests {
     static func provider(port: Int, logs: CapturedLogs, requestTimeout: Duration = .seconds(30)) throws -> SQSQueueProvider {
@@ -96,6 +96,35 @@ struct SQSDuplicateSendTests {
         #expect(!logs.entries.contains { entry in
             entry.message.contains(payloadMarker) || entry.metadata.values.contains { $0.contains(payloadMarker) }
         })
+    }
+
+    @Test func sendAnswered5xxIsRetriedAndReported() async throws {
+        let batches = Atomic<Int>(0)
+        let server = try LocalHTTPServer { request in
+            switch request.headers["x-amz-target"] {
+            case "AmazonSQS.SendMessageBatch":
+                // SQS failed while handling the request: it may have stored the messages before failing.
+                if batches.add(1, ordering: .relaxed).newValue == 1 { return (500, #"{"__type":"com.amazonaws.sqs#InternalError"}"#) }
+                return (200, #"{"Successful":[{"Id":"m0","MessageId":"id-0"},{"Id":"m1","MessageId":"id-1"}],"Failed":[]}"#)
+            default:
+                return (200, "{}")
+            }
+        }
+        defer { server.stop() }
+        let logs = CapturedLogs()
+        let provider = try Self.provider(port: server.port, logs: logs)
+        let queue = "http://127.0.0.1:\(server.port)/000000000000/dup-test"
+        let envelopes = (0..<2).map { _ in Envelope(task: "test.dup", payload: []) }
+
+        let results = try await provider.enqueue(envelopes.map { OutgoingMessage(envelope: $0) }, to: queue)
+        try await provider.close()
+
+        #expect(results.map(\.brokerMessageID) == ["id-0", "id-1"])
+        #expect(batches.load(ordering: .relaxed) == 2)
+        #expect(provider.client.possibleDuplicateSends == 1)
+        let report = try #require(logs.entries.first { $0.message.contains("may be duplicated") })
+        #expect(report.level == .info)
+        #expect(report.message == "SendMessageBatch retried after HTTP 500; its 2 messages may be duplicated")
     }
 
     @Test func throttledSendIsRetriedWithoutADuplicateReport() async throws {

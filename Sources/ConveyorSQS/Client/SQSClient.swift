@@ -20,8 +20,8 @@ package final class SQSClient: Sendable {
     /// Request latency and errors per action (`conveyor_broker_request_*{provider="sqs"}`).
     private let metrics = BrokerRequestMetrics(provider: "sqs")
     private let keyCache = Mutex<(scope: String, secret: String, key: [UInt8])?>(nil)
-    /// `conveyor_possible_duplicate_sends_total{provider="sqs", action}`: send requests retried after a transport error
-    /// or a timeout, whose messages may have reached SQS twice.
+    /// `conveyor_possible_duplicate_sends_total{provider="sqs", action}`: send requests retried after a transport
+    /// error, a timeout or a 5xx answer, whose messages may have reached SQS twice.
     /// Created on first use (after the application bootstrapped its metrics backend), once per action.
     private let duplicateSendCounters = Mutex<[String: Counter]>([:])
     private let duplicateSendCount = Atomic<Int>(0)
@@ -29,8 +29,8 @@ package final class SQSClient: Sendable {
     /// The actions that send messages: retrying one of them after its request may have reached SQS can duplicate.
     private static let sendActions = ["SendMessage", "SendMessageBatch"]
 
-    /// How many send requests were retried after a transport error or a timeout (each may have duplicated its
-    /// messages), since this client was created. For tests; operators read `conveyor_possible_duplicate_sends_total`.
+    /// How many send requests were retried after a transport error, a timeout or a 5xx answer (each may have
+    /// duplicated its messages), since this client was created. For tests; operators read `conveyor_possible_duplicate_sends_total`.
     package var possibleDuplicateSends: Int { duplicateSendCount.load(ordering: .relaxed) }
 
     init(
@@ -84,23 +84,23 @@ package final class SQSClient: Sendable {
 
     /// Sends a JSON body for `action`, retrying transient failures; returns the response body of a 2xx answer.
     ///
-    /// A `SendMessage` or `SendMessageBatch` request retried after a transport error or a timeout may have reached
-    /// SQS already, so its `messageCount` messages may be duplicated: that is logged at info and counted in
-    /// `conveyor_possible_duplicate_sends_total`. When such a send finally fails, the error says that its messages
-    /// may have been sent.
+    /// A `SendMessage` or `SendMessageBatch` request retried after a transport error, a timeout or a 5xx answer may
+    /// have been processed by SQS already, so its `messageCount` messages may be duplicated: that is logged at info
+    /// and counted in `conveyor_possible_duplicate_sends_total`. When such a send finally fails, the error says that
+    /// its messages may have been sent.
     func send(
         _ action: String, body: [UInt8], extraTimeout: Duration = .zero, queue: String? = nil, messageCount: Int = 1
     ) async throws -> [UInt8] {
         var attempt = 1
         var possiblyDelivered = false
         while true {
-            var transportFailure: HTTPTransportError?
+            var uncertainDelivery: String?
             do {
                 return try await metrics.measure(action) {
-                    try await sendOnce(action, body: body, extraTimeout: extraTimeout, transportFailure: &transportFailure)
+                    try await sendOnce(action, body: body, extraTimeout: extraTimeout, uncertainDelivery: &uncertainDelivery)
                 }
             } catch var error as ConveyorError {
-                let mayDuplicate = Self.sendActions.contains(action) && transportFailure.map(Self.mayHaveBeenDelivered) == true
+                let mayDuplicate = Self.sendActions.contains(action) && uncertainDelivery != nil
                 possiblyDelivered = possiblyDelivered || mayDuplicate
                 guard error.isRetryable && attempt < retry.maxAttempts else {
                     if possiblyDelivered {
@@ -109,8 +109,8 @@ package final class SQSClient: Sendable {
                     throw error
                 }
                 let delay = retry.delay(beforeRetry: attempt)
-                if let transportFailure, mayDuplicate {
-                    reportPossibleDuplicate(action, queue: queue, messageCount: messageCount, failure: transportFailure, attempt: attempt)
+                if let uncertainDelivery, mayDuplicate {
+                    reportPossibleDuplicate(action, queue: queue, messageCount: messageCount, after: uncertainDelivery, attempt: attempt)
                 } else {
                     logger.debug("SQS request retried", metadata: [
                         "sqs.action": "\(action)", "sqs.attempt": "\(attempt)", "error.code": "\(error.code)",
@@ -130,7 +130,15 @@ package final class SQSClient: Sendable {
         return ![-1, 5, 6, 7].contains(failure.code)
     }
 
-    private func reportPossibleDuplicate(_ action: String, queue: String?, messageCount: Int, failure: HTTPTransportError, attempt: Int) {
+    /// Why a failed request may have been processed by SQS all the same ("a timeout", "HTTP 503"), or nil: a
+    /// transport failure other than not reaching SQS at all (``mayHaveBeenDelivered(_:)``), or a 5xx answer (SQS
+    /// failed while handling the request, maybe after storing its messages). Other answers refused the request.
+    static func uncertainDelivery(_ failure: HTTPTransportError) -> String? {
+        guard mayHaveBeenDelivered(failure) else { return nil }
+        return failure.timedOut ? "a timeout" : "a connection error (curl \(failure.code))"
+    }
+
+    private func reportPossibleDuplicate(_ action: String, queue: String?, messageCount: Int, after kind: String, attempt: Int) {
         duplicateSendCount.add(1, ordering: .relaxed)
         let counter = duplicateSendCounters.withLock { counters in
             if let counter = counters[action] { return counter }
@@ -139,7 +147,6 @@ package final class SQSClient: Sendable {
             return counter
         }
         counter.increment()
-        let kind = failure.timedOut ? "a timeout" : "a connection error (curl \(failure.code))"
         let messages = messageCount == 1 ? "its message" : "its \(messageCount) messages"
         logger.info("\(action) retried after \(kind); \(messages) may be duplicated", metadata: [
             "conveyor.queue": "\(queue ?? "-")", "sqs.action": "\(action)", "job.count": "\(messageCount)",
@@ -148,7 +155,7 @@ package final class SQSClient: Sendable {
     }
 
     private func sendOnce(
-        _ action: String, body: [UInt8], extraTimeout: Duration, transportFailure: inout HTTPTransportError?
+        _ action: String, body: [UInt8], extraTimeout: Duration, uncertainDelivery: inout String?
     ) async throws -> [UInt8] {
         let credentials = try await self.credentials.credentials()
         let target = "AmazonSQS.\(action)"
@@ -175,12 +182,13 @@ package final class SQSClient: Sendable {
         do {
             response = try await http.perform(request)
         } catch let error as HTTPTransportError {
-            transportFailure = error
+            uncertainDelivery = Self.uncertainDelivery(error)
             throw ConveyorError(.connectionFailed, "SQS \(action): \(error.message) (endpoint \(endpoint))", retryable: true)
         }
         if (200..<300).contains(response.status) {
             return response.body
         }
+        if response.status >= 500 { uncertainDelivery = "HTTP \(response.status)" }
         throw Self.parseError(response, action: action)
     }
 

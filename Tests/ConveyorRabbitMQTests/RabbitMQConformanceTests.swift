@@ -19,7 +19,14 @@ extension RabbitMQIntegrationTests {
         try await conformanceCase.run(harness)
     }
 
-    @Test(arguments: ProviderConformance.cases.filter { ["round trip", "fail with retryAfter redelivers later", "stats counts ready and in-flight messages", "redrive from the dead-letter queue"].contains($0.name) })
+    /// The cases whose outcome depends on the queue type: delivery, retry copies, attempts counted from
+    /// `x-delivery-count`, dead-lettering, stats and redrive.
+    static let quorumCases: Set<String> = [
+        "round trip", "fail with retryAfter redelivers later", "fail without retry dead-letters with the reason",
+        "dead-letter after max attempts", "stats counts ready and in-flight messages", "redrive from the dead-letter queue",
+    ]
+
+    @Test(arguments: ProviderConformance.cases.filter { quorumCases.contains($0.name) })
     func conformanceOnQuorumQueues(_ conformanceCase: ConformanceCase) async throws {
         let provider = try RabbitMQTestEnvironment.provider { $0.queueType = .quorum }
         try await conformanceCase.run(ConformanceHarness.provisioning(provider))

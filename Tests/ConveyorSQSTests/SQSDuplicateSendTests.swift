@@ -59,13 +59,23 @@ struct SQSDuplicateSendTests {
         return try SQSQueueProvider(configuration: configuration, logger: logs.logger())
     }
 
-    @Test func droppedSendMessageBatchIsRetriedAndReported() async throws {
+    /// What ``enqueueTwoWithFirstBatch(answered:payload:)`` saw.
+    struct BatchOutcome {
+        var results: [EnqueueResult]
+        var batches: Int
+        var possibleDuplicateSends: Int
+        var logs: CapturedLogs
+        var queue: String
+    }
+
+    /// Enqueues two messages in one `SendMessageBatch` against a fake endpoint that answers the first batch request
+    /// with `first` (status 0: it reads the request, then drops the connection) and accepts the next one.
+    static func enqueueTwoWithFirstBatch(answered first: (Int, String), payload: String = "{}") async throws -> BatchOutcome {
         let batches = Atomic<Int>(0)
         let server = try LocalHTTPServer { request in
             switch request.headers["x-amz-target"] {
             case "AmazonSQS.SendMessageBatch":
-                // The first request is read, then its connection dropped without an answer: SQS may have sent it.
-                if batches.add(1, ordering: .relaxed).newValue == 1 { return (0, "") }
+                if batches.add(1, ordering: .relaxed).newValue == 1 { return first }
                 return (200, #"{"Successful":[{"Id":"m0","MessageId":"id-0"},{"Id":"m1","MessageId":"id-1"}],"Failed":[]}"#)
             default:
                 return (200, "{}")
@@ -73,56 +83,47 @@ struct SQSDuplicateSendTests {
         }
         defer { server.stop() }
         let logs = CapturedLogs()
-        let provider = try Self.provider(port: server.port, logs: logs)
+        let provider = try provider(port: server.port, logs: logs)
         let queue = "http://127.0.0.1:\(server.port)/000000000000/dup-test"
-        let payloadMarker = "secret-payload-marker"
-        let envelopes = (0..<2).map { _ in Envelope(task: "test.dup", payload: Array(#"{"p":"\#(payloadMarker)"}"#.utf8)) }
-
+        let envelopes = (0..<2).map { _ in Envelope(task: "test.dup", payload: Array(payload.utf8)) }
         let results = try await provider.enqueue(envelopes.map { OutgoingMessage(envelope: $0) }, to: queue)
         try await provider.close()
+        return BatchOutcome(
+            results: results, batches: batches.load(ordering: .relaxed),
+            possibleDuplicateSends: provider.client.possibleDuplicateSends, logs: logs, queue: queue
+        )
+    }
 
-        #expect(results.map(\.brokerMessageID) == ["id-0", "id-1"])
-        #expect(batches.load(ordering: .relaxed) == 2)
-        #expect(provider.client.possibleDuplicateSends == 1)
-        let reports = logs.entries.filter { $0.message.contains("may be duplicated") }
+    @Test func droppedSendMessageBatchIsRetriedAndReported() async throws {
+        // The first request is read, then its connection dropped without an answer: SQS may have stored it.
+        let payloadMarker = "secret-payload-marker"
+        let outcome = try await Self.enqueueTwoWithFirstBatch(answered: (0, ""), payload: #"{"p":"\#(payloadMarker)"}"#)
+
+        #expect(outcome.results.map(\.brokerMessageID) == ["id-0", "id-1"])
+        #expect(outcome.batches == 2)
+        #expect(outcome.possibleDuplicateSends == 1)
+        let reports = outcome.logs.entries.filter { $0.message.contains("may be duplicated") }
         #expect(reports.count == 1)
         let report = try #require(reports.first)
         #expect(report.level == .info)
         #expect(report.message.hasPrefix("SendMessageBatch retried after"))
         #expect(report.message.contains("its 2 messages may be duplicated"))
-        #expect(report.metadata["conveyor.queue"] == queue)
+        #expect(report.metadata["conveyor.queue"] == outcome.queue)
         #expect(report.metadata["sqs.action"] == "SendMessageBatch")
         #expect(report.metadata["job.count"] == "2")
-        #expect(!logs.entries.contains { entry in
+        #expect(!outcome.logs.entries.contains { entry in
             entry.message.contains(payloadMarker) || entry.metadata.values.contains { $0.contains(payloadMarker) }
         })
     }
 
     @Test func sendAnswered5xxIsRetriedAndReported() async throws {
-        let batches = Atomic<Int>(0)
-        let server = try LocalHTTPServer { request in
-            switch request.headers["x-amz-target"] {
-            case "AmazonSQS.SendMessageBatch":
-                // SQS failed while handling the request: it may have stored the messages before failing.
-                if batches.add(1, ordering: .relaxed).newValue == 1 { return (500, #"{"__type":"com.amazonaws.sqs#InternalError"}"#) }
-                return (200, #"{"Successful":[{"Id":"m0","MessageId":"id-0"},{"Id":"m1","MessageId":"id-1"}],"Failed":[]}"#)
-            default:
-                return (200, "{}")
-            }
-        }
-        defer { server.stop() }
-        let logs = CapturedLogs()
-        let provider = try Self.provider(port: server.port, logs: logs)
-        let queue = "http://127.0.0.1:\(server.port)/000000000000/dup-test"
-        let envelopes = (0..<2).map { _ in Envelope(task: "test.dup", payload: []) }
+        // SQS failed while handling the request: it may have stored the messages before failing.
+        let outcome = try await Self.enqueueTwoWithFirstBatch(answered: (500, #"{"__type":"com.amazonaws.sqs#InternalError"}"#))
 
-        let results = try await provider.enqueue(envelopes.map { OutgoingMessage(envelope: $0) }, to: queue)
-        try await provider.close()
-
-        #expect(results.map(\.brokerMessageID) == ["id-0", "id-1"])
-        #expect(batches.load(ordering: .relaxed) == 2)
-        #expect(provider.client.possibleDuplicateSends == 1)
-        let report = try #require(logs.entries.first { $0.message.contains("may be duplicated") })
+        #expect(outcome.results.map(\.brokerMessageID) == ["id-0", "id-1"])
+        #expect(outcome.batches == 2)
+        #expect(outcome.possibleDuplicateSends == 1)
+        let report = try #require(outcome.logs.entries.first { $0.message.contains("may be duplicated") })
         #expect(report.level == .info)
         #expect(report.message == "SendMessageBatch retried after HTTP 500; its 2 messages may be duplicated")
     }

@@ -8,7 +8,7 @@
 #   - measures the CPU of an idle `conveyor worker` over 30 s (utime+stime from /proc/<pid>/stat);
 #   - writes Benchmarks/results.json and Benchmarks/results.md (report.py).
 #
-#   Benchmarks/run.sh            # full run (about 8 minutes)
+#   Benchmarks/run.sh            # full run (about 7 minutes)
 #   BENCH_QUICK=1 Benchmarks/run.sh   # small job counts, for checking the script
 #   BENCH_SKIP_BUILD=1 Benchmarks/run.sh   # reuse the last release build in .build-release
 #   BENCH_ROUNDS=9 Benchmarks/run.sh        # throughput rounds (default 5; the report takes medians)

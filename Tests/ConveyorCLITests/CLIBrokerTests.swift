@@ -203,6 +203,32 @@ struct CLIBrokerTests {
         #expect(deleted.status == 0, "\(deleted)")
     }
 
+    @Test("rabbitmq --queue-type quorum: queue create, enqueue --count, stats on a quorum queue; a classic declare of it is refused")
+    func rabbitMQQuorumQueues() async throws {
+        guard let url = CLIBroker.env["CONVEYOR_AMQP_URL"], !url.isEmpty else {
+            try #require(!CLIBroker.inCI, "CI is set but CONVEYOR_AMQP_URL is missing")
+            return
+        }
+        let quorum = CLIBroker(provider: "rabbitmq", arguments: ["--provider", "rabbitmq", "--url", url, "--queue-type", "quorum"], environment: [:])
+        let queue = "cli-quorum-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await quorum.run(["queue", "create", queue])
+        #expect(created.status == 0, "\(created)")
+        defer { _ = Task { _ = try? await quorum.run(["queue", "delete", queue]) } }
+
+        // The queue is a quorum queue: declaring it as a classic one fails (RabbitMQ refuses the different x-queue-type).
+        let classic = CLIBroker(provider: "rabbitmq", arguments: ["--provider", "rabbitmq", "--url", url], environment: [:])
+        let refused = try await classic.run(["enqueue"], ["--queue", queue, "--task", "noop"])
+        #expect(refused.status != 0, "\(refused)")
+        #expect(refused.stderr.contains("x-queue-type") && refused.stderr.contains("--queue-type"), "\(refused)")
+
+        let enqueued = try await quorum.run(["enqueue"], ["--queue", queue, "--task", "noop", "--count", "3", "--json"])
+        #expect(enqueued.status == 0, "\(enqueued)")
+        try await eventually("three jobs ready on the quorum queue") { try await quorum.stats(queue)["ready"] as? Int == 3 }
+
+        let deleted = try await quorum.run(["queue", "delete", queue])
+        #expect(deleted.status == 0, "\(deleted)")
+    }
+
     @Test(
         "dlq purge on a terminal asks for the queue name: the right name purges, another refuses",
         .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs util-linux script for a terminal")

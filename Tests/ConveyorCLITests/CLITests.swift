@@ -39,6 +39,9 @@ struct CLITests {
             ["schedule", "add", "nightly", "--provider", "memory", "--schedule", "@daily", "--task", "noop", "--payload", "{nope"])
         #expect(badSchedulePayload.status == 2, "\(badSchedulePayload)")
         #expect(badSchedulePayload.stderr.contains("--payload is not valid JSON"), "\(badSchedulePayload)")
+        let badQueueType = try await CLIProcess.run(["stats", "--provider", "rabbitmq", "--queue-type", "stream", "--queue", "q"])
+        #expect(badQueueType.status == 2, "\(badQueueType)")
+        #expect(badQueueType.stderr.contains("unknown RabbitMQ queue type 'stream'"), "\(badQueueType)")
         let memoryStats = try await CLIProcess.run(["stats", "--provider", "memory"])
         #expect(memoryStats.status == 2, "\(memoryStats)")
 

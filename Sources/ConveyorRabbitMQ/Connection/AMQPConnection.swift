@@ -603,6 +603,8 @@ final class AMQPConnection: @unchecked Sendable {
         switch code {
         case 404: return ConveyorError(.queueNotFound, message)
         case 403, 530: return ConveyorError(.accessDenied, message)
+        case 406 where text.contains("'x-queue-type'"):
+            return ConveyorError(.invalidParameter, message + " (the queue exists with another type: set Configuration.queueType, or the CLI's --queue-type, to match it)")
         case 406: return ConveyorError(.invalidParameter, message)
         case 320, 541: return ConveyorError(.connectionFailed, message, retryable: true)
         default: return ConveyorError(.brokerError, message, retryable: code == 0)

@@ -13,6 +13,9 @@ struct ProviderOptions: ParsableArguments {
     @Option(name: .long, help: "AMQP URI for rabbitmq, amqp://user:pass@host:port/vhost (env AMQP_URL).")
     var url: String?
 
+    @Option(name: .customLong("queue-type"), help: "RabbitMQ queue type for the queues this command declares: classic or quorum (env CONVEYOR_RABBITMQ_QUEUE_TYPE; default classic).")
+    var queueType: String?
+
     @Option(name: .long, help: "SQS endpoint URL (env AWS_ENDPOINT_URL_SQS or AWS_ENDPOINT_URL), e.g. http://127.0.0.1:4566.")
     var endpoint: String?
 
@@ -28,6 +31,14 @@ struct ProviderOptions: ParsableArguments {
         guard ["memory", "sqs", "rabbitmq"].contains(kind) else {
             throw ValidationError("unknown provider '\(kind)': use memory, sqs or rabbitmq")
         }
+        if let type = rabbitMQQueueTypeName, !["classic", "quorum"].contains(type) {
+            throw ValidationError("unknown RabbitMQ queue type '\(type)': use classic or quorum")
+        }
+    }
+
+    /// `--queue-type`, else `CONVEYOR_RABBITMQ_QUEUE_TYPE`, lowercased.
+    private var rabbitMQQueueTypeName: String? {
+        (queueType ?? ProcessInfo.processInfo.environment["CONVEYOR_RABBITMQ_QUEUE_TYPE"])?.lowercased()
     }
 
     /// Builds the provider. `allowMemory` is false for commands that only make sense against a shared broker.
@@ -48,7 +59,8 @@ struct ProviderOptions: ParsableArguments {
             return try SQSQueueProvider(configuration: configuration, logger: logger)
         default:
             if let url { env["AMQP_URL"] = url }
-            let configuration = try RabbitMQQueueProvider.Configuration.fromEnvironment(environment: env)
+            var configuration = try RabbitMQQueueProvider.Configuration.fromEnvironment(environment: env)
+            if rabbitMQQueueTypeName == "quorum" { configuration.queueType = .quorum }
             return try RabbitMQQueueProvider(configuration: configuration, logger: logger)
         }
     }

@@ -24,6 +24,7 @@ def main():
     p.add_argument("--url", default="amqp://guest:guest@127.0.0.1:5672/")
     p.add_argument("--messages", type=int, default=20000)
     p.add_argument("--payload-bytes", type=int, default=100)
+    p.add_argument("--queue-type", default="classic", choices=["classic", "quorum"])
     a = p.parse_args()
     queue = "bench-pika-%d" % os.getpid()
     n = a.messages
@@ -83,7 +84,7 @@ def main():
         conn.close()
 
     setup = connect()
-    setup.channel().queue_declare(queue, durable=True)
+    setup.channel().queue_declare(queue, durable=True, arguments={"x-queue-type": a.queue_type})
     cpu0 = time.process_time()
     t = time.perf_counter(); publish(False); publish_s = time.perf_counter() - t
     t = time.perf_counter(); consume(False); consume_s = time.perf_counter() - t

@@ -1,7 +1,7 @@
 // Raw librabbitmq baseline for Conveyor's RabbitMQ benchmark: the fastest a C client does the same work.
 //
 //   gcc -O2 -o raw_amqp Benchmarks/raw_amqp.c -lrabbitmq -lpthread
-//   ./raw_amqp [host] [port] [messages] [payload-bytes] [plain|envelope|lean]
+//   ./raw_amqp [host] [port] [messages] [payload-bytes] [plain|envelope|lean] [classic|quorum]
 //
 // `envelope` publishes messages shaped like Conveyor's (a ~220-byte envelope around the payload, message_id,
 // correlation_id, timestamp and priority properties, an `x-conveyor-task` header, `mandatory`), to tell the
@@ -9,7 +9,7 @@
 // carries what the RabbitMQ issue asks for: the same body, message_id, correlation_id, the task name in the `type`
 // property instead of a header table, no priority, `mandatory`.
 //
-// Phases (same shape as `conveyor bench`): (1) publish N persistent messages to a durable classic queue with
+// Phases (same shape as `conveyor bench`): (1) publish N persistent messages to a durable queue (classic, or quorum) with
 // publisher confirms, pipelined (up to 1000 unconfirmed); (2) consume them with prefetch 100 and one ack per
 // message; (3) publish and consume at once on two connections (end to end), measuring publish-to-delivery
 // latency from a timestamp in the body. Prints one JSON object.
@@ -183,7 +183,10 @@ int main(int argc, char **argv) {
     latencies = calloc(messages, sizeof(double));
 
     amqp_connection_state_t conn = open_connection();
-    amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue), 0, 1, 0, 0, amqp_empty_table);
+    amqp_table_entry_t queue_type = {amqp_cstring_bytes("x-queue-type"), {AMQP_FIELD_KIND_UTF8, {.bytes = amqp_cstring_bytes("quorum")}}};
+    amqp_table_t queue_arguments = {0, &queue_type};
+    if (argc > 6 && strcmp(argv[6], "quorum") == 0) queue_arguments.num_entries = 1;
+    amqp_queue_declare(conn, 1, amqp_cstring_bytes(queue), 0, 1, 0, 0, queue_arguments);
     die_on_reply(amqp_get_rpc_reply(conn), "queue.declare");
 
     double cpu0 = cpu(), t0 = now();

@@ -52,6 +52,7 @@ def main():
         p.add_argument("--%s-latency" % name, required=True, help="conveyor bench JSON line of the latency run")
     p.add_argument("--broker-cpu", default="", help="name=µs,... RabbitMQ's own CPU per message during each client's run (one per round)")
     p.add_argument("--emulator-busy", default="", help="name=percent,... LocalStack's CPU (% of a core) during each SQS client's run (one per round)")
+    p.add_argument("--queue-type", default="classic", help="the RabbitMQ queue type every RabbitMQ client used")
     p.add_argument("--idle", required=True)
     p.add_argument("--idle-seconds", type=int, default=30)
     p.add_argument("--json", required=True)
@@ -110,7 +111,7 @@ def main():
     result = {
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
-        "rounds": len(rounds["rabbitmq"]), "per_round": rounds,
+        "rounds": len(rounds["rabbitmq"]), "rabbitmq_queue_type": a.queue_type, "per_round": rounds,
         "conveyor": conveyor, "peers": peers, "broker_cpu_us_per_message": broker_cpu, "emulator_busy_percent": emulator_busy, "idle_worker": {"seconds": a.idle_seconds, **idle}, "targets": target_rows,
     }
     with open(a.json, "w") as f:
@@ -128,7 +129,7 @@ def main():
         "",
         f"Measured by `Benchmarks/run.sh` on {result['date']} ({os.cpu_count()} cores; brokers, clients and Conveyor share",
         "the machine, so absolute numbers are low and a faster client mostly shows as less CPU per job). 100-byte",
-        "payloads, persistent messages, durable classic RabbitMQ queues; LocalStack (twisted gateway on 127.0.0.1) for SQS.",
+        f"payloads, persistent messages, durable {a.queue_type} RabbitMQ queues; LocalStack (twisted gateway on 127.0.0.1) for SQS.",
         f"Throughput figures are medians over {result['rounds']} round(s); each round runs every client once, back to back.",
         "",
         "| Client | enqueue jobs/s | drain jobs/s | end-to-end jobs/s | latency p50 / p99 ms | CPU µs/job | peak RSS |",

@@ -6,12 +6,13 @@
 #   - runs the baselines on the same brokers: a raw librabbitmq loop in C (raw_amqp.c), Python pika
 #     (pika_bench.py), boto3 single-threaded (sqs_boto3.py);
 #   - measures the CPU of an idle `conveyor worker` over 30 s (utime+stime from /proc/<pid>/stat);
-#   - writes Benchmarks/results.json and Benchmarks/results.md (report.py).
+#   - writes Benchmarks/results.json and Benchmarks/results.md (report.py; results-quorum.* for quorum queues).
 #
 #   Benchmarks/run.sh            # full run (about 7 minutes)
 #   BENCH_QUICK=1 Benchmarks/run.sh   # small job counts, for checking the script
 #   BENCH_SKIP_BUILD=1 Benchmarks/run.sh   # reuse the last release build in .build-release
 #   BENCH_ROUNDS=9 Benchmarks/run.sh        # throughput rounds (default 5; the report takes medians)
+#   BENCH_QUEUE_TYPE=quorum Benchmarks/run.sh   # every RabbitMQ client on quorum queues (default classic)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -19,6 +20,8 @@ out="$root/Benchmarks/out"
 mkdir -p "$out"
 rm -f "$out"/*.txt
 quick=${BENCH_QUICK:-0}
+queue_type=${BENCH_QUEUE_TYPE:-classic}
+suffix=$([ "$queue_type" = classic ] || echo "-$queue_type")  # results-quorum.md for quorum queues
 if [ "$quick" = 1 ]; then mem_jobs=20000; rmq_jobs=2000; sqs_jobs=500; samples=50; idle=5; rounds=1
 else mem_jobs=200000; rmq_jobs=20000; sqs_jobs=5000; samples=200; idle=30; rounds=${BENCH_ROUNDS:-5}; fi
 
@@ -110,23 +113,23 @@ sqs_boto3() {
 for round in $(seq 1 "$rounds"); do
   settle
   echo "== round $round of $rounds: conveyor bench rabbitmq ($rmq_jobs jobs)"
-  with_broker_cpu rabbitmq "$rmq_jobs" bash -c '"$0" bench --provider rabbitmq --url "$1" --jobs "$2" --latency-samples 0 | tee "$3"' \
-    "$bin" "$amqp" "$rmq_jobs" "$out/rabbitmq-$round.txt"
+  with_broker_cpu rabbitmq "$rmq_jobs" bash -c '"$0" bench --provider rabbitmq --url "$1" --queue-type "$4" --jobs "$2" --latency-samples 0 | tee "$3"' \
+    "$bin" "$amqp" "$rmq_jobs" "$out/rabbitmq-$round.txt" "$queue_type"
   settle
   echo "== round $round: raw librabbitmq ($rmq_jobs messages)"
-  with_broker_cpu raw "$rmq_jobs" bash -c '"$0" "$1" "$2" "$3" 100 | tee "$4"' "$out/raw_amqp" "$amqp_host" "$amqp_port" "$rmq_jobs" "$out/raw_amqp-$round.txt"
+  with_broker_cpu raw "$rmq_jobs" bash -c '"$0" "$1" "$2" "$3" 100 plain "$5" | tee "$4"' "$out/raw_amqp" "$amqp_host" "$amqp_port" "$rmq_jobs" "$out/raw_amqp-$round.txt" "$queue_type"
   settle
   echo "== round $round: raw librabbitmq, Conveyor-shaped messages ($rmq_jobs messages)"
-  with_broker_cpu raw-envelope "$rmq_jobs" bash -c '"$0" "$1" "$2" "$3" 100 envelope | tee "$4"' "$out/raw_amqp" "$amqp_host" "$amqp_port" "$rmq_jobs" "$out/raw_amqp_envelope-$round.txt"
+  with_broker_cpu raw-envelope "$rmq_jobs" bash -c '"$0" "$1" "$2" "$3" 100 envelope "$5" | tee "$4"' "$out/raw_amqp" "$amqp_host" "$amqp_port" "$rmq_jobs" "$out/raw_amqp_envelope-$round.txt" "$queue_type"
   settle
   echo "== round $round: pika ($rmq_jobs messages)"
-  with_broker_cpu pika "$rmq_jobs" bash -c '"$0" Benchmarks/pika_bench.py --url "$1" --messages "$2" | tee "$3"' "$py" "$amqp" "$rmq_jobs" "$out/pika-$round.txt"
+  with_broker_cpu pika "$rmq_jobs" bash -c '"$0" Benchmarks/pika_bench.py --url "$1" --messages "$2" --queue-type "$4" | tee "$3"' "$py" "$amqp" "$rmq_jobs" "$out/pika-$round.txt" "$queue_type"
   # Alternate which SQS client runs first, so that neither always meets a freshly used emulator.
   if [ $((round % 2)) = 1 ]; then sqs_conveyor; sqs_boto3; else sqs_boto3; sqs_conveyor; fi
 done
 echo "broker CPU per message: ${broker_cpu[*]}; LocalStack busy: ${emulator_busy[*]}"
 echo "== enqueue-to-start latency on an idle worker: rabbitmq, sqs ($samples samples)"
-"$bin" bench --provider rabbitmq --url "$amqp" --jobs 1000 --latency-samples "$samples" | tee "$out/rabbitmq-latency.txt"
+"$bin" bench --provider rabbitmq --url "$amqp" --queue-type "$queue_type" --jobs 1000 --latency-samples "$samples" | tee "$out/rabbitmq-latency.txt"
 "$bin" bench --provider sqs --endpoint "$sqs" --jobs 300 --latency-samples "$samples" | tee "$out/sqs-latency.txt"
 
 idle_cpu() {  # provider args...: prints "cpu_percent rss_bytes"
@@ -165,5 +168,5 @@ rounds_of() { ls "$out/$1"-[0-9]*.txt | sort -V | tr '\n' ',' | sed 's/,$//'; }
   --raw "$(rounds_of raw_amqp)" --raw-envelope "$(rounds_of raw_amqp_envelope)" --pika "$(rounds_of pika)" --boto3 "$(rounds_of boto3)" \
   --broker-cpu "$(IFS=,; echo "${broker_cpu[*]}")" --emulator-busy "$(IFS=,; echo "${emulator_busy[*]}")" \
   --idle "rabbitmq=$idle_rmq:$rss_rmq,sqs=$idle_sqs:$rss_sqs,memory=$idle_mem:$rss_mem" \
-  --idle-seconds "$idle" --json Benchmarks/results.json --markdown Benchmarks/results.md
-cat Benchmarks/results.md
+  --queue-type "$queue_type" --idle-seconds "$idle" --json "Benchmarks/results$suffix.json" --markdown "Benchmarks/results$suffix.md"
+cat "Benchmarks/results$suffix.md"

@@ -18,12 +18,12 @@ extension SQSQueueProvider {
     /// error that lists their job ids — the other messages were sent.
     ///
     /// A request that fails with a connection error, a timeout or a 5xx answer is retried, although SQS may have
-    /// processed it: its messages may then be stored twice. Such a retry is never silent: it is logged at info level ("SendMessageBatch
-    /// retried after a timeout; its N messages may be duplicated", with `conveyor.queue`, `sqs.action` and
-    /// `job.count`) and counted in `conveyor_possible_duplicate_sends_total{provider="sqs", action}`. Both copies carry
-    /// the same envelope job id, so handlers should be idempotent by ``Conveyor/Envelope/id``; on a FIFO queue SQS drops
-    /// the copy by its deduplication id (the deduplication key, else the job id) within 5 minutes. When such a send
-    /// still fails after its retries, the error says that its messages may have been sent.
+    /// processed it: its messages may then be stored twice. Such a retry is never silent: it is logged at info level
+    /// ("SendMessageBatch retried after a timeout; its N messages may be duplicated", with `conveyor.queue`,
+    /// `sqs.action` and `job.count`) and counted in `conveyor_possible_duplicate_sends_total{provider="sqs", action}`.
+    /// Both copies carry the same envelope job id, so handlers should be idempotent by ``Conveyor/Envelope/id``; on a
+    /// FIFO queue SQS drops the copy by its deduplication id (the deduplication key, else the job id) within 5
+    /// minutes. When such a send still fails after its retries, the error says that its messages may have been sent.
     public func enqueue(_ messages: [OutgoingMessage], to queue: String) async throws -> [EnqueueResult] {
         guard !messages.isEmpty else { return [] }
         return try await withQueue(queue) { info in

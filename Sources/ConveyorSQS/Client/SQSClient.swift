@@ -30,7 +30,8 @@ package final class SQSClient: Sendable {
     private static let sendActions = ["SendMessage", "SendMessageBatch"]
 
     /// How many send requests were retried after a transport error, a timeout or a 5xx answer (each may have
-    /// duplicated its messages), since this client was created. For tests; operators read `conveyor_possible_duplicate_sends_total`.
+    /// duplicated its messages), since this client was created. For tests; operators read
+    /// `conveyor_possible_duplicate_sends_total`.
     package var possibleDuplicateSends: Int { duplicateSendCount.load(ordering: .relaxed) }
 
     init(
@@ -122,20 +123,14 @@ package final class SQSClient: Sendable {
         }
     }
 
-    /// Whether a request that failed with `failure` may have reached SQS: anything but a failure to resolve or
-    /// connect (or to set the request up) may have been sent, and may have been processed.
-    static func mayHaveBeenDelivered(_ failure: HTTPTransportError) -> Bool {
-        // -1: not configured; 5: CURLE_COULDNT_RESOLVE_PROXY; 6: CURLE_COULDNT_RESOLVE_HOST; 7: CURLE_COULDNT_CONNECT.
-        if failure.timedOut { return true }
-        return ![-1, 5, 6, 7].contains(failure.code)
-    }
-
-    /// Why a failed request may have been processed by SQS all the same ("a timeout", "HTTP 503"), or nil: a
-    /// transport failure other than not reaching SQS at all (``mayHaveBeenDelivered(_:)``), or a 5xx answer (SQS
-    /// failed while handling the request, maybe after storing its messages). Other answers refused the request.
+    /// Why a request that failed with `failure` may have been processed by SQS all the same ("a timeout", "a
+    /// connection error (curl 56)"), or nil when it cannot have reached SQS: anything but a failure to resolve or
+    /// connect (or to set the request up) may have been sent. (A 5xx answer is the other such case; see `sendOnce`.)
     static func uncertainDelivery(_ failure: HTTPTransportError) -> String? {
-        guard mayHaveBeenDelivered(failure) else { return nil }
-        return failure.timedOut ? "a timeout" : "a connection error (curl \(failure.code))"
+        if failure.timedOut { return "a timeout" }
+        // -1: not configured; 5: CURLE_COULDNT_RESOLVE_PROXY; 6: CURLE_COULDNT_RESOLVE_HOST; 7: CURLE_COULDNT_CONNECT.
+        if [-1, 5, 6, 7].contains(failure.code) { return nil }
+        return "a connection error (curl \(failure.code))"
     }
 
     private func reportPossibleDuplicate(_ action: String, queue: String?, messageCount: Int, after kind: String, attempt: Int) {
@@ -188,6 +183,7 @@ package final class SQSClient: Sendable {
         if (200..<300).contains(response.status) {
             return response.body
         }
+        // SQS failed while handling the request, maybe after storing its messages.
         if response.status >= 500 { uncertainDelivery = "HTTP \(response.status)" }
         throw Self.parseError(response, action: action)
     }

@@ -10,11 +10,9 @@ extension RabbitMQIntegrationTests {
 
     /// Jobs delayed 5 s, 3 s and 1 s through the client, enqueued in that order, arrive in due order and none early.
     @Test func scheduling_clientDelaysArriveInDueOrderAndNeverEarly() async throws {
-        let provider = try Env.provider()
-        let queue = Env.queueName("sched-delay")
-        let client = ConveyorClient(provider: provider)
-        var sentAt: [Int: Date] = [:]
-        do {
+        try await withQueue("sched-delay") { provider, queue in
+            let client = ConveyorClient(provider: provider)
+            var sentAt: [Int: Date] = [:]
             for seconds in [5, 3, 1] {
                 sentAt[seconds] = Date()
                 try await client.enqueueRaw(task: "test.delay", payload: Array(#"{"n":\#(seconds)}"#.utf8), options: EnqueueOptions(delay: .seconds(seconds), queue: queue))
@@ -31,13 +29,7 @@ extension RabbitMQIntegrationTests {
                 }
             }
             #expect(order == [1, 3, 5])
-        } catch {
-            try? await provider.deleteQueue(queue)
-            try? await provider.close()
-            throw error
         }
-        try await provider.deleteQueue(queue)
-        try await provider.close()
     }
 
     /// A deduplication key is claimed across connections: the second publish of the same key is dropped.

@@ -221,14 +221,9 @@ struct SQSProviderTests {
 
     @Test func batchAcknowledgeDeletesTheValidReceiptsAndIgnoresAStaleOne() async throws {
         try await SQSTestEnvironment.withQueue("ack-partial") { provider, queue in
-            let sent = (0..<4).map { _ in OutgoingMessage(envelope: SQSTestEnvironment.envelope()) }
-            _ = try await provider.enqueue(sent, to: queue)
-            let received = try await SQSTestEnvironment.drain(provider, queue, count: 4)
+            let (_, received) = try await SQSTestEnvironment.sendAndReceive(provider, queue, count: 4)
             #expect(received.count == 4)
-            let stale = ReceivedMessage(
-                queue: queue, receipt: Receipt(token: "not-a-receipt-handle"), attempt: 1,
-                envelope: .failure(ConveyorError(.malformedEnvelope, "test"))
-            )
+            let stale = SQSTestEnvironment.messageWithBogusReceipt(in: queue)
             try await provider.acknowledge(Array(received.prefix(2)) + [stale] + Array(received.dropFirst(2)))
             let stats = try await provider.stats(of: queue)
             #expect(stats.ready + stats.inFlight + stats.delayed == 0)

@@ -79,6 +79,23 @@ enum SQSTestEnvironment {
         return out
     }
 
+    /// Sends `count` fresh envelopes to `queue` in one `enqueue` and receives them (see ``drain(_:_:count:rounds:)``).
+    static func sendAndReceive(
+        _ provider: SQSQueueProvider, _ queue: String, count: Int
+    ) async throws -> (sent: [OutgoingMessage], received: [ReceivedMessage]) {
+        let sent = (0..<count).map { _ in OutgoingMessage(envelope: envelope()) }
+        _ = try await provider.enqueue(sent, to: queue)
+        return (sent, try await drain(provider, queue, count: count))
+    }
+
+    /// A message of `queue` whose receipt handle SQS never issued, as a stale or bogus receipt looks to SQS.
+    static func messageWithBogusReceipt(in queue: String) -> ReceivedMessage {
+        ReceivedMessage(
+            queue: queue, receipt: Receipt(token: "not-a-receipt-handle"), attempt: 1,
+            envelope: .failure(ConveyorError(.malformedEnvelope, "test"))
+        )
+    }
+
     /// The URL of `queue`, from a raw `GetQueueUrl`.
     static func queueURL(_ provider: SQSQueueProvider, _ queue: String) async throws -> String {
         let response = try await provider.client.call("GetQueueUrl", ["QueueName": queue])

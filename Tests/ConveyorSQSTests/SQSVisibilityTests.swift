@@ -29,19 +29,14 @@ struct SQSVisibilityTests {
 
     @Test func batchExtensionIgnoresStaleReceipts() async throws {
         try await SQSTestEnvironment.withQueue("batch-extend-stale") { provider, queue in
-            let sent = (0..<3).map { _ in OutgoingMessage(envelope: SQSTestEnvironment.envelope()) }
-            _ = try await provider.enqueue(sent, to: queue)
-            let received = try await SQSTestEnvironment.drain(provider, queue, count: 3)
+            let (_, received) = try await SQSTestEnvironment.sendAndReceive(provider, queue, count: 3)
             #expect(received.count == 3)
             // Two of them are acknowledged meanwhile (their jobs finished): extending all three must not throw.
             try await provider.acknowledge(Array(received.prefix(2)))
             try await provider.extendVisibility(received, by: .seconds(60))
             // A single stale receipt goes through ChangeMessageVisibility and is ignored too.
             try await provider.extendVisibility([received[0]], by: .seconds(60))
-            let bogus = ReceivedMessage(
-                queue: queue, receipt: Receipt(token: "not-a-receipt-handle"), attempt: 1,
-                envelope: .failure(ConveyorError(.malformedEnvelope, "test"))
-            )
+            let bogus = SQSTestEnvironment.messageWithBogusReceipt(in: queue)
             try await provider.extendVisibility([bogus, received[2]], by: .seconds(60))
             try await provider.acknowledge([received[2]])
             let stats = try await provider.stats(of: queue)
@@ -52,9 +47,7 @@ struct SQSVisibilityTests {
     @Test func releaseMakesMessagesAvailableAtOnce() async throws {
         // The default receive visibility (30 s) would keep them hidden for the whole test without the release.
         try await SQSTestEnvironment.withQueue("release") { provider, queue in
-            let sent = (0..<12).map { _ in OutgoingMessage(envelope: SQSTestEnvironment.envelope()) }
-            _ = try await provider.enqueue(sent, to: queue)
-            let received = try await SQSTestEnvironment.drain(provider, queue, count: 12)
+            let (sent, received) = try await SQSTestEnvironment.sendAndReceive(provider, queue, count: 12)
             #expect(received.count == 12)
             let releasing: any ReleasingQueueProvider = provider
             try await releasing.release(received)

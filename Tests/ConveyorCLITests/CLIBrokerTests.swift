@@ -37,6 +37,13 @@ struct CLIBroker: Sendable, CustomTestStringConvertible {
         return brokers
     }
 
+    /// `CONVEYOR_AMQP_URL`, or nil (skip the test) when it is not set; in CI a missing one fails the test.
+    static func rabbitMQURL() throws -> String? {
+        if let url = env["CONVEYOR_AMQP_URL"], !url.isEmpty { return url }
+        try #require(!inCI, "CI is set but CONVEYOR_AMQP_URL is missing")
+        return nil
+    }
+
     func run(_ command: [String], _ extra: [String] = [], stdin: String? = nil) async throws -> CLIResult {
         try await CLIProcess.run(command + arguments + extra, environment: environment, stdin: stdin)
     }
@@ -162,10 +169,7 @@ struct CLIBrokerTests {
 
     @Test("rabbitmq from CONVEYOR_PROVIDER and AMQP_URL alone: enqueue --dedup-key twice, --delay, --priority")
     func rabbitMQFromEnvironment() async throws {
-        guard let url = CLIBroker.env["CONVEYOR_AMQP_URL"], !url.isEmpty else {
-            try #require(!CLIBroker.inCI, "CI is set but CONVEYOR_AMQP_URL is missing")
-            return
-        }
+        guard let url = try CLIBroker.rabbitMQURL() else { return }
         // No --provider and no --url: everything comes from the environment.
         let broker = CLIBroker(provider: "rabbitmq", arguments: [], environment: ["CONVEYOR_PROVIDER": "rabbitmq", "AMQP_URL": url])
         let queue = "cli-env-\(UUID().uuidString.prefix(8).lowercased())"
@@ -205,10 +209,7 @@ struct CLIBrokerTests {
 
     @Test("rabbitmq --queue-type quorum: queue create, enqueue --count, stats on a quorum queue; a classic declare of it is refused")
     func rabbitMQQuorumQueues() async throws {
-        guard let url = CLIBroker.env["CONVEYOR_AMQP_URL"], !url.isEmpty else {
-            try #require(!CLIBroker.inCI, "CI is set but CONVEYOR_AMQP_URL is missing")
-            return
-        }
+        guard let url = try CLIBroker.rabbitMQURL() else { return }
         let quorum = CLIBroker(provider: "rabbitmq", arguments: ["--provider", "rabbitmq", "--url", url, "--queue-type", "quorum"], environment: [:])
         let queue = "cli-quorum-\(UUID().uuidString.prefix(8).lowercased())"
         let created = try await quorum.run(["queue", "create", queue])
@@ -234,10 +235,7 @@ struct CLIBrokerTests {
         .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs util-linux script for a terminal")
     )
     func purgeConfirmationOnATerminal() async throws {
-        guard let url = CLIBroker.env["CONVEYOR_AMQP_URL"], !url.isEmpty else {
-            try #require(!CLIBroker.inCI, "CI is set but CONVEYOR_AMQP_URL is missing")
-            return
-        }
+        guard let url = try CLIBroker.rabbitMQURL() else { return }
         let environment = ["CONVEYOR_PROVIDER": "rabbitmq", "AMQP_URL": url]
         let broker = CLIBroker(provider: "rabbitmq", arguments: [], environment: environment)
         let queue = "cli-tty-\(UUID().uuidString.prefix(8).lowercased())"

@@ -61,12 +61,35 @@ public struct ConveyorError: Error, Sendable, Hashable, CustomStringConvertible 
     public var message: String
     /// Whether retrying the same operation may succeed.
     public var isRetryable: Bool
+    /// For an `enqueue` of several messages that did not fully succeed: which jobs were sent, which were not, and
+    /// which may have been sent. `nil` for every other error.
+    public var enqueueReport: EnqueueReport?
 
     /// Creates an error.
-    public init(_ code: Code, _ message: String, retryable: Bool = false) {
+    public init(_ code: Code, _ message: String, retryable: Bool = false, enqueueReport: EnqueueReport? = nil) {
         self.code = code
         self.message = message
         self.isRetryable = retryable
+        self.enqueueReport = enqueueReport
+    }
+
+    /// What became of each job of an ``QueueProvider/enqueue(_:to:)`` call that threw: every job of the call is in
+    /// exactly one of the three lists.
+    public struct EnqueueReport: Sendable, Hashable {
+        /// Jobs the broker accepted (confirmed).
+        public var sent: [JobID]
+        /// Jobs the broker did not accept, with the reason for each. Sending them again does not duplicate them.
+        public var failed: [JobID: String]
+        /// Jobs whose outcome is unknown (a timeout, a dropped connection, a server error or a cancellation after the
+        /// request left): they may be stored once already, so sending them again may run them twice.
+        public var uncertain: [JobID]
+
+        /// Creates a report.
+        public init(sent: [JobID] = [], failed: [JobID: String] = [:], uncertain: [JobID] = []) {
+            self.sent = sent
+            self.failed = failed
+            self.uncertain = uncertain
+        }
     }
 
     /// `code: message`, e.g. `queue_not_found: ...`; never contains a secret.

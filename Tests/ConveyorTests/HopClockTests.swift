@@ -58,4 +58,58 @@ struct HopClockTests {
         // Without broker timestamps the skewed clock would have run it at once.
         #expect(HopClock.decide(envelope, message: message(sentAt: producerNow), brokerTimestamps: false, cap: .seconds(3), now: workerNow) == .due)
     }
+
+    /// Reserved hop headers come from the message, so any producer can set them: absurd values are ignored (the
+    /// job is decided as if they were absent) and never trap. Each of these trapped in `decide` before.
+    @Test(arguments: [
+        (Envelope.HeaderKey.hops, "9223372036854775807"),
+        (Envelope.HeaderKey.hops, "-5"),
+        (Envelope.HeaderKey.hops, "x"),
+        (Envelope.HeaderKey.hopDelay, "-inf"),
+        (Envelope.HeaderKey.hopDelay, "inf"),
+        (Envelope.HeaderKey.hopDelay, "nan"),
+        (Envelope.HeaderKey.hopDelay, "1e300"),
+        (Envelope.HeaderKey.hopDelay, "-1e300"),
+        (Envelope.HeaderKey.hopDueAt, "nan"),
+        (Envelope.HeaderKey.hopDueAt, "1e300"),
+        (Envelope.HeaderKey.hopDueAt, "-1e300"),
+        (Envelope.HeaderKey.hopDueAt, "inf"),
+        (Envelope.HeaderKey.hopDueAt, "9223372036854775807"),
+    ])
+    func absurdHopHeadersAreIgnored(header: String, value: String) throws {
+        let now = Date(timeIntervalSince1970: 1_000_000)
+        var envelope = Envelope(task: "t", payload: Array("{}".utf8), createdAt: now, notBefore: now.addingTimeInterval(60))
+        envelope.headers[header] = value
+        for brokerTimestamps in [false, true] {
+            let decision = HopClock.decide(envelope, message: message(sentAt: now), brokerTimestamps: brokerTimestamps, cap: .seconds(900), now: now)
+            guard case .hop(let delay, let copy) = decision else {
+                Issue.record("a job due in 60 s must hop (header \(header)=\(value), broker timestamps \(brokerTimestamps))")
+                continue
+            }
+            #expect(delay >= .seconds(1) && delay <= .seconds(900))
+            let hops = try #require(copy.headers[Envelope.HeaderKey.hops].flatMap(Int.init))
+            #expect(hops >= 1)
+            if brokerTimestamps {
+                let due = try #require(copy.headers[Envelope.HeaderKey.hopDueAt].flatMap(Int64.init))
+                #expect(due == 1_000_060_000, "the due time comes from not_before when the stored one is absurd")
+            }
+        }
+    }
+
+    /// A not_before or created_at at the ends of the RFC 3339 range decides without trapping.
+    @Test func extremeDatesDecideWithoutTrapping() {
+        let now = Date(timeIntervalSince1970: 1_000_000)
+        let zero = RFC3339.parse("0001-01-01T00:00:00Z")!
+        let end = RFC3339.parse("9999-12-31T23:59:59.999Z")!
+        for (created, notBefore) in [(zero, end), (end, zero), (zero, zero), (end, end)] {
+            let envelope = Envelope(task: "t", payload: Array("{}".utf8), createdAt: created, notBefore: notBefore)
+            for sent in [nil, now, zero, end] {
+                for brokerTimestamps in [false, true] {
+                    for cap in [nil, Duration.seconds(900)] {
+                        _ = HopClock.decide(envelope, message: message(sentAt: sent), brokerTimestamps: brokerTimestamps, cap: cap, now: now)
+                    }
+                }
+            }
+        }
+    }
 }

@@ -7,6 +7,9 @@ import Foundation
 public struct Envelope: Sendable, Hashable {
     /// The wire-format version this build writes and reads.
     public static let currentVersion = 1
+    /// Largest ``attemptOffset`` a decoded envelope may carry (one million): a larger value is malformed, so attempt
+    /// arithmetic on it can never overflow.
+    public static let maximumAttemptOffset = 1_000_000
 
     /// Wire-format version (`v`).
     public var version: Int

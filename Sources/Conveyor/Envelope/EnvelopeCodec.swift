@@ -139,8 +139,9 @@ public enum EnvelopeCodec {
             throw ConveyorError(.malformedEnvelope, "field \"max_attempts\" must be at least 1")
         }
         let offset = try int("attempt_offset") ?? 0
-        guard offset >= 0 else {
-            throw ConveyorError(.malformedEnvelope, "field \"attempt_offset\" must not be negative")
+        guard (0...Envelope.maximumAttemptOffset).contains(offset) else {
+            throw ConveyorError(
+                .malformedEnvelope, "field \"attempt_offset\" must be between 0 and \(Envelope.maximumAttemptOffset) (is \(offset))")
         }
         return Envelope(
             id: JobID(id),

@@ -66,10 +66,16 @@ public struct ConveyorError: Error, Sendable, Hashable, CustomStringConvertible 
     public var enqueueReport: EnqueueReport?
 
     /// Creates an error.
-    public init(_ code: Code, _ message: String, retryable: Bool = false, enqueueReport: EnqueueReport? = nil) {
+    public init(_ code: Code, _ message: String, retryable: Bool = false) {
         self.code = code
         self.message = message
         self.isRetryable = retryable
+        self.enqueueReport = nil
+    }
+
+    /// Creates the error of an enqueue that did not fully succeed, with what became of each job.
+    public init(_ code: Code, _ message: String, retryable: Bool = false, enqueueReport: EnqueueReport) {
+        self.init(code, message, retryable: retryable)
         self.enqueueReport = enqueueReport
     }
 

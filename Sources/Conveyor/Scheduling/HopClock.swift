@@ -26,7 +26,31 @@ package struct HopClock {
         case hop(delay: Duration, envelope: Envelope)
     }
 
+    /// Largest due time or hop delay, in milliseconds, that a hop header may carry (about year 33,000): a header
+    /// outside `0...maximumMilliseconds`, not a number, or not finite is ignored, as if absent.
+    static let maximumMilliseconds: Double = 1e15
+
+    /// The value of the reserved header `key` as milliseconds, or `nil` when it is absent or absurd.
+    static func milliseconds(_ envelope: Envelope, _ key: String) -> Double? {
+        guard let value = envelope.headers[key].flatMap(Double.init), value.isFinite,
+            value >= 0, value <= maximumMilliseconds
+        else { return nil }
+        return value.rounded()
+    }
+
+    /// `date` as whole milliseconds since 1970, clamped to `0...maximumMilliseconds` (dates from RFC 3339 and broker
+    /// timestamps are finite, but may be far out).
+    static func milliseconds(since1970 date: Date, rounding rule: FloatingPointRoundingRule) -> Double {
+        let value = (date.timeIntervalSince1970 * 1000).rounded(rule)
+        guard value.isFinite else { return 0 }
+        return min(max(value, 0), maximumMilliseconds)
+    }
+
     /// Decides for `envelope`, received as `message`, at local time `now`.
+    ///
+    /// Never traps: the reserved hop headers (``Envelope/HeaderKey/hopDueAt``, ``Envelope/HeaderKey/hopDelay``,
+    /// ``Envelope/HeaderKey/hops``) come from the message, so absurd values (negative, not finite, out of range) are
+    /// ignored, and every date is clamped before it is converted to an integer.
     package static func decide(
         _ envelope: Envelope,
         message: ReceivedMessage,
@@ -36,24 +60,27 @@ package struct HopClock {
     ) -> Decision {
         guard let notBefore = envelope.notBefore else { return .due }
         var copy = envelope
-        var remainingMilliseconds = (notBefore.timeIntervalSince(now) * 1000).rounded(.up)
+        let notBeforeMilliseconds = milliseconds(since1970: notBefore, rounding: .up)
+        var remainingMilliseconds = notBeforeMilliseconds - milliseconds(since1970: now, rounding: .down)
         if brokerTimestamps, let sent = message.enqueuedAt {
-            let sentMilliseconds = (sent.timeIntervalSince1970 * 1000).rounded(.down)
+            let sentMilliseconds = milliseconds(since1970: sent, rounding: .down)
             let dueMilliseconds: Double
-            if let stored = envelope.headers[Envelope.HeaderKey.hopDueAt].flatMap(Double.init) {
+            if let stored = milliseconds(envelope, Envelope.HeaderKey.hopDueAt) {
                 dueMilliseconds = stored
             } else {
                 // First receive: the producer asked for `notBefore - createdAt` after sending; in broker time that is
                 // `sent + (notBefore - createdAt)`, whatever the producer's clock said.
-                let delay = (notBefore.timeIntervalSince(envelope.createdAt) * 1000).rounded(.up)
-                dueMilliseconds = sentMilliseconds + max(delay, 0)
+                let delay = notBeforeMilliseconds - milliseconds(since1970: envelope.createdAt, rounding: .down)
+                dueMilliseconds = min(sentMilliseconds + max(delay, 0), maximumMilliseconds)
             }
-            let hop = envelope.headers[Envelope.HeaderKey.hopDelay].flatMap(Double.init) ?? 0
+            let hop = milliseconds(envelope, Envelope.HeaderKey.hopDelay) ?? 0
             let brokerNowLowerBound = sentMilliseconds + hop
             remainingMilliseconds = dueMilliseconds - brokerNowLowerBound
+            // In range by construction: `dueMilliseconds` is within 0...maximumMilliseconds.
             copy.headers[Envelope.HeaderKey.hopDueAt] = String(Int64(dueMilliseconds))
         }
         guard remainingMilliseconds > 0 else { return .due }
+        // `remainingMilliseconds` is at most `maximumMilliseconds`, so the seconds fit in Int64 and `* 1000` too.
         var seconds = Int64((remainingMilliseconds / 1000).rounded(.up))
         if let cap {
             let capSeconds = max(cap.components.seconds, 1)
@@ -61,7 +88,8 @@ package struct HopClock {
         }
         seconds = max(seconds, 1)
         copy.headers[Envelope.HeaderKey.hopDelay] = String(seconds * 1000)
-        copy.headers[Envelope.HeaderKey.hops] = String((envelope.headers[Envelope.HeaderKey.hops].flatMap(Int.init) ?? 0) + 1)
+        let hops = envelope.headers[Envelope.HeaderKey.hops].flatMap(Int.init).map { max($0, 0) } ?? 0
+        copy.headers[Envelope.HeaderKey.hops] = String(hops == .max ? hops : hops + 1)
         copy.deduplicationKey = nil
         return .hop(delay: .seconds(seconds), envelope: copy)
     }

@@ -57,7 +57,9 @@ public struct Backoff: Sendable, Hashable {
         case .proportional(let f):
             seconds = Double.random(in: (seconds * (1 - f))...max(seconds * (1 + f), seconds * (1 - f)), using: &random)
         }
-        return .milliseconds(Int64((max(seconds, 0) * 1000).rounded()))
+        // Clamped below Int64.max milliseconds (a cap of ~292 million years), so the conversion cannot trap.
+        let milliseconds = (max(seconds, 0) * 1000).rounded()
+        return .milliseconds(milliseconds.isFinite ? Int64(min(milliseconds, 9.2e18)) : 0)
     }
 
     /// The delay before retry number `retry` (1 for the first retry).

@@ -324,8 +324,10 @@ final class WorkerRuntime: Sendable {
         let queue = job.message.queue
         let attempt = job.message.attempt
         if let wait = metrics.queueWait[queue] {
+            // The enqueue time comes from the broker or, failing that, from the producer's `created_at`, which may be
+            // anything (Go's zero time): record it only when it converts to nanoseconds.
             let waited = Date().timeIntervalSince(job.message.enqueuedAt ?? envelope.createdAt)
-            if waited >= 0 { wait.recordNanoseconds(Int64(waited * 1e9)) }
+            if waited >= 0, let nanoseconds = Int64(exactly: (waited * 1e9).rounded()) { wait.recordNanoseconds(nanoseconds) }
         }
         let maxAttempts = envelope.maxAttempts ?? entry.options.maxAttempts
         slot.begin(job, timeoutAt: entry.options.timeout.map { start + $0 }, heartbeatEvery: heartbeatInterval, now: start)
@@ -516,8 +518,12 @@ final class WorkerRuntime: Sendable {
 }
 
 extension Duration {
+    /// The duration in nanoseconds, saturating at the ends of `Int64` (about 292 years).
     var nanoseconds: Int64 {
         let (seconds, attoseconds) = components
-        return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        if overflow { return seconds < 0 ? .min : .max }
+        let (sum, overflowSum) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
+        return overflowSum ? (seconds < 0 ? .min : .max) : sum
     }
 }

@@ -22,7 +22,7 @@ final class MemoryMessage {
         switch envelope {
         case .success(let envelope):
             self.priority = min(max(envelope.priority, 0), 9)
-            self.attemptOffset = max(envelope.attemptOffset, 0)
+            self.attemptOffset = min(max(envelope.attemptOffset, 0), Envelope.maximumAttemptOffset)
         case .failure:
             self.priority = 0
             self.attemptOffset = 0

@@ -20,10 +20,10 @@ extension SQSQueueProvider {
                 }
             }
         } catch {
-            try? await makeVisible(handles, url: dlq.url)
+            try? await makeVisible(handles, url: dlq.url, queue: dlq.name)
             throw error
         }
-        try await makeVisible(handles, url: dlq.url)
+        try await makeVisible(handles, url: dlq.url, queue: dlq.name)
         letters.sort { ($0.envelope.successValue?.createdAt ?? .distantPast) < ($1.envelope.successValue?.createdAt ?? .distantPast) }
         return Array(letters.prefix(limit))
     }
@@ -41,14 +41,10 @@ extension SQSQueueProvider {
         return DeadLetter(envelope: message.envelope, rawBody: message.rawBody, reason: FailureReason(code: code, message: reason), attempts: attempts)
     }
 
-    func makeVisible(_ handles: [String], url: String) async throws {
+    /// Makes the messages of `handles` in `queue` visible again at once (visibility timeout 0).
+    func makeVisible(_ handles: [String], url: String, queue: String) async throws {
         guard !handles.isEmpty else { return }
-        _ = try await forEachChunk(Self.chunked(handles)) { chunk in
-            let entries = chunk.enumerated().map {
-                ["Id": "v\($0.offset)", "ReceiptHandle": $0.element, "VisibilityTimeout": 0] as [String: Any]
-            }
-            _ = try await self.client.call("ChangeMessageVisibilityBatch", ["QueueUrl": url, "Entries": entries])
-        }
+        try await changeVisibility(handles, to: 0, url: url, queue: queue, verb: "made visible again")
     }
 
     /// Moves dead-lettered messages back to `queue` by receiving them from the dead-letter queue, sending a copy with a
@@ -110,10 +106,10 @@ extension SQSQueueProvider {
                 }
             }
         } catch {
-            try? await makeVisible(skipped, url: dlq.url)
+            try? await makeVisible(skipped, url: dlq.url, queue: dlq.name)
             throw error
         }
-        try await makeVisible(skipped, url: dlq.url)
+        try await makeVisible(skipped, url: dlq.url, queue: dlq.name)
         return moved
     }
 

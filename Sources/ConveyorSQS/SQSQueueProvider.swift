@@ -155,9 +155,10 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
         let info = try await resolve(queue)
         do {
             return try await body(info)
-        } catch let error as ConveyorError where error.code == .queueNotFound {
+        } catch var error as ConveyorError where error.code == .queueNotFound {
             forget(queue)
-            throw ConveyorError(.queueNotFound, "queue \(queue) does not exist (\(error.message))")
+            error.message = "queue \(queue) does not exist (\(error.message))"
+            throw error
         }
     }
 

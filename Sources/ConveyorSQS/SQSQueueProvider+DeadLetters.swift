@@ -63,8 +63,9 @@ extension SQSQueueProvider {
         let code = attribute("conveyor.dead_letter_code") ?? envelope?.headers[Envelope.HeaderKey.deadLetterCode] ?? "max_receive_count"
         let reason = attribute("conveyor.dead_letter_reason") ?? envelope?.headers[Envelope.HeaderKey.deadLetterReason]
             ?? "moved by the queue's redrive policy (maxReceiveCount)"
-        let attempts = (envelope?.headers[Envelope.HeaderKey.deadLetterAttempt] ?? attribute("conveyor.dead_letter_attempt"))
-            .flatMap(Int.init) ?? 0
+        let attempts = clampedInteger(
+            envelope?.headers[Envelope.HeaderKey.deadLetterAttempt] ?? attribute("conveyor.dead_letter_attempt"), to: 0...maximumAttempt
+        ) ?? 0
         return DeadLetter(envelope: message.envelope, rawBody: message.rawBody, reason: FailureReason(code: code, message: reason), attempts: attempts)
     }
 

@@ -33,8 +33,9 @@ extension SQSQueueProvider {
     func decode(_ message: SQSJSON, queue: String) -> ReceivedMessage {
         let body = Array((message["Body"]?.string ?? "").utf8)
         let attributes = message["Attributes"]
-        let receiveCount = (attributes?["ApproximateReceiveCount"]?.string).flatMap(Int.init) ?? 1
-        let sent = (attributes?["SentTimestamp"]?.string).flatMap(Double.init).map { Date(timeIntervalSince1970: $0 / 1000) }
+        // Checked: an absurd count becomes ``maximumAttempt`` (dead-lettered by the worker), a bad timestamp nil.
+        let receiveCount = Self.receiveCount(Self.numberText(attributes?["ApproximateReceiveCount"]))
+        let sent = Self.brokerTimestamp(Self.numberText(attributes?["SentTimestamp"]))
         let envelope: Result<Envelope, ConveyorError>
         do {
             envelope = .success(try EnvelopeCodec.decode(body))
@@ -45,7 +46,7 @@ extension SQSQueueProvider {
         return ReceivedMessage(
             queue: queue,
             receipt: Receipt(token: message["ReceiptHandle"]?.string ?? ""),
-            attempt: receiveCount + offset,
+            attempt: Self.attempt(receiveCount: receiveCount, offset: offset),
             envelope: envelope,
             rawBody: envelope.isSuccess ? nil : body,
             enqueuedAt: sent,
@@ -156,8 +157,8 @@ extension SQSQueueProvider {
 
     // MARK: - Stats
 
-    /// Counts from `GetQueueAttributes` (approximate, as SQS reports them), plus the dead-letter queue's count when it
-    /// exists.
+    /// Counts from `GetQueueAttributes` (approximate, as SQS reports them; a count that is not a number or negative
+    /// counts 0, one too large `Int.max`), plus the dead-letter queue's count when it exists.
     public func stats(of queue: String) async throws -> QueueStats {
         let attributes = try await withQueue(queue) { info in
             try await queueAttributes(info.url, [
@@ -165,22 +166,23 @@ extension SQSQueueProvider {
             ])
         }
         var stats = QueueStats(
-            ready: Int(attributes["ApproximateNumberOfMessages"] ?? "") ?? 0,
-            inFlight: Int(attributes["ApproximateNumberOfMessagesNotVisible"] ?? "") ?? 0,
-            delayed: Int(attributes["ApproximateNumberOfMessagesDelayed"] ?? "") ?? 0
+            ready: Self.count(attributes["ApproximateNumberOfMessages"]),
+            inFlight: Self.count(attributes["ApproximateNumberOfMessagesNotVisible"]),
+            delayed: Self.count(attributes["ApproximateNumberOfMessagesDelayed"])
         )
         if let dlq = try? await resolve(deadLetterQueue(of: queue)),
             let dlqAttributes = try? await queueAttributes(dlq.url, ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])
         {
-            stats.deadLettered = (Int(dlqAttributes["ApproximateNumberOfMessages"] ?? "") ?? 0)
-                + (Int(dlqAttributes["ApproximateNumberOfMessagesNotVisible"] ?? "") ?? 0)
+            stats.deadLettered = Self.saturatingSum(
+                Self.count(dlqAttributes["ApproximateNumberOfMessages"]), Self.count(dlqAttributes["ApproximateNumberOfMessagesNotVisible"])
+            )
         }
         return stats
     }
 
     func queueAttributes(_ url: String, _ names: [String]) async throws -> [String: String] {
         let response = try await client.call("GetQueueAttributes", ["QueueUrl": url, "AttributeNames": names])
-        return response["Attributes"]?.object.compactMapValues(\.string) ?? [:]
+        return response["Attributes"]?.object.compactMapValues(Self.numberText) ?? [:]
     }
 }
 

@@ -2,28 +2,55 @@ import Conveyor
 import Foundation
 
 extension SQSQueueProvider {
-    /// Lists up to `limit` messages of the dead-letter queue: they are received with a short visibility timeout and
-    /// made visible again at once.
+    /// The wait of each receive that drains a dead-letter queue (`WaitTimeSeconds` 1). A long poll asks every SQS
+    /// server and returns as soon as it finds messages, so an empty answer means that no message is visible; a short
+    /// poll asks only a sample of the servers and can come back empty while messages remain.
+    static let drainWait: Duration = .seconds(1)
+
+    /// Receives from the queue at `url` (visibility `visibility`, up to `limit()` ≤ 10 at a time) and hands each
+    /// batch to `body`, each message marked new or seen before (by `MessageId`: a message whose visibility ran out
+    /// during the drain comes again with a new receipt). Stops when a long poll comes back empty, when a batch holds
+    /// only messages seen before (every visible message has been seen), when `limit()` is 0, or when `body` returns
+    /// false.
+    func drain(
+        url: String, visibility: Duration, limit: () -> Int = { 10 },
+        _ body: ([(raw: SQSJSON, isNew: Bool)]) async throws -> Bool
+    ) async throws {
+        var seen = Set<String>()
+        while true {
+            let want = Swift.min(10, limit())
+            guard want > 0 else { return }
+            let batch = try await receiveRaw(url: url, max: want, wait: Self.drainWait, visibility: visibility)
+            if batch.isEmpty { return }
+            let marked = batch.map { raw in
+                (raw: raw, isNew: seen.insert(raw["MessageId"]?.string ?? raw["ReceiptHandle"]?.string ?? "").inserted)
+            }
+            guard try await body(marked), marked.contains(where: \.isNew) else { return }
+        }
+    }
+
+    /// Lists up to `limit` messages of the dead-letter queue, oldest first: they are received (long polls, until one
+    /// comes back empty) with a 30-second visibility timeout and made visible again at once, so listing leaves them
+    /// in place.
     public func deadLetters(of queue: String, limit: Int) async throws -> [DeadLetter] {
         guard limit > 0 else { return [] }
         let dlq = try await withQueue(deadLetterQueue(of: queue)) { $0 }
         var letters: [DeadLetter] = []
         var handles: [String] = []
         do {
-            while letters.count < limit {
-                let batch = try await receiveRaw(url: dlq.url, max: Swift.min(10, limit - letters.count), wait: .zero, visibility: .seconds(30))
-                if batch.isEmpty { break }
-                for raw in batch {
+            try await drain(url: dlq.url, visibility: .seconds(30), limit: { limit - letters.count }) { batch in
+                for (raw, isNew) in batch {
                     let message = decode(raw, queue: dlq.name)
                     handles.append(message.receipt.token)
-                    letters.append(Self.deadLetter(from: message, raw: raw))
+                    if isNew { letters.append(Self.deadLetter(from: message, raw: raw)) }
                 }
+                return true
             }
         } catch {
-            try? await makeVisible(handles, url: dlq.url)
+            try? await makeVisible(handles, url: dlq.url, queue: dlq.name)
             throw error
         }
-        try await makeVisible(handles, url: dlq.url)
+        try await makeVisible(handles, url: dlq.url, queue: dlq.name)
         letters.sort { ($0.envelope.successValue?.createdAt ?? .distantPast) < ($1.envelope.successValue?.createdAt ?? .distantPast) }
         return Array(letters.prefix(limit))
     }
@@ -36,37 +63,41 @@ extension SQSQueueProvider {
         let code = attribute("conveyor.dead_letter_code") ?? envelope?.headers[Envelope.HeaderKey.deadLetterCode] ?? "max_receive_count"
         let reason = attribute("conveyor.dead_letter_reason") ?? envelope?.headers[Envelope.HeaderKey.deadLetterReason]
             ?? "moved by the queue's redrive policy (maxReceiveCount)"
-        let attempts = (envelope?.headers[Envelope.HeaderKey.deadLetterAttempt] ?? attribute("conveyor.dead_letter_attempt"))
-            .flatMap(Int.init) ?? 0
+        let attempts = clampedInteger(
+            envelope?.headers[Envelope.HeaderKey.deadLetterAttempt] ?? attribute("conveyor.dead_letter_attempt"), to: 0...maximumAttempt
+        ) ?? 0
         return DeadLetter(envelope: message.envelope, rawBody: message.rawBody, reason: FailureReason(code: code, message: reason), attempts: attempts)
     }
 
-    func makeVisible(_ handles: [String], url: String) async throws {
+    /// Makes the messages of `handles` in `queue` visible again at once (visibility timeout 0).
+    func makeVisible(_ handles: [String], url: String, queue: String) async throws {
         guard !handles.isEmpty else { return }
-        _ = try await forEachChunk(Self.chunked(handles)) { chunk in
-            let entries = chunk.enumerated().map {
-                ["Id": "v\($0.offset)", "ReceiptHandle": $0.element, "VisibilityTimeout": 0] as [String: Any]
-            }
-            _ = try await self.client.call("ChangeMessageVisibilityBatch", ["QueueUrl": url, "Entries": entries])
-        }
+        try await changeVisibility(handles, to: 0, url: url, queue: queue, verb: "made visible again")
     }
 
-    /// Moves dead-lettered messages back to `queue` by receiving them from the dead-letter queue, sending a copy with a
-    /// fresh attempt count (attempt offset 0, dead-letter headers removed) and deleting them from the dead-letter queue.
-    /// Messages not selected by `ids` stay in the dead-letter queue.
+    /// Moves dead-lettered messages back to `queue` by receiving them from the dead-letter queue (long polls, until
+    /// one comes back empty or every id of `ids` was found), sending a copy with a fresh attempt count (attempt offset
+    /// 0, dead-letter headers removed) and deleting them from the dead-letter queue. Messages not selected by `ids`
+    /// stay in the dead-letter queue (made visible again at the end).
+    ///
+    /// When sending copies fails, the dead-letter messages whose copies were sent are deleted, those whose copies
+    /// were not sent are made visible again, and the error (with its ``Conveyor/ConveyorError/enqueueReport``) is
+    /// rethrown; those whose copies may have been sent stay in the dead-letter queue.
+    ///
+    /// `StartMessageMoveTask` is not used: it moves messages unchanged (dead-letter headers, attempt offset) and
+    /// cannot select messages by job id.
     public func redrive(_ queue: String, ids: Set<JobID>?) async throws -> Int {
         let source = try await resolve(queue)
         let dlq = try await withQueue(deadLetterQueue(of: queue)) { $0 }
         var moved = 0
         var skipped: [String] = []
+        var found = Set<JobID>()
         do {
-            while true {
-                let batch = try await receiveRaw(url: dlq.url, max: 10, wait: .zero, visibility: .seconds(60))
-                if batch.isEmpty { break }
-                var toSend: [OutgoingMessage] = []
+            try await drain(url: dlq.url, visibility: .seconds(60)) { batch in
+                var toSend: [(handle: String, message: OutgoingMessage)] = []
                 var toDelete: [String] = []
                 var rawCopies: [(String, String)] = []
-                for raw in batch {
+                for (raw, _) in batch {
                     let message = decode(raw, queue: dlq.name)
                     switch message.envelope {
                     case .success(var envelope):
@@ -74,6 +105,7 @@ extension SQSQueueProvider {
                             skipped.append(message.receipt.token)
                             continue
                         }
+                        found.insert(envelope.id)
                         envelope.attemptOffset = 0
                         for key in [
                             Envelope.HeaderKey.deadLetterReason, Envelope.HeaderKey.deadLetterCode, Envelope.HeaderKey.deadLetterSourceQueue,
@@ -81,8 +113,7 @@ extension SQSQueueProvider {
                         ] {
                             envelope.headers[key] = nil
                         }
-                        toSend.append(OutgoingMessage(envelope: envelope))
-                        toDelete.append(message.receipt.token)
+                        toSend.append((message.receipt.token, OutgoingMessage(envelope: envelope)))
                     case .failure:
                         // Undecodable bodies can only be redriven all together (they have no id); they go back as-is.
                         if ids != nil {
@@ -93,7 +124,17 @@ extension SQSQueueProvider {
                     }
                 }
                 if !toSend.isEmpty {
-                    _ = try await enqueue(toSend, to: queue)
+                    do {
+                        _ = try await enqueue(toSend.map(\.message), to: queue)
+                    } catch let error as ConveyorError {
+                        guard let report = error.enqueueReport else { throw error }
+                        let sent = Set(report.sent)
+                        let sentHandles = toSend.filter { sent.contains($0.message.envelope.id) }.map(\.handle)
+                        try? await deleteMessages(sentHandles, url: dlq.url, queue: dlq.name)
+                        skipped += toSend.filter { report.failed[$0.message.envelope.id] != nil }.map(\.handle)
+                        throw error
+                    }
+                    toDelete += toSend.map(\.handle)
                 }
                 for (handle, body) in rawCopies {
                     var fields: [String: Any] = ["QueueUrl": source.url, "MessageBody": body.isEmpty ? " " : body]
@@ -108,26 +149,29 @@ extension SQSQueueProvider {
                     try await deleteMessages(toDelete, url: dlq.url, queue: dlq.name)
                     moved += toDelete.count
                 }
+                // Every selected job found: no need to wait for an empty answer.
+                if let ids, found.isSuperset(of: ids) { return false }
+                return true
             }
         } catch {
-            try? await makeVisible(skipped, url: dlq.url)
+            try? await makeVisible(skipped, url: dlq.url, queue: dlq.name)
             throw error
         }
-        try await makeVisible(skipped, url: dlq.url)
+        try await makeVisible(skipped, url: dlq.url, queue: dlq.name)
         return moved
     }
 
-    /// Deletes every message of the dead-letter queue (receive and delete, so that the count is exact and SQS's
-    /// one-purge-per-minute limit does not apply). Returns how many were deleted.
+    /// Deletes every message of the dead-letter queue (receive and delete, with long polls until one comes back
+    /// empty, so that the count is exact and SQS's one-purge-per-minute limit does not apply). Returns how many were
+    /// deleted.
     public func purgeDeadLetters(of queue: String) async throws -> Int {
         let dlq = try await withQueue(deadLetterQueue(of: queue)) { $0 }
         var deleted = 0
-        while true {
-            let batch = try await receiveRaw(url: dlq.url, max: 10, wait: .zero, visibility: .seconds(60))
-            if batch.isEmpty { break }
-            let handles = batch.compactMap { $0["ReceiptHandle"]?.string }
+        try await drain(url: dlq.url, visibility: .seconds(60)) { batch in
+            let handles = batch.compactMap { $0.raw["ReceiptHandle"]?.string }
             try await deleteMessages(handles, url: dlq.url, queue: dlq.name)
             deleted += handles.count
+            return true
         }
         return deleted
     }

@@ -19,8 +19,8 @@ extension SQSQueueProvider {
     ///
     /// Unlike the single-message `extendVisibility(_:by:)`, receipts that are no longer valid (the message was
     /// acknowledged or redelivered meanwhile) are ignored, as ``acknowledge(_:)`` ignores them. Entries that fail for
-    /// a transient reason are retried; entries that still fail make the call throw an error that counts them, after
-    /// every other message was extended.
+    /// a transient reason are retried. Every chunk runs to its end even when another fails; then one error counts the
+    /// messages that could not be extended and those that may or may not have been.
     public func extendVisibility(_ messages: [ReceivedMessage], by duration: Duration) async throws {
         try await changeVisibility(messages, to: Self.seconds(duration), verb: "extended")
     }
@@ -50,37 +50,17 @@ extension SQSQueueProvider {
             }
             return
         }
-        // Chunks of 10, several in flight (``Configuration/maxConcurrentBatches``).
-        let outcomes = try await forEachChunk(Self.chunked(handles)) { chunk in
-            try await self.changeVisibilityChunk(chunk, to: seconds, url: url)
+        // Chunks of 10, several in flight (``Configuration/maxConcurrentBatches``); every chunk runs, then one error.
+        let ignored = try await receiptBatch(
+            "ChangeMessageVisibilityBatch", handles: handles, fields: ["VisibilityTimeout": seconds], url: url, queue: queue, verb: verb
+        ) { failure in
+            Self.isStaleReceipt(code: failure.code, message: failure.message)
         }
-        let failures = outcomes.flatMap(\.failures)
-        let ignored = outcomes.reduce(0) { $0 + $1.ignored }
         if ignored > 0 {
             logger.debug("visibility change ignored invalid receipts", metadata: [
                 "conveyor.queue": "\(queue)", "conveyor.operation": "\(verb)", "conveyor.count": "\(ignored)",
             ])
         }
-        if !failures.isEmpty {
-            throw ConveyorError(
-                .brokerError,
-                "\(failures.count) of \(handles.count) messages of \(queue) could not be \(verb): \(failures.prefix(5).joined(separator: ", "))"
-            )
-        }
-    }
-
-    /// `ChangeMessageVisibilityBatch` for up to 10 messages, retrying entries that failed for a transient reason.
-    /// Returns the error codes of entries that still failed and how many receipts were no longer valid.
-    func changeVisibilityChunk(_ handles: [String], to seconds: Int, url: String) async throws -> (failures: [String], ignored: Int) {
-        let outcome = try await callBatch(
-            "ChangeMessageVisibilityBatch", url: url,
-            entries: handles.enumerated().map {
-                (id: "v\($0.offset)", fields: ["ReceiptHandle": $0.element, "VisibilityTimeout": seconds])
-            }
-        ) { failure in
-            Self.isStaleReceipt(code: failure.code, message: failure.message)
-        }
-        return (outcome.failed.map(\.code), outcome.ignored)
     }
 
     /// Whether a failed batch entry means the receipt is no longer valid (the message was deleted, or received

@@ -137,14 +137,21 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
         queues.withLock { $0[queue] = nil }
     }
 
-    /// The queue's size limit, from its `MaximumMessageSize` attribute (fetched once).
+    /// The queue's size limit, from its `MaximumMessageSize` attribute (fetched once); the default when the attribute
+    /// is missing or not a size SQS allows (1 KiB to 1 MiB).
     func maximumMessageBytes(of info: QueueInfo, key: String) async throws -> Int {
         if let known = info.maximumMessageBytes { return known }
         var limit = Self.defaultMaximumMessageBytes
         if let response = try? await client.call("GetQueueAttributes", ["QueueUrl": info.url, "AttributeNames": ["MaximumMessageSize"]]),
-            let text = response["Attributes"]?["MaximumMessageSize"]?.string, let value = Int(text)
+            let text = Self.numberText(response["Attributes"]?["MaximumMessageSize"])
         {
-            limit = value
+            if let value = Self.maximumMessageSize(text) {
+                limit = value
+            } else {
+                logger.debug("ignored a MaximumMessageSize SQS does not allow", metadata: [
+                    "conveyor.queue": "\(info.name)", "sqs.maximum_message_size": "\(text.prefix(40))",
+                ])
+            }
         }
         queues.withLock { $0[key]?.maximumMessageBytes = limit }
         return limit
@@ -155,9 +162,10 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
         let info = try await resolve(queue)
         do {
             return try await body(info)
-        } catch let error as ConveyorError where error.code == .queueNotFound {
+        } catch var error as ConveyorError where error.code == .queueNotFound {
             forget(queue)
-            throw ConveyorError(.queueNotFound, "queue \(queue) does not exist (\(error.message))")
+            error.message = "queue \(queue) does not exist (\(error.message))"
+            throw error
         }
     }
 
@@ -171,10 +179,12 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
 
     // MARK: - Helpers
 
+    /// Whole seconds of `duration` (negative → 0), rounded up unless `roundingUp` is false; `Int.max` at most.
     static func seconds(_ duration: Duration, roundingUp: Bool = true) -> Int {
         let (seconds, attoseconds) = duration.components
         if seconds < 0 { return 0 }
-        return Int(seconds) + (roundingUp && attoseconds > 0 ? 1 : 0)
+        let (total, overflow) = Int(seconds).addingReportingOverflow(roundingUp && attoseconds > 0 ? 1 : 0)
+        return overflow ? Int.max : total
     }
 
     static func stringAttribute(_ value: String) -> [String: Any] {

@@ -81,3 +81,89 @@ struct SQSBatchChunkTests {
         }
     }
 }
+
+/// Batched deletes and visibility changes against a fake endpoint that refuses or drops chosen chunks: every chunk
+/// runs, then one error counts what was not done and what may have been.
+@Suite("SQS receipt batches report every chunk (local HTTP server)", .timeLimit(.minutes(1)))
+struct SQSReceiptBatchReportTests {
+    /// A fake endpoint that answers a batch by the first receipt handle in it: `refused` → 400, `dropped` → no
+    /// answer, others → all successful. Records the handles of every batch request.
+    final class Endpoint: Sendable {
+        let server: LocalHTTPServer
+
+        init(refused: String, dropped: String? = nil) throws {
+            let box = Box()
+            server = try LocalHTTPServer { request in
+                let target = request.headers["x-amz-target"] ?? ""
+                guard target.hasSuffix("Batch") else { return (200, "{}") }
+                let entries = SQSJSON.parse(request.body)?["Entries"]?.array ?? []
+                let handles = entries.compactMap { $0["ReceiptHandle"]?.string }
+                box.requests.withLock { $0.append(handles) }
+                if handles.first == refused {
+                    return (400, #"{"__type":"com.amazonaws.sqs#InvalidParameterValue","message":"refused by the test"}"#)
+                }
+                if handles.first == dropped { return (0, "") }
+                let successful = entries.map { #"{"Id":"\#($0["Id"]?.string ?? "")"}"# }
+                return (200, #"{"Successful":[\#(successful.joined(separator: ","))],"Failed":[]}"#)
+            }
+            self.box = box
+        }
+
+        final class Box: Sendable {
+            let requests = Mutex<[[String]]>([])
+        }
+
+        let box: Box
+        var requests: [[String]] { box.requests.withLock { $0 } }
+        var url: String { "http://127.0.0.1:\(server.port)/000000000000/receipts" }
+    }
+
+    static func messages(_ count: Int, queue: String) -> [ReceivedMessage] {
+        (0..<count).map { i in
+            ReceivedMessage(queue: queue, receipt: Receipt(token: "h\(i)"), attempt: 1, envelope: .failure(ConveyorError(.malformedEnvelope, "test")))
+        }
+    }
+
+    static func provider(port: Int) throws -> SQSQueueProvider {
+        try SQSQueueProvider(configuration: SQSQueueProvider.Configuration(
+            endpoint: "http://127.0.0.1:\(port)",
+            credentials: StaticCredentialsProvider(AWSCredentials(accessKeyID: "AKIDTEST", secretAccessKey: "test-secret")),
+            retryPolicy: SQSRetryPolicy(maxAttempts: 2, baseDelay: .milliseconds(10), maxDelay: .milliseconds(20)),
+            maxConcurrentBatches: 2
+        ))
+    }
+
+    @Test func acknowledgeRunsEveryChunkThenCountsTheRefusedAndTheUncertain() async throws {
+        // Chunks h0-h9, h10-h19, h20-h29, h30-h34: the first refused, the third dropped.
+        let endpoint = try Endpoint(refused: "h0", dropped: "h20")
+        defer { endpoint.server.stop() }
+        let provider = try Self.provider(port: endpoint.server.port)
+        let thrown = await #expect(throws: ConveyorError.self) {
+            try await provider.acknowledge(Self.messages(35, queue: endpoint.url))
+        }
+        try await provider.close()
+        let error = try #require(thrown)
+        #expect(error.message.contains("10 of 35 messages of \(endpoint.url) could not be deleted"))
+        #expect(error.message.contains("InvalidParameterValue"))
+        #expect(error.message.contains("10 of 35 messages of \(endpoint.url) may or may not have been deleted"))
+        #expect(error.code == .brokerError)
+        // Every chunk reached the endpoint (the dropped one twice).
+        #expect(Set(endpoint.requests.flatMap { $0 }) == Set((0..<35).map { "h\($0)" }))
+        #expect(endpoint.requests.count == 5)
+    }
+
+    @Test func releaseRunsEveryChunkThenCountsTheRefused() async throws {
+        let endpoint = try Endpoint(refused: "h10")
+        defer { endpoint.server.stop() }
+        let provider = try Self.provider(port: endpoint.server.port)
+        let thrown = await #expect(throws: ConveyorError.self) {
+            try await provider.release(Self.messages(25, queue: endpoint.url))
+        }
+        try await provider.close()
+        let error = try #require(thrown)
+        #expect(error.message.contains("10 of 25 messages of \(endpoint.url) could not be released"))
+        #expect(!error.message.contains("may or may not"))
+        #expect(error.code == .invalidParameter)
+        #expect(Set(endpoint.requests.flatMap { $0 }) == Set((0..<25).map { "h\($0)" }))
+    }
+}

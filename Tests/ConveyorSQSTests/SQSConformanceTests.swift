@@ -4,7 +4,8 @@ import ConveyorTesting
 import Testing
 
 /// The shared provider conformance suite against LocalStack (through the SigV4 proxy in CI).
-@Suite("SQS provider conformance", .enabled(if: SQSTestEnvironment.enabled))
+/// The time limit ends a case that hangs (e.g. "close", whose 20 s receive must be woken by `close()`).
+@Suite("SQS provider conformance", .enabled(if: SQSTestEnvironment.enabled), .timeLimit(.minutes(1)))
 struct SQSConformanceTests {
     static let harness: Result<ConformanceHarness, any Error> = Result {
         let provider = try SQSTestEnvironment.makeProvider()

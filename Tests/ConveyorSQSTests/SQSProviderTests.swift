@@ -3,7 +3,9 @@ import ConveyorSQS
 import Foundation
 import Testing
 
-@Suite("SQS provider on LocalStack", .enabled(if: SQSTestEnvironment.enabled), .serialized)
+/// The wake-up tests (a long poll ended by a message or by a cancellation) wait 20 s, the SQS maximum, and check that
+/// the poll returned long before that; the suite's time limit ends any test that hangs.
+@Suite("SQS provider on LocalStack", .enabled(if: SQSTestEnvironment.enabled), .serialized, .timeLimit(.minutes(1)))
 struct SQSProviderTests {
     @Test func batchedSendReceiveAcknowledge() async throws {
         try await SQSTestEnvironment.withQueue("roundtrip") { provider, queue in
@@ -25,11 +27,15 @@ struct SQSProviderTests {
 
     @Test func longPollReturnsWhenAMessageArrives() async throws {
         try await SQSTestEnvironment.withQueue("longpoll") { provider, queue in
+            let start = ContinuousClock.now
             async let polled = provider.receive(from: queue, max: 10, wait: .seconds(20))
             try await Task.sleep(for: .milliseconds(500))
             let sent = SQSTestEnvironment.envelope()
             try await provider.enqueue(OutgoingMessage(envelope: sent), to: queue)
             let received = try await polled
+            // Woken by the message, not by the end of its 20 s wait (a behaviour check, not a benchmark).
+            let elapsed = ContinuousClock.now - start
+            #expect(elapsed < .seconds(10), "the 20 s poll returned after \(elapsed): the message did not wake it")
             #expect(received.count == 1)
             #expect(try received.first?.envelope.get().id == sent.id)
             try await provider.acknowledge(received)
@@ -38,10 +44,15 @@ struct SQSProviderTests {
 
     @Test func cancellingALongPollEndsIt() async throws {
         try await SQSTestEnvironment.withQueue("cancel") { provider, queue in
+            let start = ContinuousClock.now
             let poll = Task { try await provider.receive(from: queue, max: 10, wait: .seconds(20)) }
             try await Task.sleep(for: .milliseconds(300))
             poll.cancel()
             let result = await poll.result
+            // Woken by the cancellation, not by the end of its 20 s wait (which would also end in an error if the
+            // provider only checked for cancellation after the answer).
+            let elapsed = ContinuousClock.now - start
+            #expect(elapsed < .seconds(10), "the cancelled 20 s poll returned after \(elapsed): the cancellation did not wake it")
             #expect(throws: CancellationError.self) { try result.get() }
             // The provider still works afterwards. (The server may still hold the abandoned poll for a while, so a
             // message sent now could go to it: only check that new requests succeed.)
@@ -152,10 +163,7 @@ struct SQSProviderTests {
             bad.version = 99
             try await provider.enqueue(OutgoingMessage(envelope: bad), to: queue)
             let message = try #require(try await SQSTestEnvironment.drain(provider, queue, count: 1).first)
-            guard case .failure(let error) = message.envelope else {
-                Issue.record("expected a decoding failure")
-                return
-            }
+            let error = try #require(throws: ConveyorError.self) { try message.envelope.get() }
             #expect(error.code == .unsupportedEnvelopeVersion)
             try await provider.fail(message, reason: FailureReason(error), retryAfter: nil)
             let letters = try await provider.deadLetters(of: queue, limit: 10)
@@ -195,6 +203,11 @@ struct SQSProviderTests {
             let error = try #require(thrown)
             #expect(error.message.contains(bad.envelope.id.rawValue))
             #expect(error.message.contains("1 of 4"))
+            #expect(error.code == .notConfirmed)
+            let report = try #require(error.enqueueReport)
+            #expect(Set(report.sent) == Set(good.map(\.envelope.id)))
+            #expect(Array(report.failed.keys) == [bad.envelope.id])
+            #expect(report.uncertain.isEmpty)
             let received = try await SQSTestEnvironment.drain(provider, queue, count: 3)
             #expect(Set(received.compactMap { try? $0.envelope.get().id }) == Set(good.map(\.envelope.id)))
             try await provider.acknowledge(received)

@@ -53,14 +53,13 @@ struct SQSSchedulingTests {
             throw error
         }
         let runs = box.runs.withLock { $0 }
-        #expect(runs.count == 1)
-        if let run = runs.first {
-            #expect(run.at >= sentAt.addingTimeInterval(12), "ran early: \(run.at.timeIntervalSince(sentAt)) s after enqueue")
-            #expect(run.hops >= 3, "expected the first send plus at least 3 hops, saw \(run.hops) hops")
-            #expect(run.attempt == 1)
-        }
         try await provider.deleteQueue(queue)
         try await provider.close()
+        #expect(runs.count == 1)
+        let run = try #require(runs.first, "the delayed job never ran")
+        #expect(run.at >= sentAt.addingTimeInterval(12), "ran early: \(run.at.timeIntervalSince(sentAt)) s after enqueue")
+        #expect(run.hops >= 3, "expected the first send plus at least 3 hops, saw \(run.hops) hops")
+        #expect(run.attempt == 1)
     }
 
     /// Two scheduler instances (separate providers, as two processes would have) fire each slot once.

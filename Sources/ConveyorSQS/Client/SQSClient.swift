@@ -71,11 +71,26 @@ package final class SQSClient: Sendable {
     package func call(
         _ action: String, _ parameters: [String: Any], extraTimeout: Duration = .zero, queue: String? = nil
     ) async throws -> SQSJSON {
+        var mayHaveReachedSQS = false
+        return try await call(action, parameters, extraTimeout: extraTimeout, queue: queue, mayHaveReachedSQS: &mayHaveReachedSQS)
+    }
+
+    /// Like ``call(_:_:extraTimeout:queue:)``; when it throws, `mayHaveReachedSQS` says whether one of its requests
+    /// may have been processed by SQS all the same (a timeout, a connection lost after connecting, a 5xx answer, a
+    /// cancellation or a close while a request was in flight), so that its effect (messages sent, deleted...) is
+    /// unknown. It stays `false` when no request can have reached SQS (refused connection, an answer that refused
+    /// the request, a task cancelled before its request left).
+    package func call(
+        _ action: String, _ parameters: [String: Any], extraTimeout: Duration = .zero, queue: String? = nil,
+        mayHaveReachedSQS: inout Bool
+    ) async throws -> SQSJSON {
         guard let body = SQSJSON.encode(parameters) else {
             throw ConveyorError(.invalidParameter, "SQS \(action): parameters cannot be encoded as JSON")
         }
         let messageCount = (parameters["Entries"] as? [Any])?.count ?? 1
-        let response = try await send(action, body: body, extraTimeout: extraTimeout, queue: queue, messageCount: messageCount)
+        let response = try await send(
+            action, body: body, extraTimeout: extraTimeout, queue: queue, messageCount: messageCount, mayHaveReachedSQS: &mayHaveReachedSQS
+        )
         if response.isEmpty { return .object([:]) }
         guard let object = SQSJSON.parse(response), case .object = object else {
             throw ConveyorError(.brokerError, "SQS \(action): response is not a JSON object")
@@ -88,9 +103,11 @@ package final class SQSClient: Sendable {
     /// A `SendMessage` or `SendMessageBatch` request retried after a transport error, a timeout or a 5xx answer may
     /// have been processed by SQS already, so its `messageCount` messages may be duplicated: that is logged at info
     /// and counted in `conveyor_possible_duplicate_sends_total`. When such a send finally fails, the error says that
-    /// its messages may have been sent.
+    /// its messages may have been sent. For every action, `mayHaveReachedSQS` is set when a failed attempt may have
+    /// been processed (see ``call(_:_:extraTimeout:queue:mayHaveReachedSQS:)``).
     func send(
-        _ action: String, body: [UInt8], extraTimeout: Duration = .zero, queue: String? = nil, messageCount: Int = 1
+        _ action: String, body: [UInt8], extraTimeout: Duration = .zero, queue: String? = nil, messageCount: Int = 1,
+        mayHaveReachedSQS: inout Bool
     ) async throws -> [UInt8] {
         var attempt = 1
         var possiblyDelivered = false
@@ -100,7 +117,9 @@ package final class SQSClient: Sendable {
                 return try await metrics.measure(action) {
                     try await sendOnce(action, body: body, extraTimeout: extraTimeout, uncertainDelivery: &uncertainDelivery)
                 }
-            } catch var error as ConveyorError {
+            } catch {
+                if uncertainDelivery != nil { mayHaveReachedSQS = true }
+                guard var error = error as? ConveyorError else { throw error }
                 let mayDuplicate = Self.sendActions.contains(action) && uncertainDelivery != nil
                 possiblyDelivered = possiblyDelivered || mayDuplicate
                 guard error.isRetryable && attempt < retry.maxAttempts else {
@@ -173,12 +192,22 @@ package final class SQSClient: Sendable {
             timeout: requestTimeout + extraTimeout,
             connectTimeout: connectTimeout
         )
+        // A task cancelled before its request leaves gets a CancellationError that says the request was not sent.
+        try Task.checkCancellation()
         let response: HTTPResponse
         do {
             response = try await http.perform(request)
         } catch let error as HTTPTransportError {
             uncertainDelivery = Self.uncertainDelivery(error)
             throw ConveyorError(.connectionFailed, "SQS \(action): \(error.message) (endpoint \(endpoint))", retryable: true)
+        } catch {
+            // Cancelled, or the provider closed, while the request may have been in flight.
+            if error is CancellationError {
+                uncertainDelivery = "a cancellation"
+            } else if (error as? ConveyorError)?.code == .closed {
+                uncertainDelivery = "a close"
+            }
+            throw error
         }
         if (200..<300).contains(response.status) {
             return response.body

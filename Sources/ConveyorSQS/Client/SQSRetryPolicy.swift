@@ -21,9 +21,13 @@ public struct SQSRetryPolicy: Sendable, Hashable {
     /// The backoff before retry number `retry` (1-based): a random duration in [0, min(maxDelay, base·2^(retry-1))].
     package func delay(beforeRetry retry: Int) -> Duration {
         let exponent = min(retry - 1, 20)
-        let ceiling = min(maxDelay, baseDelay * (1 << exponent))
+        let factor = 1 << exponent
+        // Compared before multiplying, so that no configuration can overflow.
+        let ceiling = baseDelay > maxDelay / factor ? maxDelay : baseDelay * factor
         let (seconds, attoseconds) = ceiling.components
-        let nanos = seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
+        let (sum, sumOverflow) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
+        let nanos = overflow || sumOverflow ? Int64.max : sum
         return .nanoseconds(Int64.random(in: 0...max(0, nanos)))
     }
 }

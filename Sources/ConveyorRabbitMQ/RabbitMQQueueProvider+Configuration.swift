@@ -184,8 +184,11 @@ extension RabbitMQQueueProvider {
         func delay(attempt n: Int) -> Duration {
             let base = initial.seconds * pow(max(multiplier, 1), Double(min(n, 30)))
             let capped = min(base, maximum.seconds)
-            let factor = 1 - Double.random(in: 0...max(0, min(jitter, 1)))
-            return .nanoseconds(Int64(capped * factor * 1e9))
+            let factor = 1 - Double.random(in: 0...max(0, min(jitter.isNaN ? 0 : jitter, 1)))
+            let nanoseconds = capped * factor * 1e9
+            // Clamped: a huge or non-finite setting must not trap in the conversion.
+            guard nanoseconds.isFinite, nanoseconds > 0 else { return .zero }
+            return .nanoseconds(nanoseconds < 9e18 ? Int64(nanoseconds) : Int64(9e18))
         }
     }
 }

@@ -32,6 +32,10 @@ import Synchronization
 ///   ignored; the broker redelivers them). Unconfirmed publishes are published again (at least once).
 /// - **Deduplication**: RabbitMQ has none natively; keys are claimed with per-key lock queues (see
 ///   ``deduplicationWindow``).
+/// - **Untrusted numbers**: attempts computed from headers a producer sets (`x-conveyor-attempt`,
+///   `x-delivery-count`) and the envelope's `attempt_offset` are clamped to 1...2^31-1, so an absurd value
+///   cannot trap; such a job dead-letters through the worker's max-attempts path when it fails. A `timestamp`
+///   property after the year 9999 is ignored.
 public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider, QueueProvisioningProvider, PrefetchingQueueProvider,
     ReleasingQueueProvider
 {
@@ -168,7 +172,7 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
             messageID: envelope.id.rawValue,
             correlationID: envelope.correlationID,
             priority: UInt8(clamping: min(max(envelope.priority, 0), configuration.maxPriority ?? 9)),
-            timestamp: UInt64(max(0, envelope.createdAt.timeIntervalSince1970)),
+            timestamp: AMQPDelivery.timestamp(of: envelope.createdAt),
             headers: headers,
             queue: queue
         )
@@ -192,7 +196,7 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
     /// Sizes the prefetch of `queue` to twice `capacity` (at most 65 535) unless ``Configuration/prefetch`` is
     /// set; takes effect when consuming starts, i.e. before the first receive of `queue`.
     public func prepareToReceive(from queue: String, capacity: Int) {
-        consumer.prepare(queue, prefetch: Swift.min(65_535, Swift.max(1, capacity) * 2))
+        consumer.prepare(queue, prefetch: Swift.min(65_535, Swift.min(Swift.max(1, capacity), 32_768) * 2))
     }
 
     /// Acks the deliveries. Receipts from an older connection (redelivered since) are ignored.
@@ -249,11 +253,11 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
         case .success(var envelope):
             envelope.attemptOffset = message.attempt
             envelope.headers[Envelope.HeaderKey.lastError] = String(reason.description.prefix(500))
-            return publication(for: envelope, body: EnvelopeCodec.encode(envelope), queue: message.queue, delay: delay, attempt: message.attempt + 1)
+            return publication(for: envelope, body: EnvelopeCodec.encode(envelope), queue: message.queue, delay: delay, attempt: AMQPDelivery.nextAttempt(after: message.attempt))
         case .failure:
             var p = publication(
                 for: Envelope(id: JobID("unknown"), task: "", payload: []), body: message.rawBody ?? [],
-                queue: message.queue, delay: delay, attempt: message.attempt + 1
+                queue: message.queue, delay: delay, attempt: AMQPDelivery.nextAttempt(after: message.attempt)
             )
             p.messageID = nil
             p.headers.removeAll { $0.key == AMQPHeader.task }

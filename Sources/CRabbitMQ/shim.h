@@ -35,6 +35,7 @@ static const uint32_t conveyor_flag_priority = AMQP_BASIC_PRIORITY_FLAG;
 static const uint32_t conveyor_flag_correlation_id = AMQP_BASIC_CORRELATION_ID_FLAG;
 static const uint32_t conveyor_flag_message_id = AMQP_BASIC_MESSAGE_ID_FLAG;
 static const uint32_t conveyor_flag_timestamp = AMQP_BASIC_TIMESTAMP_FLAG;
+static const uint32_t conveyor_flag_expiration = AMQP_BASIC_EXPIRATION_FLAG;
 
 /* Field-value constructors (the value is a union, awkward from Swift). */
 static inline amqp_field_value_t conveyor_field_utf8(amqp_bytes_t bytes) {

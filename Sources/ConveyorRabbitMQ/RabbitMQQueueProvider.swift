@@ -30,8 +30,8 @@ import Synchronization
 ///   (``Configuration/reconnectBackoff``); topology is declared again and consuming resumes. Deliveries of
 ///   the lost connection are dropped from the local buffer and their receipts become stale (acks for them are
 ///   ignored; the broker redelivers them). Unconfirmed publishes are published again (at least once).
-/// - **Deduplication**: RabbitMQ has none natively; keys are claimed with per-key lock queues (see
-///   ``deduplicationWindow``).
+/// - **Deduplication**: RabbitMQ has none natively; keys are claimed with per-key lock queues for
+///   ``Configuration/deduplicationWindow`` (5 minutes by default) from the first send of a key.
 /// - **Untrusted numbers**: attempts computed from headers a producer sets (`x-conveyor-attempt`,
 ///   `x-delivery-count`) and the envelope's `attempt_offset` are clamped to 1...2^31-1, so an absurd value
 ///   cannot trap; such a job dead-letters through the worker's max-attempts path when it fails. A `timestamp`
@@ -42,7 +42,7 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
     /// `"rabbitmq"`.
     public let name = "rabbitmq"
     /// Priorities when ``Configuration/maxPriority`` is set on classic queues; no visibility timeout; delays up
-    /// to 2^28-1 s natively; deduplication by lock queues (5 minutes); 16 MiB messages.
+    /// to 2^28-1 s natively; deduplication by lock queues (``Configuration/deduplicationWindow``); 16 MiB messages.
     public let capabilities: ProviderCapabilities
     /// The configuration the provider was created with.
     public let configuration: Configuration
@@ -67,13 +67,16 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
         self.configuration = configuration
         self.url = url
         self.logger = logger
-        self.topology = RabbitMQTopology(queueType: configuration.queueType, maxPriority: configuration.maxPriority)
+        self.topology = RabbitMQTopology(
+            queueType: configuration.queueType, maxPriority: configuration.maxPriority,
+            deduplicationMilliseconds: Self.deduplicationMilliseconds(configuration.deduplicationWindow) ?? 300_000
+        )
         self.capabilities = ProviderCapabilities(
             priorities: configuration.maxPriority != nil && configuration.queueType == .classic,
             visibilityTimeout: false,
             maximumNativeDelay: RabbitMQTopology.maximumDelay,
             deduplication: true,
-            deduplicationWindow: Self.deduplicationWindow,
+            deduplicationWindow: configuration.deduplicationWindow,
             maximumMessageBytes: EnvelopeCodec.maximumBodyBytes
         )
         let settings = AMQPSettings(

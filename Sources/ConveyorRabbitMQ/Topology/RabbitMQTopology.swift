@@ -66,6 +66,9 @@ struct RabbitMQTopology: Sendable {
 
     var queueType: RabbitMQQueueProvider.QueueType
     var maxPriority: Int?
+    /// The deduplication window in milliseconds: the TTL of a lock queue's marker and the lock queue's
+    /// `x-expires` (see `RabbitMQQueueProvider+Deduplication.swift`).
+    var deduplicationMilliseconds: Int64 = 300_000
 
     /// Arguments of a work queue.
     func workQueueArguments(_ queue: String, options: QueueOptions?) -> [(String, AMQPValue)] {

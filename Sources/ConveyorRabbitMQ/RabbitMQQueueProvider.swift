@@ -231,6 +231,12 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
     /// With `retryAfter`, publishes a copy (attempt + 1) through the delay levels, waits for its confirm, then
     /// acks the original. With `nil`, publishes it to `<queue>.dlq` with reason headers, then acks. A stale
     /// receipt (the connection was lost since) does nothing: the broker redelivers the original.
+    ///
+    /// When the copy cannot be published (refused, unroutable, the publishing channel closed, the call
+    /// cancelled), the original is handed back to its queue at once (`basic.reject` with requeue, as
+    /// ``release(_:)``) and the error is thrown: RabbitMQ has no visibility timeout, so a delivery left
+    /// unacknowledged would hold a prefetch slot until the channel closes. The message comes back as a
+    /// redelivery and is failed again (at least once: a copy whose confirm was lost may also arrive).
     public func fail(_ message: ReceivedMessage, reason: FailureReason, retryAfter: Duration?) async throws {
         try checkOpen()
         guard consumer.isCurrent(message) else {
@@ -243,12 +249,36 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
         } else {
             publication = deadLetterPublication(message, reason: reason)
         }
-        try await requestMetrics.measure(retryAfter == nil ? "dead_letter" : "retry") {
-            try await publisher.publish([publication])
+        do {
+            try await requestMetrics.measure(retryAfter == nil ? "dead_letter" : "retry") {
+                try await publisher.publish([publication])
+            }
+        } catch {
+            await requeueAfterFailedSettle(message, error: error)
+            throw error
         }
         if let retryAfter { recordDelays([retryAfter], queue: message.queue) }
         let (generation, tags) = try consumer.settleLocally([message])
         try await requestMetrics.measure("ack") { try await consumer.settle(tags: tags, generation: generation) }
+    }
+
+    /// Rejects `message` with requeue after its retry or dead-letter copy could not be published (see
+    /// ``fail(_:reason:retryAfter:)``). Best effort: if this fails too, the connection is closed or lost and
+    /// the broker redelivers the message anyway.
+    private func requeueAfterFailedSettle(_ message: ReceivedMessage, error: any Error) async {
+        logger.debug(
+            "could not publish the retry or dead-letter copy; requeueing the original",
+            metadata: ["conveyor.queue": .string(message.queue), "error.message": .string("\(error)")]
+        )
+        do {
+            let (generation, tags) = try consumer.settleLocally([message])
+            try await consumer.settle(tags: tags, generation: generation, reject: true)
+        } catch {
+            logger.debug(
+                "could not requeue the original; the broker redelivers it when the connection closes",
+                metadata: ["conveyor.queue": .string(message.queue), "error.message": .string("\(error)")]
+            )
+        }
     }
 
     private func retryPublication(_ message: ReceivedMessage, reason: FailureReason, delay: Duration) -> AMQPPublication {

@@ -35,6 +35,7 @@ static const uint32_t conveyor_flag_priority = AMQP_BASIC_PRIORITY_FLAG;
 static const uint32_t conveyor_flag_correlation_id = AMQP_BASIC_CORRELATION_ID_FLAG;
 static const uint32_t conveyor_flag_message_id = AMQP_BASIC_MESSAGE_ID_FLAG;
 static const uint32_t conveyor_flag_timestamp = AMQP_BASIC_TIMESTAMP_FLAG;
+static const uint32_t conveyor_flag_expiration = AMQP_BASIC_EXPIRATION_FLAG;
 
 /* Field-value constructors (the value is a union, awkward from Swift). */
 static inline amqp_field_value_t conveyor_field_utf8(amqp_bytes_t bytes) {
@@ -50,7 +51,8 @@ static inline amqp_field_value_t conveyor_field_table(amqp_table_t t) {
     amqp_field_value_t v; v.kind = AMQP_FIELD_KIND_TABLE; v.value.table = t; return v;
 }
 
-/* Reads an integer-like field value; returns 1 and stores it in *out when the kind is an integer. */
+/* Reads an integer-like field value; returns 1 and stores it in *out when the kind is an integer. An unsigned
+   64-bit value above INT64_MAX is stored as INT64_MAX (saturated, not wrapped to a negative number). */
 static inline int conveyor_field_integer(const amqp_field_value_t *v, int64_t *out) {
     switch (v->kind) {
     case AMQP_FIELD_KIND_I8: *out = v->value.i8; return 1;
@@ -60,7 +62,7 @@ static inline int conveyor_field_integer(const amqp_field_value_t *v, int64_t *o
     case AMQP_FIELD_KIND_I32: *out = v->value.i32; return 1;
     case AMQP_FIELD_KIND_U32: *out = v->value.u32; return 1;
     case AMQP_FIELD_KIND_I64: *out = v->value.i64; return 1;
-    case AMQP_FIELD_KIND_U64: *out = (int64_t)v->value.u64; return 1;
+    case AMQP_FIELD_KIND_U64: *out = v->value.u64 > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v->value.u64; return 1;
     default: return 0;
     }
 }

@@ -38,6 +38,12 @@ extension RabbitMQQueueProvider {
         /// queues must exist (``RabbitMQQueueProvider/createQueue(_:options:)``) and publishing to a missing queue
         /// fails with ``Conveyor/ConveyorError/Code/notConfirmed`` (the message is returned as unroutable).
         public var declaresQueuesOnFirstUse: Bool
+        /// How long a deduplication key is remembered, counted from the first send that used it (as SQS FIFO):
+        /// an enqueue with the same key within the window is reported as deduplicated and not published, one after
+        /// it is published and starts a new window. Whole milliseconds (rounded up), from 1 ms to 4 294 967 295 ms
+        /// (RabbitMQ's TTL limit). Every process enqueueing with keys to one vhost must use the same window.
+        /// Default 5 minutes (``RabbitMQQueueProvider/deduplicationWindow``).
+        public var deduplicationWindow: Duration
 
         fileprivate var parsed: AMQPURL?
 
@@ -54,7 +60,8 @@ extension RabbitMQQueueProvider {
             reconnectBackoff: ReconnectBackoff = ReconnectBackoff(),
             connectTimeout: Duration = .seconds(10),
             tlsCACertificatePath: String? = nil,
-            declaresQueuesOnFirstUse: Bool = true
+            declaresQueuesOnFirstUse: Bool = true,
+            deduplicationWindow: Duration = RabbitMQQueueProvider.deduplicationWindow
         ) throws(ConveyorError) {
             self.parsed = try AMQPURL(parsing: url)
             self.url = url
@@ -67,6 +74,7 @@ extension RabbitMQQueueProvider {
             self.connectTimeout = connectTimeout
             self.tlsCACertificatePath = tlsCACertificatePath
             self.declaresQueuesOnFirstUse = declaresQueuesOnFirstUse
+            self.deduplicationWindow = deduplicationWindow
         }
 
         /// A configuration from the environment variable `variable` (default `AMQP_URL`), or `defaultURL` when it
@@ -95,7 +103,7 @@ extension RabbitMQQueueProvider {
                 "url: \(redactedURL)", "queueType: \(queueType)",
                 "maxPriority: \(maxPriority.map(String.init) ?? "nil")", "prefetch: \(prefetch.map(String.init) ?? "nil")",
                 "heartbeat: \(heartbeat)", "connectionName: \(connectionName)", "connectTimeout: \(connectTimeout)",
-                "declaresQueuesOnFirstUse: \(declaresQueuesOnFirstUse)",
+                "declaresQueuesOnFirstUse: \(declaresQueuesOnFirstUse)", "deduplicationWindow: \(deduplicationWindow)",
             ]
             if let tlsCACertificatePath { parts.append("tlsCACertificatePath: \(tlsCACertificatePath)") }
             return "RabbitMQQueueProvider.Configuration(" + parts.joined(separator: ", ") + ")"
@@ -116,6 +124,7 @@ extension RabbitMQQueueProvider {
                     "connectTimeout": connectTimeout,
                     "tlsCACertificatePath": tlsCACertificatePath as Any,
                     "declaresQueuesOnFirstUse": declaresQueuesOnFirstUse,
+                    "deduplicationWindow": deduplicationWindow,
                 ],
                 displayStyle: .struct
             )
@@ -141,6 +150,12 @@ extension RabbitMQQueueProvider {
             }
             if heartbeat < .zero || heartbeat > .seconds(65535) {
                 throw ConveyorError(.invalidConfiguration, "heartbeat must be between 0 and 65535 seconds")
+            }
+            if RabbitMQQueueProvider.deduplicationMilliseconds(deduplicationWindow) == nil {
+                throw ConveyorError(
+                    .invalidConfiguration,
+                    "deduplicationWindow must be between 1 millisecond and 4294967295 milliseconds (RabbitMQ's TTL limit), got \(deduplicationWindow)"
+                )
             }
             return parsed
         }
@@ -184,8 +199,11 @@ extension RabbitMQQueueProvider {
         func delay(attempt n: Int) -> Duration {
             let base = initial.seconds * pow(max(multiplier, 1), Double(min(n, 30)))
             let capped = min(base, maximum.seconds)
-            let factor = 1 - Double.random(in: 0...max(0, min(jitter, 1)))
-            return .nanoseconds(Int64(capped * factor * 1e9))
+            let factor = 1 - Double.random(in: 0...max(0, min(jitter.isNaN ? 0 : jitter, 1)))
+            let nanoseconds = capped * factor * 1e9
+            // Clamped: a huge or non-finite setting must not trap in the conversion.
+            guard nanoseconds.isFinite, nanoseconds > 0 else { return .zero }
+            return .nanoseconds(nanoseconds < 9e18 ? Int64(nanoseconds) : Int64(9e18))
         }
     }
 }

@@ -35,7 +35,8 @@ extension RabbitMQQueueProvider {
         let envelopeHeaders = (try? envelope.get().headers) ?? [:]
         let code = d.headers[AMQPHeader.deadLetterCode]?.stringValue ?? envelopeHeaders[Envelope.HeaderKey.deadLetterCode] ?? "unknown"
         let message = d.headers[AMQPHeader.deadLetterReason]?.stringValue ?? envelopeHeaders[Envelope.HeaderKey.deadLetterReason] ?? ""
-        let attempts = d.headers[AMQPHeader.attempt]?.intValue ?? envelopeHeaders[Envelope.HeaderKey.deadLetterAttempt].flatMap { Int($0) } ?? 0
+        let recorded = d.headers[AMQPHeader.attempt]?.intValue ?? envelopeHeaders[Envelope.HeaderKey.deadLetterAttempt].flatMap { Int($0) } ?? 0
+        let attempts = min(max(recorded, 0), AMQPDelivery.maximumAttempt)
         var rawBody: [UInt8]? = nil
         if case .failure = envelope { rawBody = d.body }
         return DeadLetter(envelope: envelope, rawBody: rawBody, reason: FailureReason(code: code, message: message), attempts: attempts)

@@ -30,15 +30,19 @@ import Synchronization
 ///   (``Configuration/reconnectBackoff``); topology is declared again and consuming resumes. Deliveries of
 ///   the lost connection are dropped from the local buffer and their receipts become stale (acks for them are
 ///   ignored; the broker redelivers them). Unconfirmed publishes are published again (at least once).
-/// - **Deduplication**: RabbitMQ has none natively; keys are claimed with per-key lock queues (see
-///   ``deduplicationWindow``).
+/// - **Deduplication**: RabbitMQ has none natively; keys are claimed with per-key lock queues for
+///   ``Configuration/deduplicationWindow`` (5 minutes by default) from the first send of a key.
+/// - **Untrusted numbers**: attempts computed from headers a producer sets (`x-conveyor-attempt`,
+///   `x-delivery-count`) and the envelope's `attempt_offset` are clamped to 1...2^31-1, so an absurd value
+///   cannot trap; such a job dead-letters through the worker's max-attempts path when it fails. A `timestamp`
+///   property after the year 9999 is ignored.
 public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider, QueueProvisioningProvider, PrefetchingQueueProvider,
     ReleasingQueueProvider
 {
     /// `"rabbitmq"`.
     public let name = "rabbitmq"
     /// Priorities when ``Configuration/maxPriority`` is set on classic queues; no visibility timeout; delays up
-    /// to 2^28-1 s natively; deduplication by lock queues (5 minutes); 16 MiB messages.
+    /// to 2^28-1 s natively; deduplication by lock queues (``Configuration/deduplicationWindow``); 16 MiB messages.
     public let capabilities: ProviderCapabilities
     /// The configuration the provider was created with.
     public let configuration: Configuration
@@ -63,13 +67,16 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
         self.configuration = configuration
         self.url = url
         self.logger = logger
-        self.topology = RabbitMQTopology(queueType: configuration.queueType, maxPriority: configuration.maxPriority)
+        self.topology = RabbitMQTopology(
+            queueType: configuration.queueType, maxPriority: configuration.maxPriority,
+            deduplicationMilliseconds: Self.deduplicationMilliseconds(configuration.deduplicationWindow) ?? 300_000
+        )
         self.capabilities = ProviderCapabilities(
             priorities: configuration.maxPriority != nil && configuration.queueType == .classic,
             visibilityTimeout: false,
             maximumNativeDelay: RabbitMQTopology.maximumDelay,
             deduplication: true,
-            deduplicationWindow: Self.deduplicationWindow,
+            deduplicationWindow: configuration.deduplicationWindow,
             maximumMessageBytes: EnvelopeCodec.maximumBodyBytes
         )
         let settings = AMQPSettings(
@@ -168,7 +175,7 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
             messageID: envelope.id.rawValue,
             correlationID: envelope.correlationID,
             priority: UInt8(clamping: min(max(envelope.priority, 0), configuration.maxPriority ?? 9)),
-            timestamp: UInt64(max(0, envelope.createdAt.timeIntervalSince1970)),
+            timestamp: AMQPDelivery.timestamp(of: envelope.createdAt),
             headers: headers,
             queue: queue
         )
@@ -192,7 +199,7 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
     /// Sizes the prefetch of `queue` to twice `capacity` (at most 65 535) unless ``Configuration/prefetch`` is
     /// set; takes effect when consuming starts, i.e. before the first receive of `queue`.
     public func prepareToReceive(from queue: String, capacity: Int) {
-        consumer.prepare(queue, prefetch: Swift.min(65_535, Swift.max(1, capacity) * 2))
+        consumer.prepare(queue, prefetch: Swift.min(65_535, Swift.min(Swift.max(1, capacity), 32_768) * 2))
     }
 
     /// Acks the deliveries. Receipts from an older connection (redelivered since) are ignored.
@@ -224,6 +231,12 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
     /// With `retryAfter`, publishes a copy (attempt + 1) through the delay levels, waits for its confirm, then
     /// acks the original. With `nil`, publishes it to `<queue>.dlq` with reason headers, then acks. A stale
     /// receipt (the connection was lost since) does nothing: the broker redelivers the original.
+    ///
+    /// When the copy cannot be published (refused, unroutable, the publishing channel closed, the call
+    /// cancelled), the original is handed back to its queue at once (`basic.reject` with requeue, as
+    /// ``release(_:)``) and the error is thrown: RabbitMQ has no visibility timeout, so a delivery left
+    /// unacknowledged would hold a prefetch slot until the channel closes. The message comes back as a
+    /// redelivery and is failed again (at least once: a copy whose confirm was lost may also arrive).
     public func fail(_ message: ReceivedMessage, reason: FailureReason, retryAfter: Duration?) async throws {
         try checkOpen()
         guard consumer.isCurrent(message) else {
@@ -236,12 +249,36 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
         } else {
             publication = deadLetterPublication(message, reason: reason)
         }
-        try await requestMetrics.measure(retryAfter == nil ? "dead_letter" : "retry") {
-            try await publisher.publish([publication])
+        do {
+            try await requestMetrics.measure(retryAfter == nil ? "dead_letter" : "retry") {
+                try await publisher.publish([publication])
+            }
+        } catch {
+            await requeueAfterFailedSettle(message, error: error)
+            throw error
         }
         if let retryAfter { recordDelays([retryAfter], queue: message.queue) }
         let (generation, tags) = try consumer.settleLocally([message])
         try await requestMetrics.measure("ack") { try await consumer.settle(tags: tags, generation: generation) }
+    }
+
+    /// Rejects `message` with requeue after its retry or dead-letter copy could not be published (see
+    /// ``fail(_:reason:retryAfter:)``). Best effort: if this fails too, the connection is closed or lost and
+    /// the broker redelivers the message anyway.
+    private func requeueAfterFailedSettle(_ message: ReceivedMessage, error: any Error) async {
+        logger.debug(
+            "could not publish the retry or dead-letter copy; requeueing the original",
+            metadata: ["conveyor.queue": .string(message.queue), "error.message": .string("\(error)")]
+        )
+        do {
+            let (generation, tags) = try consumer.settleLocally([message])
+            try await consumer.settle(tags: tags, generation: generation, reject: true)
+        } catch {
+            logger.debug(
+                "could not requeue the original; the broker redelivers it when the connection closes",
+                metadata: ["conveyor.queue": .string(message.queue), "error.message": .string("\(error)")]
+            )
+        }
     }
 
     private func retryPublication(_ message: ReceivedMessage, reason: FailureReason, delay: Duration) -> AMQPPublication {
@@ -249,11 +286,11 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
         case .success(var envelope):
             envelope.attemptOffset = message.attempt
             envelope.headers[Envelope.HeaderKey.lastError] = String(reason.description.prefix(500))
-            return publication(for: envelope, body: EnvelopeCodec.encode(envelope), queue: message.queue, delay: delay, attempt: message.attempt + 1)
+            return publication(for: envelope, body: EnvelopeCodec.encode(envelope), queue: message.queue, delay: delay, attempt: AMQPDelivery.nextAttempt(after: message.attempt))
         case .failure:
             var p = publication(
                 for: Envelope(id: JobID("unknown"), task: "", payload: []), body: message.rawBody ?? [],
-                queue: message.queue, delay: delay, attempt: message.attempt + 1
+                queue: message.queue, delay: delay, attempt: AMQPDelivery.nextAttempt(after: message.attempt)
             )
             p.messageID = nil
             p.headers.removeAll { $0.key == AMQPHeader.task }

@@ -45,6 +45,37 @@ struct RabbitMQFaultTests {
         }
     }
 
+    /// The delay levels' entry exchange is gone, so the broker closes the publishing channel on the retry copy and
+    /// `fail` throws. The original must not stay unacknowledged (RabbitMQ has no visibility timeout: with
+    /// prefetch 1 nothing would be delivered again until the channel closes): it is requeued and delivered again
+    /// at once, and the next retry (the topology declared again) goes through the delay levels.
+    @Test(.timeLimit(.minutes(1))) func failedRetryPublishRequeuesTheDelivery() async throws {
+        try await withQueue("settle-retry", configure: { $0.prefetch = 1 }) { provider, queue in
+            let envelope = testEnvelope(1)
+            try await provider.enqueue(OutgoingMessage(envelope: envelope, delay: .seconds(1)), to: queue)
+            let m = try #require(try await provider.receive(from: queue, count: 1).first)
+            try Node.rabbitmqctl("eval", #"rabbit_exchange:delete(rabbit_misc:r(<<"/">>, exchange, <<"conveyor.delay.27">>), false, <<"guest">>)."#)
+
+            await #expect {
+                try await provider.fail(m, reason: FailureReason(code: "task_error", message: "boom"), retryAfter: .seconds(1))
+            } throws: { error in
+                (error as? ConveyorError)?.code == .notConfirmed
+            }
+            // The prefetch slot is free again: the requeued delivery comes back.
+            let again = try #require(try await provider.receive(from: queue, count: 1, timeout: .seconds(20)).first, "the delivery stayed unacknowledged")
+            #expect(try again.envelope.get().id == envelope.id)
+            #expect(again.attempt == 2)
+
+            try await provider.fail(again, reason: FailureReason(code: "task_error", message: "boom"), retryAfter: .seconds(1))
+            let retried = try #require(try await provider.receive(from: queue, count: 1, timeout: .seconds(20)).first)
+            #expect(try retried.envelope.get().id == envelope.id)
+            #expect(retried.attempt == 3)
+            try await provider.acknowledge(retried)
+            let stats = try await provider.stats(of: queue)
+            #expect(stats.ready == 0)
+            #expect(stats.inFlight == 0)
+        }
+    }
 
     @Test func reconnectAfterCloseAllConnectionsLosesNoJob() async throws {
         try await withQueue("cut", configure: { $0.prefetch = 20 }) { provider, queue in

@@ -244,21 +244,26 @@ struct RabbitMQIntegrationTests {
         }
     }
 
-    @Test func cancellationEndsAWait() async throws {
+    /// Cancelling a receive ends its wait at once. The wait (600 s) is far longer than the time limit, so the test
+    /// fails if only the deadline would end it; on that failure, cancellation of the test stops waiting for the
+    /// receive, and closing the provider on the way out ends it.
+    @Test(.timeLimit(.minutes(1))) func cancellationEndsAWait() async throws {
         try await withQueue("cancel") { provider, queue in
-            let task = Task { try await provider.receive(from: queue, max: 1, wait: .seconds(60)) }
+            let task = Task { try await provider.receive(from: queue, max: 1, wait: .seconds(600)) }
             try await Task.sleep(for: .milliseconds(300))
             task.cancel()
-            let result = try await task.value
+            let result = try await valueOrCancellation(of: task)
             #expect(result.isEmpty)
         }
     }
 
-    @Test func closeWakesReceiversAndLaterCallsThrow() async throws {
+    /// `close()` wakes a waiting receive. The wait (600 s) is far longer than the time limit, so the test fails if
+    /// only the deadline would end it (the time limit then cancels the receive).
+    @Test(.timeLimit(.minutes(1))) func closeWakesReceiversAndLaterCallsThrow() async throws {
         let provider = try Env.provider()
         let queue = Env.queueName("close")
         _ = try await provider.receive(from: queue, max: 1, wait: .zero)
-        async let pending = provider.receive(from: queue, max: 1, wait: .seconds(60))
+        async let pending = provider.receive(from: queue, max: 1, wait: .seconds(600))
         try await Task.sleep(for: .milliseconds(300))
         let closer = try Env.provider()
         try await provider.close()

@@ -95,3 +95,19 @@ func withTestQueue(
     try await provider.deleteQueue(queue)
     try await provider.close()
 }
+
+/// The value of `task`, or `CancellationError` as soon as the calling task is cancelled (e.g. by a test's time
+/// limit) while `task` still runs; `task` is left to finish on its own.
+func valueOrCancellation<T: Sendable>(of task: Task<T, any Error>) async throws -> T {
+    let (values, continuation) = AsyncThrowingStream<T, any Error>.makeStream()
+    Task {
+        do {
+            continuation.yield(try await task.value)
+            continuation.finish()
+        } catch {
+            continuation.finish(throwing: error)
+        }
+    }
+    for try await value in values { return value }
+    throw CancellationError()
+}

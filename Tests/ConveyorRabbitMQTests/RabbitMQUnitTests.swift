@@ -1,6 +1,7 @@
 import Conveyor
-import ConveyorRabbitMQ
 import Testing
+
+@testable import ConveyorRabbitMQ
 
 @Suite struct RabbitMQConfigurationTests {
     @Test func parsesURL() throws {
@@ -87,5 +88,23 @@ import Testing
             try await p.receive(from: "q", max: 1, wait: .seconds(1))
         }
         try await p.close()
+    }
+
+    /// The window is whole milliseconds (the unit of `expiration` and `x-expires`), within RabbitMQ's TTL limit.
+    @Test func deduplicationWindowsInMilliseconds() throws {
+        #expect(RabbitMQQueueProvider.deduplicationMilliseconds(.seconds(300)) == 300_000)
+        #expect(RabbitMQQueueProvider.deduplicationMilliseconds(.seconds(2)) == 2_000)
+        #expect(RabbitMQQueueProvider.deduplicationMilliseconds(.microseconds(1001)) == 2)
+        #expect(RabbitMQQueueProvider.deduplicationMilliseconds(.milliseconds(4_294_967_295)) == 4_294_967_295)
+        #expect(RabbitMQQueueProvider.deduplicationMilliseconds(.milliseconds(4_294_967_296)) == nil)
+        #expect(RabbitMQQueueProvider.deduplicationMilliseconds(.seconds(Int64.max)) == nil)
+        #expect(RabbitMQQueueProvider.deduplicationMilliseconds(.zero) == nil)
+        #expect(RabbitMQQueueProvider.deduplicationMilliseconds(.seconds(-1)) == nil)
+        for bad: Duration in [.zero, .seconds(-1), .seconds(Int64.max)] {
+            let c = try RabbitMQQueueProvider.Configuration(url: "amqp://localhost/", deduplicationWindow: bad)
+            #expect(throws: ConveyorError.self) { try RabbitMQQueueProvider(configuration: c) }
+        }
+        let c = try RabbitMQQueueProvider.Configuration(url: "amqp://localhost/", deduplicationWindow: .seconds(3))
+        #expect(try RabbitMQQueueProvider(configuration: c).capabilities.deduplicationWindow == .seconds(3))
     }
 }

@@ -92,7 +92,8 @@ extension amqp_bytes_t {
 }
 
 extension amqp_table_t {
-    /// Reads string and integer entries; other kinds are skipped.
+    /// Reads string and integer entries (integers of every width; an unsigned 64-bit value above `Int64.max` reads
+    /// as `Int64.max`); other kinds are skipped.
     func decoded() -> [String: AMQPHeaderValue] {
         var out: [String: AMQPHeaderValue] = [:]
         guard num_entries > 0, let entries else { return out }
@@ -123,10 +124,18 @@ enum AMQPHeaderValue: Sendable, Hashable {
         }
     }
 
+    /// The value as an integer: integers as they are, strings of decimal digits (with an optional sign) parsed,
+    /// saturating at `Int.min`/`Int.max` when they do not fit; `nil` for other strings.
     var intValue: Int? {
         switch self {
-        case .string(let s): return Int(s)
-        case .int(let i): return Int(exactly: i)
+        case .string(let s):
+            if let i = Int(s) { return i }
+            var digits = Substring(s)
+            let negative = digits.first == "-"
+            if negative || digits.first == "+" { digits = digits.dropFirst() }
+            guard !digits.isEmpty, digits.utf8.allSatisfy({ (0x30...0x39).contains($0) }) else { return nil }
+            return negative ? Int.min : Int.max
+        case .int(let i): return Int(exactly: i) ?? (i < 0 ? Int.min : Int.max)
         }
     }
 }

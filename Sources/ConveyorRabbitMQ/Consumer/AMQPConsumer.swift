@@ -234,7 +234,7 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
         }
         for tag in tags where tag > ackFloor { settledAboveFloor.insert(tag) }
         var floor = ackFloor
-        while settledAboveFloor.remove(floor + 1) != nil { floor += 1 }
+        while floor < UInt64.max, settledAboveFloor.remove(floor + 1) != nil { floor += 1 }
         var multipleTag: UInt64 = 0
         for tag in tags where tag <= floor && tag > ackFloor && tag > multipleTag { multipleTag = tag }
         ackFloor = floor

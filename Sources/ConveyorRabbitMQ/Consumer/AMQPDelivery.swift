@@ -60,11 +60,22 @@ struct AMQPDelivery: Sendable {
         return context
     }
 
+    /// The highest attempt a delivery is given: 2^31 - 1. Every number that goes into an attempt comes from the
+    /// producer or the broker (`x-conveyor-attempt`, `x-delivery-count`, `attempt_offset`), so each is clamped
+    /// before it is added: an absurd value (e.g. `Int64.max`) yields this attempt, and the job dead-letters
+    /// through the worker's normal max-attempts path the first time it fails. Nothing traps and no job is lost.
+    static let maximumAttempt = Int(Int32.max)
+
+    /// The latest `timestamp` property read as ``ReceivedMessage/enqueuedAt``: 9999-12-31T23:59:59Z (the end of
+    /// RFC 3339's range). A later one is ignored (`nil`), so that no caller computes with an absurd date.
+    static let maximumTimestamp: UInt64 = 253_402_300_799
+
     /// The delivery as a ``ReceivedMessage``, with ``traceContext`` as its broker trace context.
     ///
     /// The attempt is `max(x-conveyor-attempt ?? 1, attempt_offset + 1)` plus the redeliveries the broker
     /// reports: `x-delivery-count` on quorum queues, or 1 when a classic queue sets `redelivered` (classic
-    /// queues do not count redeliveries, so repeated redeliveries of one copy count as one).
+    /// queues do not count redeliveries, so repeated redeliveries of one copy count as one). See
+    /// ``attempt(header:attemptOffset:deliveryCount:redelivered:)`` for how absurd values are clamped.
     func received(queue: String, generation: UInt64) -> ReceivedMessage {
         let envelope: Result<Envelope, ConveyorError>
         do throws(ConveyorError) {
@@ -72,24 +83,58 @@ struct AMQPDelivery: Sendable {
         } catch {
             envelope = .failure(error)
         }
-        var base = headers[AMQPHeader.attempt]?.intValue ?? 1
-        if case .success(let e) = envelope { base = max(base, e.attemptOffset + 1) }
-        let redeliveries: Int
-        if let count = headers[AMQPHeader.deliveryCount]?.intValue {
-            redeliveries = count
-        } else {
-            redeliveries = redelivered ? 1 : 0
-        }
         var rawBody: [UInt8]? = nil
         if case .failure = envelope { rawBody = body }
+        let attempt = Self.attempt(
+            header: headers[AMQPHeader.attempt]?.intValue,
+            attemptOffset: try? envelope.get().attemptOffset,
+            deliveryCount: headers[AMQPHeader.deliveryCount]?.intValue,
+            redelivered: redelivered
+        )
         return ReceivedMessage(
             queue: queue,
             receipt: Receipt(token: "", sequence: deliveryTag, generation: generation),
-            attempt: max(1, base + redeliveries),
+            attempt: attempt,
             envelope: envelope,
             rawBody: rawBody,
-            enqueuedAt: timestamp.map { Date(timeIntervalSince1970: TimeInterval($0)) },
+            enqueuedAt: Self.date(timestamp: timestamp),
             brokerTraceContext: traceContext
         )
+    }
+
+    /// The attempt of a delivery, from 1 to ``maximumAttempt``, whatever the numbers: `header`
+    /// (`x-conveyor-attempt`) is clamped to `1...maximumAttempt`, `attemptOffset` to `0...maximumAttempt - 1`,
+    /// the redeliveries (`deliveryCount`, or 1 for `redelivered`) to `0...maximumAttempt`; their sum is capped
+    /// at ``maximumAttempt``.
+    static func attempt(header: Int?, attemptOffset: Int?, deliveryCount: Int?, redelivered: Bool) -> Int {
+        var base = clamp(header ?? 1, 1, maximumAttempt)
+        if let attemptOffset { base = max(base, clamp(attemptOffset, 0, maximumAttempt - 1) + 1) }
+        let redeliveries = deliveryCount.map { clamp($0, 0, maximumAttempt) } ?? (redelivered ? 1 : 0)
+        let (sum, overflow) = base.addingReportingOverflow(redeliveries)
+        return overflow ? maximumAttempt : min(sum, maximumAttempt)
+    }
+
+    /// The attempt after `attempt` (for a retry copy), capped at ``maximumAttempt``.
+    static func nextAttempt(after attempt: Int) -> Int {
+        clamp(attempt, 0, maximumAttempt - 1) + 1
+    }
+
+    /// `timestamp` (seconds since 1970) as a date, or `nil` when absent or after ``maximumTimestamp``.
+    static func date(timestamp: UInt64?) -> Date? {
+        guard let timestamp, timestamp <= maximumTimestamp else { return nil }
+        return Date(timeIntervalSince1970: TimeInterval(timestamp))
+    }
+
+    /// `date` as a `timestamp` property (whole seconds since 1970), clamped to `0...maximumTimestamp`; a
+    /// non-finite date gives 0.
+    static func timestamp(of date: Date) -> UInt64 {
+        let seconds = date.timeIntervalSince1970
+        guard seconds.isFinite, seconds > 0 else { return 0 }
+        guard seconds < Double(maximumTimestamp) else { return maximumTimestamp }
+        return UInt64(seconds)
+    }
+
+    private static func clamp(_ value: Int, _ low: Int, _ high: Int) -> Int {
+        min(max(value, low), high)
     }
 }

@@ -17,6 +17,8 @@ struct AMQPPublication: Sendable {
     var priority: UInt8?
     /// `timestamp`, seconds since 1970.
     var timestamp: UInt64?
+    /// `expiration`: the per-message TTL in milliseconds, as decimal digits.
+    var expiration: String?
     /// Application headers.
     var headers: [AMQPValue.Entry] = []
     /// The queue whose topology must exist before publishing (nil: none).
@@ -47,6 +49,10 @@ struct AMQPPublication: Sendable {
         if let timestamp {
             flags |= conveyor_flag_timestamp
             properties.timestamp = timestamp
+        }
+        if let expiration {
+            flags |= conveyor_flag_expiration
+            properties.expiration = arena.bytes(expiration)
         }
         if !headers.isEmpty {
             flags |= conveyor_flag_headers

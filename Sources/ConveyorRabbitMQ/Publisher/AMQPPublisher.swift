@@ -170,6 +170,8 @@ final class AMQPPublisher: AMQPConnectionDelegate, @unchecked Sendable {
             if nack {
                 entry.batch.settle(ConveyorError(.notConfirmed, "RabbitMQ refused \(what) (basic.nack): the queue may be full or the broker overloaded", retryable: true))
             } else if let reason = returned.removeValue(forKey: id) {
+                // Its queue (or dead-letter queue) may have been deleted behind our back: declare it again on next use.
+                if let queue = entry.publication.queue { topology.declaredQueues.remove(queue) }
                 entry.batch.settle(ConveyorError(.notConfirmed, "RabbitMQ returned \(what) as unroutable (\(reason)): the queue does not exist"))
             } else {
                 entry.batch.settle(nil)

@@ -35,8 +35,10 @@ struct RabbitMQTopology: Sendable {
     /// Whole seconds of `delay`, rounded up, capped at ``maximumDelay``.
     static func delaySeconds(_ delay: Duration) -> Int {
         let (s, atto) = delay.components
+        let limit = (1 << delayLevels) - 1
+        guard s < Int64(limit) else { return limit }
         let seconds = Int(s) + (atto > 0 ? 1 : 0)
-        return min(max(seconds, 0), (1 << delayLevels) - 1)
+        return min(max(seconds, 0), limit)
     }
 
     /// The routing key of a message delayed by `seconds` for `queue`.
@@ -64,6 +66,9 @@ struct RabbitMQTopology: Sendable {
 
     var queueType: RabbitMQQueueProvider.QueueType
     var maxPriority: Int?
+    /// The deduplication window in milliseconds: the TTL of a lock queue's marker and the lock queue's
+    /// `x-expires` (see `RabbitMQQueueProvider+Deduplication.swift`).
+    var deduplicationMilliseconds: Int64 = 300_000
 
     /// Arguments of a work queue.
     func workQueueArguments(_ queue: String, options: QueueOptions?) -> [(String, AMQPValue)] {

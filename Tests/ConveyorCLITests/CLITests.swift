@@ -6,7 +6,7 @@ import Darwin
 import Foundation
 import Testing
 
-/// The `conveyor` binary, end to end: help, exit codes, demo, bench, metrics endpoint. No broker needed.
+/// The `conveyor` binary, end to end: help, exit codes, demo, bench. No broker needed.
 @Suite("conveyor CLI")
 struct CLITests {
     @Test("every command has --help with examples or a description, and exits 0")
@@ -24,6 +24,7 @@ struct CLITests {
         let worker = try await CLIProcess.run(["worker", "--help"])
         #expect(worker.stdout.contains("Examples"))
         #expect(worker.stdout.contains("--metrics-port"))
+        #expect(worker.stdout.contains("--metrics-bind"))
     }
 
     @Test("bad usage exits 2, an unreachable broker exits 3")
@@ -76,27 +77,5 @@ struct CLITests {
         #expect(object["jobs"] as? Int == 2000)
         // Piped: no progress escape sequences on stderr.
         #expect(!result.stderr.contains("\u{1B}[2K"))
-    }
-
-    @Test("worker --metrics-port serves Prometheus text at /metrics and stops on SIGTERM with exit 0")
-    func metricsEndpoint() async throws {
-        let port = freeLocalPort()
-        let worker = try CLIProcess(["worker", "--provider", "memory", "--metrics-port", "\(port)", "--queue", "m"])
-        var scraped: (status: Int, body: String)?
-        // The server starts before the worker registers its metrics: wait until they show.
-        try await eventually("the worker's metrics at /metrics") {
-            scraped = await httpGet(port: port, path: "/metrics")
-            return scraped?.body.contains("conveyor_jobs_total") == true
-        }
-        let metrics = try #require(scraped)
-        #expect(metrics.status == 200)
-        #expect(metrics.body.contains("conveyor_jobs_total"), "\(metrics.body.prefix(2000))")
-        #expect(metrics.body.contains(#"task="noop""#))
-        #expect(metrics.body.contains("conveyor_jobs_in_flight"))
-        let missing = await httpGet(port: port, path: "/nope")
-        #expect(missing?.status == 404)
-        worker.signal(SIGTERM)
-        let result = await worker.wait()
-        #expect(result.status == 0, "\(result)")
     }
 }

@@ -6,60 +6,31 @@ import Darwin
 import Foundation
 import Testing
 
-/// A broker the CLI can be pointed at, from the test environment. In CI (`CI` set) a missing broker variable
-/// fails the test instead of skipping it.
-struct CLIBroker: Sendable, CustomTestStringConvertible {
-    var provider: String
-    var arguments: [String]
-    var environment: [String: String]
-
-    var testDescription: String { provider }
-
-    static let env = ProcessInfo.processInfo.environment
-    static let inCI = env["CI"] != nil
-
-    static var all: [CLIBroker] {
-        var brokers: [CLIBroker] = []
-        if let url = env["CONVEYOR_AMQP_URL"], !url.isEmpty {
-            brokers.append(CLIBroker(provider: "rabbitmq", arguments: ["--provider", "rabbitmq", "--url", url], environment: [:]))
-        } else if inCI {
-            brokers.append(CLIBroker(provider: "rabbitmq", arguments: [], environment: [:]))
-        }
-        if let endpoint = env["CONVEYOR_SQS_ENDPOINT"], !endpoint.isEmpty {
-            brokers.append(CLIBroker(
-                provider: "sqs",
-                arguments: ["--provider", "sqs", "--endpoint", endpoint, "--region", env["AWS_REGION"] ?? "us-east-1"],
-                environment: [:]
-            ))
-        } else if inCI {
-            brokers.append(CLIBroker(provider: "sqs", arguments: [], environment: [:]))
-        }
-        return brokers
-    }
-
-    /// `CONVEYOR_AMQP_URL`, or nil (skip the test) when it is not set; in CI a missing one fails the test.
-    static func rabbitMQURL() throws -> String? {
-        if let url = env["CONVEYOR_AMQP_URL"], !url.isEmpty { return url }
-        try #require(!inCI, "CI is set but CONVEYOR_AMQP_URL is missing")
-        return nil
-    }
-
-    func run(_ command: [String], _ extra: [String] = [], stdin: String? = nil) async throws -> CLIResult {
-        try await CLIProcess.run(command + arguments + extra, environment: environment, stdin: stdin)
-    }
-
-    func stats(_ queue: String) async throws -> [String: Any] {
-        let result = try await run(["stats"], ["--queue", queue, "--json"])
-        #expect(result.status == 0, "\(result)")
-        return jsonObject(result.lines.last ?? "") ?? [:]
-    }
-}
-
+/// The CLI against RabbitMQ (`CONVEYOR_AMQP_URL`) and SQS on LocalStack (`CONVEYOR_SQS_ENDPOINT`). Each scenario is one
+/// test per broker, so that a missing broker skips (outside CI) or fails (in CI) only the tests that need it.
 @Suite("conveyor CLI against real brokers", .serialized)
 struct CLIBrokerTests {
-    @Test("queue create, enqueue --count --json, stats --json, worker --record, SIGTERM, queue delete", arguments: CLIBroker.all)
+    @Test("RabbitMQ: queue create, enqueue --count --json, stats --json, worker --record, SIGTERM, queue delete", .needs(.rabbitMQ))
+    func enqueueAndWorkRabbitMQ() async throws {
+        try await enqueueAndWork(try CLIBroker.rabbitMQ())
+    }
+
+    @Test("SQS: queue create, enqueue --count --json, stats --json, worker --record, SIGTERM, queue delete", .needs(.sqs))
+    func enqueueAndWorkSQS() async throws {
+        try await enqueueAndWork(try CLIBroker.sqs())
+    }
+
+    @Test("RabbitMQ: dlq list --json, show, redrive, purge (refused without confirmation when piped, --yes)", .needs(.rabbitMQ))
+    func deadLettersRabbitMQ() async throws {
+        try await deadLetters(try CLIBroker.rabbitMQ())
+    }
+
+    @Test("SQS: dlq list --json, show, redrive, purge (refused without confirmation when piped, --yes)", .needs(.sqs))
+    func deadLettersSQS() async throws {
+        try await deadLetters(try CLIBroker.sqs())
+    }
+
     func enqueueAndWork(_ broker: CLIBroker) async throws {
-        try #require(!broker.arguments.isEmpty, "CI is set but CONVEYOR_AMQP_URL / CONVEYOR_SQS_ENDPOINT is missing for \(broker.provider)")
         let queue = "cli-\(UUID().uuidString.prefix(8).lowercased())"
         let created = try await broker.run(["queue", "create", queue])
         #expect(created.status == 0, "\(created)")
@@ -105,9 +76,7 @@ struct CLIBrokerTests {
         #expect(deleted.status == 0, "\(deleted)")
     }
 
-    @Test("dlq list --json, show, redrive, purge (refused without confirmation when piped, --yes)", arguments: CLIBroker.all)
     func deadLetters(_ broker: CLIBroker) async throws {
-        try #require(!broker.arguments.isEmpty, "CI is set but CONVEYOR_AMQP_URL / CONVEYOR_SQS_ENDPOINT is missing for \(broker.provider)")
         let queue = "cli-dlq-\(UUID().uuidString.prefix(8).lowercased())"
         let created = try await broker.run(["queue", "create", queue])
         #expect(created.status == 0, "\(created)")
@@ -167,9 +136,9 @@ struct CLIBrokerTests {
         #expect(deleted.status == 0, "\(deleted)")
     }
 
-    @Test("rabbitmq from CONVEYOR_PROVIDER and AMQP_URL alone: enqueue --dedup-key twice, --delay, --priority")
+    @Test("rabbitmq from CONVEYOR_PROVIDER and AMQP_URL alone: enqueue --dedup-key twice, --delay, --priority", .needs(.rabbitMQ))
     func rabbitMQFromEnvironment() async throws {
-        guard let url = try CLIBroker.rabbitMQURL() else { return }
+        let url = try TestBroker.rabbitMQ.value()
         // No --provider and no --url: everything comes from the environment.
         let broker = CLIBroker(provider: "rabbitmq", arguments: [], environment: ["CONVEYOR_PROVIDER": "rabbitmq", "AMQP_URL": url])
         let queue = "cli-env-\(UUID().uuidString.prefix(8).lowercased())"
@@ -207,9 +176,12 @@ struct CLIBrokerTests {
         #expect(deleted.status == 0, "\(deleted)")
     }
 
-    @Test("rabbitmq --queue-type quorum: queue create, enqueue --count, stats on a quorum queue; a classic declare of it is refused")
+    @Test(
+        "rabbitmq --queue-type quorum: queue create, enqueue --count, stats on a quorum queue; a classic declare of it is refused",
+        .needs(.rabbitMQ)
+    )
     func rabbitMQQuorumQueues() async throws {
-        guard let url = try CLIBroker.rabbitMQURL() else { return }
+        let url = try TestBroker.rabbitMQ.value()
         let quorum = CLIBroker(provider: "rabbitmq", arguments: ["--provider", "rabbitmq", "--url", url, "--queue-type", "quorum"], environment: [:])
         let queue = "cli-quorum-\(UUID().uuidString.prefix(8).lowercased())"
         let created = try await quorum.run(["queue", "create", queue])
@@ -232,10 +204,11 @@ struct CLIBrokerTests {
 
     @Test(
         "dlq purge on a terminal asks for the queue name: the right name purges, another refuses",
+        .needs(.rabbitMQ),
         .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs util-linux script for a terminal")
     )
     func purgeConfirmationOnATerminal() async throws {
-        guard let url = try CLIBroker.rabbitMQURL() else { return }
+        let url = try TestBroker.rabbitMQ.value()
         let environment = ["CONVEYOR_PROVIDER": "rabbitmq", "AMQP_URL": url]
         let broker = CLIBroker(provider: "rabbitmq", arguments: [], environment: environment)
         let queue = "cli-tty-\(UUID().uuidString.prefix(8).lowercased())"

@@ -30,11 +30,21 @@ struct CLIBrokerTests {
         try await deadLetters(try CLIBroker.sqs())
     }
 
+    @Test("RabbitMQ: queue delete refuses without a terminal and without --yes (exit 2, queue kept); --yes deletes", .needs(.rabbitMQ))
+    func queueDeleteConfirmationRabbitMQ() async throws {
+        try await queueDeleteConfirmation(try CLIBroker.rabbitMQ())
+    }
+
+    @Test("SQS: queue delete refuses without a terminal and without --yes (exit 2, queue kept); --yes deletes", .needs(.sqs))
+    func queueDeleteConfirmationSQS() async throws {
+        try await queueDeleteConfirmation(try CLIBroker.sqs())
+    }
+
     func enqueueAndWork(_ broker: CLIBroker) async throws {
         let queue = "cli-\(UUID().uuidString.prefix(8).lowercased())"
         let created = try await broker.run(["queue", "create", queue])
         #expect(created.status == 0, "\(created)")
-        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue]) } }
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue, "--yes"]) } }
 
         let enqueued = try await broker.run(
             ["enqueue"], ["--queue", queue, "--task", "record", "--payload", #"{"n":1}"#, "--count", "25", "--json"])
@@ -72,7 +82,7 @@ struct CLIBrokerTests {
         #expect(recordedIDs == Set(ids))
         #expect(lines.allSatisfy { $0.hasSuffix(#" record {"n":1}"#) })
 
-        let deleted = try await broker.run(["queue", "delete", queue])
+        let deleted = try await broker.run(["queue", "delete", queue, "--yes"])
         #expect(deleted.status == 0, "\(deleted)")
     }
 
@@ -80,7 +90,7 @@ struct CLIBrokerTests {
         let queue = "cli-dlq-\(UUID().uuidString.prefix(8).lowercased())"
         let created = try await broker.run(["queue", "create", queue])
         #expect(created.status == 0, "\(created)")
-        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue]) } }
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue, "--yes"]) } }
 
         // Runs a worker until the queue has a dead-lettered job, then stops it with SIGINT.
         func workUntilDeadLettered() async throws {
@@ -132,8 +142,35 @@ struct CLIBrokerTests {
             try await broker.stats(queue)["dead_lettered"] as? Int == 0
         }
 
-        let deleted = try await broker.run(["queue", "delete", queue])
+        let deleted = try await broker.run(["queue", "delete", queue, "--yes"])
         #expect(deleted.status == 0, "\(deleted)")
+    }
+
+    func queueDeleteConfirmation(_ broker: CLIBroker) async throws {
+        let queue = "cli-del-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await broker.run(["queue", "create", queue])
+        #expect(created.status == 0, "\(created)")
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue, "--yes"]) } }
+        let enqueued = try await broker.run(["enqueue"], ["--queue", queue, "--task", "noop"])
+        #expect(enqueued.status == 0, "\(enqueued)")
+        try await eventually("the job ready") { try await broker.stats(queue)["ready"] as? Int == 1 }
+
+        // Standard input is not a terminal (CLIProcess gives /dev/null): refused, and the queue keeps its job.
+        let refused = try await broker.run(["queue", "delete", queue])
+        #expect(refused.status == 2, "delete without --yes and without a terminal must refuse: \(refused)")
+        #expect(refused.stderr.contains("pass --yes"), "\(refused)")
+        #expect(try await broker.stats(queue)["ready"] as? Int == 1)
+
+        let deleted = try await broker.run(["queue", "delete", queue, "--yes"])
+        #expect(deleted.status == 0, "\(deleted)")
+        #expect(deleted.stdout.contains("deleted \(queue)"), "\(deleted)")
+        // The queue is gone: stats of it reports a missing queue (exit 3).
+        var gone: CLIResult?
+        try await eventually("stats to find no queue \(queue)") {
+            gone = try await broker.run(["stats"], ["--queue", queue])
+            return gone?.status == 3
+        }
+        #expect(gone?.stderr.contains("[queue_not_found]") == true, "\(String(describing: gone))")
     }
 
     @Test("rabbitmq from CONVEYOR_PROVIDER and AMQP_URL alone: enqueue --dedup-key twice, --delay, --priority", .needs(.rabbitMQ))
@@ -144,7 +181,7 @@ struct CLIBrokerTests {
         let queue = "cli-env-\(UUID().uuidString.prefix(8).lowercased())"
         let created = try await broker.run(["queue", "create", queue])
         #expect(created.status == 0, "\(created)")
-        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue]) } }
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue, "--yes"]) } }
 
         // AMQP_URL is the one used: pointed at a port nothing listens on, the broker is unreachable (exit 3).
         let elsewhere = CLIBroker(
@@ -172,7 +209,7 @@ struct CLIBrokerTests {
             try await broker.stats(queue)["ready"] as? Int == 2
         }
 
-        let deleted = try await broker.run(["queue", "delete", queue])
+        let deleted = try await broker.run(["queue", "delete", queue, "--yes"])
         #expect(deleted.status == 0, "\(deleted)")
     }
 
@@ -186,7 +223,7 @@ struct CLIBrokerTests {
         let queue = "cli-quorum-\(UUID().uuidString.prefix(8).lowercased())"
         let created = try await quorum.run(["queue", "create", queue])
         #expect(created.status == 0, "\(created)")
-        defer { _ = Task { _ = try? await quorum.run(["queue", "delete", queue]) } }
+        defer { _ = Task { _ = try? await quorum.run(["queue", "delete", queue, "--yes"]) } }
 
         // The queue is a quorum queue: declaring it as a classic one fails (RabbitMQ refuses the different x-queue-type).
         let classic = CLIBroker(provider: "rabbitmq", arguments: ["--provider", "rabbitmq", "--url", url], environment: [:])
@@ -198,7 +235,7 @@ struct CLIBrokerTests {
         #expect(enqueued.status == 0, "\(enqueued)")
         try await eventually("three jobs ready on the quorum queue") { try await quorum.stats(queue)["ready"] as? Int == 3 }
 
-        let deleted = try await quorum.run(["queue", "delete", queue])
+        let deleted = try await quorum.run(["queue", "delete", queue, "--yes"])
         #expect(deleted.status == 0, "\(deleted)")
     }
 
@@ -214,7 +251,7 @@ struct CLIBrokerTests {
         let queue = "cli-tty-\(UUID().uuidString.prefix(8).lowercased())"
         let created = try await broker.run(["queue", "create", queue])
         #expect(created.status == 0, "\(created)")
-        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue]) } }
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue, "--yes"]) } }
 
         let refused = try await runOnTerminal(["dlq", "purge", "--queue", queue], typing: "not-the-queue\n", environment: environment)
         #expect(refused.status == 1, "\(refused.output)")
@@ -225,8 +262,37 @@ struct CLIBrokerTests {
         #expect(confirmed.status == 0, "\(confirmed.output)")
         #expect(confirmed.output.contains("purged 0 job(s)"), "\(confirmed.output)")
 
-        let deleted = try await broker.run(["queue", "delete", queue])
+        let deleted = try await broker.run(["queue", "delete", queue, "--yes"])
         #expect(deleted.status == 0, "\(deleted)")
+    }
+
+    @Test(
+        "queue delete on a terminal asks for the queue name: another name keeps the queue, the right one deletes it",
+        .needs(.rabbitMQ),
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs util-linux script for a terminal")
+    )
+    func queueDeleteConfirmationOnATerminal() async throws {
+        let url = try TestBroker.rabbitMQ.value()
+        let environment = ["CONVEYOR_PROVIDER": "rabbitmq", "AMQP_URL": url]
+        let broker = CLIBroker(provider: "rabbitmq", arguments: [], environment: environment)
+        let queue = "cli-tty-del-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await broker.run(["queue", "create", queue])
+        #expect(created.status == 0, "\(created)")
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue, "--yes"]) } }
+
+        let refused = try await runOnTerminal(["queue", "delete", queue], typing: "not-the-queue\n", environment: environment)
+        #expect(refused.status == 1, "\(refused.output)")
+        #expect(refused.output.contains("Type the queue name to confirm"), "\(refused.output)")
+        #expect(refused.output.contains("not confirmed; nothing deleted"), "\(refused.output)")
+        let kept = try await broker.run(["stats"], ["--queue", queue])
+        #expect(kept.status == 0, "the queue must still exist: \(kept)")
+
+        let confirmed = try await runOnTerminal(["queue", "delete", queue], typing: "\(queue)\n", environment: environment)
+        #expect(confirmed.status == 0, "\(confirmed.output)")
+        #expect(confirmed.output.contains("deleted \(queue)"), "\(confirmed.output)")
+        try await eventually("stats to find no queue \(queue)") {
+            try await broker.run(["stats"], ["--queue", queue]).status == 3
+        }
     }
 
     /// Runs `conveyor arguments` on a pseudo-terminal (util-linux `script`), with `input` typed on it; returns the

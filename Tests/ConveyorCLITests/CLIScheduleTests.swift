@@ -19,7 +19,7 @@ struct CLIScheduleTests {
         defer {
             _ = Task {
                 for queue in [base, "\(base)-registry", "\(base)-claims.fifo", "\(base)-jobs"] {
-                    _ = try? await broker.run(["queue", "delete", queue])
+                    _ = try? await broker.run(["queue", "delete", queue, "--yes"])
                 }
             }
         }

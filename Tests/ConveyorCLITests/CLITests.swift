@@ -9,19 +9,10 @@ import Testing
 /// The `conveyor` binary, end to end: help, exit codes, demo, bench. No broker needed.
 @Suite("conveyor CLI")
 struct CLITests {
-    @Test("every command has --help with examples or a description, and exits 0")
-    func helpForEveryCommand() async throws {
-        let commands: [[String]] = [
-            [], ["worker"], ["enqueue"], ["stats"], ["dlq"], ["dlq", "list"], ["dlq", "show"], ["dlq", "redrive"],
-            ["dlq", "purge"], ["queue"], ["queue", "create"], ["queue", "delete"], ["bench"], ["demo"],
-            ["schedule"], ["schedule", "list"], ["schedule", "add"], ["schedule", "remove"], ["schedule", "run"],
-        ]
-        for command in commands {
-            let result = try await CLIProcess.run(command + ["--help"])
-            #expect(result.status == 0, "\(command): \(result)")
-            #expect(result.stdout.contains("USAGE"), "\(command): \(result)")
-        }
+    @Test("worker --help has examples and the metrics options")
+    func workerHelp() async throws {
         let worker = try await CLIProcess.run(["worker", "--help"])
+        #expect(worker.status == 0, "\(worker)")
         #expect(worker.stdout.contains("Examples"))
         #expect(worker.stdout.contains("--metrics-port"))
         #expect(worker.stdout.contains("--metrics-bind"))

@@ -6,64 +6,45 @@ import Darwin
 import Foundation
 import Testing
 
-/// A broker the CLI can be pointed at, from the test environment. In CI (`CI` set) a missing broker variable
-/// fails the test instead of skipping it.
-struct CLIBroker: Sendable, CustomTestStringConvertible {
-    var provider: String
-    var arguments: [String]
-    var environment: [String: String]
-
-    var testDescription: String { provider }
-
-    static let env = ProcessInfo.processInfo.environment
-    static let inCI = env["CI"] != nil
-
-    static var all: [CLIBroker] {
-        var brokers: [CLIBroker] = []
-        if let url = env["CONVEYOR_AMQP_URL"], !url.isEmpty {
-            brokers.append(CLIBroker(provider: "rabbitmq", arguments: ["--provider", "rabbitmq", "--url", url], environment: [:]))
-        } else if inCI {
-            brokers.append(CLIBroker(provider: "rabbitmq", arguments: [], environment: [:]))
-        }
-        if let endpoint = env["CONVEYOR_SQS_ENDPOINT"], !endpoint.isEmpty {
-            brokers.append(CLIBroker(
-                provider: "sqs",
-                arguments: ["--provider", "sqs", "--endpoint", endpoint, "--region", env["AWS_REGION"] ?? "us-east-1"],
-                environment: [:]
-            ))
-        } else if inCI {
-            brokers.append(CLIBroker(provider: "sqs", arguments: [], environment: [:]))
-        }
-        return brokers
-    }
-
-    /// `CONVEYOR_AMQP_URL`, or nil (skip the test) when it is not set; in CI a missing one fails the test.
-    static func rabbitMQURL() throws -> String? {
-        if let url = env["CONVEYOR_AMQP_URL"], !url.isEmpty { return url }
-        try #require(!inCI, "CI is set but CONVEYOR_AMQP_URL is missing")
-        return nil
-    }
-
-    func run(_ command: [String], _ extra: [String] = [], stdin: String? = nil) async throws -> CLIResult {
-        try await CLIProcess.run(command + arguments + extra, environment: environment, stdin: stdin)
-    }
-
-    func stats(_ queue: String) async throws -> [String: Any] {
-        let result = try await run(["stats"], ["--queue", queue, "--json"])
-        #expect(result.status == 0, "\(result)")
-        return jsonObject(result.lines.last ?? "") ?? [:]
-    }
-}
-
+/// The CLI against RabbitMQ (`CONVEYOR_AMQP_URL`) and SQS on LocalStack (`CONVEYOR_SQS_ENDPOINT`). Each scenario is one
+/// test per broker, so that a missing broker skips (outside CI) or fails (in CI) only the tests that need it.
 @Suite("conveyor CLI against real brokers", .serialized)
 struct CLIBrokerTests {
-    @Test("queue create, enqueue --count --json, stats --json, worker --record, SIGTERM, queue delete", arguments: CLIBroker.all)
+    @Test("RabbitMQ: queue create, enqueue --count --json, stats --json, worker --record, SIGTERM, queue delete", .needs(.rabbitMQ))
+    func enqueueAndWorkRabbitMQ() async throws {
+        try await enqueueAndWork(try CLIBroker.rabbitMQ())
+    }
+
+    @Test("SQS: queue create, enqueue --count --json, stats --json, worker --record, SIGTERM, queue delete", .needs(.sqs))
+    func enqueueAndWorkSQS() async throws {
+        try await enqueueAndWork(try CLIBroker.sqs())
+    }
+
+    @Test("RabbitMQ: dlq list --json, show, redrive, purge (refused without confirmation when piped, --yes)", .needs(.rabbitMQ))
+    func deadLettersRabbitMQ() async throws {
+        try await deadLetters(try CLIBroker.rabbitMQ())
+    }
+
+    @Test("SQS: dlq list --json, show, redrive, purge (refused without confirmation when piped, --yes)", .needs(.sqs))
+    func deadLettersSQS() async throws {
+        try await deadLetters(try CLIBroker.sqs())
+    }
+
+    @Test("RabbitMQ: queue delete refuses without a terminal and without --yes (exit 2, queue kept); --yes deletes", .needs(.rabbitMQ))
+    func queueDeleteConfirmationRabbitMQ() async throws {
+        try await queueDeleteConfirmation(try CLIBroker.rabbitMQ())
+    }
+
+    @Test("SQS: queue delete refuses without a terminal and without --yes (exit 2, queue kept); --yes deletes", .needs(.sqs))
+    func queueDeleteConfirmationSQS() async throws {
+        try await queueDeleteConfirmation(try CLIBroker.sqs())
+    }
+
     func enqueueAndWork(_ broker: CLIBroker) async throws {
-        try #require(!broker.arguments.isEmpty, "CI is set but CONVEYOR_AMQP_URL / CONVEYOR_SQS_ENDPOINT is missing for \(broker.provider)")
         let queue = "cli-\(UUID().uuidString.prefix(8).lowercased())"
         let created = try await broker.run(["queue", "create", queue])
         #expect(created.status == 0, "\(created)")
-        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue]) } }
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue, "--yes"]) } }
 
         let enqueued = try await broker.run(
             ["enqueue"], ["--queue", queue, "--task", "record", "--payload", #"{"n":1}"#, "--count", "25", "--json"])
@@ -101,17 +82,15 @@ struct CLIBrokerTests {
         #expect(recordedIDs == Set(ids))
         #expect(lines.allSatisfy { $0.hasSuffix(#" record {"n":1}"#) })
 
-        let deleted = try await broker.run(["queue", "delete", queue])
+        let deleted = try await broker.run(["queue", "delete", queue, "--yes"])
         #expect(deleted.status == 0, "\(deleted)")
     }
 
-    @Test("dlq list --json, show, redrive, purge (refused without confirmation when piped, --yes)", arguments: CLIBroker.all)
     func deadLetters(_ broker: CLIBroker) async throws {
-        try #require(!broker.arguments.isEmpty, "CI is set but CONVEYOR_AMQP_URL / CONVEYOR_SQS_ENDPOINT is missing for \(broker.provider)")
         let queue = "cli-dlq-\(UUID().uuidString.prefix(8).lowercased())"
         let created = try await broker.run(["queue", "create", queue])
         #expect(created.status == 0, "\(created)")
-        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue]) } }
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue, "--yes"]) } }
 
         // Runs a worker until the queue has a dead-lettered job, then stops it with SIGINT.
         func workUntilDeadLettered() async throws {
@@ -163,19 +142,46 @@ struct CLIBrokerTests {
             try await broker.stats(queue)["dead_lettered"] as? Int == 0
         }
 
-        let deleted = try await broker.run(["queue", "delete", queue])
+        let deleted = try await broker.run(["queue", "delete", queue, "--yes"])
         #expect(deleted.status == 0, "\(deleted)")
     }
 
-    @Test("rabbitmq from CONVEYOR_PROVIDER and AMQP_URL alone: enqueue --dedup-key twice, --delay, --priority")
+    func queueDeleteConfirmation(_ broker: CLIBroker) async throws {
+        let queue = "cli-del-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await broker.run(["queue", "create", queue])
+        #expect(created.status == 0, "\(created)")
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue, "--yes"]) } }
+        let enqueued = try await broker.run(["enqueue"], ["--queue", queue, "--task", "noop"])
+        #expect(enqueued.status == 0, "\(enqueued)")
+        try await eventually("the job ready") { try await broker.stats(queue)["ready"] as? Int == 1 }
+
+        // Standard input is not a terminal (CLIProcess gives /dev/null): refused, and the queue keeps its job.
+        let refused = try await broker.run(["queue", "delete", queue])
+        #expect(refused.status == 2, "delete without --yes and without a terminal must refuse: \(refused)")
+        #expect(refused.stderr.contains("pass --yes"), "\(refused)")
+        #expect(try await broker.stats(queue)["ready"] as? Int == 1)
+
+        let deleted = try await broker.run(["queue", "delete", queue, "--yes"])
+        #expect(deleted.status == 0, "\(deleted)")
+        #expect(deleted.stdout.contains("deleted \(queue)"), "\(deleted)")
+        // The queue is gone: stats of it reports a missing queue (exit 3).
+        var gone: CLIResult?
+        try await eventually("stats to find no queue \(queue)") {
+            gone = try await broker.run(["stats"], ["--queue", queue])
+            return gone?.status == 3
+        }
+        #expect(gone?.stderr.contains("[queue_not_found]") == true, "\(String(describing: gone))")
+    }
+
+    @Test("rabbitmq from CONVEYOR_PROVIDER and AMQP_URL alone: enqueue --dedup-key twice, --delay, --priority", .needs(.rabbitMQ))
     func rabbitMQFromEnvironment() async throws {
-        guard let url = try CLIBroker.rabbitMQURL() else { return }
+        let url = try TestBroker.rabbitMQ.value()
         // No --provider and no --url: everything comes from the environment.
         let broker = CLIBroker(provider: "rabbitmq", arguments: [], environment: ["CONVEYOR_PROVIDER": "rabbitmq", "AMQP_URL": url])
         let queue = "cli-env-\(UUID().uuidString.prefix(8).lowercased())"
         let created = try await broker.run(["queue", "create", queue])
         #expect(created.status == 0, "\(created)")
-        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue]) } }
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue, "--yes"]) } }
 
         // AMQP_URL is the one used: pointed at a port nothing listens on, the broker is unreachable (exit 3).
         let elsewhere = CLIBroker(
@@ -203,18 +209,21 @@ struct CLIBrokerTests {
             try await broker.stats(queue)["ready"] as? Int == 2
         }
 
-        let deleted = try await broker.run(["queue", "delete", queue])
+        let deleted = try await broker.run(["queue", "delete", queue, "--yes"])
         #expect(deleted.status == 0, "\(deleted)")
     }
 
-    @Test("rabbitmq --queue-type quorum: queue create, enqueue --count, stats on a quorum queue; a classic declare of it is refused")
+    @Test(
+        "rabbitmq --queue-type quorum: queue create, enqueue --count, stats on a quorum queue; a classic declare of it is refused",
+        .needs(.rabbitMQ)
+    )
     func rabbitMQQuorumQueues() async throws {
-        guard let url = try CLIBroker.rabbitMQURL() else { return }
+        let url = try TestBroker.rabbitMQ.value()
         let quorum = CLIBroker(provider: "rabbitmq", arguments: ["--provider", "rabbitmq", "--url", url, "--queue-type", "quorum"], environment: [:])
         let queue = "cli-quorum-\(UUID().uuidString.prefix(8).lowercased())"
         let created = try await quorum.run(["queue", "create", queue])
         #expect(created.status == 0, "\(created)")
-        defer { _ = Task { _ = try? await quorum.run(["queue", "delete", queue]) } }
+        defer { _ = Task { _ = try? await quorum.run(["queue", "delete", queue, "--yes"]) } }
 
         // The queue is a quorum queue: declaring it as a classic one fails (RabbitMQ refuses the different x-queue-type).
         let classic = CLIBroker(provider: "rabbitmq", arguments: ["--provider", "rabbitmq", "--url", url], environment: [:])
@@ -226,22 +235,23 @@ struct CLIBrokerTests {
         #expect(enqueued.status == 0, "\(enqueued)")
         try await eventually("three jobs ready on the quorum queue") { try await quorum.stats(queue)["ready"] as? Int == 3 }
 
-        let deleted = try await quorum.run(["queue", "delete", queue])
+        let deleted = try await quorum.run(["queue", "delete", queue, "--yes"])
         #expect(deleted.status == 0, "\(deleted)")
     }
 
     @Test(
         "dlq purge on a terminal asks for the queue name: the right name purges, another refuses",
+        .needs(.rabbitMQ),
         .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs util-linux script for a terminal")
     )
     func purgeConfirmationOnATerminal() async throws {
-        guard let url = try CLIBroker.rabbitMQURL() else { return }
+        let url = try TestBroker.rabbitMQ.value()
         let environment = ["CONVEYOR_PROVIDER": "rabbitmq", "AMQP_URL": url]
         let broker = CLIBroker(provider: "rabbitmq", arguments: [], environment: environment)
         let queue = "cli-tty-\(UUID().uuidString.prefix(8).lowercased())"
         let created = try await broker.run(["queue", "create", queue])
         #expect(created.status == 0, "\(created)")
-        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue]) } }
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue, "--yes"]) } }
 
         let refused = try await runOnTerminal(["dlq", "purge", "--queue", queue], typing: "not-the-queue\n", environment: environment)
         #expect(refused.status == 1, "\(refused.output)")
@@ -252,8 +262,37 @@ struct CLIBrokerTests {
         #expect(confirmed.status == 0, "\(confirmed.output)")
         #expect(confirmed.output.contains("purged 0 job(s)"), "\(confirmed.output)")
 
-        let deleted = try await broker.run(["queue", "delete", queue])
+        let deleted = try await broker.run(["queue", "delete", queue, "--yes"])
         #expect(deleted.status == 0, "\(deleted)")
+    }
+
+    @Test(
+        "queue delete on a terminal asks for the queue name: another name keeps the queue, the right one deletes it",
+        .needs(.rabbitMQ),
+        .enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/script"), "needs util-linux script for a terminal")
+    )
+    func queueDeleteConfirmationOnATerminal() async throws {
+        let url = try TestBroker.rabbitMQ.value()
+        let environment = ["CONVEYOR_PROVIDER": "rabbitmq", "AMQP_URL": url]
+        let broker = CLIBroker(provider: "rabbitmq", arguments: [], environment: environment)
+        let queue = "cli-tty-del-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await broker.run(["queue", "create", queue])
+        #expect(created.status == 0, "\(created)")
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue, "--yes"]) } }
+
+        let refused = try await runOnTerminal(["queue", "delete", queue], typing: "not-the-queue\n", environment: environment)
+        #expect(refused.status == 1, "\(refused.output)")
+        #expect(refused.output.contains("Type the queue name to confirm"), "\(refused.output)")
+        #expect(refused.output.contains("not confirmed; nothing deleted"), "\(refused.output)")
+        let kept = try await broker.run(["stats"], ["--queue", queue])
+        #expect(kept.status == 0, "the queue must still exist: \(kept)")
+
+        let confirmed = try await runOnTerminal(["queue", "delete", queue], typing: "\(queue)\n", environment: environment)
+        #expect(confirmed.status == 0, "\(confirmed.output)")
+        #expect(confirmed.output.contains("deleted \(queue)"), "\(confirmed.output)")
+        try await eventually("stats to find no queue \(queue)") {
+            try await broker.run(["stats"], ["--queue", queue]).status == 3
+        }
     }
 
     /// Runs `conveyor arguments` on a pseudo-terminal (util-linux `script`), with `input` typed on it; returns the

@@ -86,6 +86,12 @@ final class CLIProcess: @unchecked Sendable {
         kill(pid, signal)
     }
 
+    /// Kills the process (SIGKILL) unless it has exited: clean-up for a test that stopped before waiting for it.
+    func killIfRunning() {
+        let running = exit.state.withLock { $0.status == nil }
+        if running { kill(pid, SIGKILL) }
+    }
+
     /// Standard output so far.
     var stdoutSoFar: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
 

@@ -3,15 +3,23 @@ import Testing
 
 @Suite("conveyor schedule against real brokers", .serialized)
 struct CLIScheduleTests {
-    @Test("schedule add, list --json, add again (unchanged), remove, remove a missing one", arguments: CLIBroker.all)
+    @Test("RabbitMQ: schedule add, list --json, add again (unchanged), remove, remove a missing one", .needs(.rabbitMQ))
+    func addListRemoveRabbitMQ() async throws {
+        try await addListRemove(try CLIBroker.rabbitMQ())
+    }
+
+    @Test("SQS: schedule add, list --json, add again (unchanged), remove, remove a missing one", .needs(.sqs))
+    func addListRemoveSQS() async throws {
+        try await addListRemove(try CLIBroker.sqs())
+    }
+
     func addListRemove(_ broker: CLIBroker) async throws {
-        try #require(!broker.arguments.isEmpty, "CI is set but CONVEYOR_AMQP_URL / CONVEYOR_SQS_ENDPOINT is missing for \(broker.provider)")
         let base = "cli-sched-\(UUID().uuidString.prefix(8).lowercased())"
         let queues = ["--schedules-queue", base]
         defer {
             _ = Task {
                 for queue in [base, "\(base)-registry", "\(base)-claims.fifo", "\(base)-jobs"] {
-                    _ = try? await broker.run(["queue", "delete", queue])
+                    _ = try? await broker.run(["queue", "delete", queue, "--yes"])
                 }
             }
         }

@@ -6,24 +6,16 @@ import Darwin
 import Foundation
 import Testing
 
-/// The `conveyor` binary, end to end: help, exit codes, demo, bench, metrics endpoint. No broker needed.
+/// The `conveyor` binary, end to end: help, exit codes, demo, bench. No broker needed.
 @Suite("conveyor CLI")
 struct CLITests {
-    @Test("every command has --help with examples or a description, and exits 0")
-    func helpForEveryCommand() async throws {
-        let commands: [[String]] = [
-            [], ["worker"], ["enqueue"], ["stats"], ["dlq"], ["dlq", "list"], ["dlq", "show"], ["dlq", "redrive"],
-            ["dlq", "purge"], ["queue"], ["queue", "create"], ["queue", "delete"], ["bench"], ["demo"],
-            ["schedule"], ["schedule", "list"], ["schedule", "add"], ["schedule", "remove"], ["schedule", "run"],
-        ]
-        for command in commands {
-            let result = try await CLIProcess.run(command + ["--help"])
-            #expect(result.status == 0, "\(command): \(result)")
-            #expect(result.stdout.contains("USAGE"), "\(command): \(result)")
-        }
+    @Test("worker --help has examples and the metrics options")
+    func workerHelp() async throws {
         let worker = try await CLIProcess.run(["worker", "--help"])
+        #expect(worker.status == 0, "\(worker)")
         #expect(worker.stdout.contains("Examples"))
         #expect(worker.stdout.contains("--metrics-port"))
+        #expect(worker.stdout.contains("--metrics-bind"))
     }
 
     @Test("bad usage exits 2, an unreachable broker exits 3")
@@ -76,27 +68,5 @@ struct CLITests {
         #expect(object["jobs"] as? Int == 2000)
         // Piped: no progress escape sequences on stderr.
         #expect(!result.stderr.contains("\u{1B}[2K"))
-    }
-
-    @Test("worker --metrics-port serves Prometheus text at /metrics and stops on SIGTERM with exit 0")
-    func metricsEndpoint() async throws {
-        let port = freeLocalPort()
-        let worker = try CLIProcess(["worker", "--provider", "memory", "--metrics-port", "\(port)", "--queue", "m"])
-        var scraped: (status: Int, body: String)?
-        // The server starts before the worker registers its metrics: wait until they show.
-        try await eventually("the worker's metrics at /metrics") {
-            scraped = await httpGet(port: port, path: "/metrics")
-            return scraped?.body.contains("conveyor_jobs_total") == true
-        }
-        let metrics = try #require(scraped)
-        #expect(metrics.status == 200)
-        #expect(metrics.body.contains("conveyor_jobs_total"), "\(metrics.body.prefix(2000))")
-        #expect(metrics.body.contains(#"task="noop""#))
-        #expect(metrics.body.contains("conveyor_jobs_in_flight"))
-        let missing = await httpGet(port: port, path: "/nope")
-        #expect(missing?.status == 404)
-        worker.signal(SIGTERM)
-        let result = await worker.wait()
-        #expect(result.status == 0, "\(result)")
     }
 }

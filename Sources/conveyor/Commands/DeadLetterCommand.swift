@@ -130,14 +130,9 @@ struct DeadLetterCommand: AsyncParsableCommand {
 
         func run() async throws {
             if !confirmed {
-                guard isatty(0) != 0 else {
-                    throw ValidationError("refusing to purge without confirmation: pass --yes")
-                }
-                Terminal.error("Delete every dead-lettered job of \(common.queue)? Type the queue name to confirm:")
-                guard await Terminal.readLine() == common.queue else {
-                    Terminal.error("not confirmed; nothing deleted")
-                    throw ExitCode.failure
-                }
+                try await Terminal.confirmByTyping(
+                    common.queue, question: "Delete every dead-lettered job of \(common.queue)?",
+                    refusal: "purge the dead letters of \(common.queue)")
             }
             try await reportingErrors {
                 let provider = try common.provider()

@@ -13,7 +13,7 @@ struct QueueCommand: AsyncParsableCommand {
             Examples:
               conveyor queue create emails --provider rabbitmq
               conveyor queue create orders.fifo --fifo --provider sqs --max-receive-count 5
-              conveyor queue delete emails --provider sqs
+              conveyor queue delete emails --provider sqs --yes
             """,
         subcommands: [Create.self, Delete.self]
     )
@@ -45,12 +45,21 @@ struct QueueCommand: AsyncParsableCommand {
     }
 
     struct Delete: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Delete a queue and its dead-letter queue.")
+        static let configuration = CommandConfiguration(
+            abstract: "Delete a queue and its dead-letter queue, with every job in them.",
+            discussion: "Asks you to type the queue name on a terminal; without a terminal it refuses (exit 2) unless --yes is given."
+        )
         @OptionGroup var providerOptions: ProviderOptions
         @OptionGroup var logging: LoggingOptions
         @Argument(help: "Queue name.") var queue: String
+        @Flag(name: .customLong("yes"), help: "Don't ask for confirmation.") var confirmed = false
 
         func run() async throws {
+            if !confirmed {
+                try await Terminal.confirmByTyping(
+                    queue, question: "Delete queue \(queue) and its dead-letter queue, with every job in them?",
+                    refusal: "delete queue \(queue)")
+            }
             Logger.bootstrapOnce()
             let logger = logging.makeLogger()
             try await reportingErrors {

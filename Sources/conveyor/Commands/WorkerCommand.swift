@@ -19,7 +19,8 @@ struct WorkerCommand: AsyncParsableCommand {
 
             With --metrics-port P the worker serves Prometheus text metrics at http://127.0.0.1:P/metrics \
             (conveyor_jobs_total{task,outcome}, conveyor_job_duration_seconds, conveyor_queue_wait_seconds, \
-            conveyor_jobs_in_flight, and the provider's broker request metrics).
+            conveyor_jobs_in_flight, and the provider's broker request metrics); --metrics-bind 0.0.0.0 serves \
+            them on every interface instead of loopback only.
 
             Examples:
               conveyor worker --provider rabbitmq --queue emails --concurrency 32
@@ -41,8 +42,10 @@ struct WorkerCommand: AsyncParsableCommand {
     var maxAttempts: Int = 3
     @Option(name: .customLong("retry-delay"), help: "Delay before retrying a failed built-in task.")
     var retryDelay: DurationArgument = DurationArgument(.seconds(1), text: "1s")
-    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics on 127.0.0.1:PORT/metrics (0: any free port).")
+    @Option(name: .customLong("metrics-port"), help: "Serve Prometheus metrics on http://ADDRESS:PORT/metrics (0: any free port).")
     var metricsPort: Int?
+    @Option(name: .customLong("metrics-bind"), help: ArgumentHelp("Address the metrics endpoint listens on.", valueName: "address"))
+    var metricsBind: String = "127.0.0.1"
 
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
@@ -50,20 +53,26 @@ struct WorkerCommand: AsyncParsableCommand {
         if let metricsPort, !(0...65535).contains(metricsPort) {
             throw ValidationError("--metrics-port must be between 0 and 65535")
         }
+        guard !metricsBind.isEmpty else { throw ValidationError("--metrics-bind must be an address, such as 127.0.0.1") }
     }
 
     func run() async throws {
         Logger.bootstrapOnce()
         let logger = logging.makeLogger(default: .info)
         try await reportingErrors {
-            var metricsServer: MetricsServer?
+            var services: [ServiceGroupConfiguration.ServiceConfiguration] = []
             if let metricsPort {
                 let registry = PrometheusCollectorRegistry()
                 MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-                let server = try MetricsServer(port: metricsPort) { registry.emitToBuffer() }
-                server.start()
-                metricsServer = server
-                Terminal.error("metrics: http://127.0.0.1:\(server.port)/metrics")
+                let endpoint = MetricsEndpoint(
+                    configuration: MetricsEndpoint.Configuration(host: metricsBind, port: metricsPort),
+                    registry: registry,
+                    logger: logger,
+                    onListening: { url in Terminal.error("metrics: \(url)") }
+                )
+                // First in the group, so shut down last: scrapes still work while the worker drains. If it cannot
+                // listen, the worker is drained gracefully and the error reported.
+                services.append(.init(service: endpoint, failureTerminationBehavior: .gracefullyShutdownGroup))
             }
             let provider = try providerOptions.makeProvider(logger: logger)
             // Fail fast on a broken configuration (unreachable broker, wrong credentials, missing SQS queue): one
@@ -102,7 +111,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 ])
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
-                    services: [.init(service: worker)],
+                    services: services + [.init(service: worker)],
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger
                 )
@@ -110,12 +119,10 @@ struct WorkerCommand: AsyncParsableCommand {
             do {
                 try await group.run()
             } catch {
-                await metricsServer?.stop()
                 try? await provider.close()
                 throw error
             }
             try await provider.close()
-            await metricsServer?.stop()
             logger.info("worker stopped")
         }
     }

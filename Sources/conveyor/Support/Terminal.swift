@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import ArgumentParser
 import Foundation
 
 /// Output helpers: progress lines only on a terminal, quiet when piped.
@@ -30,6 +31,20 @@ enum Terminal {
     /// Writes a line to standard error.
     static func error(_ text: String) {
         FileHandle.standardError.write(Data((text + "\n").utf8))
+    }
+
+    /// Confirmation for a destructive command: on a terminal, asks `question` and requires the queue `name` to be typed
+    /// (exit 1 otherwise); without a terminal on standard input, refuses with a usage error (exit 2) that says
+    /// to pass --yes.
+    static func confirmByTyping(_ name: String, question: String, refusal: String) async throws {
+        guard isatty(0) != 0 else {
+            throw ValidationError("refusing to \(refusal) without confirmation: pass --yes")
+        }
+        error("\(question) Type the queue name to confirm:")
+        guard await readLine() == name else {
+            error("not confirmed; nothing deleted")
+            throw ExitCode.failure
+        }
     }
 
     /// Reads a line from standard input (without its newline; `nil` at end of input) on a dedicated thread, so

@@ -4,7 +4,7 @@ import ConveyorTesting
 import Testing
 
 /// The shared provider conformance suite against LocalStack (through the SigV4 proxy in CI).
-@Suite("SQS provider conformance", .enabled(if: SQSTestEnvironment.enabled, "set CONVEYOR_SQS_ENDPOINT (start LocalStack: scripts/localstack-start.sh)"))
+@Suite("SQS provider conformance", .enabled(if: SQSTestEnvironment.enabled, "set CONVEYOR_SQS_ENDPOINT: eval \"$(scripts/sqs-test-env.sh)\" starts LocalStack and prints the exports"))
 struct SQSConformanceTests {
     static let harness: Result<ConformanceHarness, any Error> = Result {
         let provider = try SQSTestEnvironment.makeProvider()

@@ -3,7 +3,7 @@ import ConveyorSQS
 import Foundation
 import Testing
 
-@Suite("SQS provider on LocalStack", .enabled(if: SQSTestEnvironment.enabled), .serialized)
+@Suite("SQS provider on LocalStack", .enabled(if: SQSTestEnvironment.enabled, "set CONVEYOR_SQS_ENDPOINT: eval \"$(scripts/sqs-test-env.sh)\" starts LocalStack and prints the exports"), .serialized)
 struct SQSProviderTests {
     @Test func batchedSendReceiveAcknowledge() async throws {
         try await SQSTestEnvironment.withQueue("roundtrip") { provider, queue in
@@ -268,7 +268,7 @@ struct SQSProviderTests {
         }
     }
 
-    @Test(.enabled(if: SQSTestEnvironment.verifiesSignatures))
+    @Test(.enabled(if: SQSTestEnvironment.verifiesSignatures, "needs a signature-checking endpoint: eval \"$(scripts/sqs-test-env.sh ../shared/tools/sigv4_proxy.py)\""))
     func badCredentialsAreRefusedWithoutLeakingTheSecret() async throws {
         let secret = "NotTheRightSecretKeyConveyorTest0123456789"
         let provider = try SQSTestEnvironment.makeProvider(

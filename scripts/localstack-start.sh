@@ -10,6 +10,15 @@ venv=${LOCALSTACK_VENV:-$HOME/.cache/localstack-venv}
 port=${LOCALSTACK_PORT:-4566}
 state=${LOCALSTACK_STATE:-/tmp/localstack-$port}
 mkdir -p "$state"
+# One start at a time per venv: a second start waits here, then finds LocalStack answering (or the venv built)
+# instead of removing the venv under the first one. LocalStack itself must not inherit the lock (9>&- below).
+mkdir -p "$(dirname "$venv")"
+if command -v flock >/dev/null 2>&1; then
+  exec 9>"$venv.lock"
+  if ! flock -w 600 9; then
+    echo "localstack-start.sh: another start has held $venv.lock for 10 minutes; giving up" >&2; exit 1
+  fi
+fi
 if curl -sf -m 2 "http://127.0.0.1:$port/_localstack/health" >/dev/null 2>&1; then
   echo "LocalStack already answering on 127.0.0.1:$port"; exit 0
 fi
@@ -31,7 +40,7 @@ fi
 # LS_LOG: LocalStack's log level (default info, which logs a line per request; the benchmark runs with warn).
 SERVICES=sqs GATEWAY_LISTEN=127.0.0.1:$port LOCALSTACK_HOST=127.0.0.1:$port LS_LOG=${LS_LOG:-info} \
 SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1 DNS_ADDRESS=0 FILESYSTEM_ROOT="$state" \
-  nohup "$venv/bin/python" "$root/localstack/run_loopback.py" >"$state/localstack.log" 2>&1 &
+  nohup "$venv/bin/python" "$root/localstack/run_loopback.py" >"$state/localstack.log" 2>&1 9>&- &
 echo $! >"$state/localstack.pid"
 for _ in $(seq 1 90); do
   if curl -sf -m 2 "http://127.0.0.1:$port/_localstack/health" | grep -q '"sqs": "\(available\|running\)"'; then

@@ -5,18 +5,24 @@
 #   scripts/test.sh                 # everything
 #   scripts/test.sh --filter Memory # extra arguments go to `swift test`
 #
+# Ends with scripts/test-report.py: passed, skipped and failed tests per suite, and every skip with its reason.
+# With CI=true a skipped test (a missing broker, tool or variable) fails the run, and so does a test target that
+# ran no test (when running everything).
+#
 # Environment:
 #   CONVEYOR_SKIP_INSTALL=1     don't run apt-get
 #   CONVEYOR_SIGV4_PROXY=PATH   run the SQS tests through this strict SigV4-checking proxy (a python script taking
 #                               --listen/--upstream/--key/--secret/--log); the run fails on any rejected request
 #   CONVEYOR_KEEP_BROKERS=1     leave the brokers running afterwards
+#   CONVEYOR_TEST_RESULTS=DIR   where the xUnit files and console logs go (default .build/test-results, emptied first)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 if [ "${CONVEYOR_SKIP_INSTALL:-0}" != 1 ]; then
   need=()
-  for pkg in rabbitmq-server librabbitmq-dev libcurl4-openssl-dev; do
+  # bsdutils: `script`, for the CLI test that needs a terminal.
+  for pkg in rabbitmq-server librabbitmq-dev libcurl4-openssl-dev bsdutils python3; do
     dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
   done
   if [ ${#need[@]} -gt 0 ]; then
@@ -63,15 +69,28 @@ if [ -n "${CONVEYOR_SIGV4_PROXY:-}" ]; then
   echo "== SQS tests go through the SigV4-checking proxy (log: $sigv4_log)"
 fi
 
+results=${CONVEYOR_TEST_RESULTS:-$root/.build/test-results}
+rm -rf "$results"
+mkdir -p "$results"
+report=(--log "$results/main.log")
+[ "${CI:-}" = true ] && report+=(--refuse-skips)
+status=0
 if [ $# -gt 0 ]; then
   echo "== swift test $*"
-  swift test "$@"
+  swift test "$@" --xunit-output "$results/main.xml" 2>&1 | tee "$results/main.log" || status=${PIPESTATUS[0]}
 else
   # Two passes: the fault-injection suite restarts brokers and kills workers, so it runs on its own after the rest.
   echo "== swift test (everything but the reliability suite)"
-  swift test --skip ConveyorReliabilityTests
-  echo "== reliability suite (faults, bad input, fuzzing)"
-  scripts/reliability-test.sh --skip-build
+  swift test --skip ConveyorReliabilityTests --xunit-output "$results/main.xml" 2>&1 | tee "$results/main.log" || status=${PIPESTATUS[0]}
+  if [ "$status" = 0 ]; then
+    echo "== reliability suite (faults, bad input, fuzzing)"
+    scripts/reliability-test.sh --skip-build --xunit-output "$results/reliability.xml" 2>&1 | tee "$results/reliability.log" \
+      || status=${PIPESTATUS[0]}
+    report+=(--log "$results/reliability.log")
+  fi
+  for target in ConveyorTests ConveyorSQSTests ConveyorRabbitMQTests ConveyorCLITests ConveyorReliabilityTests; do
+    report+=(--require-target "$target")
+  done
 fi
 
 if [ -n "$sigv4_log" ]; then
@@ -83,3 +102,7 @@ if [ -n "$sigv4_log" ]; then
   if [ "$rejected" != 0 ]; then grep '^REJECT' "$sigv4_log" | grep -v 'AKIDCONVEYORBADKEY' | head -5; exit 1; fi
   if [ "$ok" = 0 ]; then echo "no SQS request went through the SigV4 proxy"; exit 1; fi
 fi
+
+echo "== test report (scripts/test-report.py)"
+python3 scripts/test-report.py "${report[@]}" "$results"/*-swift-testing.xml || { [ "$status" != 0 ] || status=1; }
+exit "$status"

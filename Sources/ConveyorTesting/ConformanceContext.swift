@@ -1,5 +1,6 @@
 import Conveyor
 import Foundation
+import Synchronization
 
 /// The queue a conformance case runs on, with helpers that tolerate brokers' eventual consistency: they retry
 /// until the expected state appears or a generous deadline passes (deadlines only guard against hangs; the
@@ -25,6 +26,27 @@ struct ConformanceContext: Sendable {
             throw error
         }
         try await harness.removeQueue(queue)
+    }
+
+    /// The result of `task`, or nil (and `task` cancelled) when it has not finished within `limit`. Returns at the
+    /// limit even when `task` ignores its cancellation, so that a wake-up that never comes fails the case instead
+    /// of hanging it.
+    static func result<T: Sendable>(of task: Task<T, any Error>, within limit: Duration) async -> Result<T, any Error>? {
+        let first = FirstResult<T>()
+        let outcome = await withCheckedContinuation { continuation in
+            first.wait(continuation)
+            let timer = Task {
+                do { try await Task.sleep(for: limit) } catch { return }
+                first.finish(nil)
+            }
+            Task {
+                let result = await task.result
+                timer.cancel()
+                first.finish(result)
+            }
+        }
+        if case .none = outcome { task.cancel() }
+        return outcome
     }
 
     // MARK: Checks
@@ -160,5 +182,18 @@ struct ConformanceContext: Sendable {
         case .success(let envelope): "\(envelope.id) (attempt \(message.attempt))"
         case .failure(let error): "undecodable (\(error.code))"
         }
+    }
+}
+
+/// Resumes one continuation with whichever result comes first.
+private final class FirstResult<T: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<Result<T, any Error>?, Never>?>(nil)
+
+    func wait(_ continuation: CheckedContinuation<Result<T, any Error>?, Never>) {
+        self.continuation.withLock { $0 = continuation }
+    }
+
+    func finish(_ result: Result<T, any Error>?) {
+        continuation.withLock { $0.take() }?.resume(returning: result)
     }
 }

@@ -14,8 +14,10 @@ import Conveyor
 ///     removeQueue: { try await provider.deleteQueue($0) }
 /// )
 ///
-/// @Test(arguments: ProviderConformance.cases)
-/// func conformance(_ c: ConformanceCase) async throws { try await c.run(harness) }
+/// @Test func conformance() async throws {
+///     let report = try await ProviderConformance.run(harness)
+///     #expect(report.notApplicable.isEmpty)   // or the cases your broker cannot support
+/// }
 /// ```
 public struct ConformanceHarness: Sendable {
     /// The provider under test, shared by every case (cases run concurrently, each on its own queue).
@@ -24,8 +26,8 @@ public struct ConformanceHarness: Sendable {
     public var makeQueue: @Sendable (_ hint: String) async throws -> String
     /// Deletes a queue made by makeQueue (and its DLQ).
     public var removeQueue: @Sendable (_ queue: String) async throws -> Void
-    /// Creates a separate provider on the same broker, for the case that closes it. When nil, that case is
-    /// skipped.
+    /// Creates a separate provider on the same broker, for the case that closes it. When nil, that case is not
+    /// applicable (``ConformanceOutcome/notApplicable(reason:)``).
     public var makeProvider: (@Sendable () async throws -> any QueueProvider)?
 
     /// Creates a harness.

@@ -27,9 +27,8 @@ extension ProviderConformance {
 
     /// A real ``Worker`` runs a task that always throws (`maxAttempts` 3, immediate backoff): the job ends in the
     /// dead-letter queue after its third attempt, with the task's error as the reason. Needs a
-    /// ``DeadLetterQueueProvider``; skipped otherwise.
-    static let deadLetterAfterMaxAttempts = ConformanceCase("dead-letter after max attempts") { harness in
-        guard harness.provider is any DeadLetterQueueProvider else { return }
+    /// ``DeadLetterQueueProvider``; not applicable otherwise.
+    static let deadLetterAfterMaxAttempts = ConformanceCase("dead-letter after max attempts", requires: [.deadLetterQueue]) { harness in
         try await ConformanceContext.onFreshQueue(harness, hint: "max-attempts") { q in
             let dlq = q.provider as! any DeadLetterQueueProvider
             let token = UUID().uuidString.lowercased()

@@ -28,13 +28,13 @@ extension Faults {
             }
         }
 
-        @Test("RabbitMQ: malformed AMQP URI", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled))
+        @Test("RabbitMQ: malformed AMQP URI", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled, ReliabilityEnvironment.rabbitMQMissing))
         func badURI() async throws {
             try await Self.expectStartError(["--provider", "rabbitmq", "--url", "amqp://guest:\(Self.secret)@127.0.0.1:notaport/"], mentions: ["port"])
             try await Self.expectStartError(["--provider", "rabbitmq", "--url", "http://guest:\(Self.secret)@127.0.0.1/"], mentions: ["amqp"])
         }
 
-        @Test("RabbitMQ: wrong credentials", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled))
+        @Test("RabbitMQ: wrong credentials", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled, ReliabilityEnvironment.rabbitMQMissing))
         func wrongCredentials() async throws {
             let url = try ReliabilityEnvironment.requireAMQPURL()
             guard var components = URLComponents(string: url) else { Issue.record("bad CONVEYOR_AMQP_URL"); return }
@@ -43,12 +43,12 @@ extension Faults {
             try await Self.expectStartError(["--provider", "rabbitmq", "--url", components.string!, "--queue", ReliabilityEnvironment.queueName("creds")], mentions: ["guest"])
         }
 
-        @Test("RabbitMQ: unreachable broker", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled))
+        @Test("RabbitMQ: unreachable broker", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled, ReliabilityEnvironment.rabbitMQMissing))
         func unreachableRabbitMQ() async throws {
             try await Self.expectStartError(["--provider", "rabbitmq", "--url", "amqp://guest:\(Self.secret)@127.0.0.1:1/"], mentions: ["127.0.0.1:1"])
         }
 
-        @Test("SQS: unreachable endpoint", .enabled(if: ReliabilityEnvironment.sqsEnabled))
+        @Test("SQS: unreachable endpoint", .enabled(if: ReliabilityEnvironment.sqsEnabled, ReliabilityEnvironment.sqsMissing))
         func unreachableSQS() async throws {
             _ = try ReliabilityEnvironment.requireSQSEndpoint()
             try await Self.expectStartError(
@@ -56,7 +56,7 @@ extension Faults {
                 secrets: [ReliabilityEnvironment.environment["AWS_SECRET_ACCESS_KEY"] ?? ""])
         }
 
-        @Test("SQS: missing queue", .enabled(if: ReliabilityEnvironment.sqsEnabled))
+        @Test("SQS: missing queue", .enabled(if: ReliabilityEnvironment.sqsEnabled, ReliabilityEnvironment.sqsMissing))
         func missingQueue() async throws {
             let endpoint = try ReliabilityEnvironment.requireSQSEndpoint()
             let queue = ReliabilityEnvironment.queueName("missing")
@@ -65,7 +65,7 @@ extension Faults {
                 secrets: [ReliabilityEnvironment.environment["AWS_SECRET_ACCESS_KEY"] ?? ""])
         }
 
-        @Test("SQS: no credentials", .enabled(if: ReliabilityEnvironment.sqsEnabled))
+        @Test("SQS: no credentials", .enabled(if: ReliabilityEnvironment.sqsEnabled, ReliabilityEnvironment.sqsMissing))
         func noCredentials() async throws {
             let endpoint = try ReliabilityEnvironment.requireSQSEndpoint()
             let home = NSTemporaryDirectory() + "conveyor-rel-home-\(UUID().uuidString.prefix(8))"
@@ -85,7 +85,7 @@ extension Faults {
 
         /// Wrong SQS credentials need a signature-checking front door (LocalStack accepts any signature):
         /// `CONVEYOR_SIGV4_PROXY` names the proxy script; without it this case is skipped.
-        @Test("SQS: wrong credentials (through the SigV4-checking proxy)", .enabled(if: ReliabilityEnvironment.sqsEnabled && ReliabilityEnvironment.environment["CONVEYOR_SIGV4_PROXY"] != nil))
+        @Test("SQS: wrong credentials (through the SigV4-checking proxy)", .enabled(if: ReliabilityEnvironment.sqsEnabled && ReliabilityEnvironment.environment["CONVEYOR_SIGV4_PROXY"] != nil, "set CONVEYOR_SIGV4_PROXY to a SigV4-checking proxy script, e.g. ../shared/tools/sigv4_proxy.py (see scripts/test.sh)"))
         func wrongSQSCredentials() async throws {
             let endpoint = try ReliabilityEnvironment.requireSQSEndpoint()
             let script = ReliabilityEnvironment.environment["CONVEYOR_SIGV4_PROXY"]!
@@ -94,7 +94,7 @@ extension Faults {
                 "/usr/bin/env",
                 ["python3", script, "--listen", "127.0.0.1:\(port)", "--upstream", endpoint, "--key", "AKIDEXAMPLE", "--secret", "the-right-secret", "--log", "/dev/null"])
             defer { proxy.cleanUp() }
-            _ = try await eventually(timeout: .seconds(10)) { tcpPortOpen(port) }
+            try #require(try await eventually(timeout: .seconds(10)) { tcpPortOpen(port) }, "the SigV4 proxy did not start on port \(port): \(proxy.stderr.suffix(800))")
             try await Self.expectStartError(
                 ["--provider", "sqs", "--endpoint", "http://127.0.0.1:\(port)"], mentions: ["credential"],
                 environment: ["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": Self.secret])

@@ -10,14 +10,14 @@ extension Faults {
     /// one ends in the dead-letter queue with a reason, and the worker runs every good job around them.
     @Suite("Bad input from other clients", .timeLimit(.minutes(4)))
     struct BadInputTests {
-        @Test("RabbitMQ (pika): bad bodies are dead-lettered with a reason, good jobs run", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled))
+        @Test("RabbitMQ (pika): bad bodies are dead-lettered with a reason, good jobs run", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled, ReliabilityEnvironment.rabbitMQMissing))
         func rabbitMQ() async throws {
             let url = try ReliabilityEnvironment.requireAMQPURL()
             // 17 MiB: over the envelope decoder's 16 MiB limit, under RabbitMQ's default maximum message size.
             try await Self.run(.rabbitMQ(url: url), kind: "rabbitmq", target: url, oversized: 17 << 20, modules: ["pika"], options: QueueOptions())
         }
 
-        @Test("SQS (boto3): bad bodies are dead-lettered with a reason, good jobs run", .enabled(if: ReliabilityEnvironment.sqsEnabled))
+        @Test("SQS (boto3): bad bodies are dead-lettered with a reason, good jobs run", .enabled(if: ReliabilityEnvironment.sqsEnabled, ReliabilityEnvironment.sqsMissing))
         func sqs() async throws {
             let endpoint = try ReliabilityEnvironment.requireSQSEndpoint()
             // SQS caps bodies at 256 KiB: the biggest body it takes, of garbage.

@@ -97,7 +97,7 @@ extension Faults {
             try await provider.close()
         }
 
-        @Test("restart and cut connections mid-run: no confirmed job lost", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled))
+        @Test("restart and cut connections mid-run: no confirmed job lost", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled, ReliabilityEnvironment.rabbitMQMissing))
         func restartMidRun() async throws {
             try await Self.runThroughFaults("restart", label: "broker restart + connection cut", jobs: 2000, minimumConfirmed: 1000) { progress, ran in
                 try await progress(300)
@@ -112,7 +112,7 @@ extension Faults {
             }
         }
 
-        @Test("the node process restarted mid-run (shutdown, then SIGKILL): no confirmed job lost", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled))
+        @Test("the node process restarted mid-run (shutdown, then SIGKILL): no confirmed job lost", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled, ReliabilityEnvironment.rabbitMQMissing))
         func nodeProcessRestartMidRun() async throws {
             // Slower than the other case's producer, so that both restarts happen while it still enqueues.
             try await Self.runThroughFaults(

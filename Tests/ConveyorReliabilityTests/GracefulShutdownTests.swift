@@ -11,12 +11,12 @@ extension Faults {
     /// closing the connection; no timing is asserted beyond that guard).
     @Suite("Graceful shutdown under load", .timeLimit(.minutes(4)))
     struct GracefulShutdownTests {
-        @Test("RabbitMQ: SIGTERM while jobs run loses none", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled), arguments: [800, 20_000])
+        @Test("RabbitMQ: SIGTERM while jobs run loses none", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled, ReliabilityEnvironment.rabbitMQMissing), arguments: [800, 20_000])
         func rabbitMQ(jobMilliseconds: Int) async throws {
             try await Self.run(.rabbitMQ(url: ReliabilityEnvironment.requireAMQPURL()), jobMilliseconds: jobMilliseconds, options: QueueOptions())
         }
 
-        @Test("SQS: SIGTERM while jobs run loses none", .enabled(if: ReliabilityEnvironment.sqsEnabled), arguments: [800, 20_000])
+        @Test("SQS: SIGTERM while jobs run loses none", .enabled(if: ReliabilityEnvironment.sqsEnabled, ReliabilityEnvironment.sqsMissing), arguments: [800, 20_000])
         func sqs(jobMilliseconds: Int) async throws {
             try await Self.run(
                 .sqs(endpoint: ReliabilityEnvironment.requireSQSEndpoint(), visibility: 30), jobMilliseconds: jobMilliseconds,

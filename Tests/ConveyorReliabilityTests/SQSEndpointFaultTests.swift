@@ -13,7 +13,7 @@ extension Faults {
     /// runs, and the duplicates that dropped-after-forwarding sends cause are counted and printed.
     @Suite("SQS endpoint faults", .timeLimit(.minutes(5)))
     struct SQSEndpointFaultTests {
-        @Test("5xx, throttling, dropped connections and slow answers: retries succeed, nothing lost", .enabled(if: ReliabilityEnvironment.sqsEnabled))
+        @Test("5xx, throttling, dropped connections and slow answers: retries succeed, nothing lost", .enabled(if: ReliabilityEnvironment.sqsEnabled, ReliabilityEnvironment.sqsMissing))
         func faultyEndpoint() async throws {
             let endpoint = try ReliabilityEnvironment.requireSQSEndpoint()
             let direct = try ReliabilityEnvironment.sqsProvider(endpoint: endpoint)
@@ -29,7 +29,7 @@ extension Faults {
                 port = Int(proxy.stdout.split(separator: "\n").first.map(String.init) ?? "") ?? 0
                 return port > 0
             }
-            #expect(port > 0, "the fault proxy did not start: \(proxy.stderr.suffix(800))")
+            try #require(port > 0, "the fault proxy did not start: \(proxy.stderr.suffix(800))")
             let proxied = "http://127.0.0.1:\(port)"
             print("SQS fault proxy on \(proxied), seed \(seed)")
 
@@ -61,14 +61,21 @@ extension Faults {
                 try await worker.waitForExit(timeout: .seconds(30))
                 try await producer.close()
                 #expect(done, "not every job ran within 150 s")
-                let injected = (try? String(contentsOfFile: stats, encoding: .utf8)) ?? "{}"
+                // The proxy's statistics are the evidence that faults were injected at all: a missing or unreadable
+                // file fails the test rather than skipping the check.
+                let injected = try #require(
+                    try? String(contentsOfFile: stats, encoding: .utf8),
+                    "the fault proxy wrote no statistics to \(stats); its stderr: \(proxy.stderr.suffix(800))")
                 print("SQS fault proxy: requests per action and fault: \(injected)")
-                if let object = try? JSONSerialization.jsonObject(with: Data(injected.utf8)) as? [String: [String: Int]] {
-                    let faults = object.values.reduce(0) { $0 + $1.filter { $0.key != "pass" }.values.reduce(0, +) }
-                    let duplicatedSends = object["SendMessageBatch"]?["drop_after"] ?? 0
-                    print("SQS fault proxy: \(faults) faults injected; \(duplicatedSends) SendMessageBatch calls were forwarded then dropped (each may duplicate up to 10 jobs)")
-                    #expect(faults > 0, "no fault was injected")
-                }
+                let object = try #require(
+                    try? JSONSerialization.jsonObject(with: Data(injected.utf8)) as? [String: [String: Int]],
+                    "the fault proxy's statistics are not {action: {fault: count}}: \(injected)")
+                let faults = object.values.reduce(0) { $0 + $1.filter { $0.key != "pass" }.values.reduce(0, +) }
+                let passed = object.values.reduce(0) { $0 + ($1["pass"] ?? 0) }
+                let duplicatedSends = object["SendMessageBatch"]?["drop_after"] ?? 0
+                print("SQS fault proxy: \(faults) faults injected, \(passed) requests passed; \(duplicatedSends) SendMessageBatch calls were forwarded then dropped (each may duplicate up to 10 jobs)")
+                #expect(faults > 0, "no fault was injected")
+                #expect(passed > 0, "no request passed the fault proxy")
                 checkAllRecorded(ids, record: record, label: "sqs through fault proxy")
             }
             try await direct.close()

@@ -13,12 +13,12 @@ extension Faults {
         static let jobs = 2000
         static let kills = 3
 
-        @Test("RabbitMQ: every job runs at least once across 3 SIGKILLs", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled))
+        @Test("RabbitMQ: every job runs at least once across 3 SIGKILLs", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled, ReliabilityEnvironment.rabbitMQMissing))
         func rabbitMQ() async throws {
             try await Self.run(.rabbitMQ(url: ReliabilityEnvironment.requireAMQPURL()), options: QueueOptions())
         }
 
-        @Test("SQS: every job runs at least once across 3 SIGKILLs", .enabled(if: ReliabilityEnvironment.sqsEnabled))
+        @Test("SQS: every job runs at least once across 3 SIGKILLs", .enabled(if: ReliabilityEnvironment.sqsEnabled, ReliabilityEnvironment.sqsMissing))
         func sqs() async throws {
             try await Self.run(
                 .sqs(endpoint: ReliabilityEnvironment.requireSQSEndpoint(), visibility: 5),

@@ -60,7 +60,7 @@ struct SQSChunkConcurrencyTests {
 }
 
 /// Many-chunk visibility changes, releases and deletes on LocalStack.
-@Suite("SQS many-chunk batch operations on LocalStack", .enabled(if: SQSTestEnvironment.enabled), .serialized)
+@Suite("SQS many-chunk batch operations on LocalStack", .enabled(if: SQSTestEnvironment.enabled, "set CONVEYOR_SQS_ENDPOINT: eval \"$(scripts/sqs-test-env.sh)\" starts LocalStack and prints the exports"), .serialized)
 struct SQSBatchChunkTests {
     @Test func extendReleaseAndAcknowledgeMoreThanTenMessages() async throws {
         try await SQSTestEnvironment.withQueue("chunks", configure: { $0.maxConcurrentBatches = 3 }) { provider, queue in

@@ -84,7 +84,7 @@ struct SQSDeadLetterCopyTests {
 }
 
 /// On LocalStack, with queues whose `MaximumMessageSize` is 1024 bytes.
-@Suite("SQS dead-lettering near the size limit on LocalStack", .enabled(if: SQSTestEnvironment.enabled), .serialized)
+@Suite("SQS dead-lettering near the size limit on LocalStack", .enabled(if: SQSTestEnvironment.enabled, "set CONVEYOR_SQS_ENDPOINT: eval \"$(scripts/sqs-test-env.sh)\" starts LocalStack and prints the exports"), .serialized)
 struct SQSDeadLetterSizeTests {
     @Test func aMessageNearTheLimitReachesTheDeadLetterQueueWithItsReason() async throws {
         try await SQSTestEnvironment.withQueue("dlq-size") { provider, queue in

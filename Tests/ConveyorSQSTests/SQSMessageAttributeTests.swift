@@ -5,7 +5,7 @@ import Testing
 
 /// The SQS message attributes the provider sends (`conveyor.task`, `conveyor.correlation_id`, `traceparent`,
 /// `tracestate`) and the trace context it reads back from them.
-@Suite("SQS message attributes on LocalStack", .enabled(if: SQSTestEnvironment.enabled), .serialized)
+@Suite("SQS message attributes on LocalStack", .enabled(if: SQSTestEnvironment.enabled, "set CONVEYOR_SQS_ENDPOINT: eval \"$(scripts/sqs-test-env.sh)\" starts LocalStack and prints the exports"), .serialized)
 struct SQSMessageAttributeTests {
     static let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 

@@ -5,7 +5,11 @@ import Testing
 
 /// The wake-up tests (a long poll ended by a message or by a cancellation) wait 20 s, the SQS maximum, and check that
 /// the poll returned long before that; the suite's time limit ends any test that hangs.
-@Suite("SQS provider on LocalStack", .enabled(if: SQSTestEnvironment.enabled), .serialized, .timeLimit(.minutes(1)))
+@Suite(
+    "SQS provider on LocalStack",
+    .enabled(if: SQSTestEnvironment.enabled, "set CONVEYOR_SQS_ENDPOINT: eval \"$(scripts/sqs-test-env.sh)\" starts LocalStack and prints the exports"),
+    .serialized, .timeLimit(.minutes(1))
+)
 struct SQSProviderTests {
     @Test func batchedSendReceiveAcknowledge() async throws {
         try await SQSTestEnvironment.withQueue("roundtrip") { provider, queue in
@@ -281,7 +285,7 @@ struct SQSProviderTests {
         }
     }
 
-    @Test(.enabled(if: SQSTestEnvironment.verifiesSignatures))
+    @Test(.enabled(if: SQSTestEnvironment.verifiesSignatures, "needs a signature-checking endpoint: eval \"$(scripts/sqs-test-env.sh ../shared/tools/sigv4_proxy.py)\""))
     func badCredentialsAreRefusedWithoutLeakingTheSecret() async throws {
         let secret = "NotTheRightSecretKeyConveyorTest0123456789"
         let provider = try SQSTestEnvironment.makeProvider(

@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 /// Batched visibility changes (`ChangeMessageVisibilityBatch`): heartbeats and releases.
-@Suite("SQS visibility batches on LocalStack", .enabled(if: SQSTestEnvironment.enabled), .serialized)
+@Suite("SQS visibility batches on LocalStack", .enabled(if: SQSTestEnvironment.enabled, "set CONVEYOR_SQS_ENDPOINT: eval \"$(scripts/sqs-test-env.sh)\" starts LocalStack and prints the exports"), .serialized)
 struct SQSVisibilityTests {
     @Test func batchExtensionKeepsMessagesInvisibleThenZeroBringsThemBack() async throws {
         // Receives ask for 3 s; the extension must outlast that.

@@ -87,7 +87,7 @@ struct ConformanceSuiteSelfTests {
         let (defect, caseName) = Self.expectations.first { "\($0.0.rawValue) → \($0.1)" == label }!
         let conformanceCase = try #require(ProviderConformance.cases.first { $0.name == caseName })
         let harness = ConformanceHarness.provisioning(DefectiveProvider(defect))
-        await #expect(throws: ConformanceFailure.self) { try await conformanceCase.run(harness) }
+        await #expect(throws: ConformanceFailure.self) { _ = try await conformanceCase.run(harness) }
     }
 
     @Test func queuesAreRemovedAfterAFailure() async throws {
@@ -106,10 +106,88 @@ struct ConformanceSuiteSelfTests {
             }
         )
         let conformanceCase = try #require(ProviderConformance.cases.first { $0.name == "priority order" })
-        await #expect(throws: ConformanceFailure.self) { try await conformanceCase.run(harness) }
+        await #expect(throws: ConformanceFailure.self) { _ = try await conformanceCase.run(harness) }
         #expect(removed.names.count == 1)
         #expect(removed.names.first?.hasPrefix("t-priority-") == true)
     }
+
+    /// A provider without priorities, visibility timeouts, deduplication or a dead-letter queue, on a harness that
+    /// cannot make a second provider: the cases that need those report themselves not applicable, with the
+    /// reason, check nothing (no queue is made for them), and the rest run.
+    @Test func casesAProviderCannotSupportAreReportedNotApplicable() async throws {
+        let provider = LimitedProvider()
+        let made = RemovedQueues()
+        let harness = ConformanceHarness(
+            provider: provider,
+            makeQueue: { hint in
+                let name = TestQueueNames.unique(hint)
+                made.add(name)
+                try await provider.createQueue(name, options: QueueOptions())
+                return name
+            },
+            removeQueue: { queue in try await provider.deleteQueue(queue) }
+        )
+        let report = try await ProviderConformance.run(harness)
+        let expected = [
+            "redelivery after visibility timeout": "capabilities.visibilityTimeout is false",
+            "priority order": "capabilities.priorities is false",
+            "deduplication": "capabilities.deduplication is false",
+            "dead letters keep the job, reason and attempt": "the provider is not a DeadLetterQueueProvider",
+            "redrive from the dead-letter queue": "the provider is not a DeadLetterQueueProvider",
+            "dead-letter after max attempts": "the provider is not a DeadLetterQueueProvider",
+            "close": "the harness has no makeProvider to make a provider to close",
+        ]
+        #expect(report.notApplicable == expected)
+        #expect(report.ran == ProviderConformance.cases.map(\.name).filter { expected[$0] == nil })
+        #expect(made.names.count == report.ran.count, "a case that does not apply made a queue: \(made.names)")
+        #expect(report.description.contains("not applicable: priority order (capabilities.priorities is false)"))
+    }
+
+    @Test func everyCaseRunsOnTheMemoryProvider() async throws {
+        let report = try await ProviderConformance.run(.provisioning(MemoryQueueProvider(), makeProvider: { MemoryQueueProvider() }))
+        #expect(report.ran == ProviderConformance.cases.map(\.name))
+        #expect(report.notApplicable.isEmpty)
+    }
+
+    /// The runner throws one failure that names every failed case, and only those.
+    @Test func theRunnerNamesEveryFailedCase() async throws {
+        let names = ["delayed enqueue", "round trip", "empty receive returns after the wait"]
+        let cases = ProviderConformance.cases.filter { names.contains($0.name) }
+        try #require(cases.count == names.count)
+        let harness = ConformanceHarness.provisioning(DefectiveProvider(.delayIgnored))
+        do {
+            let report = try await ProviderConformance.run(harness, cases: cases)
+            Issue.record("the runner passed a provider that ignores delays: \(report)")
+        } catch let failure as ConformanceFailure {
+            #expect(failure.message.hasPrefix("1 of 3 conformance case(s) failed:"), "\(failure)")
+            #expect(failure.message.contains("- delayed enqueue: "), "\(failure)")
+            #expect(!failure.message.contains("round trip"), "\(failure)")
+        }
+    }
+}
+
+/// A memory provider that claims no optional capability and adopts no optional protocol but provisioning.
+final class LimitedProvider: QueueProvider, QueueProvisioningProvider {
+    let base = MemoryQueueProvider()
+
+    var name: String { "limited" }
+    var capabilities: ProviderCapabilities {
+        ProviderCapabilities(priorities: false, visibilityTimeout: false, maximumNativeDelay: nil, deduplication: false, maximumMessageBytes: nil)
+    }
+
+    func enqueue(_ messages: [OutgoingMessage], to queue: String) async throws -> [EnqueueResult] { try await base.enqueue(messages, to: queue) }
+    func receive(from queue: String, max: Int, wait: Duration) async throws -> [ReceivedMessage] {
+        try await base.receive(from: queue, max: max, wait: wait)
+    }
+    func acknowledge(_ messages: [ReceivedMessage]) async throws { try await base.acknowledge(messages) }
+    func fail(_ message: ReceivedMessage, reason: FailureReason, retryAfter: Duration?) async throws {
+        try await base.fail(message, reason: reason, retryAfter: retryAfter)
+    }
+    func extendVisibility(_ message: ReceivedMessage, by duration: Duration) async throws { try await base.extendVisibility(message, by: duration) }
+    func stats(of queue: String) async throws -> QueueStats { try await base.stats(of: queue) }
+    func close() async throws { try await base.close() }
+    func createQueue(_ queue: String, options: QueueOptions) async throws { try await base.createQueue(queue, options: options) }
+    func deleteQueue(_ queue: String) async throws { try await base.deleteQueue(queue) }
 }
 
 private final class RemovedQueues: Sendable {

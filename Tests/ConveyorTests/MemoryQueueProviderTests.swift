@@ -1,5 +1,6 @@
 import Conveyor
 import Foundation
+import Synchronization
 import Testing
 
 private func envelope(
@@ -27,7 +28,51 @@ private func expectClosed(_ body: () async throws -> Void, sourceLocation: Sourc
     }
 }
 
-@Suite("Memory provider")
+/// A receive of `queue` waiting far longer than any test runs (600 s), started now.
+private func waitingReceive(_ provider: MemoryQueueProvider, _ queue: String = "q", max: Int = 1) -> Task<[ReceivedMessage], any Error> {
+    Task { try await provider.receive(from: queue, max: max, wait: .seconds(600)) }
+}
+
+/// The value of `task`, a receive waiting far longer than this: when it has not returned within 20 s, nothing woke
+/// it, and this records `what` as an issue and throws, without waiting for the task (it may ignore cancellation).
+private func woken<T: Sendable, Failure: Error>(
+    _ task: Task<T, Failure>,
+    _ what: String,
+    sourceLocation: SourceLocation = #_sourceLocation
+) async throws -> T {
+    let first = FirstResult<T>()
+    let result = await withCheckedContinuation { continuation in
+        first.wait(continuation)
+        let timer = Task {
+            do { try await Task.sleep(for: .seconds(20)) } catch { return }
+            first.finish(nil)
+        }
+        Task {
+            let result = await task.result.mapError { $0 as any Error }
+            timer.cancel()
+            first.finish(result)
+        }
+    }
+    task.cancel()
+    return try #require(result, "not woken within 20 s: \(what)", sourceLocation: sourceLocation).get()
+}
+
+/// Resumes one continuation with whichever result comes first.
+private final class FirstResult<T: Sendable>: Sendable {
+    private let continuation = Mutex<CheckedContinuation<Result<T, any Error>?, Never>?>(nil)
+
+    func wait(_ continuation: CheckedContinuation<Result<T, any Error>?, Never>) {
+        self.continuation.withLock { $0 = continuation }
+    }
+
+    func finish(_ result: Result<T, any Error>?) {
+        continuation.withLock { $0.take() }?.resume(returning: result)
+    }
+}
+
+/// The time limit fails a test within a minute when a wake-up under test never comes: every receive expected to
+/// be woken waits 600 s (``waitingReceive(_:_:max:)``), and ``woken(_:_:sourceLocation:)`` gives up on it after 20 s.
+@Suite("Memory provider", .timeLimit(.minutes(1)))
 struct MemoryQueueProviderTests {
     @Test func roundTripKeepsTheEnvelope() async throws {
         let provider = MemoryQueueProvider()
@@ -59,11 +104,11 @@ struct MemoryQueueProviderTests {
 
     @Test func waitingReceiveWakesOnEnqueue() async throws {
         let provider = MemoryQueueProvider()
-        let receiver = Task { try await provider.receive(from: "q", max: 5, wait: .seconds(30)) }
+        let receiver = waitingReceive(provider, max: 5)
         try await Task.sleep(for: .milliseconds(50))
         let sent = envelope()
         try await provider.enqueue(OutgoingMessage(envelope: sent), to: "q")
-        let received = try await receiver.value
+        let received = try await woken(receiver, "the enqueue did not wake the waiting receive")
         #expect(received.map(jobID) == [sent.id])
     }
 
@@ -73,7 +118,7 @@ struct MemoryQueueProviderTests {
         try await provider.enqueue(OutgoingMessage(envelope: sent, delay: .seconds(1)), to: "q")
         #expect(try await provider.stats(of: "q") == QueueStats(delayed: 1))
         #expect(try await provider.receive(from: "q", max: 1, wait: .zero).isEmpty)
-        let received = try await provider.receive(from: "q", max: 1, wait: .seconds(30))
+        let received = try await woken(waitingReceive(provider), "the delayed message falling due did not wake the receive")
         #expect(received.map(jobID) == [sent.id])
     }
 
@@ -81,11 +126,11 @@ struct MemoryQueueProviderTests {
         let provider = MemoryQueueProvider()
         // The first waiter arms the queue's timer for a far deadline; a later, shorter delay must re-arm it.
         try await provider.enqueue(OutgoingMessage(envelope: envelope(), delay: .seconds(600)), to: "q")
-        let receiver = Task { try await provider.receive(from: "q", max: 1, wait: .seconds(60)) }
+        let receiver = waitingReceive(provider)
         try await Task.sleep(for: .milliseconds(50))
         let soon = envelope()
         try await provider.enqueue(OutgoingMessage(envelope: soon, delay: .milliseconds(100)), to: "q")
-        #expect(try await receiver.value.map(jobID) == [soon.id])
+        #expect(try await woken(receiver, "the timer was not re-armed for the earlier message").map(jobID) == [soon.id])
     }
 
     @Test func emptyReceiveReturnsAfterTheWait() async throws {
@@ -110,7 +155,7 @@ struct MemoryQueueProviderTests {
         let first = try await provider.receive(from: "q", max: 1, wait: .zero)
         #expect(first.first?.attempt == 1)
         #expect(try await provider.stats(of: "q").inFlight == 1)
-        let second = try await provider.receive(from: "q", max: 1, wait: .seconds(30))
+        let second = try await woken(waitingReceive(provider), "the visibility timeout did not wake the receive")
         #expect(second.map(jobID) == [sent.id])
         #expect(second.first?.attempt == 2)
         // Keep the second delivery in flight however slow this machine is.
@@ -126,10 +171,10 @@ struct MemoryQueueProviderTests {
         let provider = MemoryQueueProvider()
         try await provider.enqueue(OutgoingMessage(envelope: envelope()), to: "q")
         let first = try await provider.receive(from: "q", max: 1, wait: .zero)
-        let waiting = Task { try await provider.receive(from: "q", max: 1, wait: .seconds(30)) }
+        let waiting = waitingReceive(provider)
         try await Task.sleep(for: .milliseconds(50))
         try await provider.extendVisibility(first[0], by: .zero)
-        let second = try await waiting.value
+        let second = try await woken(waiting, "extendVisibility(by: .zero) did not wake the receive")
         #expect(second.first?.attempt == 2)
     }
 
@@ -149,7 +194,7 @@ struct MemoryQueueProviderTests {
         try await provider.fail(first[0], reason: FailureReason(code: "task_error", message: "boom"), retryAfter: .seconds(1))
         #expect(try await provider.receive(from: "q", max: 1, wait: .zero).isEmpty)
         #expect(try await provider.stats(of: "q") == QueueStats(delayed: 1))
-        let second = try await provider.receive(from: "q", max: 1, wait: .seconds(30))
+        let second = try await woken(waitingReceive(provider), "the retry falling due did not wake the receive")
         #expect(second.first?.attempt == 2)
         // Failing with a stale receipt is ignored.
         try await provider.fail(first[0], reason: FailureReason(code: "task_error", message: "boom"), retryAfter: nil)
@@ -195,7 +240,7 @@ struct MemoryQueueProviderTests {
         try await provider.enqueue(OutgoingMessage(envelope: envelope()), to: "q")
         let first = try await provider.receive(from: "q", max: 1, wait: .zero)
         try await provider.extendVisibility(first[0], by: .zero)  // visible again at once
-        let second = try await provider.receive(from: "q", max: 1, wait: .seconds(30))
+        let second = try await woken(waitingReceive(provider), "the message made visible again was not received")
         #expect(second.first?.attempt == 2)
         try await provider.extendVisibility(first[0], by: .zero)
         try await provider.fail(first[0], reason: FailureReason(code: "x", message: "y"), retryAfter: .zero)
@@ -221,7 +266,7 @@ struct MemoryQueueProviderTests {
         let waiting = Task { try await provider.receive(from: "q", max: 1, wait: .seconds(Int64.max)) }
         try await Task.sleep(for: .milliseconds(50))
         waiting.cancel()
-        #expect(try await waiting.value.isEmpty)
+        #expect(try await woken(waiting, "cancelling did not end a wait of Int64.max seconds").isEmpty)
     }
 
     @Test func emptyEnqueueReturnsNoResults() async throws {
@@ -246,9 +291,9 @@ struct MemoryQueueProviderTests {
         let provider = MemoryQueueProvider(configuration: .init(visibilityTimeout: .milliseconds(50), maxReceiveCount: 2))
         let sent = envelope()
         try await provider.enqueue(OutgoingMessage(envelope: sent), to: "q")
-        let first = try await provider.receive(from: "q", max: 1, wait: .seconds(30))
+        let first = try await woken(waitingReceive(provider), "the enqueued message was not received")
         #expect(first.first?.attempt == 1)
-        let second = try await provider.receive(from: "q", max: 1, wait: .seconds(30))
+        let second = try await woken(waitingReceive(provider), "the visibility timeout did not wake the receive")
         #expect(second.first?.attempt == 2)
         // The third delivery would exceed the limit: the message goes to the dead-letter queue instead.
         try await Task.sleep(for: .milliseconds(100))
@@ -284,10 +329,10 @@ struct MemoryQueueProviderTests {
     @Test func deleteQueueWakesItsReceivers() async throws {
         let provider = MemoryQueueProvider()
         try await provider.createQueue("q", options: QueueOptions())
-        let receiver = Task { try await provider.receive(from: "q", max: 1, wait: .seconds(600)) }
+        let receiver = waitingReceive(provider)
         try await Task.sleep(for: .milliseconds(50))
         try await provider.deleteQueue("q")
-        #expect(try await receiver.value.isEmpty)
+        #expect(try await woken(receiver, "deleteQueue did not wake its receiver").isEmpty)
     }
 
     @Test func deduplicationWithinTheWindowAndAfterIt() async throws {
@@ -308,10 +353,10 @@ struct MemoryQueueProviderTests {
 
     @Test func cancellingAWaitingReceiveReturnsPromptly() async throws {
         let provider = MemoryQueueProvider()
-        let receiver = Task { try await provider.receive(from: "q", max: 1, wait: .seconds(600)) }
+        let receiver = waitingReceive(provider)
         try await Task.sleep(for: .milliseconds(50))
         receiver.cancel()
-        let received = try await receiver.value
+        let received = try await woken(receiver, "cancelling did not end the waiting receive")
         #expect(received.isEmpty)
         // A message enqueued afterwards is not handed to the cancelled receiver.
         try await provider.enqueue(OutgoingMessage(envelope: envelope()), to: "q")
@@ -324,18 +369,23 @@ struct MemoryQueueProviderTests {
             withUnsafeCurrentTask { $0?.cancel() }
             return try await provider.receive(from: "q", max: 1, wait: .seconds(600))
         }
-        #expect(try await receiver.value.isEmpty)
+        #expect(try await woken(receiver, "a receive in a cancelled task waited").isEmpty)
     }
 
     @Test func closeWakesReceiversAndLaterCallsThrowClosed() async throws {
         let provider = MemoryQueueProvider()
-        let receivers = (0..<3).map { i in
-            Task { try await provider.receive(from: "q\(i % 2)", max: 1, wait: .seconds(600)) }
-        }
+        let receivers = (0..<3).map { i in waitingReceive(provider, "q\(i % 2)") }
         try await Task.sleep(for: .milliseconds(50))
         try await provider.close()
-        for receiver in receivers {
-            await expectClosed { _ = try await receiver.value }
+        let all = Task {
+            var results: [Result<[ReceivedMessage], any Error>] = []
+            for receiver in receivers { results.append(await receiver.result) }
+            return results
+        }
+        let results = try await woken(all, "close did not wake every waiting receive")
+        #expect(results.count == receivers.count)
+        for result in results {
+            await expectClosed { _ = try result.get() }
         }
         await expectClosed { try await provider.enqueue(OutgoingMessage(envelope: envelope()), to: "q") }
         await expectClosed { _ = try await provider.receive(from: "q", max: 1, wait: .seconds(1)) }
@@ -350,8 +400,7 @@ struct MemoryQueueProviderTests {
         try await provider.enqueueRaw(body, to: "q")
         try await provider.enqueueRaw(Array(#"{"v":7,"id":"x","task":"t","payload":null}"#.utf8), to: "q")
         let received = try await provider.receive(from: "q", max: 10, wait: .zero)
-        #expect(received.count == 2)
-        guard received.count == 2 else { return }
+        try #require(received.count == 2)
         #expect(received[0].rawBody == body)
         #expect(received[0].attempt == 1)
         switch received[0].envelope {
@@ -378,13 +427,13 @@ struct MemoryQueueProviderTests {
 
     @Test func manyWaitersAreEachServedOnce() async throws {
         let provider = MemoryQueueProvider()
-        let receivers = (0..<6).map { _ in Task { try await provider.receive(from: "q", max: 3, wait: .seconds(30)) } }
+        let receivers = (0..<6).map { _ in waitingReceive(provider, max: 3) }
         try await Task.sleep(for: .milliseconds(50))
         let sent = (0..<20).map { _ in envelope() }
         _ = try await provider.enqueue(sent.map { OutgoingMessage(envelope: $0) }, to: "q")
         var ids: [JobID] = []
         for receiver in receivers {
-            let batch = try await receiver.value
+            let batch = try await woken(receiver, "the enqueue did not wake every waiting receive")
             #expect(batch.count <= 3)
             ids += batch.compactMap(jobID)
         }

@@ -23,6 +23,10 @@ enum ReliabilityEnvironment {
 
     static let rabbitMQEnabled = amqpURL != nil || isCI
     static let sqsEnabled = sqsEndpoint != nil || isCI
+    /// Why a RabbitMQ case is skipped, and how to run it.
+    static let rabbitMQMissing: Comment = "set CONVEYOR_AMQP_URL=amqp://guest:guest@127.0.0.1:5672/ (start RabbitMQ: scripts/rabbitmq-start.sh)"
+    /// Why an SQS case is skipped, and how to run it.
+    static let sqsMissing: Comment = "set CONVEYOR_SQS_ENDPOINT=http://127.0.0.1:4566 (start LocalStack: scripts/localstack-start.sh)"
 
     static func requireAMQPURL() throws -> String {
         guard let amqpURL else {

@@ -82,6 +82,7 @@ func temporaryFile(_ hint: String) -> String {
 
 /// Checks that every id ran at least once; prints the duplicates (never asserted away).
 func checkAllRecorded(_ ids: [String], record: String, label: String) {
+    #expect(!ids.isEmpty, "\(label): no job was enqueued, so there was nothing to check")
     let log = RecordLog(path: record)
     let missing = ids.filter { log.counts[$0] == nil }
     let duplicated = log.counts.filter { $0.value > 1 }

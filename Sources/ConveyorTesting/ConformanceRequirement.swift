@@ -1,0 +1,32 @@
+import Conveyor
+
+/// Something a conformance case needs from the provider or the harness.
+enum ConformanceRequirement: Sendable {
+    /// ``ProviderCapabilities/priorities``.
+    case priorities
+    /// ``ProviderCapabilities/visibilityTimeout``.
+    case visibilityTimeout
+    /// ``ProviderCapabilities/deduplication``.
+    case deduplication
+    /// The provider is a ``DeadLetterQueueProvider``.
+    case deadLetterQueue
+    /// ``ConformanceHarness/makeProvider`` is set.
+    case separateProvider
+
+    /// Why `harness` does not meet the requirement, or nil when it does.
+    func unmetReason(_ harness: ConformanceHarness) -> String? {
+        let capabilities = harness.provider.capabilities
+        switch self {
+        case .priorities:
+            return capabilities.priorities ? nil : "capabilities.priorities is false"
+        case .visibilityTimeout:
+            return capabilities.visibilityTimeout ? nil : "capabilities.visibilityTimeout is false"
+        case .deduplication:
+            return capabilities.deduplication ? nil : "capabilities.deduplication is false"
+        case .deadLetterQueue:
+            return harness.provider is any DeadLetterQueueProvider ? nil : "the provider is not a DeadLetterQueueProvider"
+        case .separateProvider:
+            return harness.makeProvider != nil ? nil : "the harness has no makeProvider to make a provider to close"
+        }
+    }
+}

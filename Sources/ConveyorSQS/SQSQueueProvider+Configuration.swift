@@ -12,12 +12,11 @@ extension SQSQueueProvider {
         /// Where credentials come from. Default: ``AWSCredentialsProviderChain/standard(environment:)``
         /// (environment, profile, ECS container, EC2 instance metadata).
         public var credentials: any AWSCredentialsProvider
-        /// Visibility timeout asked for on each receive (`VisibilityTimeout`, whole seconds, at most 12 h). Default
-        /// 30 s; `nil` leaves it to the queue's own setting.
+        /// Visibility timeout asked for on each receive (`VisibilityTimeout`, whole seconds, 1 s to 12 h). Default
+        /// 30 s; `nil` leaves it to the queue's own setting, which the provider reads once per queue.
         ///
-        /// It must match the ``Conveyor/Worker/Configuration/visibilityTimeout`` of the workers that use this provider
-        /// (default 30 s as well): a worker heartbeats at 70 % of its own setting, so a shorter timeout here lets
-        /// messages of running jobs reappear and run twice, and a longer one only delays redelivery after a crash.
+        /// This is the only visibility timeout: a ``Conveyor/Worker`` asks the provider for it
+        /// (``visibilityTimeout(of:)``) and heartbeats running jobs every 70 % of it, so the two cannot disagree.
         public var visibilityTimeout: Duration?
         /// Suffix of a queue's dead-letter queue name: `orders` → `orders-dlq`; FIFO `orders.fifo` →
         /// `orders-dlq.fifo`. Default `"-dlq"`.

@@ -42,12 +42,21 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
         var name: String
         var fifo: Bool { name.hasSuffix(".fifo") }
         var maximumMessageBytes: Int?
+        /// The queue's `VisibilityTimeout` attribute, once read.
+        var visibilityTimeout: Duration?
     }
 
     /// Creates a provider. It connects lazily: nothing is sent and no thread starts until the first call.
     ///
-    /// Throws ``ConveyorError/Code/invalidConfiguration`` for an unusable endpoint.
+    /// Throws ``ConveyorError/Code/invalidConfiguration`` for an unusable endpoint or a visibility timeout outside
+    /// 1 s to 12 h.
     public init(configuration: Configuration, logger: Logger = Logger(label: "conveyor.sqs")) throws {
+        if let timeout = configuration.visibilityTimeout, !(Duration.seconds(1)...Duration.seconds(43_200)).contains(timeout) {
+            throw ConveyorError(
+                .invalidConfiguration,
+                "SQSQueueProvider.Configuration.visibilityTimeout must be between 1 s and 12 h (is \(timeout)); nil uses the queue's own setting"
+            )
+        }
         self.configuration = configuration
         self.logger = logger
         self.client = try SQSClient(
@@ -155,6 +164,27 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
         }
         queues.withLock { $0[key]?.maximumMessageBytes = limit }
         return limit
+    }
+
+    /// ``Configuration/visibilityTimeout`` when set (it is sent with every receive); otherwise the queue's own
+    /// `VisibilityTimeout` attribute, read once with `GetQueueAttributes`.
+    public func visibilityTimeout(of queue: String) async throws -> Duration? {
+        if let configured = configuration.visibilityTimeout { return configured }
+        return try await withQueue(queue) { info in
+            if let known = info.visibilityTimeout { return known }
+            let response = try await client.call("GetQueueAttributes", ["QueueUrl": info.url, "AttributeNames": ["VisibilityTimeout"]], queue: queue)
+            let text = Self.numberText(response["Attributes"]?["VisibilityTimeout"])
+            // SQS allows 0 s to 12 h; 0 cannot be heartbeated (SQS's own default of 30 s is used instead).
+            guard let seconds = Self.clampedInteger(text, to: 0...43_200), seconds > 0 else {
+                logger.info("the queue's VisibilityTimeout is missing or 0; assuming 30 s", metadata: [
+                    "conveyor.queue": "\(queue)", "sqs.visibility_timeout": "\(text?.prefix(40) ?? "nil")",
+                ])
+                return .seconds(30)
+            }
+            let timeout = Duration.seconds(seconds)
+            queues.withLock { $0[queue]?.visibilityTimeout = timeout }
+            return timeout
+        }
     }
 
     /// Runs `body`, forgetting the cached URL when SQS says the queue is gone.

@@ -1,6 +1,7 @@
 import Conveyor
 import ConveyorSQS
 import Foundation
+import Synchronization
 import Testing
 
 /// Batched visibility changes (`ChangeMessageVisibilityBatch`): heartbeats and releases.
@@ -67,5 +68,60 @@ struct SQSVisibilityTests {
             let stats = try await provider.stats(of: queue)
             #expect(stats.ready + stats.inFlight == 0)
         }
+    }
+
+    /// One visibility timeout, owned by the provider: with the queue's own 2 s (the provider configured with `nil`),
+    /// a worker heartbeats a 5 s job by those 2 s, so another consumer never sees it while it runs. The worker used
+    /// to assume 30 s of its own and heartbeat after 21 s: the message reappeared after 2 s and ran twice.
+    @Test(.timeLimit(.minutes(1)))
+    func workerHeartbeatsByTheQueuesOwnVisibilityTimeout() async throws {
+        try await SQSTestEnvironment.withQueue(
+            "one-visibility", options: QueueOptions(visibilityTimeout: .seconds(2)), configure: { $0.visibilityTimeout = nil }
+        ) { provider, queue in
+            #expect(try await provider.visibilityTimeout(of: queue) == .seconds(2))
+            let runs = Mutex(0)
+            var registry = TaskRegistry()
+            try registry.register(SlowJob { runs.withLock { $0 += 1 } })
+            let worker = Worker(
+                provider: provider, registry: registry,
+                // A free executor: a copy delivered again while the job runs would start at once (and count a second run).
+                configuration: Worker.Configuration(queues: [queue], concurrency: 2, batchSize: 1, receiveWait: .seconds(1))
+            )
+            let stream = worker.events()
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await worker.run() }
+                _ = try await ConveyorClient(provider: provider).enqueue(SlowJob.self, SlowJob.Input(), options: EnqueueOptions(queue: queue))
+                var events = stream.makeAsyncIterator()
+                while let event = await events.next(), event.kind != .started {}
+                // A second consumer polls the queue for as long as the job runs.
+                var seen = 0
+                let until = ContinuousClock.now + .seconds(4)
+                while ContinuousClock.now < until {
+                    seen += try await provider.receive(from: queue, max: 10, wait: .seconds(1)).count
+                }
+                while let event = await events.next(), event.kind != .succeeded {}
+                worker.triggerGracefulShutdown()
+                try await group.waitForAll()
+                #expect(seen == 0, "another consumer received the running job's message")
+            }
+            #expect(runs.withLock { $0 } == 1)
+            // A redelivered copy would have gone to the worker's own buffer (it receives ahead while a job runs) and been
+            // given back at shutdown: the queue must be empty.
+            let left = try await provider.stats(of: queue)
+            #expect(left.ready + left.inFlight == 0, "the message was delivered again while its job ran: \(left)")
+        }
+    }
+}
+
+/// A job that runs for 5 seconds.
+private struct SlowJob: ConveyorTask {
+    struct Input: Codable, Sendable {}
+    static let name = "visibility.slow"
+    static let options = TaskOptions(maxAttempts: 1, timeout: nil)
+    let onRun: @Sendable () -> Void
+    func run(_ input: Input, context: JobContext) async throws -> NoOutput {
+        onRun()
+        try await Task.sleep(for: .seconds(5))
+        return NoOutput()
     }
 }

@@ -107,7 +107,6 @@ extension Worker.Configuration {
     static func test(
         concurrency: Int = 4,
         batchSize: Int = 10,
-        visibilityTimeout: Duration = .seconds(30),
         shutdownGracePeriod: Duration = .seconds(5)
     ) -> Self {
         Worker.Configuration(
@@ -115,7 +114,6 @@ extension Worker.Configuration {
             concurrency: concurrency,
             batchSize: batchSize,
             receiveWait: .seconds(2),
-            visibilityTimeout: visibilityTimeout,
             shutdownGracePeriod: shutdownGracePeriod
         )
     }

@@ -299,7 +299,9 @@ struct WorkerTests {
         let worker = Worker(
             provider: provider,
             registry: registry,
-            configuration: .test(concurrency: 2, visibilityTimeout: .seconds(1)),
+            // The worker's heartbeats follow the provider's 1 s visibility timeout: there is no second setting that
+            // could disagree with it (the worker used to assume 30 s unless told otherwise, and ran this job twice).
+            configuration: .test(concurrency: 2),
             logger: testLogger
         )
         let stream = worker.events()
@@ -324,7 +326,7 @@ struct WorkerTests {
         let worker = Worker(
             provider: provider,
             registry: registry,
-            configuration: .test(concurrency: 4, visibilityTimeout: .seconds(1)),
+            configuration: .test(concurrency: 4),
             logger: testLogger
         )
         let stream = worker.events()

@@ -43,6 +43,16 @@ public protocol QueueProvider: Sendable {
     /// Counts of messages in `queue`.
     func stats(of queue: String) async throws -> QueueStats
 
+    /// How long a message received from `queue` stays invisible before the broker delivers it again, unless it is
+    /// settled or its visibility extended: the one value the worker heartbeats by (every 70 % of it). `nil` for a
+    /// provider without visibility timeouts (RabbitMQ redelivers when the channel closes).
+    ///
+    /// The provider owns this value (its configuration, or the queue's own setting), so that the timeout asked for on
+    /// receive and the worker's heartbeats cannot disagree. The default returns `nil` when
+    /// ``ProviderCapabilities/visibilityTimeout`` is false and 30 seconds otherwise; providers with visibility timeouts
+    /// should implement it.
+    func visibilityTimeout(of queue: String) async throws -> Duration?
+
     /// Closes connections and wakes every pending `receive`. Further calls throw ``ConveyorError/Code/closed``.
     func close() async throws
 }
@@ -57,6 +67,11 @@ extension QueueProvider {
     /// Extends each message's visibility with ``extendVisibility(_:by:)``, one call per message.
     public func extendVisibility(_ messages: [ReceivedMessage], by duration: Duration) async throws {
         for message in messages { try await extendVisibility(message, by: duration) }
+    }
+
+    /// `nil` without ``ProviderCapabilities/visibilityTimeout``, else 30 seconds.
+    public func visibilityTimeout(of queue: String) async throws -> Duration? {
+        capabilities.visibilityTimeout ? .seconds(30) : nil
     }
 
     /// Acknowledges one message.

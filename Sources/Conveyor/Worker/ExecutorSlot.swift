@@ -60,7 +60,7 @@ final class ExecutorSlot: Sendable {
     // MARK: Executor side
 
     /// Records the start of a job and arms the timer if its first deadline comes before the armed one.
-    func begin(_ job: Job, timeoutAt: ContinuousClock.Instant?, heartbeatEvery: Duration?, now: ContinuousClock.Instant) {
+    func begin(_ job: Job, timeoutAt: ContinuousClock.Instant?, now: ContinuousClock.Instant) {
         let waiter: (UnsafeContinuation<Signals, Never>, Signals)? = state.withLock { state in
             state.nextToken &+= 1
             let running = Running(
@@ -69,7 +69,7 @@ final class ExecutorSlot: Sendable {
                 timeoutAt: timeoutAt,
                 // Counted from receipt, not start: a job that waited in the local buffer has used part of its
                 // visibility timeout already (a first heartbeat already due fires at once).
-                nextHeartbeat: heartbeatEvery.map { Self.heartbeat(after: job.receivedAt, every: $0) },
+                nextHeartbeat: job.heartbeatInterval.map { Self.heartbeat(after: job.receivedAt, every: $0) },
                 heartbeatLimit: job.receivedAt + .seconds(12 * 3600)
             )
             state.running = running
@@ -127,7 +127,7 @@ final class ExecutorSlot: Sendable {
 
     /// Checks the running job against `now`: returns what is due and re-arms the timer for its next deadline
     /// (the new arming instant is returned in `arm`).
-    func checkTimer(now: ContinuousClock.Instant, visibilityTimeout: Duration) -> (TimerAction, arm: (at: ContinuousClock.Instant, generation: UInt64)?) {
+    func checkTimer(now: ContinuousClock.Instant) -> (TimerAction, arm: (at: ContinuousClock.Instant, generation: UInt64)?) {
         state.withLock { state in
             state.armedAt = nil
             guard state.cancelReason == nil, var running = state.running else { return (.none, nil) }
@@ -136,7 +136,7 @@ final class ExecutorSlot: Sendable {
                 state.cancelReason = .timeout
                 return (.cancel, nil)
             }
-            if let beat = running.nextHeartbeat, beat <= now {
+            if let beat = running.nextHeartbeat, beat <= now, let visibilityTimeout = running.job.visibilityTimeout {
                 let remaining = running.heartbeatLimit - now
                 if remaining > .zero {
                     action = .extend(running.job.message, min(visibilityTimeout, remaining))

@@ -9,12 +9,18 @@ final class Job: Sendable {
     let entry: TaskEntry?
     /// When the worker received it.
     let receivedAt: ContinuousClock.Instant
+    /// Its queue's visibility timeout (``QueueProvider/visibilityTimeout(of:)``); `nil`: no heartbeats.
+    let visibilityTimeout: Duration?
 
-    init(message: ReceivedMessage, entry: TaskEntry?, receivedAt: ContinuousClock.Instant) {
+    init(message: ReceivedMessage, entry: TaskEntry?, receivedAt: ContinuousClock.Instant, visibilityTimeout: Duration? = nil) {
         self.message = message
         self.entry = entry
         self.receivedAt = receivedAt
+        self.visibilityTimeout = visibilityTimeout
     }
+
+    /// How often the job's visibility is extended: 70 % of the visibility timeout.
+    var heartbeatInterval: Duration? { visibilityTimeout.map { $0 * 0.7 } }
 }
 
 /// The worker's local buffer and slot accounting: receivers deliver batches, a fixed pool of executors takes

@@ -15,10 +15,6 @@ extension Worker {
         public var receiversPerQueue: Int?
         /// Longest a receive waits for a message (long poll). Default 20 s.
         public var receiveWait: Duration
-        /// The visibility timeout the worker assumes its queues have. While a job runs on a provider with
-        /// visibility timeouts, the worker extends it by this much every 70 % of it (heartbeat), never beyond 12
-        /// hours after the message was received. Default 30 s.
-        public var visibilityTimeout: Duration
         /// On graceful shutdown, how long in-flight jobs may run on before they are cancelled and their messages
         /// returned for redelivery. Default 30 s.
         public var shutdownGracePeriod: Duration
@@ -33,7 +29,6 @@ extension Worker {
             batchSize: Int = 10,
             receiversPerQueue: Int? = nil,
             receiveWait: Duration = .seconds(20),
-            visibilityTimeout: Duration = .seconds(30),
             shutdownGracePeriod: Duration = .seconds(30),
             taskOptionOverrides: [String: TaskOptions] = [:]
         ) {
@@ -42,7 +37,6 @@ extension Worker {
             self.batchSize = batchSize
             self.receiversPerQueue = receiversPerQueue
             self.receiveWait = receiveWait
-            self.visibilityTimeout = visibilityTimeout
             self.shutdownGracePeriod = shutdownGracePeriod
             self.taskOptionOverrides = taskOptionOverrides
         }
@@ -67,9 +61,6 @@ extension Worker {
             }
             if let receiversPerQueue, receiversPerQueue < 1 {
                 throw ConveyorError(.invalidConfiguration, "Worker.Configuration.receiversPerQueue must be at least 1 (is \(receiversPerQueue))")
-            }
-            guard visibilityTimeout > .zero else {
-                throw ConveyorError(.invalidConfiguration, "Worker.Configuration.visibilityTimeout must be positive")
             }
             guard receiveWait >= .zero, shutdownGracePeriod >= .zero else {
                 throw ConveyorError(.invalidConfiguration, "Worker.Configuration.receiveWait and shutdownGracePeriod must not be negative")

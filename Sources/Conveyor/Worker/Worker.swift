@@ -16,21 +16,23 @@ import Synchronization
 /// ```
 ///
 /// What it does:
+/// - the visibility timeout of each queue is the provider's (``QueueProvider/visibilityTimeout(of:)``, read when the
+///   worker starts): the provider asks for it on receive and the worker heartbeats by it, so the two cannot differ;
 /// - ``Configuration/receiversPerQueue`` long-polling receivers per queue (by default enough to fill every
 ///   executor in one round) each ask for ``Configuration/batchSize`` messages at a time, and only when a whole
 ///   batch fits in ``Configuration/concurrency`` plus one batch per receiver (no over-fetching); a
 ///   ``PrefetchingQueueProvider`` (RabbitMQ) is told that capacity so that its prefetch window matches it;
 /// - a fixed pool of ``Configuration/concurrency`` executors runs jobs; a job whose task is at its
 ///   ``TaskOptions/concurrency`` limit waits in the worker's local buffer (it does not block other tasks' jobs);
-///   the visibility of such held-back (and otherwise buffered) messages is extended too, every 70 % of
-///   ``Configuration/visibilityTimeout``, so that they are not delivered again while they wait;
+///   the visibility of such held-back (and otherwise buffered) messages is extended too, every 70 % of the queue's
+///   visibility timeout, so that they are not delivered again while they wait;
 /// - success acknowledges (acknowledgements that complete together go in one call); an error retries after the
 ///   task's ``TaskOptions/backoff`` until ``TaskOptions/maxAttempts`` (the envelope's `max_attempts` wins), then
 ///   dead-letters; a ``NonRetryableError``, an unknown task, an undecodable payload, a malformed body or an
 ///   unsupported envelope version dead-letter at once, with the reason;
 /// - a job running past its ``TaskOptions/timeout`` is cancelled and counts as a failed attempt
 ///   (``ConveyorError/Code/timeout``); while a job runs on a provider with visibility timeouts, the worker extends
-///   the message's visibility every 70 % of ``Configuration/visibilityTimeout``, counted from receipt (at most 12
+///   the message's visibility every 70 % of the queue's visibility timeout, counted from receipt (at most 12
 ///   hours after receipt); heartbeats due together go in one call (SQS `ChangeMessageVisibilityBatch`);
 /// - a job whose ``Envelope/notBefore`` is still ahead (a delay longer than the broker's native maximum) is sent
 ///   again, unchanged, with the remaining delay (capped at the native maximum) and the received copy acknowledged,

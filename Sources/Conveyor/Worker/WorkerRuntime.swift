@@ -52,7 +52,6 @@ final class WorkerRuntime: Sendable {
     let slots: [ExecutorSlot]
     let acker: AckBatcher
     let heartbeats: HeartbeatBatcher
-    let heartbeatInterval: Duration?
     let maximumNativeDelay: Duration?
     let tracer: (any Tracer)?
     let instrument: any Instrument
@@ -80,9 +79,7 @@ final class WorkerRuntime: Sendable {
         self.slots = (0..<configuration.concurrency).map { _ in ExecutorSlot() }
         self.acker = AckBatcher(provider: provider, logger: logger)
         self.heartbeats = HeartbeatBatcher(provider: provider, logger: logger)
-        let capabilities = provider.capabilities
-        self.heartbeatInterval = capabilities.visibilityTimeout ? configuration.visibilityTimeout * 0.7 : nil
-        self.maximumNativeDelay = capabilities.maximumNativeDelay
+        self.maximumNativeDelay = provider.capabilities.maximumNativeDelay
         let tracer = InstrumentationSystem.tracer
         self.tracer = tracer is NoOpTracer ? nil : tracer
         self.instrument = InstrumentationSystem.instrument
@@ -104,17 +101,8 @@ final class WorkerRuntime: Sendable {
     /// Receives until shutdown is requested, then drains within the grace period.
     private func supervise() async {
         await withTaskGroup(of: Void.self) { group in
-            let receivers = configuration.effectiveReceiversPerQueue
             for queue in configuration.queues {
-                if let prefetching = provider as? any PrefetchingQueueProvider {
-                    prefetching.prepareToReceive(from: queue, capacity: configuration.concurrency + configuration.batchSize * receivers)
-                }
-                for _ in 0..<receivers {
-                    group.addTask { await self.receiveLoop(queue) }
-                }
-            }
-            if let interval = heartbeatInterval {
-                group.addTask { await self.heartbeatHeldJobs(every: interval) }
+                group.addTask { await self.serve(queue) }
             }
             await scheduler.waitForShutdownRequest()
             logger.debug("worker draining", metadata: ["conveyor.provider": .string(provider.name)])
@@ -141,8 +129,54 @@ final class WorkerRuntime: Sendable {
         for slot in slots { slot.requestCancel(.shutdown) }
     }
 
+    /// One queue: learns its visibility timeout from the provider, then runs its receivers and the heartbeat of
+    /// its held jobs until the drain begins.
+    private func serve(_ queue: String) async {
+        guard let visibilityTimeout = await visibilityTimeout(of: queue) else { return }
+        let receivers = configuration.effectiveReceiversPerQueue
+        if let prefetching = provider as? any PrefetchingQueueProvider {
+            prefetching.prepareToReceive(from: queue, capacity: configuration.concurrency + configuration.batchSize * receivers)
+        }
+        await withTaskGroup(of: Void.self) { group in
+            for _ in 0..<receivers {
+                group.addTask { await self.receiveLoop(queue, visibilityTimeout: visibilityTimeout) }
+            }
+            if let visibilityTimeout {
+                group.addTask { await self.heartbeatHeldJobs(of: queue, visibilityTimeout: visibilityTimeout) }
+            }
+        }
+    }
+
+    /// The provider's visibility timeout of `queue` (`.some(nil)`: none), asked until it answers; `nil` when the
+    /// worker stops first.
+    private func visibilityTimeout(of queue: String) async -> Duration?? {
+        var errorDelay: Duration = .milliseconds(100)
+        while !Task.isCancelled {
+            do {
+                let timeout = try await provider.visibilityTimeout(of: queue)
+                if let timeout, timeout <= .zero {
+                    logger.warning(
+                        "the provider reports a visibility timeout that is not positive; heartbeats are off for this queue",
+                        metadata: ["conveyor.queue": .string(queue), "conveyor.visibility_timeout": .stringConvertible(timeout)]
+                    )
+                    return .some(nil)
+                }
+                return .some(timeout)
+            } catch {
+                if let error = error as? ConveyorError, error.code == .closed { return nil }
+                logger.info(
+                    "reading the queue's visibility timeout failed; retrying",
+                    metadata: ["conveyor.queue": .string(queue), "error.message": .string(String(describing: error)), "retry.after": .stringConvertible(errorDelay)]
+                )
+                do { try await Task.sleep(for: errorDelay) } catch { return nil }
+                errorDelay = min(errorDelay * 2, .seconds(10))
+            }
+        }
+        return nil
+    }
+
     /// One queue's receive loop.
-    private func receiveLoop(_ queue: String) async {
+    private func receiveLoop(_ queue: String, visibilityTimeout: Duration?) async {
         var errorDelay: Duration = .milliseconds(100)
         // A cancelled receive returns at once without suspending: stop here rather than spin on it until the
         // supervisor has begun the drain.
@@ -179,27 +213,31 @@ final class WorkerRuntime: Sendable {
             for message in messages {
                 var entry: TaskEntry?
                 if case .success(let envelope) = message.envelope { entry = entries[envelope.task] }
-                jobs.append(Job(message: message, entry: entry, receivedAt: now))
+                jobs.append(Job(message: message, entry: entry, receivedAt: now, visibilityTimeout: visibilityTimeout))
             }
             let rejected = scheduler.deliver(jobs, reserved: reserved)
             if !rejected.isEmpty { await release(rejected) }
         }
     }
 
-    /// Keeps messages that wait in the local buffer (or behind a per-task limit) invisible: every `interval`
-    /// (70 % of the visibility timeout), extends those that would otherwise expire before the next round (held
-    /// for longer than the visibility timeout less one interval), up to 12 hours after receipt. Running jobs are
-    /// heartbeated by their executor slot. Ends when the drain begins.
-    private func heartbeatHeldJobs(every interval: Duration) async {
-        let slack = configuration.visibilityTimeout - interval
+    /// Keeps messages of `queue` that wait in the local buffer (or behind a per-task limit) invisible: every
+    /// interval (70 % of the visibility timeout), extends those that would otherwise expire before the next round
+    /// (held for longer than the visibility timeout less one interval), up to 12 hours after receipt. Running jobs
+    /// are heartbeated by their executor slot. Ends when the drain begins.
+    private func heartbeatHeldJobs(of queue: String, visibilityTimeout: Duration) async {
+        let interval = visibilityTimeout * 0.7
+        let slack = visibilityTimeout - interval
         while true {
             do { try await Task.sleep(for: interval) } catch { return }
             let now = ContinuousClock.now
             let held = scheduler.heldJobs(receivedBefore: now - slack)
-                .filter { now - $0.receivedAt < .seconds(12 * 3600) }
+                .filter { $0.message.queue == queue && now - $0.receivedAt < .seconds(12 * 3600) }
             guard !held.isEmpty else { continue }
-            logger.debug("extending the visibility of jobs waiting in the worker", metadata: ["job.count": .stringConvertible(held.count)])
-            await heartbeats.extend(held.map(\.message), by: configuration.visibilityTimeout)
+            logger.debug(
+                "extending the visibility of jobs waiting in the worker",
+                metadata: ["conveyor.queue": .string(queue), "job.count": .stringConvertible(held.count)]
+            )
+            await heartbeats.extend(held.map(\.message), by: visibilityTimeout)
         }
     }
 
@@ -248,7 +286,7 @@ final class WorkerRuntime: Sendable {
                     var arms: [(at: ContinuousClock.Instant, generation: UInt64)] = []
                     if let arm = signals.arm { arms.append(arm) }
                     if signals.timerFired && !cancelled {
-                        let (action, rearm) = slot.checkTimer(now: .now, visibilityTimeout: configuration.visibilityTimeout)
+                        let (action, rearm) = slot.checkTimer(now: .now)
                         switch action {
                         case .none:
                             break
@@ -330,7 +368,7 @@ final class WorkerRuntime: Sendable {
             if waited >= 0, let nanoseconds = Int64(exactly: (waited * 1e9).rounded()) { wait.recordNanoseconds(nanoseconds) }
         }
         let maxAttempts = envelope.maxAttempts ?? entry.options.maxAttempts
-        slot.begin(job, timeoutAt: entry.options.timeout.map { start + $0 }, heartbeatEvery: heartbeatInterval, now: start)
+        slot.begin(job, timeoutAt: entry.options.timeout.map { start + $0 }, now: start)
         let hub = self.hub
         let progress: @Sendable (Double, String?) -> Void
         if hub.isActive {

@@ -36,8 +36,10 @@ struct WorkerCommand: AsyncParsableCommand {
     @Option(help: "File the record task appends to.") var record: String?
     @Option(name: .customLong("shutdown-grace"), help: "How long running jobs may finish after SIGTERM.")
     var shutdownGrace: DurationArgument = DurationArgument(.seconds(30), text: "30s")
-    @Option(name: .customLong("visibility-timeout"), help: "Visibility timeout the worker assumes (heartbeats extend it).")
-    var visibilityTimeout: DurationArgument = DurationArgument(.seconds(30), text: "30s")
+    @Option(
+        name: .customLong("visibility-timeout"),
+        help: "Visibility timeout asked for on each receive; the worker heartbeats running jobs by it (memory, sqs; default 30s).")
+    var visibilityTimeout: DurationArgument?
     @Option(name: .customLong("max-attempts"), help: "Attempts before a built-in task's job is dead-lettered.")
     var maxAttempts: Int = 3
     @Option(name: .customLong("retry-delay"), help: "Delay before retrying a failed built-in task.")
@@ -50,6 +52,9 @@ struct WorkerCommand: AsyncParsableCommand {
     func validate() throws {
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
+        if visibilityTimeout != nil, providerOptions.kind == "rabbitmq" {
+            throw ValidationError("--visibility-timeout applies to memory and sqs: RabbitMQ has none (it redelivers when a connection closes)")
+        }
         if let metricsPort, !(0...65535).contains(metricsPort) {
             throw ValidationError("--metrics-port must be between 0 and 65535")
         }
@@ -74,7 +79,7 @@ struct WorkerCommand: AsyncParsableCommand {
                 // listen, the worker is drained gracefully and the error reported.
                 services.append(.init(service: endpoint, failureTerminationBehavior: .gracefullyShutdownGroup))
             }
-            let provider = try providerOptions.makeProvider(logger: logger)
+            let provider = try providerOptions.makeProvider(logger: logger, visibilityTimeout: visibilityTimeout?.duration)
             // Fail fast on a broken configuration (unreachable broker, wrong credentials, missing SQS queue): one
             // round trip per queue before the worker starts, instead of a receive loop that retries forever.
             for queue in queues {
@@ -97,7 +102,6 @@ struct WorkerCommand: AsyncParsableCommand {
                 configuration: Worker.Configuration(
                     queues: queues,
                     concurrency: concurrency,
-                    visibilityTimeout: visibilityTimeout.duration,
                     shutdownGracePeriod: shutdownGrace.duration,
                     taskOptionOverrides: overrides
                 ),

@@ -42,7 +42,8 @@ struct ProviderOptions: ParsableArguments {
     }
 
     /// Builds the provider. `allowMemory` is false for commands that only make sense against a shared broker.
-    func makeProvider(logger: Logger, allowMemory: Bool = true) throws -> any QueueProvider {
+    /// `visibilityTimeout` replaces the provider's own (memory and SQS; RabbitMQ has none).
+    func makeProvider(logger: Logger, allowMemory: Bool = true, visibilityTimeout: Duration? = nil) throws -> any QueueProvider {
         var env = ProcessInfo.processInfo.environment
         switch kind {
         case "memory":
@@ -51,11 +52,14 @@ struct ProviderOptions: ParsableArguments {
                     "the memory provider lives inside one process, so this command cannot reach it: use --provider sqs or rabbitmq"
                 )
             }
-            return MemoryQueueProvider()
+            var configuration = MemoryQueueProvider.Configuration()
+            if let visibilityTimeout { configuration.visibilityTimeout = visibilityTimeout }
+            return MemoryQueueProvider(configuration: configuration)
         case "sqs":
             if let endpoint { env["AWS_ENDPOINT_URL_SQS"] = endpoint }
             if let region { env["AWS_REGION"] = region }
-            let configuration = try SQSQueueProvider.Configuration.fromEnvironment(env)
+            var configuration = try SQSQueueProvider.Configuration.fromEnvironment(env)
+            if let visibilityTimeout { configuration.visibilityTimeout = visibilityTimeout }
             return try SQSQueueProvider(configuration: configuration, logger: logger)
         default:
             if let url { env["AMQP_URL"] = url }

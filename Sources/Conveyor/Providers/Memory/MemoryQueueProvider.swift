@@ -178,6 +178,11 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
     }
 
     /// Exact counts of `queue`.
+    /// ``Configuration/visibilityTimeout``, the same for every queue.
+    public func visibilityTimeout(of queue: String) async throws -> Duration? {
+        configuration.visibilityTimeout
+    }
+
     public func stats(of queue: String) async throws -> QueueStats {
         let now = ContinuousClock.now
         var actions: [MemoryAction] = []

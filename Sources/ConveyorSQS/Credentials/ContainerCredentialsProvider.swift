@@ -5,6 +5,8 @@ import Foundation
 /// (relative to `http://169.254.170.2`) or `AWS_CONTAINER_CREDENTIALS_FULL_URI`, with
 /// `AWS_CONTAINER_AUTHORIZATION_TOKEN` (or the file named by `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`) when set.
 ///
+/// The endpoint is never reached through a proxy (`http_proxy`, `all_proxy`), as in the AWS SDKs.
+///
 /// Its description and reflection (`dump`, debuggers) name the variables it reads that are set, never their values.
 public struct ContainerCredentialsProvider: AWSCredentialsProvider, CustomStringConvertible, CustomReflectable {
     /// The variables this provider reads.
@@ -65,7 +67,9 @@ public struct ContainerCredentialsProvider: AWSCredentialsProvider, CustomString
     private func fetch(_ http: CurlMultiLoop, url: String, headers: [(name: String, value: String)]) async throws -> AWSCredentials {
         let response: HTTPResponse
         do {
-            response = try await http.perform(HTTPRequest(method: "GET", url: url, headers: headers, timeout: timeout, connectTimeout: timeout))
+            response = try await http.perform(HTTPRequest(
+                method: "GET", url: url, headers: headers, timeout: timeout, connectTimeout: timeout, bypassProxy: true
+            ))
         } catch let error as HTTPTransportError {
             throw ConveyorError(.invalidConfiguration, "container credentials: endpoint not reachable (\(error.message))")
         }

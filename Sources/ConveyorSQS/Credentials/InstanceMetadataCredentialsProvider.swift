@@ -3,6 +3,7 @@ import Foundation
 
 /// Credentials of the EC2 instance role, from the instance metadata service with IMDSv2 session tokens.
 /// Disabled by `AWS_EC2_METADATA_DISABLED=true`; the endpoint can be overridden with `AWS_EC2_METADATA_SERVICE_ENDPOINT`.
+/// The metadata service is never reached through a proxy (`http_proxy`, `all_proxy`).
 ///
 /// Its description and reflection (`dump`, debuggers) name the variables it reads that are set, never their values.
 public struct InstanceMetadataCredentialsProvider: AWSCredentialsProvider, CustomStringConvertible, CustomReflectable {
@@ -50,7 +51,8 @@ public struct InstanceMetadataCredentialsProvider: AWSCredentialsProvider, Custo
                 url: base + "/latest/api/token",
                 headers: [(name: "X-aws-ec2-metadata-token-ttl-seconds", value: "21600")],
                 timeout: timeout,
-                connectTimeout: timeout
+                connectTimeout: timeout,
+                bypassProxy: true
             ))
             guard tokenResponse.status == 200 else {
                 throw ConveyorError(.invalidConfiguration, "EC2 instance metadata: token request answered HTTP \(tokenResponse.status)")
@@ -58,13 +60,17 @@ public struct InstanceMetadataCredentialsProvider: AWSCredentialsProvider, Custo
             let token = String(decoding: tokenResponse.body, as: UTF8.self)
             let tokenHeader = [(name: "X-aws-ec2-metadata-token", value: token)]
             let path = base + "/latest/meta-data/iam/security-credentials/"
-            let roleResponse = try await http.perform(HTTPRequest(method: "GET", url: path, headers: tokenHeader, timeout: timeout, connectTimeout: timeout))
+            let roleResponse = try await http.perform(HTTPRequest(
+                method: "GET", url: path, headers: tokenHeader, timeout: timeout, connectTimeout: timeout, bypassProxy: true
+            ))
             guard roleResponse.status == 200,
                 let role = String(decoding: roleResponse.body, as: UTF8.self).split(whereSeparator: \.isNewline).first
             else {
                 throw ConveyorError(.invalidConfiguration, "EC2 instance metadata: no instance role (HTTP \(roleResponse.status))")
             }
-            let response = try await http.perform(HTTPRequest(method: "GET", url: path + role, headers: tokenHeader, timeout: timeout, connectTimeout: timeout))
+            let response = try await http.perform(HTTPRequest(
+                method: "GET", url: path + role, headers: tokenHeader, timeout: timeout, connectTimeout: timeout, bypassProxy: true
+            ))
             guard response.status == 200 else {
                 throw ConveyorError(.invalidConfiguration, "EC2 instance metadata: role credentials answered HTTP \(response.status)")
             }

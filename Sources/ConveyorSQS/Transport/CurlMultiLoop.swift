@@ -351,6 +351,7 @@ private final class Transfer: @unchecked Sendable {
         set(CURLOPT_SSL_VERIFYHOST, 2)
         set(CURLOPT_TCP_KEEPALIVE, 1)
         set(CURLOPT_TCP_NODELAY, 1)
+        if request.bypassProxy { ok = ok && conveyor_curl_easy_bypass_proxy(easy) == CURLE_OK }
         set(CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(request.connectTimeout))
         set(CURLOPT_TIMEOUT_MS, Self.milliseconds(request.timeout))
         var list: UnsafeMutablePointer<curl_slist>? = nil

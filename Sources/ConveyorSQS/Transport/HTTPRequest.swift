@@ -12,6 +12,9 @@ package struct HTTPRequest: Sendable {
     package var timeout: Duration
     /// Connecting must finish within this time.
     package var connectTimeout: Duration
+    /// Whether to connect directly even when `http_proxy`, `all_proxy` (or their upper-case forms) name a proxy:
+    /// for the credential endpoints, whose answers and tokens must not cross a proxy. Default: false.
+    package var bypassProxy: Bool
 
     package init(
         method: String,
@@ -19,7 +22,8 @@ package struct HTTPRequest: Sendable {
         headers: [(name: String, value: String)] = [],
         body: [UInt8] = [],
         timeout: Duration = .seconds(30),
-        connectTimeout: Duration = .seconds(5)
+        connectTimeout: Duration = .seconds(5),
+        bypassProxy: Bool = false
     ) {
         self.method = method
         self.url = url
@@ -27,6 +31,7 @@ package struct HTTPRequest: Sendable {
         self.body = body
         self.timeout = timeout
         self.connectTimeout = connectTimeout
+        self.bypassProxy = bypassProxy
     }
 }
 

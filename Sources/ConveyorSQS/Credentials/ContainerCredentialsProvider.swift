@@ -2,10 +2,13 @@ import Conveyor
 import Foundation
 
 /// Credentials from the ECS/EKS container credentials endpoint: `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`
-/// (relative to `http://169.254.170.2`) or `AWS_CONTAINER_CREDENTIALS_FULL_URI`, with
-/// `AWS_CONTAINER_AUTHORIZATION_TOKEN` (or the file named by `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`) when set.
+/// (relative to `http://169.254.170.2`) or `AWS_CONTAINER_CREDENTIALS_FULL_URI`, with the authorization token from
+/// the file named by `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (read again on each fetch) or, without it,
+/// `AWS_CONTAINER_AUTHORIZATION_TOKEN`.
 ///
-/// The endpoint is never reached through a proxy (`http_proxy`, `all_proxy`), as in the AWS SDKs.
+/// As in the AWS SDKs, a full URI must use HTTPS, or HTTP to a loopback host (`127.0.0.0/8`, `[::1]`, `localhost`)
+/// or to one of the ECS/EKS addresses `169.254.170.2`, `169.254.170.23` and `[fd00:ec2::23]`; the endpoint is never
+/// reached through a proxy (`http_proxy`, `all_proxy`).
 ///
 /// Its description and reflection (`dump`, debuggers) name the variables it reads that are set, never their values.
 public struct ContainerCredentialsProvider: AWSCredentialsProvider, CustomStringConvertible, CustomReflectable {
@@ -30,28 +33,11 @@ public struct ContainerCredentialsProvider: AWSCredentialsProvider, CustomString
     public var sourceDescription: String { "container credentials" }
 
     /// Fetches credentials from the container endpoint; throws an ``ConveyorError/Code/invalidConfiguration`` error
-    /// when no endpoint is configured, it cannot be reached or it answers with an error.
+    /// when no endpoint is configured, the configured one is not allowed, or it cannot be reached or answers with an
+    /// error.
     public func credentials() async throws -> AWSCredentials {
-        let url: String
-        if let relative = environment["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"], !relative.isEmpty {
-            url = "http://169.254.170.2" + relative
-        } else if let full = environment["AWS_CONTAINER_CREDENTIALS_FULL_URI"], !full.isEmpty {
-            url = full
-        } else {
-            throw ConveyorError(
-                .invalidConfiguration,
-                "container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and AWS_CONTAINER_CREDENTIALS_FULL_URI are not set"
-            )
-        }
-        var headers: [(name: String, value: String)] = []
-        if let token = environment["AWS_CONTAINER_AUTHORIZATION_TOKEN"], !token.isEmpty {
-            headers.append((name: "Authorization", value: token))
-        } else if let file = environment["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"], !file.isEmpty {
-            guard let token = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw ConveyorError(.invalidConfiguration, "container credentials: cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE \(file)")
-            }
-            headers.append((name: "Authorization", value: token.trimmingCharacters(in: .whitespacesAndNewlines)))
-        }
+        let url = try endpointURL()
+        let headers = try authorizationHeaders()
         // A short-lived transfer loop per fetch: credentials are fetched rarely.
         let http = CurlMultiLoop(name: "conveyor.credentials")
         do {

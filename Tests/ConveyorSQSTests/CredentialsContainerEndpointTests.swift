@@ -95,7 +95,8 @@ struct CredentialsContainerEndpointTests {
     }
 
     @Test(.timeLimit(.minutes(1))) func theTokenFileWinsAndIsReadAgainOnEachFetch() async throws {
-        let server = try LocalHTTPServer { _ in (200, CloudCredentialsTests.credentialsJSON(expiresIn: 3600)) }
+        let clock = CredentialsTestClock()
+        let server = try LocalHTTPServer { _ in (200, clock.credentialsJSON(expiresIn: 3600)) }
         defer { server.stop() }
         let file = NSTemporaryDirectory() + "conveyor-token-\(UUID().uuidString)"
         defer { try? FileManager.default.removeItem(atPath: file) }
@@ -106,10 +107,12 @@ struct CredentialsContainerEndpointTests {
                 "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": file,
                 "AWS_CONTAINER_AUTHORIZATION_TOKEN": "token-from-variable",
             ],
-            timeout: .seconds(10)
+            timeout: .seconds(10),
+            cache: clock.cacheConfiguration()
         )
         _ = try await provider.credentials()
         try "token-two".write(toFile: file, atomically: true, encoding: .utf8)
+        clock.advance(3600 - 60)  // due for refresh
         _ = try await provider.credentials()
         #expect(server.requests.map { $0.headers["authorization"] } == ["token-one", "token-two"])
     }

@@ -10,6 +10,10 @@ import Foundation
 /// or to one of the ECS/EKS addresses `169.254.170.2`, `169.254.170.23` and `[fd00:ec2::23]`; the endpoint is never
 /// reached through a proxy (`http_proxy`, `all_proxy`).
 ///
+/// The credentials are cached and refreshed five minutes before they expire, one refresh at a time; when a refresh
+/// fails, the cached credentials are used while they are valid (the failure is logged at warning). Copies of a
+/// provider share the cache; changing ``environment`` or ``timeout`` starts a new one.
+///
 /// Its description and reflection (`dump`, debuggers) name the variables it reads that are set, never their values.
 public struct ContainerCredentialsProvider: AWSCredentialsProvider, CustomStringConvertible, CustomReflectable {
     /// The variables this provider reads.
@@ -19,34 +23,48 @@ public struct ContainerCredentialsProvider: AWSCredentialsProvider, CustomString
     ]
 
     /// The environment read.
-    public var environment: [String: String]
+    public var environment: [String: String] {
+        didSet { cache = CredentialsCache(source: sourceDescription, configuration: cacheConfiguration) }
+    }
     /// Per-request timeout.
-    public var timeout: Duration
+    public var timeout: Duration {
+        didSet { cache = CredentialsCache(source: sourceDescription, configuration: cacheConfiguration) }
+    }
+    private let cacheConfiguration: CredentialsCache.Configuration
+    private var cache: CredentialsCache
 
     /// Creates a provider reading `environment`.
     public init(environment: [String: String] = ProcessInfo.processInfo.environment, timeout: Duration = .seconds(2)) {
+        self.init(environment: environment, timeout: timeout, cache: CredentialsCache.Configuration())
+    }
+
+    /// Creates a provider whose cache refreshes as `cache` says (clock, margins, logger: for tests).
+    package init(environment: [String: String], timeout: Duration = .seconds(2), cache: CredentialsCache.Configuration) {
         self.environment = environment
         self.timeout = timeout
+        self.cacheConfiguration = cache
+        self.cache = CredentialsCache(source: "container credentials", configuration: cache)
     }
 
     /// `"container credentials"`.
     public var sourceDescription: String { "container credentials" }
 
-    /// Fetches credentials from the container endpoint; throws an ``ConveyorError/Code/invalidConfiguration`` error
-    /// when no endpoint is configured, the configured one is not allowed, or it cannot be reached or answers with an
-    /// error.
+    /// The cached credentials, or credentials fetched from the container endpoint; throws an
+    /// ``ConveyorError/Code/invalidConfiguration`` error when no endpoint is configured, the configured one is not
+    /// allowed, or it cannot be reached or answers with an error (and no cached credentials are still valid).
     public func credentials() async throws -> AWSCredentials {
         let url = try endpointURL()
-        let headers = try authorizationHeaders()
-        // A short-lived transfer loop per fetch: credentials are fetched rarely.
-        let http = CurlMultiLoop(name: "conveyor.credentials")
-        do {
-            let result = try await fetch(http, url: url, headers: headers)
-            await http.close()
-            return result
-        } catch {
-            await http.close()
-            throw error
+        return try await cache.credentials { [self] in
+            // A short-lived transfer loop per fetch: credentials are fetched rarely.
+            let http = CurlMultiLoop(name: "conveyor.credentials")
+            do {
+                let result = try await fetch(http, url: url, headers: try authorizationHeaders())
+                await http.close()
+                return result
+            } catch {
+                await http.close()
+                throw error
+            }
         }
     }
 

@@ -30,6 +30,12 @@ static inline CURLcode conveyor_curl_easy_getinfo_pointer(CURL *handle, CURLINFO
     return curl_easy_getinfo(handle, info, value);
 }
 
+/* Never send this transfer through a proxy, whatever `http_proxy`, `all_proxy` or `CURLOPT_PROXY` say (for the
+   credential endpoints, which the AWS SDKs never proxy). libcurl copies the string. */
+static inline CURLcode conveyor_curl_easy_bypass_proxy(CURL *handle) {
+    return curl_easy_setopt(handle, CURLOPT_NOPROXY, "*");
+}
+
 static inline CURLMcode conveyor_curl_multi_setopt_long(CURLM *multi, CURLMoption option, long value) {
     return curl_multi_setopt(multi, option, value);
 }

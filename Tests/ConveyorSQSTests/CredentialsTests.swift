@@ -247,23 +247,39 @@ struct CloudCredentialsTests {
     }
 
     @Test func chainRefreshesCredentialsCloseToExpiry() async throws {
-        let server = try LocalHTTPServer { _ in (200, CloudCredentialsTests.credentialsJSON(expiresIn: 120)) }
+        let clock = CredentialsTestClock()
+        let server = try LocalHTTPServer { _ in (200, clock.credentialsJSON(expiresIn: 120)) }
         defer { server.stop() }
-        let chain = AWSCredentialsProviderChain([
-            ContainerCredentialsProvider(environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:\(server.port)/creds"])
-        ])
+        let chain = AWSCredentialsProviderChain(
+            [ContainerCredentialsProvider(
+                environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:\(server.port)/creds"],
+                cache: clock.cacheConfiguration()
+            )],
+            cache: clock.cacheConfiguration()
+        )
         _ = try await chain.credentials()
         _ = try await chain.credentials()
-        // Credentials expiring within five minutes are fetched again.
+        // Credentials expiring within five minutes are fetched again, but not more often than every 10 seconds
+        // when the source keeps handing out credentials that are already due.
+        #expect(server.requests.count == 1)
+        clock.advance(11)
+        _ = try await chain.credentials()
         #expect(server.requests.count == 2)
 
-        let longLived = try LocalHTTPServer { _ in (200, CloudCredentialsTests.credentialsJSON(expiresIn: 3600)) }
+        let longLived = try LocalHTTPServer { _ in (200, clock.credentialsJSON(expiresIn: 3600)) }
         defer { longLived.stop() }
-        let cached = AWSCredentialsProviderChain([
-            ContainerCredentialsProvider(environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:\(longLived.port)/creds"])
-        ])
+        let cached = AWSCredentialsProviderChain(
+            [ContainerCredentialsProvider(
+                environment: ["AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:\(longLived.port)/creds"],
+                cache: clock.cacheConfiguration()
+            )],
+            cache: clock.cacheConfiguration()
+        )
         _ = try await cached.credentials()
         _ = try await cached.credentials()
         #expect(longLived.requests.count == 1)
+        clock.advance(3600 - 299)  // within five minutes of expiry
+        _ = try await cached.credentials()
+        #expect(longLived.requests.count == 2)
     }
 }

@@ -53,16 +53,20 @@ final class LocalHTTPServer: Sendable {
         thread.start()
     }
 
-    /// Stops accepting (the accept loop ends when the socket is shut down).
+    /// Stops accepting: the accept loop ends when the socket is shut down, and closes it then. (Closing it here
+    /// would free its descriptor number while the loop may be about to call `accept` again: a socket opened meanwhile,
+    /// another test's server, could get that number and have its connections answered by this server.)
     func stop() {
         shutdown(socket, Int32(SHUT_RDWR))
-        close(socket)
     }
 
     private func serve() {
         while true {
             let client = accept(socket, nil, nil)
-            if client < 0 { return }
+            if client < 0 {
+                close(socket)
+                return
+            }
             let thread = Thread { [self] in self.handle(client) }
             thread.start()
         }

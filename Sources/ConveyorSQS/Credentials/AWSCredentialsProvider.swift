@@ -1,6 +1,5 @@
 import Conveyor
 import Foundation
-import Synchronization
 
 /// A source of AWS credentials.
 public protocol AWSCredentialsProvider: Sendable {
@@ -126,8 +125,12 @@ public struct ProfileCredentialsProvider: AWSCredentialsProvider {
     }
 }
 
-/// Tries providers in order and returns the first credentials found, caching them until five minutes before
-/// they expire.
+/// Tries providers in order and returns the first credentials found, caching them and refreshing them five minutes
+/// before they expire.
+///
+/// One refresh at a time: concurrent callers wait for it. When a refresh fails while the cached credentials are
+/// still valid, they are used until they expire (the failure is logged at warning, with no secret) and the chain is
+/// tried again after a short backoff.
 ///
 /// When every source fails, the error lists each source tried and what it lacked (never a secret).
 ///
@@ -135,12 +138,18 @@ public struct ProfileCredentialsProvider: AWSCredentialsProvider {
 public final class AWSCredentialsProviderChain: AWSCredentialsProvider, CustomStringConvertible, CustomReflectable {
     /// The providers, in order.
     public let providers: [any AWSCredentialsProvider]
-    private let cache = Mutex<AWSCredentials?>(nil)
-    /// How long before expiry cached credentials are refreshed.
-    static let refreshMargin: TimeInterval = 300
+    private let cache: CredentialsCache
 
     /// Creates a chain of `providers`.
-    public init(_ providers: [any AWSCredentialsProvider]) { self.providers = providers }
+    public convenience init(_ providers: [any AWSCredentialsProvider]) {
+        self.init(providers, cache: CredentialsCache.Configuration())
+    }
+
+    /// Creates a chain whose cache refreshes as `cache` says (clock, margins, logger: for tests).
+    package init(_ providers: [any AWSCredentialsProvider], cache: CredentialsCache.Configuration) {
+        self.providers = providers
+        self.cache = CredentialsCache(source: "AWS credentials provider chain", configuration: cache)
+    }
 
     /// The standard chain: environment variables, the shared profile, ECS container credentials, EC2 IMDSv2.
     public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment) -> AWSCredentialsProviderChain {
@@ -156,30 +165,24 @@ public final class AWSCredentialsProviderChain: AWSCredentialsProvider, CustomSt
     public var sourceDescription: String { providers.map(\.sourceDescription).joined(separator: ", ") }
 
     /// The first credentials a provider returns, cached until five minutes before they expire; throws an
-    /// ``ConveyorError/Code/invalidConfiguration`` error listing every source tried when none has credentials.
+    /// ``ConveyorError/Code/invalidConfiguration`` error listing every source tried when none has credentials (and
+    /// no cached credentials are still valid).
     public func credentials() async throws -> AWSCredentials {
-        if let cached = cache.withLock({ $0 }) {
-            if let expiration = cached.expiration {
-                if expiration.timeIntervalSinceNow > Self.refreshMargin { return cached }
-            } else {
-                return cached
+        try await cache.credentials { [providers] in
+            var problems: [String] = []
+            for provider in providers {
+                do {
+                    return try await provider.credentials()
+                } catch let error as ConveyorError {
+                    problems.append(error.message)
+                } catch is CancellationError {
+                    throw CancellationError()
+                } catch {
+                    problems.append("\(provider.sourceDescription): \(type(of: error))")
+                }
             }
+            throw ConveyorError(.invalidConfiguration, "no AWS credentials found; tried: " + problems.joined(separator: "; "))
         }
-        var problems: [String] = []
-        for provider in providers {
-            do {
-                let found = try await provider.credentials()
-                cache.withLock { $0 = found }
-                return found
-            } catch let error as ConveyorError {
-                problems.append(error.message)
-            } catch is CancellationError {
-                throw CancellationError()
-            } catch {
-                problems.append("\(provider.sourceDescription): \(type(of: error))")
-            }
-        }
-        throw ConveyorError(.invalidConfiguration, "no AWS credentials found; tried: " + problems.joined(separator: "; "))
     }
 
     /// `AWSCredentialsProviderChain(environment variables, profile "default", ...)`: the sources, never a secret.

@@ -2,8 +2,17 @@ import Conveyor
 import Foundation
 
 /// Credentials from the ECS/EKS container credentials endpoint: `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI`
-/// (relative to `http://169.254.170.2`) or `AWS_CONTAINER_CREDENTIALS_FULL_URI`, with
-/// `AWS_CONTAINER_AUTHORIZATION_TOKEN` (or the file named by `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE`) when set.
+/// (relative to `http://169.254.170.2`) or `AWS_CONTAINER_CREDENTIALS_FULL_URI`, with the authorization token from
+/// the file named by `AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE` (read again on each fetch) or, without it,
+/// `AWS_CONTAINER_AUTHORIZATION_TOKEN`.
+///
+/// As in the AWS SDKs, a full URI must use HTTPS, or HTTP to a loopback host (`127.0.0.0/8`, `[::1]`, `localhost`)
+/// or to one of the ECS/EKS addresses `169.254.170.2`, `169.254.170.23` and `[fd00:ec2::23]`; the endpoint is never
+/// reached through a proxy (`http_proxy`, `all_proxy`).
+///
+/// The credentials are cached and refreshed five minutes before they expire, one refresh at a time; when a refresh
+/// fails, the cached credentials are used while they are valid (the failure is logged at warning). Copies of a
+/// provider share the cache; changing ``environment`` or ``timeout`` starts a new one.
 ///
 /// Its description and reflection (`dump`, debuggers) name the variables it reads that are set, never their values.
 public struct ContainerCredentialsProvider: AWSCredentialsProvider, CustomStringConvertible, CustomReflectable {
@@ -14,58 +23,57 @@ public struct ContainerCredentialsProvider: AWSCredentialsProvider, CustomString
     ]
 
     /// The environment read.
-    public var environment: [String: String]
+    public var environment: [String: String] {
+        didSet { cache = CredentialsCache(source: sourceDescription, configuration: cacheConfiguration) }
+    }
     /// Per-request timeout.
-    public var timeout: Duration
+    public var timeout: Duration {
+        didSet { cache = CredentialsCache(source: sourceDescription, configuration: cacheConfiguration) }
+    }
+    private let cacheConfiguration: CredentialsCache.Configuration
+    private var cache: CredentialsCache
 
     /// Creates a provider reading `environment`.
     public init(environment: [String: String] = ProcessInfo.processInfo.environment, timeout: Duration = .seconds(2)) {
+        self.init(environment: environment, timeout: timeout, cache: CredentialsCache.Configuration())
+    }
+
+    /// Creates a provider whose cache refreshes as `cache` says (clock, margins, logger: for tests).
+    package init(environment: [String: String], timeout: Duration = .seconds(2), cache: CredentialsCache.Configuration) {
         self.environment = environment
         self.timeout = timeout
+        self.cacheConfiguration = cache
+        self.cache = CredentialsCache(source: "container credentials", configuration: cache)
     }
 
     /// `"container credentials"`.
     public var sourceDescription: String { "container credentials" }
 
-    /// Fetches credentials from the container endpoint; throws an ``ConveyorError/Code/invalidConfiguration`` error
-    /// when no endpoint is configured, it cannot be reached or it answers with an error.
+    /// The cached credentials, or credentials fetched from the container endpoint; throws an
+    /// ``ConveyorError/Code/invalidConfiguration`` error when no endpoint is configured, the configured one is not
+    /// allowed, or it cannot be reached or answers with an error (and no cached credentials are still valid).
     public func credentials() async throws -> AWSCredentials {
-        let url: String
-        if let relative = environment["AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"], !relative.isEmpty {
-            url = "http://169.254.170.2" + relative
-        } else if let full = environment["AWS_CONTAINER_CREDENTIALS_FULL_URI"], !full.isEmpty {
-            url = full
-        } else {
-            throw ConveyorError(
-                .invalidConfiguration,
-                "container credentials: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and AWS_CONTAINER_CREDENTIALS_FULL_URI are not set"
-            )
-        }
-        var headers: [(name: String, value: String)] = []
-        if let token = environment["AWS_CONTAINER_AUTHORIZATION_TOKEN"], !token.isEmpty {
-            headers.append((name: "Authorization", value: token))
-        } else if let file = environment["AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"], !file.isEmpty {
-            guard let token = try? String(contentsOfFile: file, encoding: .utf8) else {
-                throw ConveyorError(.invalidConfiguration, "container credentials: cannot read AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE \(file)")
+        let url = try endpointURL()
+        return try await cache.credentials { [self] in
+            // A short-lived transfer loop per fetch: credentials are fetched rarely.
+            let http = CurlMultiLoop(name: "conveyor.credentials")
+            do {
+                let result = try await fetch(http, url: url, headers: try authorizationHeaders())
+                await http.close()
+                return result
+            } catch {
+                await http.close()
+                throw error
             }
-            headers.append((name: "Authorization", value: token.trimmingCharacters(in: .whitespacesAndNewlines)))
-        }
-        // A short-lived transfer loop per fetch: credentials are fetched rarely.
-        let http = CurlMultiLoop(name: "conveyor.credentials")
-        do {
-            let result = try await fetch(http, url: url, headers: headers)
-            await http.close()
-            return result
-        } catch {
-            await http.close()
-            throw error
         }
     }
 
     private func fetch(_ http: CurlMultiLoop, url: String, headers: [(name: String, value: String)]) async throws -> AWSCredentials {
         let response: HTTPResponse
         do {
-            response = try await http.perform(HTTPRequest(method: "GET", url: url, headers: headers, timeout: timeout, connectTimeout: timeout))
+            response = try await http.perform(HTTPRequest(
+                method: "GET", url: url, headers: headers, timeout: timeout, connectTimeout: timeout, bypassProxy: true
+            ))
         } catch let error as HTTPTransportError {
             throw ConveyorError(.invalidConfiguration, "container credentials: endpoint not reachable (\(error.message))")
         }
@@ -88,109 +96,5 @@ public struct ContainerCredentialsProvider: AWSCredentialsProvider, CustomString
             children: ["environment": CredentialsRedaction.environment(environment, reading: Self.variables), "timeout": timeout],
             displayStyle: .struct
         )
-    }
-}
-
-/// Credentials of the EC2 instance role, from the instance metadata service with IMDSv2 session tokens.
-/// Disabled by `AWS_EC2_METADATA_DISABLED=true`; the endpoint can be overridden with `AWS_EC2_METADATA_SERVICE_ENDPOINT`.
-///
-/// Its description and reflection (`dump`, debuggers) name the variables it reads that are set, never their values.
-public struct InstanceMetadataCredentialsProvider: AWSCredentialsProvider, CustomStringConvertible, CustomReflectable {
-    /// The variables this provider reads.
-    static let variables = ["AWS_EC2_METADATA_DISABLED", "AWS_EC2_METADATA_SERVICE_ENDPOINT"]
-
-    /// The environment read.
-    public var environment: [String: String]
-    /// Per-request timeout.
-    public var timeout: Duration
-
-    /// Creates a provider reading `environment`.
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment, timeout: Duration = .seconds(1)) {
-        self.environment = environment
-        self.timeout = timeout
-    }
-
-    /// `"EC2 instance metadata"`.
-    public var sourceDescription: String { "EC2 instance metadata" }
-
-    /// Fetches the instance role's credentials (IMDSv2); throws an ``ConveyorError/Code/invalidConfiguration``
-    /// error when disabled, unreachable, or the instance has no role.
-    public func credentials() async throws -> AWSCredentials {
-        if environment["AWS_EC2_METADATA_DISABLED"]?.lowercased() == "true" {
-            throw ConveyorError(.invalidConfiguration, "EC2 instance metadata: disabled by AWS_EC2_METADATA_DISABLED")
-        }
-        var base = environment["AWS_EC2_METADATA_SERVICE_ENDPOINT"] ?? "http://169.254.169.254"
-        while base.hasSuffix("/") { base.removeLast() }
-        // A short-lived transfer loop per fetch: credentials are fetched rarely.
-        let http = CurlMultiLoop(name: "conveyor.credentials")
-        do {
-            let result = try await fetch(http, base: base)
-            await http.close()
-            return result
-        } catch {
-            await http.close()
-            throw error
-        }
-    }
-
-    private func fetch(_ http: CurlMultiLoop, base: String) async throws -> AWSCredentials {
-        do {
-            let tokenResponse = try await http.perform(HTTPRequest(
-                method: "PUT",
-                url: base + "/latest/api/token",
-                headers: [(name: "X-aws-ec2-metadata-token-ttl-seconds", value: "21600")],
-                timeout: timeout,
-                connectTimeout: timeout
-            ))
-            guard tokenResponse.status == 200 else {
-                throw ConveyorError(.invalidConfiguration, "EC2 instance metadata: token request answered HTTP \(tokenResponse.status)")
-            }
-            let token = String(decoding: tokenResponse.body, as: UTF8.self)
-            let tokenHeader = [(name: "X-aws-ec2-metadata-token", value: token)]
-            let path = base + "/latest/meta-data/iam/security-credentials/"
-            let roleResponse = try await http.perform(HTTPRequest(method: "GET", url: path, headers: tokenHeader, timeout: timeout, connectTimeout: timeout))
-            guard roleResponse.status == 200,
-                let role = String(decoding: roleResponse.body, as: UTF8.self).split(whereSeparator: \.isNewline).first
-            else {
-                throw ConveyorError(.invalidConfiguration, "EC2 instance metadata: no instance role (HTTP \(roleResponse.status))")
-            }
-            let response = try await http.perform(HTTPRequest(method: "GET", url: path + role, headers: tokenHeader, timeout: timeout, connectTimeout: timeout))
-            guard response.status == 200 else {
-                throw ConveyorError(.invalidConfiguration, "EC2 instance metadata: role credentials answered HTTP \(response.status)")
-            }
-            return try CredentialsJSON.parse(response.body, source: "EC2 instance metadata")
-        } catch let error as HTTPTransportError {
-            throw ConveyorError(.invalidConfiguration, "EC2 instance metadata: not reachable (\(error.message))")
-        }
-    }
-
-    /// `InstanceMetadataCredentialsProvider(environment: [...: <redacted>], timeout: ...)`: the variables read that
-    /// are set, without their values.
-    public var description: String {
-        "InstanceMetadataCredentialsProvider(environment: \(CredentialsRedaction.describeEnvironment(environment, reading: Self.variables)), timeout: \(timeout))"
-    }
-
-    /// The variables read that are set, with redacted values, and the timeout, for `dump` and debuggers.
-    public var customMirror: Mirror {
-        Mirror(
-            self,
-            children: ["environment": CredentialsRedaction.environment(environment, reading: Self.variables), "timeout": timeout],
-            displayStyle: .struct
-        )
-    }
-}
-
-/// The JSON document both the container endpoint and IMDS return.
-enum CredentialsJSON {
-    static func parse(_ body: [UInt8], source: String) throws(ConveyorError) -> AWSCredentials {
-        guard let object = (try? JSONSerialization.jsonObject(with: Data(body))) as? [String: Any] else {
-            throw ConveyorError(.invalidConfiguration, "\(source): response is not a JSON object")
-        }
-        guard let key = object["AccessKeyId"] as? String, let secret = object["SecretAccessKey"] as? String else {
-            throw ConveyorError(.invalidConfiguration, "\(source): response lacks AccessKeyId or SecretAccessKey")
-        }
-        let token = object["Token"] as? String
-        let expiration = (object["Expiration"] as? String).flatMap { ISO8601DateFormatter().date(from: $0) }
-        return AWSCredentials(accessKeyID: key, secretAccessKey: secret, sessionToken: token, expiration: expiration)
     }
 }

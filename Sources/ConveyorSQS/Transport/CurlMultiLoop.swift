@@ -10,8 +10,34 @@ import Synchronization
 /// lock-protected queue plus `curl_multi_wakeup`; completions resume `CheckedContinuation`s from the loop thread.
 /// Cancelling the calling task removes the transfer from the multi handle and throws `CancellationError`.
 /// Connections are kept alive in the multi handle's connection cache and reused.
-final class CurlMultiLoop: Sendable {
+///
+/// A transfer that libcurl cannot set up or start (no easy or multi handle, `curl_multi_add_handle` refused) fails
+/// with an ``HTTPTransportError`` of code -1: nothing was sent.
+package final class CurlMultiLoop: Sendable {
+    /// The libcurl calls the loop makes that tests replace, to inject failures or widen race windows. The defaults
+    /// call libcurl.
+    package struct Operations: Sendable {
+        /// `curl_multi_init`.
+        package var multiInit: @Sendable () -> UnsafeMutableRawPointer? = { curl_multi_init() }
+        /// `curl_multi_cleanup`.
+        package var multiCleanup: @Sendable (UnsafeMutableRawPointer) -> Void = { _ = curl_multi_cleanup($0) }
+        /// `curl_multi_wakeup`.
+        package var multiWakeup: @Sendable (UnsafeMutableRawPointer) -> Void = { _ = curl_multi_wakeup($0) }
+        /// `curl_easy_init`.
+        package var easyInit: @Sendable () -> UnsafeMutableRawPointer? = { curl_easy_init() }
+        /// `curl_multi_add_handle(multi, easy)`.
+        package var multiAddHandle: @Sendable (UnsafeMutableRawPointer, UnsafeMutableRawPointer) -> CURLMcode = {
+            curl_multi_add_handle($0, $1)
+        }
+
+        /// The libcurl calls.
+        package init() {}
+    }
+
     private struct State: ~Copyable {
+        /// The multi handle while other threads may wake it: set with `started`, and set back to nil (under the lock)
+        /// by the loop thread before it cleans the handle up. Every `curl_multi_wakeup` runs under the lock with the
+        /// handle read from here, so none can reach a handle being cleaned up or freed.
         var multi: UnsafeMutableRawPointer?
         var started = false
         var closed = false
@@ -23,24 +49,20 @@ final class CurlMultiLoop: Sendable {
 
     private let state = Mutex(State())
     private let name: String
+    private let operations: Operations
 
     private static let globalInit: Bool = {
         curl_global_init(Int(CURL_GLOBAL_DEFAULT)) == CURLE_OK
     }()
 
-    init(name: String = "conveyor.curl") {
+    /// Creates a loop whose thread is named `name`; `operations` replaces libcurl calls in tests.
+    package init(name: String = "conveyor.curl", operations: Operations = Operations()) {
         self.name = name
-    }
-
-    deinit {
-        // The thread holds a strong reference while running, so reaching deinit means it has stopped or never started.
-        state.withLock { state in
-            if let multi = state.multi, !state.started { curl_multi_cleanup(multi) }
-        }
+        self.operations = operations
     }
 
     /// Performs `request`, suspending until the response arrives.
-    func perform(_ request: HTTPRequest) async throws -> HTTPResponse {
+    package func perform(_ request: HTTPRequest) async throws -> HTTPResponse {
         let transfer = Transfer(request: request)
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<HTTPResponse, any Error>) in
@@ -58,10 +80,10 @@ final class CurlMultiLoop: Sendable {
     }
 
     /// Stops the loop thread; pending and future transfers fail with ``ConveyorError/Code/closed``.
-    func close() async {
+    package func close() async {
         let wait: Bool = state.withLock { state in
             state.closed = true
-            if let multi = state.multi { curl_multi_wakeup(multi) }
+            wake(state)
             return state.started && !state.finished
         }
         guard wait else { return }
@@ -77,33 +99,48 @@ final class CurlMultiLoop: Sendable {
 
     /// Asks the loop thread to stop without waiting (for `deinit` of owners); pending transfers fail with
     /// ``ConveyorError/Code/closed``.
-    func shutdown() {
+    package func shutdown() {
         state.withLock { state in
             state.closed = true
-            if let multi = state.multi { curl_multi_wakeup(multi) }
+            wake(state)
         }
     }
 
+    /// Wakes the loop thread from `curl_multi_poll`. Called with the lock held: the loop thread takes the handle out
+    /// of `state` under the same lock before cleaning it up.
+    private func wake(_ state: borrowing State) {
+        if let multi = state.multi { operations.multiWakeup(multi) }
+    }
+
+    private static var closedError: ConveyorError { ConveyorError(.closed, "the SQS provider has been closed") }
+
     private func submit(_ transfer: Transfer) {
         _ = Self.globalInit
-        enum Action { case fail, wake(UnsafeMutableRawPointer), start(UnsafeMutableRawPointer) }
+        enum Action { case none, fail(any Error), start(UnsafeMutableRawPointer) }
         let action: Action = state.withLock { state in
-            if state.closed { return .fail }
-            state.adds.append(transfer)
-            if state.multi == nil {
-                state.multi = curl_multi_init()
-            }
+            if state.closed { return .fail(Self.closedError) }
             if !state.started {
+                guard let multi = operations.multiInit() else {
+                    return .fail(HTTPTransportError(
+                        code: HTTPTransportError.notStarted,
+                        message: "could not create a libcurl multi handle (curl_multi_init failed; out of memory?)",
+                        timedOut: false
+                    ))
+                }
+                state.multi = multi
                 state.started = true
-                return .start(state.multi!)
+                state.adds.append(transfer)
+                return .start(multi)
             }
-            return .wake(state.multi!)
+            state.adds.append(transfer)
+            wake(state)
+            return .none
         }
         switch action {
-        case .fail:
-            transfer.complete(.failure(ConveyorError(.closed, "the SQS provider has been closed")))
-        case .wake(let multi):
-            curl_multi_wakeup(multi)
+        case .none:
+            break
+        case .fail(let error):
+            transfer.complete(.failure(error))
         case .start(let multi):
             let handle = MultiHandle(pointer: multi)
             let thread = Thread { [self] in self.run(multi: handle.pointer) }
@@ -115,7 +152,7 @@ final class CurlMultiLoop: Sendable {
     private func enqueueCancel(_ transfer: Transfer) {
         state.withLock { state in
             state.cancels.append(transfer)
-            if let multi = state.multi { curl_multi_wakeup(multi) }
+            wake(state)
         }
     }
 
@@ -129,23 +166,24 @@ final class CurlMultiLoop: Sendable {
                 let result = (state.adds, state.cancels, state.closed)
                 state.adds.removeAll()
                 state.cancels.removeAll()
+                // From here on no other thread can wake the handle, so it can be cleaned up.
+                if state.closed { state.multi = nil }
                 return result
             }
             if closed {
                 for transfer in adds {
-                    transfer.complete(.failure(ConveyorError(.closed, "the SQS provider has been closed")))
+                    transfer.complete(.failure(Self.closedError))
                 }
                 for (easy, transfer) in active {
                     curl_multi_remove_handle(multi, easy)
                     curl_easy_cleanup(easy)
                     transfer.cleanup()
-                    transfer.complete(.failure(ConveyorError(.closed, "the SQS provider has been closed")))
+                    transfer.complete(.failure(Self.closedError))
                 }
                 for easy in idle { curl_easy_cleanup(easy) }
-                curl_multi_cleanup(multi)
+                operations.multiCleanup(multi)
                 let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
                     state.finished = true
-                    state.multi = nil
                     let waiters = state.stopped
                     state.stopped.removeAll()
                     return waiters
@@ -154,20 +192,7 @@ final class CurlMultiLoop: Sendable {
                 return
             }
             for transfer in adds {
-                if transfer.isCancelRequested {
-                    transfer.complete(.failure(CancellationError()))
-                    continue
-                }
-                let easy = idle.popLast() ?? curl_easy_init()!
-                if let error = transfer.configure(easy) {
-                    curl_easy_reset(easy)
-                    idle.append(easy)
-                    transfer.cleanup()
-                    transfer.complete(.failure(error))
-                    continue
-                }
-                active[easy] = transfer
-                curl_multi_add_handle(multi, easy)
+                start(transfer, multi: multi, active: &active, idle: &idle)
             }
             for transfer in cancels {
                 guard let easy = transfer.easy, active[easy] === transfer else { continue }
@@ -203,6 +228,47 @@ final class CurlMultiLoop: Sendable {
             }
             curl_multi_poll(multi, nil, 0, 1000, nil)
         }
+    }
+
+    /// Sets `transfer` up on an easy handle and adds it to `multi`; completes it with an error when that fails.
+    private func start(
+        _ transfer: Transfer,
+        multi: UnsafeMutableRawPointer,
+        active: inout [UnsafeMutableRawPointer: Transfer],
+        idle: inout [UnsafeMutableRawPointer]
+    ) {
+        if transfer.isCancelRequested {
+            transfer.complete(.failure(CancellationError()))
+            return
+        }
+        guard let easy = idle.popLast() ?? operations.easyInit() else {
+            transfer.complete(.failure(HTTPTransportError(
+                code: HTTPTransportError.notStarted,
+                message: "could not create a libcurl easy handle (curl_easy_init failed; out of memory?)",
+                timedOut: false
+            )))
+            return
+        }
+        if let error = transfer.configure(easy) {
+            curl_easy_reset(easy)
+            idle.append(easy)
+            transfer.cleanup()
+            transfer.complete(.failure(error))
+            return
+        }
+        let added = operations.multiAddHandle(multi, easy)
+        guard added == CURLM_OK else {
+            // Not in the multi handle, so never performed: release it rather than reuse a handle libcurl refused.
+            curl_easy_cleanup(easy)
+            transfer.cleanup()
+            transfer.complete(.failure(HTTPTransportError(
+                code: HTTPTransportError.notStarted,
+                message: "could not start the HTTP transfer: curl_multi_add_handle failed (\(String(cString: curl_multi_strerror(added))))",
+                timedOut: false
+            )))
+            return
+        }
+        active[easy] = transfer
     }
 }
 
@@ -285,6 +351,7 @@ private final class Transfer: @unchecked Sendable {
         set(CURLOPT_SSL_VERIFYHOST, 2)
         set(CURLOPT_TCP_KEEPALIVE, 1)
         set(CURLOPT_TCP_NODELAY, 1)
+        if request.bypassProxy { ok = ok && conveyor_curl_easy_bypass_proxy(easy) == CURLE_OK }
         set(CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(request.connectTimeout))
         set(CURLOPT_TIMEOUT_MS, Self.milliseconds(request.timeout))
         var list: UnsafeMutablePointer<curl_slist>? = nil
@@ -338,7 +405,7 @@ private final class Transfer: @unchecked Sendable {
             return length
         }) == CURLE_OK
         ok = ok && conveyor_curl_easy_setopt_pointer(easy, CURLOPT_HEADERDATA, me) == CURLE_OK
-        return ok ? nil : HTTPTransportError(code: -1, message: "could not configure the HTTP request for \(request.method)", timedOut: false)
+        return ok ? nil : HTTPTransportError(code: HTTPTransportError.notStarted, message: "could not configure the HTTP request for \(request.method)", timedOut: false)
     }
 
     private static func milliseconds(_ d: Duration) -> Int {

@@ -1,25 +1,29 @@
 /// An HTTP request for ``CurlMultiLoop``.
-struct HTTPRequest: Sendable {
+package struct HTTPRequest: Sendable {
     /// `GET`, `POST`, `PUT`.
-    var method: String
+    package var method: String
     /// The full URL.
-    var url: String
+    package var url: String
     /// Header names and values.
-    var headers: [(name: String, value: String)]
+    package var headers: [(name: String, value: String)]
     /// The body (empty for none).
-    var body: [UInt8]
+    package var body: [UInt8]
     /// The whole transfer must finish within this time.
-    var timeout: Duration
+    package var timeout: Duration
     /// Connecting must finish within this time.
-    var connectTimeout: Duration
+    package var connectTimeout: Duration
+    /// Whether to connect directly even when `http_proxy`, `all_proxy` (or their upper-case forms) name a proxy:
+    /// for the credential endpoints, whose answers and tokens must not cross a proxy. Default: false.
+    package var bypassProxy: Bool
 
-    init(
+    package init(
         method: String,
         url: String,
         headers: [(name: String, value: String)] = [],
         body: [UInt8] = [],
         timeout: Duration = .seconds(30),
-        connectTimeout: Duration = .seconds(5)
+        connectTimeout: Duration = .seconds(5),
+        bypassProxy: Bool = false
     ) {
         self.method = method
         self.url = url
@@ -27,6 +31,7 @@ struct HTTPRequest: Sendable {
         self.body = body
         self.timeout = timeout
         self.connectTimeout = connectTimeout
+        self.bypassProxy = bypassProxy
     }
 }
 
@@ -46,14 +51,18 @@ package struct HTTPResponse: Sendable {
     }
 }
 
-/// A transfer that failed below HTTP (DNS, connect, TLS, timeout).
-struct HTTPTransportError: Error, Sendable, CustomStringConvertible {
-    /// libcurl's result code.
-    var code: Int
-    /// libcurl's explanation.
-    var message: String
-    /// Whether the transfer timed out.
-    var timedOut: Bool
+/// A transfer that failed below HTTP (DNS, connect, TLS, timeout), or could not be set up or started.
+package struct HTTPTransportError: Error, Sendable, CustomStringConvertible {
+    /// The ``code`` of a transfer that could not be set up or started (nothing was sent).
+    package static let notStarted = -1
 
-    var description: String { "HTTP transfer failed (curl \(code)): \(message)" }
+    /// libcurl's result code, or ``notStarted``.
+    package var code: Int
+    /// libcurl's explanation.
+    package var message: String
+    /// Whether the transfer timed out.
+    package var timedOut: Bool
+
+    /// `HTTP transfer failed (curl <code>): <message>`.
+    package var description: String { "HTTP transfer failed (curl \(code)): \(message)" }
 }

@@ -284,7 +284,9 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
     private func retryPublication(_ message: ReceivedMessage, reason: FailureReason, delay: Duration) -> AMQPPublication {
         switch message.envelope {
         case .success(var envelope):
-            envelope.attemptOffset = message.attempt
+            // The x-conveyor-attempt header carries the attempt itself; the envelope's offset (which other readers use)
+            // stays within what the codec accepts, so a clamped, absurd attempt does not make the copy malformed.
+            envelope.attemptOffset = min(message.attempt, Envelope.maximumAttemptOffset)
             envelope.headers[Envelope.HeaderKey.lastError] = String(reason.description.prefix(500))
             return publication(for: envelope, body: EnvelopeCodec.encode(envelope), queue: message.queue, delay: delay, attempt: AMQPDelivery.nextAttempt(after: message.attempt))
         case .failure:

@@ -64,9 +64,9 @@ struct SQSBrokerNumberTests {
         CountCase(value: "4", offset: 0, attempt: 4),  // a JSON number instead of a string
         CountCase(value: #""9223372036854775807""#, offset: 0, attempt: max),
         CountCase(value: #""9223372036854775807""#, offset: 1, attempt: max),  // Int.max + 1
-        // The largest offsets the envelope codec accepts (it reads numbers as doubles): 2^62.
-        CountCase(value: #""2""#, offset: 1 << 62, attempt: max),
-        CountCase(value: #""9223372036854775807""#, offset: 1 << 62, attempt: max),
+        // The largest offset the envelope codec accepts (a larger one is a malformed envelope).
+        CountCase(value: #""2""#, offset: Envelope.maximumAttemptOffset, attempt: Envelope.maximumAttemptOffset + 2),
+        CountCase(value: #""9223372036854775807""#, offset: Envelope.maximumAttemptOffset, attempt: max),
         CountCase(value: #""99999999999999999999999""#, offset: 0, attempt: max),
         CountCase(value: #""1e300""#, offset: 0, attempt: max),
         CountCase(value: #""inf""#, offset: 0, attempt: max),

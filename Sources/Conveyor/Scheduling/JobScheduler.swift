@@ -10,16 +10,20 @@ import Synchronization
 /// 1. A *firing* (task ``fireTask``) waits in ``Configuration/timerQueue`` until the slot (delayed natively, and
 ///    by hops where the broker's delays are bounded).
 /// 2. When due, any scheduler instance turns it into a *claim* (task ``claimTask``) sent to
-///    ``Configuration/claimQueue`` with the deduplication key `<schedule>@<slot seconds>#<version>`. The broker
+///    ``Configuration/claimQueue`` with the deduplication key `Schedule.slotKey(scheduleID:slot:)`. The broker
 ///    keeps only the first claim per key (memory: dedup window; SQS: a FIFO claim queue; RabbitMQ: lock queues),
-///    so copies of a firing — from several instances or repeated registrations — collapse into one.
+///    so copies of a firing — from several instances, repeated registrations or two versions of the definition
+///    running side by side during a deploy — collapse into one.
 /// 3. Processing the claim applies the ``MissedSlotPolicy``, enqueues the job for its slot (deduplication key
 ///    `Schedule.slotKey(scheduleID:slot:)`) and the firing of the next slot.
 ///
 /// Definitions are also kept in ``Configuration/registryQueue`` so that `conveyor schedule list|add|remove` works
-/// without a database. A definition known to this instance (passed to ``init(provider:jobs:configuration:logger:)``
-/// or ``register(_:)``) wins over the registry: claims of another version of it are dropped. Claims of schedules
-/// this instance does not define are checked against the registry (removed or replaced → dropped).
+/// without a database. A claim runs under the definition this instance knows (passed to
+/// ``init(provider:jobs:configuration:logger:)`` or ``register(_:)``), else under the registry's newest one, else
+/// under the one it carries; only a removed schedule's claims are dropped. So a definition change never ends a
+/// schedule: whichever version processes a slot's one claim runs it and sends the next firing. When the versions'
+/// schedules differ, a slot of the other version's schedule is not run by this one, which fires at its own next
+/// slot instead.
 public final class JobScheduler: Service, Sendable {
     /// Task name of firing messages waiting in the timer queue.
     public static let fireTask = "conveyor.schedule.fire"
@@ -199,7 +203,7 @@ public final class JobScheduler: Service, Sendable {
                 task: Self.claimTask,
                 payload: envelope.payload,
                 createdAt: configuration.now(),
-                deduplicationKey: job.claimKey(slot: record.date)
+                deduplicationKey: Schedule.slotKey(scheduleID: job.id, slot: record.date)
             )
             let result = try await provider.enqueue(OutgoingMessage(envelope: claim, groupID: job.id), to: configuration.claimQueue)
             if result.deduplicated {
@@ -209,17 +213,21 @@ public final class JobScheduler: Service, Sendable {
         try await provider.acknowledge(message)
     }
 
-    /// A claim: run the slot per the missed-slot policy and send the next firing.
+    /// A claim: run the slot per the missed-slot policy and send the next firing, both under the definition that
+    /// ``definition(for:)`` chooses.
     func processClaim(_ message: ReceivedMessage) async throws {
         guard let record = try await decodeRecord(of: message, task: Self.claimTask)?.1 else { return }
-        let job = record.definition
-        if try await isOutdated(job) {
-            logger.debug("firing of an outdated or removed schedule dropped", metadata: slotMetadata(job, record.date))
+        guard let job = try await definition(for: record.definition) else {
+            logger.debug("firing of a removed schedule dropped", metadata: slotMetadata(record.definition, record.date))
             try await provider.acknowledge(message)
             return
         }
         let now = configuration.now()
-        let decision = job.missedSlotPolicy.decide(slot: record.date, now: now, schedule: job.schedule, grace: configuration.grace)
+        var decision = job.missedSlotPolicy.decide(slot: record.date, now: now, schedule: job.schedule, grace: configuration.grace)
+        if job.schedule != record.definition.schedule, let slot = decision.run, !job.schedule.isSlot(slot) {
+            // A slot of another version's schedule: this version does not run it, and goes on from its own next slot.
+            decision = MissedSlotPolicy.Decision(run: nil, next: job.schedule.nextFireDate(after: max(slot, now)))
+        }
         if let slot = decision.run {
             let envelope = Envelope(
                 task: job.task,
@@ -239,11 +247,12 @@ public final class JobScheduler: Service, Sendable {
         try await provider.acknowledge(message)
     }
 
-    /// Whether a claim of `job` must be dropped: this instance owns another version of it, or (for schedules it
-    /// does not own) the registry's newest record removed or replaced it.
-    private func isOutdated(_ job: ScheduledJob) async throws -> Bool {
-        if let owned = local.withLock({ $0[job.id] }) {
-            return owned.version != job.version
+    /// The definition a claim of `claimed` runs under: the one this instance owns; else the registry's newest
+    /// (`nil` when that is a removal); else `claimed` itself. Versions differ during a rolling deploy, and each
+    /// instance then runs the slot under its own, so the chain of firings goes on whichever instance claims it.
+    func definition(for claimed: ScheduledJob) async throws -> ScheduledJob? {
+        if let owned = local.withLock({ $0[claimed.id] }) {
+            return owned
         }
         let now = ContinuousClock.now
         let records: [ScheduleRecord]
@@ -253,8 +262,8 @@ public final class JobScheduler: Service, Sendable {
             records = try await registryRecords()
             registrySnapshot.withLock { $0 = (now, records) }
         }
-        guard let latest = records.last(where: { $0.definition.id == job.id }) else { return false }
-        return latest.removed || latest.definition.version != job.version
+        guard let latest = records.last(where: { $0.definition.id == claimed.id }) else { return claimed }
+        return latest.removed ? nil : latest.definition
     }
 
     /// Sends the firing of `slot`, delayed until then (hopping where the broker's delays are bounded).

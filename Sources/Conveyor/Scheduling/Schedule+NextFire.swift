@@ -42,6 +42,11 @@ extension Schedule {
         return result
     }
 
+    /// Whether `date` is one of the schedule's slots.
+    func isSlot(_ date: Date) -> Bool {
+        slots(from: date, through: date, limit: 1).first == date
+    }
+
     /// The cron search: the smallest instant `> after` among
     /// - F1: each matching wall-clock time's unique or first instant; for a fixed-time expression a match in a gap
     ///   maps to the gap's end (interval-like expressions skip it);

@@ -3,7 +3,8 @@ import Foundation
 /// A recurring job: what runs, when, and where.
 ///
 /// Registering the same definition again (same ``version``) is idempotent; a definition with the same ``id`` but
-/// a different ``version`` replaces the older one (firings of the old version are dropped when processed).
+/// a different ``version`` replaces the older one: each slot is claimed once, whatever the version, and runs under
+/// the definition of the instance that processes it.
 public struct ScheduledJob: Sendable, Hashable {
     /// The schedule's stable identifier (part of every slot's deduplication key).
     public var id: String
@@ -56,11 +57,6 @@ public struct ScheduledJob: Sendable, Hashable {
         let canonical = [id, scheduleText, schedule.timeZone.identifier, task, String(decoding: payload, as: UTF8.self), queue, missedSlotPolicy.description]
             .joined(separator: "\n")
         return StableHash.hex(StableHash.fnv1a(canonical.utf8))
-    }
-
-    /// The deduplication key of the firing of `slot`: schedule, version and slot.
-    func claimKey(slot: Date) -> String {
-        "\(Schedule.slotKey(scheduleID: id, slot: slot))#\(version)"
     }
 }
 

@@ -1,27 +1,23 @@
-import Logging
-
-/// Acknowledges messages in groups: the first caller flushes while later ones add to the next group, so acks
-/// that complete together go to the broker in one call per queue.
+/// Acknowledges messages in rounds from the settler's task: acknowledgements submitted while a round is in flight
+/// go together in the next one, one call per queue.
 final class AckBatcher: Sendable {
-    private let coalescer: Coalescer<ReceivedMessage>
+    let lane: FlushLane<ReceivedMessage>
 
-    init(provider: any QueueProvider, logger: Logger) {
-        coalescer = Coalescer { batch in
+    init(provider: any QueueProvider, failures: SettleFailureLog) {
+        lane = FlushLane(patience: .seconds(1), maximumRounds: 8) { batch in
             for group in Self.byQueue(batch) {
                 do {
                     try await provider.acknowledge(group)
                 } catch {
-                    logger.debug(
-                        "acknowledgement failed; the messages return after their visibility timeout",
-                        metadata: ["error.message": .string(String(describing: error)), "conveyor.queue": .string(group[0].queue)]
-                    )
+                    failures.record("acknowledging a finished job", group, error: error, consequence: "it runs again after its visibility timeout")
                 }
             }
         }
     }
 
-    func acknowledge(_ message: ReceivedMessage) async {
-        await coalescer.submit([message])
+    /// Queues the acknowledgement of `message`; returns at once.
+    func acknowledge(_ message: ReceivedMessage) {
+        lane.submit([message])
     }
 
     /// `batch` split by queue (one group, without copying, in the common case of a single queue).

@@ -18,6 +18,10 @@ extension Worker {
         /// On graceful shutdown, how long in-flight jobs may run on before they are cancelled and their messages
         /// returned for redelivery. Default 30 s.
         public var shutdownGracePeriod: Duration
+        /// After the task that runs the worker is cancelled (rather than shut down gracefully), how long the worker
+        /// may still spend sending the acknowledgements, failures and releases of jobs that have ended, so that they
+        /// do not run again. Default 10 s.
+        public var settleTimeout: Duration
         /// Per-task options that replace a task's ``ConveyorTask/options`` in this worker, keyed by task name
         /// (e.g. a lower ``TaskOptions/concurrency`` on a small machine). Default empty.
         public var taskOptionOverrides: [String: TaskOptions]
@@ -30,6 +34,7 @@ extension Worker {
             receiversPerQueue: Int? = nil,
             receiveWait: Duration = .seconds(20),
             shutdownGracePeriod: Duration = .seconds(30),
+            settleTimeout: Duration = .seconds(10),
             taskOptionOverrides: [String: TaskOptions] = [:]
         ) {
             self.queues = queues
@@ -38,6 +43,7 @@ extension Worker {
             self.receiversPerQueue = receiversPerQueue
             self.receiveWait = receiveWait
             self.shutdownGracePeriod = shutdownGracePeriod
+            self.settleTimeout = settleTimeout
             self.taskOptionOverrides = taskOptionOverrides
         }
 
@@ -62,8 +68,8 @@ extension Worker {
             if let receiversPerQueue, receiversPerQueue < 1 {
                 throw ConveyorError(.invalidConfiguration, "Worker.Configuration.receiversPerQueue must be at least 1 (is \(receiversPerQueue))")
             }
-            guard receiveWait >= .zero, shutdownGracePeriod >= .zero else {
-                throw ConveyorError(.invalidConfiguration, "Worker.Configuration.receiveWait and shutdownGracePeriod must not be negative")
+            guard receiveWait >= .zero, shutdownGracePeriod >= .zero, settleTimeout >= .zero else {
+                throw ConveyorError(.invalidConfiguration, "Worker.Configuration.receiveWait, shutdownGracePeriod and settleTimeout must not be negative")
             }
         }
     }

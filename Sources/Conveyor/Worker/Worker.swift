@@ -41,7 +41,12 @@ import Synchronization
 ///   running jobs finish for up to ``Configuration/shutdownGracePeriod``, then cancels them and returns their
 ///   messages for redelivery (``ReleasingQueueProvider/release(_:)``, which does not count an attempt, or else
 ///   `fail(retryAfter: .zero)`); `run()` returns when every job is settled. Cancelling the
-///   task that runs the worker does the same without the grace period.
+///   task that runs the worker does the same without the grace period; the acknowledgements, failures and
+///   releases of jobs that ended are still sent (from a task of the worker's own, for up to
+///   ``Configuration/settleTimeout``), so a job that succeeded does not run again;
+/// - broker calls that settle jobs (acknowledgements, heartbeats, failures) go out from that task too: a slow or
+///   failing call delays neither the executors nor a job's timeout nor other heartbeats, and a job whose message
+///   cannot be settled is logged at warning once (later failures for it at debug).
 ///
 /// Observability: a consumer span `conveyor.process <task>` per job (continuing the producer's trace from the
 /// envelope), swift-metrics `conveyor_jobs_total` (task, outcome: succeeded, retried, dead_lettered, failed),

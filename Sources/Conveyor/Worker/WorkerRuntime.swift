@@ -50,8 +50,7 @@ final class WorkerRuntime: Sendable {
     let metrics: WorkerMetrics
     let scheduler: Scheduler
     let slots: [ExecutorSlot]
-    let acker: AckBatcher
-    let heartbeats: HeartbeatBatcher
+    let settler: Settler
     let maximumNativeDelay: Duration?
     let tracer: (any Tracer)?
     let instrument: any Instrument
@@ -77,8 +76,7 @@ final class WorkerRuntime: Sendable {
             onRunningChange: { inFlight.record($0) }
         )
         self.slots = (0..<configuration.concurrency).map { _ in ExecutorSlot() }
-        self.acker = AckBatcher(provider: provider, logger: logger)
-        self.heartbeats = HeartbeatBatcher(provider: provider, logger: logger)
+        self.settler = Settler(provider: provider, logger: logger)
         self.maximumNativeDelay = provider.capabilities.maximumNativeDelay
         let tracer = InstrumentationSystem.tracer
         self.tracer = tracer is NoOpTracer ? nil : tracer
@@ -87,15 +85,34 @@ final class WorkerRuntime: Sendable {
 
     // MARK: Structure
 
-    /// Runs receivers, executors and the shutdown sequence; returns when all are done.
+    /// Runs receivers, executors and the shutdown sequence; returns when all are done and every settlement has
+    /// been sent.
+    ///
+    /// The settler runs in a task of its own, outside this task's tree, so that cancelling the worker's task does
+    /// not cancel the acknowledgements and releases of jobs that already ended; after such a cancellation it gets
+    /// ``Worker/Configuration/settleTimeout`` and is then cancelled.
     func run() async {
-        await withTaskGroup(of: Void.self) { group in
-            for slot in slots {
-                group.addTask { await self.runSlot(slot) }
+        let settling = Task { await self.settler.run() }
+        let settleTimeout = configuration.settleTimeout
+        let deadline = Mutex<Task<Void, Never>?>(nil)
+        await withTaskCancellationHandler {
+            await withTaskGroup(of: Void.self) { group in
+                for slot in slots {
+                    group.addTask { await self.runSlot(slot) }
+                }
+                group.addTask { await self.supervise() }
+                await group.waitForAll()
             }
-            group.addTask { await self.supervise() }
-            await group.waitForAll()
+        } onCancel: {
+            let timer = Task {
+                try? await Task.sleep(for: settleTimeout)
+                settling.cancel()
+            }
+            deadline.withLock { $0 = timer }
         }
+        settler.finish()
+        await settling.value
+        deadline.withLock { $0 }?.cancel()
     }
 
     /// Receives until shutdown is requested, then drains within the grace period.
@@ -237,30 +254,36 @@ final class WorkerRuntime: Sendable {
                 "extending the visibility of jobs waiting in the worker",
                 metadata: ["conveyor.queue": .string(queue), "job.count": .stringConvertible(held.count)]
             )
-            await heartbeats.extend(held.map(\.message), by: visibilityTimeout)
+            settler.heartbeats.extend(held.map(\.message), by: visibilityTimeout)
         }
     }
 
-    /// Gives messages that never started back to the broker (without counting an attempt where it can).
+    /// Gives messages that never started back to the broker (without counting an attempt where it can), from the
+    /// settler's task.
     private func release(_ jobs: [Job]) async {
         guard !jobs.isEmpty else { return }
-        if let releasing = provider as? any ReleasingQueueProvider {
-            do {
-                try await releasing.release(jobs.map(\.message))
-            } catch {
-                logger.debug("could not release messages; they return after their visibility timeout", metadata: ["error.message": .string(String(describing: error))])
+        let provider = self.provider
+        let failures = settler.failures
+        let messages = jobs.map(\.message)
+        await settler.perform {
+            if let releasing = provider as? any ReleasingQueueProvider {
+                do {
+                    try await releasing.release(messages)
+                } catch {
+                    failures.record("returning a job that did not start", messages, error: error, consequence: "it returns after its visibility timeout")
+                }
+                return
             }
-            return
-        }
-        for job in jobs {
-            do {
-                try await provider.fail(
-                    job.message,
-                    reason: FailureReason(code: "shutdown", message: "the worker shut down before the job started"),
-                    retryAfter: .zero
-                )
-            } catch {
-                logger.debug("could not release message; it returns after its visibility timeout", metadata: ["error.message": .string(String(describing: error))])
+            for message in messages {
+                do {
+                    try await provider.fail(
+                        message,
+                        reason: FailureReason(code: "shutdown", message: "the worker shut down before the job started"),
+                        retryAfter: .zero
+                    )
+                } catch {
+                    failures.record("returning a job that did not start", [message], error: error, consequence: "it returns after its visibility timeout")
+                }
             }
         }
     }
@@ -294,7 +317,7 @@ final class WorkerRuntime: Sendable {
                             cancelled = true
                             group.cancelAll()
                         case .extend(let message, let duration):
-                            await heartbeats.extend(message, by: duration)
+                            settler.heartbeats.extend([message], by: duration)
                         }
                         if let rearm { arms.append(rearm) }
                     }
@@ -421,20 +444,28 @@ final class WorkerRuntime: Sendable {
             publish(.succeeded, job, duration: duration)
             logger.debug("job succeeded", metadata: jobMetadata(job))
             scheduler.finish(job)
-            await acker.acknowledge(message)
+            settler.acks.acknowledge(message)
 
         case .hop(let delay, var copy):
             copy.deduplicationKey = nil
-            do {
-                try await provider.enqueue(OutgoingMessage(envelope: copy, delay: delay), to: message.queue)
-                logger.debug("job not due yet; sent again", metadata: jobMetadata(job, ["job.delay": .stringConvertible(delay)]))
-                scheduler.finish(job)
-                await acker.acknowledge(message)
-            } catch {
-                logger.debug("could not re-send a job that is not due yet; returning it", metadata: jobMetadata(job, ["error.message": .string(String(describing: error))]))
-                await failMessage(job, reason: FailureReason(code: "not_due", message: "the job is not due yet"), retryAfter: delay)
-                scheduler.finish(job)
+            let outgoing = OutgoingMessage(envelope: copy, delay: delay)
+            let provider = self.provider
+            let failure: (any Error)? = await settler.perform {
+                do {
+                    try await provider.enqueue(outgoing, to: message.queue)
+                    return nil
+                } catch {
+                    return error
+                }
             }
+            if let failure {
+                logger.debug("could not re-send a job that is not due yet; returning it", metadata: jobMetadata(job, ["error.message": .string(String(describing: failure))]))
+                await failMessage(job, reason: FailureReason(code: "not_due", message: "the job is not due yet"), retryAfter: delay)
+            } else {
+                logger.debug("job not due yet; sent again", metadata: jobMetadata(job, ["job.delay": .stringConvertible(delay)]))
+                settler.acks.acknowledge(message)
+            }
+            scheduler.finish(job)
 
         case .rejected(let reason):
             taskMetrics.deadLettered.increment()
@@ -506,17 +537,25 @@ final class WorkerRuntime: Sendable {
         text.count <= 1000 ? text : String(text.prefix(1000)) + "…"
     }
 
+    /// Fails the job's message (retry or dead letter) from the settler's task.
     private func failMessage(_ job: Job, reason: FailureReason, retryAfter: Duration?) async {
-        do {
-            try await provider.fail(job.message, reason: reason, retryAfter: retryAfter)
-        } catch {
-            job.entry?.metrics.failed.increment()
-            publish(.failed, job, error: "could not settle the message: \(error)")
-            logger.debug(
-                "could not settle a failed message; it returns after its visibility timeout",
-                metadata: jobMetadata(job, ["error.message": .string(String(describing: error))])
-            )
+        let provider = self.provider
+        let message = job.message
+        let failure: (any Error)? = await settler.perform {
+            do {
+                try await provider.fail(message, reason: reason, retryAfter: retryAfter)
+                return nil
+            } catch {
+                return error
+            }
         }
+        guard let failure else { return }
+        job.entry?.metrics.failed.increment()
+        publish(.failed, job, error: "could not settle the message: \(failure)")
+        settler.failures.record(
+            retryAfter == nil ? "dead-lettering a job" : "returning a failed job for retry", [message], error: failure,
+            consequence: "it returns after its visibility timeout"
+        )
     }
 
     private func publish(

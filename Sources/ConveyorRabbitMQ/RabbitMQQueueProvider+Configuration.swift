@@ -28,11 +28,12 @@ extension RabbitMQQueueProvider {
         /// The connection name shown by the management UI and `rabbitmqctl list_connections`
         /// (client property `connection_name`). Default `"conveyor"`.
         public var connectionName: String
-        /// How reconnect attempts are spaced after a connection is lost.
+        /// How reconnect attempts are spaced after a connection is lost. Default
+        /// ``ReconnectBackoff/init(initial:maximum:multiplier:jitter:)``: 100 ms up to 5 s, ×2 per attempt, 25 % jitter.
         public var reconnectBackoff: ReconnectBackoff
         /// Timeout of one TCP/TLS connect and login. Default 10 s.
         public var connectTimeout: Duration
-        /// A PEM file of trusted CA certificates for `amqps://`; `nil` uses the system's default trust store.
+        /// A PEM file of trusted CA certificates for `amqps://`. Default `nil`: the system's trust store.
         public var tlsCACertificatePath: String?
         /// Declare a queue (and its dead-letter queue) the first time it is used. Default `true`. With `false`,
         /// queues must exist (``RabbitMQQueueProvider/createQueue(_:options:)``) and publishing to a missing queue

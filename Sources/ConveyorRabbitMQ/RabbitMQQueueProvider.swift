@@ -21,7 +21,8 @@ import Synchronization
 /// - **Retries**: ``fail(_:reason:retryAfter:)`` publishes a copy into the delay levels (attempt + 1), waits
 ///   for its confirm and only then acks the original. Dead-lettering publishes to `<queue>.dlq` with the
 ///   headers `x-conveyor-dead-letter-reason` and `x-conveyor-dead-letter-code`, then acks.
-/// - **Releasing**: ``release(_:)`` rejects deliveries with requeue (`basic.reject`); no copy is published.
+/// - **Releasing**: ``release(_:)`` rejects deliveries with requeue (`basic.reject`); no copy is published. The
+///   broker counts the redelivery, so a release counts as an attempt (``releaseCountsAsAttempt``).
 /// - **Visibility**: RabbitMQ has no visibility timeout. An unacknowledged message is redelivered when its
 ///   channel or connection closes; ``extendVisibility(_:by:)`` is a no-op. The broker closes a channel whose
 ///   delivery stays unacknowledged longer than `consumer_timeout` (30 minutes by default in RabbitMQ 3.10;
@@ -209,6 +210,10 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
         let (generation, tags) = try consumer.settleLocally(messages)
         try await requestMetrics.measure("ack") { try await consumer.settle(tags: tags, generation: generation) }
     }
+
+    /// `true`: a requeued delivery comes back `redelivered` (classic queues) or with a higher `x-delivery-count`
+    /// (quorum queues), so a released first delivery comes back as attempt 2; see ``release(_:)``.
+    public var releaseCountsAsAttempt: Bool { true }
 
     /// Hands the deliveries back to their queue at once with `basic.reject` and `requeue`: the broker puts them
     /// back in their original position and no copy is published. Stale receipts (the connection was lost since,

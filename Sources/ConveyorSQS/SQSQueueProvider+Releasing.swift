@@ -1,6 +1,10 @@
 import Conveyor
 
 extension SQSQueueProvider: ReleasingQueueProvider {
+    /// `true`: SQS counts every receive in `ApproximateReceiveCount`, so a released message comes back with the
+    /// next attempt number, and a redrive policy's `maxReceiveCount` counts the release.
+    public var releaseCountsAsAttempt: Bool { true }
+
     /// Makes `messages` visible again at once: `ChangeMessageVisibilityBatch` with `VisibilityTimeout` 0 in chunks
     /// of 10 per queue (`ChangeMessageVisibility` for a single message).
     ///

@@ -10,6 +10,8 @@ enum ConformanceRequirement: Sendable {
     case deduplication
     /// The provider is a ``DeadLetterQueueProvider``.
     case deadLetterQueue
+    /// The provider is a ``ReleasingQueueProvider``.
+    case releasing
     /// ``ConformanceHarness/makeProvider`` is set.
     case separateProvider
 
@@ -25,6 +27,8 @@ enum ConformanceRequirement: Sendable {
             return capabilities.deduplication ? nil : "capabilities.deduplication is false"
         case .deadLetterQueue:
             return harness.provider is any DeadLetterQueueProvider ? nil : "the provider is not a DeadLetterQueueProvider"
+        case .releasing:
+            return harness.provider is any ReleasingQueueProvider ? nil : "the provider is not a ReleasingQueueProvider"
         case .separateProvider:
             return harness.makeProvider != nil ? nil : "the harness has no makeProvider to make a provider to close"
         }

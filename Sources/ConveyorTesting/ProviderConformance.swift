@@ -14,6 +14,7 @@ import Foundation
 /// - "deduplication": ``ProviderCapabilities/deduplication``;
 /// - "dead letters keep the job, reason and attempt", "redrive from the dead-letter queue" and "dead-letter after
 ///   max attempts" (a real ``Worker``): a ``DeadLetterQueueProvider``;
+/// - "release hands a message back with the declared attempt": a ``ReleasingQueueProvider``;
 /// - "close": ``ConformanceHarness/makeProvider``.
 ///
 /// Every other case applies to every provider. ``run(_:cases:)`` runs them all and returns a ``ConformanceReport``
@@ -33,6 +34,7 @@ public enum ProviderConformance {
         deduplication,
         batchEnqueue,
         acknowledgeIsFinal,
+        release,
         stats,
         redrive,
         deadLetterAfterMaxAttempts,
@@ -301,6 +303,36 @@ public enum ProviderConformance {
             try await q.provider.acknowledge([message])
             try await q.expectNothing(wait: .seconds(3), "an acknowledged message must not be delivered again")
             try await q.eventuallyStats("an empty queue after acknowledge") { $0.ready == 0 && $0.inFlight == 0 && $0.delayed == 0 }
+        }
+    }
+
+    /// A released message is delivered again at once (no visibility timeout to sit out), with attempt 1 when the
+    /// provider declares that a release does not count as an attempt
+    /// (``ReleasingQueueProvider/releaseCountsAsAttempt``), and 2 when it declares that it does.
+    static let release = ConformanceCase("release hands a message back with the declared attempt", requires: [.releasing]) { harness in
+        let releasing = harness.provider as! any ReleasingQueueProvider
+        let counts = releasing.releaseCountsAsAttempt
+        try await ConformanceContext.onFreshQueue(harness, hint: "release") { q in
+            let sent = q.envelope()
+            try await q.enqueue(sent)
+            let first = try await q.receiveOne()
+            try q.require(first.attempt == 1, "first delivery has attempt \(first.attempt)")
+            // Extended first where the broker has a visibility timeout, so that only the release can bring it back
+            // within the receive below.
+            if harness.provider.capabilities.visibilityTimeout {
+                try await q.provider.extendVisibility(first, by: .seconds(60))
+            }
+            try await releasing.release([first])
+            let second = try await q.receiveOne()
+            try q.require(try q.envelope(of: second).id == sent.id, "received \(q.describe(second)) after the release, expected \(sent.id)")
+            let expected = counts ? 2 : 1
+            try q.require(
+                second.attempt == expected,
+                "the released message came back with attempt \(second.attempt), expected \(expected): the provider declares "
+                    + "releaseCountsAsAttempt = \(counts)"
+            )
+            try await q.provider.acknowledge([second])
+            try await q.expectNothing(wait: .seconds(1), "the released message was delivered again and acknowledged")
         }
     }
 

@@ -47,6 +47,17 @@ extension RabbitMQIntegrationTests {
         #expect(outcome == Self.quorumNotApplicable[conformanceCase.name].map { .notApplicable(reason: $0) } ?? .ran)
     }
 
+    /// A requeued delivery comes back `redelivered` (classic) or with a higher `x-delivery-count` (quorum): a release
+    /// counts as an attempt on both; the conformance case "release hands a message back with the declared attempt"
+    /// checks each queue type against it.
+    @Test func conformanceReleaseCountsAnAttempt() throws {
+        _ = try RabbitMQTestEnvironment.requireURL()
+        for harness in [Self.conformanceHarness, Self.quorumHarness] {
+            let provider = try #require(try harness.get().provider as? RabbitMQQueueProvider)
+            #expect(provider.releaseCountsAsAttempt)
+        }
+    }
+
     @Test func conformanceNotApplicableNamesAreCases() {
         let names = Set(ProviderConformance.cases.map(\.name))
         #expect(Set(Self.classicNotApplicable.keys).isSubset(of: names))

@@ -28,6 +28,13 @@ struct SQSConformanceTests {
         #expect(outcome == Self.notApplicable[conformanceCase.name].map { .notApplicable(reason: $0) } ?? .ran)
     }
 
+    /// SQS counts every receive, a released one too (`ApproximateReceiveCount`); the conformance case
+    /// "release hands a message back with the declared attempt" checks that the provider behaves as declared.
+    @Test func releaseCountsAnAttempt() throws {
+        let provider = try #require(try Self.harness.get().provider as? SQSQueueProvider)
+        #expect(provider.releaseCountsAsAttempt)
+    }
+
     @Test func notApplicableNamesAreCases() {
         #expect(Set(Self.notApplicable.keys).isSubset(of: ProviderConformance.cases.map(\.name)))
     }

@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 /// A memory provider with one deliberate defect, to check that the conformance suite notices it.
-final class DefectiveProvider: QueueProvider, DeadLetterQueueProvider, QueueProvisioningProvider {
+final class DefectiveProvider: QueueProvider, DeadLetterQueueProvider, QueueProvisioningProvider, ReleasingQueueProvider {
     enum Defect: String, CaseIterable, Sendable {
         /// Acknowledge does nothing: messages come back after their visibility timeout.
         case ackIgnored
@@ -19,6 +19,9 @@ final class DefectiveProvider: QueueProvider, DeadLetterQueueProvider, QueueProv
         case delayIgnored
         /// Redelivered messages keep attempt 1.
         case attemptNotCounted
+        /// Release counts an attempt (it fails the message with no delay) while `releaseCountsAsAttempt` says it
+        /// does not.
+        case releaseCounted
     }
 
     let base = MemoryQueueProvider()
@@ -61,6 +64,15 @@ final class DefectiveProvider: QueueProvider, DeadLetterQueueProvider, QueueProv
         try await base.extendVisibility(message, by: duration)
     }
 
+    var releaseCountsAsAttempt: Bool { base.releaseCountsAsAttempt }
+
+    func release(_ messages: [ReceivedMessage]) async throws {
+        guard defect == .releaseCounted else { return try await base.release(messages) }
+        for message in messages {
+            try await base.fail(message, reason: FailureReason(code: "released", message: "released"), retryAfter: .zero)
+        }
+    }
+
     func stats(of queue: String) async throws -> QueueStats { try await base.stats(of: queue) }
     func close() async throws { try await base.close() }
     func deadLetters(of queue: String, limit: Int) async throws -> [DeadLetter] { try await base.deadLetters(of: queue, limit: limit) }
@@ -80,6 +92,7 @@ struct ConformanceSuiteSelfTests {
         (.retryWithoutDelay, "fail with retryAfter redelivers later"),
         (.delayIgnored, "delayed enqueue"),
         (.attemptNotCounted, "redelivery after visibility timeout"),
+        (.releaseCounted, "release hands a message back with the declared attempt"),
     ]
 
     @Test(arguments: expectations.map { "\($0.0.rawValue) → \($0.1)" })
@@ -111,7 +124,7 @@ struct ConformanceSuiteSelfTests {
         #expect(removed.names.first?.hasPrefix("t-priority-") == true)
     }
 
-    /// A provider without priorities, visibility timeouts, deduplication or a dead-letter queue, on a harness that
+    /// A provider without priorities, visibility timeouts, deduplication, a dead-letter queue or release, on a harness that
     /// cannot make a second provider: the cases that need those report themselves not applicable, with the
     /// reason, check nothing (no queue is made for them), and the rest run.
     @Test func casesAProviderCannotSupportAreReportedNotApplicable() async throws {
@@ -135,6 +148,7 @@ struct ConformanceSuiteSelfTests {
             "dead letters keep the job, reason and attempt": "the provider is not a DeadLetterQueueProvider",
             "redrive from the dead-letter queue": "the provider is not a DeadLetterQueueProvider",
             "dead-letter after max attempts": "the provider is not a DeadLetterQueueProvider",
+            "release hands a message back with the declared attempt": "the provider is not a ReleasingQueueProvider",
             "close": "the harness has no makeProvider to make a provider to close",
         ]
         #expect(report.notApplicable == expected)
@@ -166,7 +180,8 @@ struct ConformanceSuiteSelfTests {
     }
 }
 
-/// A memory provider that claims no optional capability and adopts no optional protocol but provisioning.
+/// A memory provider that claims no optional capability and adopts no optional protocol but provisioning (so not
+/// ``ReleasingQueueProvider`` either).
 final class LimitedProvider: QueueProvider, QueueProvisioningProvider {
     let base = MemoryQueueProvider()
 

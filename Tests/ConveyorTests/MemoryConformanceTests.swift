@@ -16,6 +16,12 @@ struct MemoryConformanceTests {
         #expect(outcome == Self.notApplicable[conformanceCase.name].map { .notApplicable(reason: $0) } ?? .ran)
     }
 
+    /// The memory provider hands a released message back as if it had not been received; the conformance case
+    /// "release hands a message back with the declared attempt" checks that it behaves as declared.
+    @Test func releaseDoesNotCountAnAttempt() {
+        #expect(!Self.provider.releaseCountsAsAttempt)
+    }
+
     @Test func everyCaseHasAUniqueName() {
         let names = ProviderConformance.cases.map(\.name)
         #expect(Set(names).count == names.count)

@@ -2,7 +2,7 @@
 public struct TaskOptions: Sendable, Hashable {
     /// Attempts before the job is dead-lettered, including the first. Default 3.
     public var maxAttempts: Int
-    /// Delay before each retry. Default: exponential from 1 s, doubling, capped at 5 minutes, full jitter.
+    /// Delay before each retry. Default: exponential from 1 s, ×2 per retry, capped at 5 minutes, full jitter.
     public var backoff: Backoff
     /// Longest a single attempt may run before it is cancelled and counted as failed. Default 5 minutes;
     /// `nil` means no limit.

@@ -155,6 +155,9 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
         run(actions)
     }
 
+    /// `false`: a released message comes back with the attempt number it had, as if it had not been received.
+    public var releaseCountsAsAttempt: Bool { false }
+
     /// Makes the messages available again at once, as if they had not been received (their attempt number
     /// does not grow). Stale receipts are ignored.
     public func release(_ messages: [ReceivedMessage]) async throws {

@@ -39,8 +39,9 @@ import Synchronization
 ///   without the handler seeing it;
 /// - on graceful shutdown it stops receiving, gives messages that have not started back to the broker, lets
 ///   running jobs finish for up to ``Configuration/shutdownGracePeriod``, then cancels them and returns their
-///   messages for redelivery (``ReleasingQueueProvider/release(_:)``, which does not count an attempt, or else
-///   `fail(retryAfter: .zero)`); `run()` returns when every job is settled. Cancelling the
+///   messages for redelivery (``ReleasingQueueProvider/release(_:)``, which counts an attempt or not as the
+///   provider's ``ReleasingQueueProvider/releaseCountsAsAttempt`` says, or else `fail(retryAfter: .zero)`, which
+///   does); `run()` returns when every job is settled. Cancelling the
 ///   task that runs the worker does the same without the grace period; the acknowledgements, failures and
 ///   releases of jobs that ended are still sent (from a task of the worker's own, for up to
 ///   ``Configuration/settleTimeout``), so a job that succeeded does not run again;

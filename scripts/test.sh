@@ -20,17 +20,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 
 if [ "${CONVEYOR_SKIP_INSTALL:-0}" != 1 ]; then
-  need=()
-  # bsdutils: `script`, for the CLI test that needs a terminal.
-  for pkg in rabbitmq-server librabbitmq-dev libcurl4-openssl-dev bsdutils python3; do
-    dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
-  done
-  if [ ${#need[@]} -gt 0 ]; then
-    echo "== installing ${need[*]}"
-    SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo
-    $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
-  fi
+  scripts/install-deps.sh --tests
 fi
 
 cleanup() {

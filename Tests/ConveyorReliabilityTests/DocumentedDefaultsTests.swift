@@ -76,6 +76,7 @@ struct DocumentedDefaultsTests {
         case let type as RabbitMQQueueProvider.QueueType: [.code(".\(type.rawValue)")]
         case is AWSCredentialsProviderChain: [.code(".standard()")]
         case let logger as Logger: [.code(logger.label)]
+        case is ContinuousClock: [.code("ContinuousClock()")]
         // `exponential from 1 s, ×2 per retry, capped at 5 minutes`; the jitter is prose.
         case let backoff as Backoff: [.duration(backoff.base), .number(backoff.multiplier), .duration(backoff.cap)]
         default: nil

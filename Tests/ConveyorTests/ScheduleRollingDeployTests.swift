@@ -1,3 +1,4 @@
+import Clocks
 import Conveyor
 import Foundation
 import Synchronization
@@ -17,11 +18,13 @@ struct ScheduleRollingDeployTests {
     /// the job sends per slot (whether or not the broker deduplicated them).
     final class InstanceView: QueueProvider {
         let base: MemoryQueueProvider
+        let clock: TestClock<Duration>
         let claimsHeld: Atomic<Bool>
         let jobSends: Mutex<[String: Int]>
 
-        init(_ base: MemoryQueueProvider, claimsHeld: Bool) {
+        init(_ base: MemoryQueueProvider, clock: TestClock<Duration>, claimsHeld: Bool) {
             self.base = base
+            self.clock = clock
             self.claimsHeld = Atomic(claimsHeld)
             self.jobSends = Mutex([:])
         }
@@ -40,7 +43,7 @@ struct ScheduleRollingDeployTests {
         }
         func receive(from queue: String, max: Int, wait: Duration) async throws -> [ReceivedMessage] {
             if queue == ScheduleRollingDeployTests.claims, claimsHeld.load(ordering: .relaxed) {
-                try await Task.sleep(for: wait)
+                try await clock.sleep(for: wait)
                 return []
             }
             return try await base.receive(from: queue, max: max, wait: wait)
@@ -56,7 +59,7 @@ struct ScheduleRollingDeployTests {
         func close() async throws {}
     }
 
-    static func scheduler(_ provider: InstanceView, version: Int) throws -> JobScheduler {
+    static func scheduler(_ provider: InstanceView, version: Int, now: @escaping @Sendable () -> Date) throws -> JobScheduler {
         let job = try ScheduledJob(
             id: "rolling", schedule: Schedule(parsing: "* * * * * *"), task: "test.tick",
             payload: Array(#"{"v":\#(version)}"#.utf8), queue: jobs)
@@ -64,43 +67,57 @@ struct ScheduleRollingDeployTests {
             provider: provider, jobs: [job],
             configuration: JobScheduler.Configuration(
                 timerQueue: "rolling-timers", claimQueue: claims, registryQueue: "rolling-registry",
-                receiveWait: .milliseconds(200)
+                receiveWait: .milliseconds(200), now: now
             ),
             logger: testLogger
         )
     }
 
-    /// Receives `count` scheduled jobs (fails the test if they stop coming for 10 s).
-    static func receive(_ provider: MemoryQueueProvider, count: Int) async throws -> [Envelope] {
+    /// Advances the clock a second at a time until `count` scheduled jobs arrived (at most 30 s of it).
+    static func receive(_ provider: MemoryQueueProvider, clock: TestClock<Duration>, count: Int) async throws -> [Envelope] {
         var out: [Envelope] = []
-        while out.count < count {
-            let batch = try await provider.receive(from: jobs, max: 10, wait: .seconds(10))
-            try #require(!batch.isEmpty, "the schedule stopped firing after \(out.count) jobs")
-            out += try batch.map { try $0.envelope.get() }
-            try await provider.acknowledge(batch)
+        for _ in 0..<30 where out.count < count {
+            await clock.advance(by: .seconds(1))
+            // What became due at this instant (the firing, its claim, then the job) takes a few hops.
+            for _ in 0..<200 {
+                let batch = try await provider.receive(from: jobs, max: 10, wait: .zero)
+                out += try batch.map { try $0.envelope.get() }
+                try await provider.acknowledge(batch)
+                if !batch.isEmpty { break }
+                await Task.yield()
+            }
         }
+        try #require(out.count >= count, "the schedule stopped firing after \(out.count) jobs")
         return out
     }
 
     @Test func twoVersionsKeepOneChainAndTheNewOneGoesOnAlone() async throws {
-        let broker = MemoryQueueProvider()
+        // On a test clock: a second of the schedule passes when the test says (deterministic, and instant).
+        let clock = TestClock<Duration>()
+        let broker = MemoryQueueProvider(configuration: .init(clock: clock))
+        let start = Date(timeIntervalSince1970: 1_800_000_000)
+        let origin = clock.now
+        let now: @Sendable () -> Date = {
+            let elapsed = origin.duration(to: clock.now)
+            return start.addingTimeInterval(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+        }
         // Both versions run; the old instance happens to process every claim, the new version's included.
-        let oldView = InstanceView(broker, claimsHeld: false)
-        let newView = InstanceView(broker, claimsHeld: true)
-        let old = try Self.scheduler(oldView, version: 1)
-        let new = try Self.scheduler(newView, version: 2)
+        let oldView = InstanceView(broker, clock: clock, claimsHeld: false)
+        let newView = InstanceView(broker, clock: clock, claimsHeld: true)
+        let old = try Self.scheduler(oldView, version: 1, now: now)
+        let new = try Self.scheduler(newView, version: 2, now: now)
         let newRun = Task { try await new.run() }
         let oldRun = Task { try await old.run() }
         defer {
             newRun.cancel()
             oldRun.cancel()
         }
-        let both = try await Self.receive(broker, count: 4)
+        let both = try await Self.receive(broker, clock: clock, count: 4)
         // The old version is gone (its pods were replaced): the new one processes the claims and the schedule goes on.
         oldRun.cancel()
         _ = await oldRun.result
         newView.claimsHeld.store(false, ordering: .relaxed)
-        let alone = try await Self.receive(broker, count: 4)
+        let alone = try await Self.receive(broker, clock: clock, count: 4)
 
         let slots = (both + alone).compactMap { $0.headers[JobScheduler.slotHeader] }
         #expect(slots.count == both.count + alone.count)

@@ -107,14 +107,16 @@ extension Worker.Configuration {
     static func test(
         concurrency: Int = 4,
         batchSize: Int = 10,
-        shutdownGracePeriod: Duration = .seconds(5)
+        shutdownGracePeriod: Duration = .seconds(5),
+        clock: any Clock<Duration> = ContinuousClock()
     ) -> Self {
         Worker.Configuration(
             queues: ["default"],
             concurrency: concurrency,
             batchSize: batchSize,
             receiveWait: .seconds(2),
-            shutdownGracePeriod: shutdownGracePeriod
+            shutdownGracePeriod: shutdownGracePeriod,
+            clock: clock
         )
     }
 }

@@ -287,13 +287,15 @@ struct WorkerTests {
 
     @Test("a job longer than the visibility timeout is kept invisible by the heartbeat and runs once")
     func heartbeat() async throws {
-        // The heartbeat leaves 30 % of the visibility timeout as slack; one second keeps the test robust on a
-        // loaded machine.
-        let provider = MemoryQueueProvider(configuration: .init(visibilityTimeout: .seconds(1)))
+        // On a test clock: the job runs 3 s of it under a 1 s visibility timeout (deterministic, and instant).
+        let provider = ClockedMemoryProvider(visibilityTimeout: .seconds(1))
+        let clock = provider.clock
         let runs = Shared(0)
+        let finished = Shared(0)
         let registry = try TaskRegistry([Probe<Long> { _, _ in
             runs.withLock { $0 += 1 }
-            try await Task.sleep(for: .seconds(3))
+            try await clock.sleep(for: .seconds(3))
+            finished.withLock { $0 += 1 }
             return ProbeOutput(doubled: 0)
         }])
         let worker = Worker(
@@ -301,12 +303,16 @@ struct WorkerTests {
             registry: registry,
             // The worker's heartbeats follow the provider's 1 s visibility timeout: there is no second setting that
             // could disagree with it (the worker used to assume 30 s unless told otherwise, and ran this job twice).
-            configuration: .test(concurrency: 2),
+            configuration: .test(concurrency: 2, clock: clock),
             logger: testLogger
         )
         let stream = worker.events()
         let events = try await withRunningWorker(worker) {
             try await ConveyorClient(provider: provider).enqueue(Probe<Long>.self, ProbeInput(value: 1))
+            // Two more visibility timeouts after the job ends, for a copy delivered again to show.
+            let ended = await provider.advance(until: { finished.value == 1 })
+            #expect(ended, "the job did not end")
+            _ = await provider.advance(until: { false }, limit: .seconds(2))
             return await EventLog(stream).wait(for: .succeeded)
         }
         #expect(runs.value == 1)
@@ -316,23 +322,29 @@ struct WorkerTests {
 
     @Test("jobs held back by a per-task limit longer than the visibility timeout are kept invisible and run once")
     func heldJobsHeartbeat() async throws {
-        let provider = MemoryQueueProvider(configuration: .init(visibilityTimeout: .seconds(1)))
+        let provider = ClockedMemoryProvider(visibilityTimeout: .seconds(1))
+        let clock = provider.clock
         let attempts = Shared<[Int: [Int]]>([:])
+        let finished = Shared(0)
         let registry = try TaskRegistry([Probe<OneAtATime> { input, context in
             attempts.withLock { $0[input.value, default: []].append(context.attempt) }
-            try await Task.sleep(for: .milliseconds(1500))
+            try await clock.sleep(for: .milliseconds(1500))
+            finished.withLock { $0 += 1 }
             return ProbeOutput(doubled: 0)
         }])
         let worker = Worker(
             provider: provider,
             registry: registry,
-            configuration: .test(concurrency: 4),
+            configuration: .test(concurrency: 4, clock: clock),
             logger: testLogger
         )
         let stream = worker.events()
         let events = try await withRunningWorker(worker) {
-            // The third job waits about 3 s behind the other two: three visibility timeouts.
+            // The third job waits 3 s behind the other two: three visibility timeouts.
             try await ConveyorClient(provider: provider).enqueue(Probe<OneAtATime>.self, (1...3).map { ProbeInput(value: $0) })
+            let ended = await provider.advance(until: { finished.value == 3 })
+            #expect(ended, "the jobs did not end")
+            _ = await provider.advance(until: { false }, limit: .seconds(2))
             return await EventLog(stream).wait(for: .succeeded, count: 3)
         }
         #expect(attempts.value == [1: [1], 2: [1], 3: [1]])

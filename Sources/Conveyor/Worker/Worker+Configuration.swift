@@ -25,6 +25,13 @@ extension Worker {
         /// Per-task options that replace a task's ``ConveyorTask/options`` in this worker, keyed by task name
         /// (e.g. a lower ``TaskOptions/concurrency`` on a small machine). Default empty.
         public var taskOptionOverrides: [String: TaskOptions]
+        /// The clock that job timeouts, visibility heartbeats and the time jobs wait in the worker follow. A test
+        /// clock (one that moves only when the test advances it, such as swift-clocks' `TestClock`), given to the
+        /// ``MemoryQueueProvider`` too (``MemoryQueueProvider/Configuration/clock``), tests timeouts and
+        /// heartbeats deterministically and at once. Receive waits follow the provider's clock; the shutdown
+        /// grace period, ``settleTimeout`` and retries of failing broker calls stay in real time.
+        /// Default `ContinuousClock()`.
+        public var clock: any Clock<Duration>
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
@@ -35,7 +42,8 @@ extension Worker {
             receiveWait: Duration = .seconds(20),
             shutdownGracePeriod: Duration = .seconds(30),
             settleTimeout: Duration = .seconds(10),
-            taskOptionOverrides: [String: TaskOptions] = [:]
+            taskOptionOverrides: [String: TaskOptions] = [:],
+            clock: any Clock<Duration> = ContinuousClock()
         ) {
             self.queues = queues
             self.concurrency = concurrency
@@ -45,6 +53,7 @@ extension Worker {
             self.shutdownGracePeriod = shutdownGracePeriod
             self.settleTimeout = settleTimeout
             self.taskOptionOverrides = taskOptionOverrides
+            self.clock = clock
         }
 
         /// The receivers per queue this configuration runs (``receiversPerQueue`` or its automatic value).

@@ -51,6 +51,8 @@ final class WorkerRuntime: Sendable {
     let scheduler: Scheduler
     let slots: [ExecutorSlot]
     let settler: Settler
+    /// ``Worker/Configuration/clock``: job timeouts and heartbeats follow it.
+    let clock: InjectedClock
     let maximumNativeDelay: Duration?
     let tracer: (any Tracer)?
     let instrument: any Instrument
@@ -60,6 +62,7 @@ final class WorkerRuntime: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.hub = hub
+        self.clock = InjectedClock(configuration.clock)
         var entries: [String: TaskEntry] = [:]
         for name in registry.taskNames {
             guard let handler = registry.handler(for: name) else { continue }
@@ -224,7 +227,7 @@ final class WorkerRuntime: Sendable {
                 _ = scheduler.deliver([], reserved: reserved)
                 continue
             }
-            let now = ContinuousClock.now
+            let now = clock.now
             var jobs: [Job] = []
             jobs.reserveCapacity(messages.count)
             for message in messages {
@@ -245,8 +248,8 @@ final class WorkerRuntime: Sendable {
         let interval = visibilityTimeout * 0.7
         let slack = visibilityTimeout - interval
         while true {
-            do { try await Task.sleep(for: interval) } catch { return }
-            let now = ContinuousClock.now
+            do { try await clock.sleep(for: interval) } catch { return }
+            let now = clock.now
             let held = scheduler.heldJobs(receivedBefore: now - slack)
                 .filter { $0.message.queue == queue && now - $0.receivedAt < .seconds(12 * 3600) }
             guard !held.isEmpty else { continue }
@@ -309,7 +312,7 @@ final class WorkerRuntime: Sendable {
                     var arms: [(at: ContinuousClock.Instant, generation: UInt64)] = []
                     if let arm = signals.arm { arms.append(arm) }
                     if signals.timerFired && !cancelled {
-                        let (action, rearm) = slot.checkTimer(now: .now)
+                        let (action, rearm) = slot.checkTimer(now: clock.now)
                         switch action {
                         case .none:
                             break
@@ -324,7 +327,7 @@ final class WorkerRuntime: Sendable {
                     if !cancelled {
                         for arm in arms {
                             group.addTask {
-                                do { try await Task.sleep(until: arm.at, clock: .continuous) } catch { return nil }
+                                do { try await self.clock.sleep(until: arm.at) } catch { return nil }
                                 slot.timerFired(generation: arm.generation)
                                 return nil
                             }
@@ -381,7 +384,7 @@ final class WorkerRuntime: Sendable {
         ) {
             return .hop(delay, copy)
         }
-        let start = ContinuousClock.now
+        let start = clock.now
         let queue = job.message.queue
         let attempt = job.message.attempt
         if let wait = metrics.queueWait[queue] {
@@ -427,9 +430,9 @@ final class WorkerRuntime: Sendable {
             } else {
                 _ = try await entry.handler.run(payload: envelope.payload, context: context, encodeOutput: false)
             }
-            return .succeeded(ContinuousClock.now - start)
+            return .succeeded(clock.now - start)
         } catch {
-            return .failed(error, ContinuousClock.now - start)
+            return .failed(error, clock.now - start)
         }
     }
 

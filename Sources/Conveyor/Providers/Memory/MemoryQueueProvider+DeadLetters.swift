@@ -9,7 +9,7 @@ extension MemoryQueueProvider: DeadLetterQueueProvider {
     /// Moves dead-lettered messages back to `queue` (all, or those with the given job ids); they start over at
     /// attempt 1. Malformed messages have no job id and move only when `ids` is nil.
     public func redrive(_ queue: String, ids: Set<JobID>?) async throws -> Int {
-        let now = ContinuousClock.now
+        let now = clock.now
         let date = Date()
         var actions: [MemoryAction] = []
         let moved = try state.withLock { state throws(ConveyorError) in

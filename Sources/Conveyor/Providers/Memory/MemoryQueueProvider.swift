@@ -28,28 +28,39 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
         /// Whether using an unknown queue creates it. When false, unknown queues throw
         /// ``ConveyorError/Code/queueNotFound``. Default: `true`.
         public var autoCreateQueues: Bool
+        /// The clock that delays, visibility timeouts, the deduplication window and receive waits follow. A test
+        /// clock (one that moves only when the test advances it, such as swift-clocks' `TestClock`) makes tests
+        /// of timing deterministic and instant; give the ``Worker`` the same clock
+        /// (``Worker/Configuration/clock``). Message timestamps (``ReceivedMessage/enqueuedAt``) stay wall-clock
+        /// dates. Default: `ContinuousClock()`.
+        public var clock: any Clock<Duration>
 
         /// Creates a configuration.
         public init(
             visibilityTimeout: Duration = .seconds(30),
             deduplicationWindow: Duration = .seconds(300),
             maxReceiveCount: Int? = nil,
-            autoCreateQueues: Bool = true
+            autoCreateQueues: Bool = true,
+            clock: any Clock<Duration> = ContinuousClock()
         ) {
             self.visibilityTimeout = visibilityTimeout
             self.deduplicationWindow = deduplicationWindow
             self.maxReceiveCount = maxReceiveCount
             self.autoCreateQueues = autoCreateQueues
+            self.clock = clock
         }
     }
 
     /// The configuration this provider was created with.
     public let configuration: Configuration
     let state: Mutex<MemoryBrokerState>
+    /// ``Configuration/clock``.
+    let clock: InjectedClock
 
     /// Creates an empty provider.
     public init(configuration: Configuration = .init()) {
         self.configuration = configuration
+        self.clock = InjectedClock(configuration.clock)
         self.state = Mutex(MemoryBrokerState(configuration: configuration, generation: UInt64.random(in: 1...UInt64.max)))
     }
 
@@ -73,7 +84,7 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
     /// Adds messages to `queue`; a message whose deduplication key was seen within the window is dropped and
     /// reported with `deduplicated: true`.
     public func enqueue(_ messages: [OutgoingMessage], to queue: String) async throws -> [EnqueueResult] {
-        let now = ContinuousClock.now
+        let now = clock.now
         let date = Date()
         var actions: [MemoryAction] = []
         let results = try state.withLock { state throws(ConveyorError) in
@@ -92,7 +103,7 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
         case .success(let envelope):
             _ = try await enqueue([OutgoingMessage(envelope: envelope, delay: delay)], to: queue)
         case .failure(let error):
-            let now = ContinuousClock.now
+            let now = clock.now
             let date = Date()
             var actions: [MemoryAction] = []
             try state.withLock { state throws(ConveyorError) in
@@ -109,7 +120,7 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
         guard max >= 1 else {
             throw ConveyorError(.invalidParameter, "receive max must be at least 1 (got \(max))")
         }
-        let start = ContinuousClock.now
+        let start = clock.now
         let willWait = wait > .zero && !Task.isCancelled
         var actions: [MemoryAction] = []
         let outcome = try state.withLock { state throws(ConveyorError) in
@@ -128,7 +139,7 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
                     state.withLock { state in
                         // Checked under the lock: a cancellation that ran its handler before the waiter was
                         // registered is seen here.
-                        state.addWaiter(waiter, to: queue, now: .now, cancelled: Task.isCancelled, actions: &actions)
+                        state.addWaiter(waiter, to: queue, now: clock.now, cancelled: Task.isCancelled, actions: &actions)
                     }
                     run(actions)
                 }
@@ -147,7 +158,7 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
     /// Returns the message for redelivery after `retryAfter`, or moves it to the dead-letter queue with `reason`
     /// when `retryAfter` is nil. Stale receipts are ignored.
     public func fail(_ message: ReceivedMessage, reason: FailureReason, retryAfter: Duration?) async throws {
-        let now = ContinuousClock.now
+        let now = clock.now
         var actions: [MemoryAction] = []
         try state.withLock { state throws(ConveyorError) in
             try state.fail(message, reason: reason, retryAfter: retryAfter, now: now, actions: &actions)
@@ -161,7 +172,7 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
     /// Makes the messages available again at once, as if they had not been received (their attempt number
     /// does not grow). Stale receipts are ignored.
     public func release(_ messages: [ReceivedMessage]) async throws {
-        let now = ContinuousClock.now
+        let now = clock.now
         var actions: [MemoryAction] = []
         try state.withLock { state throws(ConveyorError) in
             try state.release(messages, now: now, actions: &actions)
@@ -172,7 +183,7 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
     /// Keeps the message invisible for `duration` from now (zero makes it visible at once). Stale receipts are
     /// ignored.
     public func extendVisibility(_ message: ReceivedMessage, by duration: Duration) async throws {
-        let now = ContinuousClock.now
+        let now = clock.now
         var actions: [MemoryAction] = []
         try state.withLock { state throws(ConveyorError) in
             try state.extendVisibility(message, by: duration, now: now, actions: &actions)
@@ -187,7 +198,7 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
     }
 
     public func stats(of queue: String) async throws -> QueueStats {
-        let now = ContinuousClock.now
+        let now = clock.now
         var actions: [MemoryAction] = []
         let stats = try state.withLock { state throws(ConveyorError) in
             try state.stats(of: queue, now: now, actions: &actions)
@@ -213,11 +224,12 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
             case .cancelTimer(let task):
                 task.cancel()
             case .startTimer(let queue, let id, let at):
+                let clock = self.clock
                 let task = Task { [weak self] in
                     var wakeAt = at
                     while true {
                         do {
-                            try await Task.sleep(until: wakeAt, clock: .continuous)
+                            try await clock.sleep(until: wakeAt)
                         } catch {
                             return  // superseded or closed
                         }
@@ -234,7 +246,7 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
 
     private func timerFired(id: UInt64, queue: String) -> ContinuousClock.Instant? {
         var actions: [MemoryAction] = []
-        let next = state.withLock { $0.timerFired(id: id, queue: queue, now: .now, actions: &actions) }
+        let next = state.withLock { $0.timerFired(id: id, queue: queue, now: clock.now, actions: &actions) }
         run(actions)
         return next
     }

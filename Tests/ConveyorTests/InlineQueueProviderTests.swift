@@ -48,7 +48,7 @@ struct InlineQueueProviderTests {
         let receive = Task { try await provider.receive(from: "inline-close", max: 1, wait: .seconds(3600)) }
         while provider.pendingReceives == 0 { await Task.yield() }
         try await provider.close()
-        let error = await #expect(throws: ConveyorError.self) { try await receive.value }
+        let error = await #expect(throws: ConveyorError.self) { try await woken(receive, "close did not wake the pending receive") }
         #expect(error?.code == .closed)
         #expect(provider.pendingReceives == 0)
         let later = await #expect(throws: ConveyorError.self) {
@@ -67,7 +67,7 @@ struct InlineQueueProviderTests {
         while provider.pendingReceives < receives.count { await Task.yield() }
         try await provider.close()
         for receive in receives {
-            await #expect(throws: ConveyorError.self) { try await receive.value }
+            await #expect(throws: ConveyorError.self) { try await woken(receive, "close did not wake every pending receive") }
         }
     }
 
@@ -77,7 +77,7 @@ struct InlineQueueProviderTests {
         let receive = Task { try await provider.receive(from: "inline-cancel", max: 1, wait: .seconds(3600)) }
         while provider.pendingReceives == 0 { await Task.yield() }
         receive.cancel()
-        #expect(try await receive.value.isEmpty)
+        #expect(try await woken(receive, "cancelling did not end the pending receive").isEmpty)
         #expect(provider.pendingReceives == 0)
         // Still open: a short receive returns no message once its wait has passed.
         #expect(try await provider.receive(from: "inline-cancel", max: 1, wait: .milliseconds(1)).isEmpty)

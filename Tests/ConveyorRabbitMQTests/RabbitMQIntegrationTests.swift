@@ -6,7 +6,7 @@ import Testing
 
 /// The tests that talk to the shared broker, serialized (they share the vhost's delay levels). Tests that cut
 /// connections, restart the broker or raise an alarm are in ``RabbitMQFaultTests``, on a private node.
-@Suite(.serialized, .enabled(if: RabbitMQTestEnvironment.enabled, "set CONVEYOR_AMQP_URL (see scripts/rabbitmq-start.sh)"))
+@Suite(.serialized, .timeLimit(.minutes(3)), .enabled(if: RabbitMQTestEnvironment.enabled, "set CONVEYOR_AMQP_URL (see scripts/rabbitmq-start.sh)"))
 struct RabbitMQIntegrationTests {
     typealias Env = RabbitMQTestEnvironment
 
@@ -232,13 +232,15 @@ struct RabbitMQIntegrationTests {
         }
     }
 
-    @Test func receiveWaitsAndIsWokenByADelivery() async throws {
+    /// A waiting receive returns the delivery that arrives meanwhile. The wait (600 s) is far longer than the time
+    /// limit, so the test fails if only the deadline would end it (the time limit then stops waiting for it).
+    @Test(.timeLimit(.minutes(1))) func receiveWaitsAndIsWokenByADelivery() async throws {
         try await withQueue("wake") { provider, queue in
             #expect(try await provider.receive(from: queue, max: 1, wait: .milliseconds(200)).isEmpty)
-            async let got = provider.receive(from: queue, max: 1, wait: .seconds(20))
+            let got = Task { try await provider.receive(from: queue, max: 1, wait: .seconds(600)) }
             try await Task.sleep(for: .milliseconds(200))
             try await provider.enqueue(OutgoingMessage(envelope: testEnvelope()), to: queue)
-            let messages = try await got
+            let messages = try await valueOrCancellation(of: got)
             #expect(messages.count == 1)
             try await provider.acknowledge(messages)
         }

@@ -48,6 +48,18 @@ final class CapturedLogs: Sendable {
 /// (``LocalHTTPServer``) that drops, delays or fails (5xx) the first send.
 @Suite("SQS possible duplicate sends (local HTTP server)")
 struct SQSDuplicateSendTests {
+    /// Which transport failures may have reached SQS: not one that never started or never connected.
+    @Test func uncertainDeliveryOfTransportFailures() {
+        func failure(_ code: Int, timedOut: Bool = false) -> HTTPTransportError {
+            HTTPTransportError(code: code, message: "m", timedOut: timedOut)
+        }
+        for code in [HTTPTransportError.notStarted, 5, 6, 7] {
+            #expect(SQSClient.uncertainDelivery(failure(code)) == nil, "curl \(code)")
+        }
+        #expect(SQSClient.uncertainDelivery(failure(28, timedOut: true)) == "a timeout")
+        #expect(SQSClient.uncertainDelivery(failure(56)) == "a connection error (curl 56)")
+    }
+
     static func provider(port: Int, logs: CapturedLogs, requestTimeout: Duration = .seconds(30)) throws -> SQSQueueProvider {
         let configuration = SQSQueueProvider.Configuration(
             region: "us-east-1",

@@ -145,10 +145,11 @@ package final class SQSClient: Sendable {
     /// Why a request that failed with `failure` may have been processed by SQS all the same ("a timeout", "a
     /// connection error (curl 56)"), or nil when it cannot have reached SQS: anything but a failure to resolve or
     /// connect (or to set the request up) may have been sent. (A 5xx answer is the other such case; see `sendOnce`.)
-    static func uncertainDelivery(_ failure: HTTPTransportError) -> String? {
+    package static func uncertainDelivery(_ failure: HTTPTransportError) -> String? {
         if failure.timedOut { return "a timeout" }
-        // -1: not configured; 5: CURLE_COULDNT_RESOLVE_PROXY; 6: CURLE_COULDNT_RESOLVE_HOST; 7: CURLE_COULDNT_CONNECT.
-        if [-1, 5, 6, 7].contains(failure.code) { return nil }
+        // Not started (never configured); 5: CURLE_COULDNT_RESOLVE_PROXY; 6: CURLE_COULDNT_RESOLVE_HOST;
+        // 7: CURLE_COULDNT_CONNECT.
+        if [HTTPTransportError.notStarted, 5, 6, 7].contains(failure.code) { return nil }
         return "a connection error (curl \(failure.code))"
     }
 

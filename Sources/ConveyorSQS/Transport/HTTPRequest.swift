@@ -63,6 +63,13 @@ package struct HTTPTransportError: Error, Sendable, CustomStringConvertible {
     /// Whether the transfer timed out.
     package var timedOut: Bool
 
+    /// A failure with libcurl's result `code` (or ``notStarted``).
+    package init(code: Int, message: String, timedOut: Bool) {
+        self.code = code
+        self.message = message
+        self.timedOut = timedOut
+    }
+
     /// `HTTP transfer failed (curl <code>): <message>`.
     package var description: String { "HTTP transfer failed (curl \(code)): \(message)" }
 }

@@ -167,6 +167,8 @@ struct RecordingMemoryProvider: QueueProvider {
     let base = MemoryQueueProvider()
     let maximumNativeDelay: Duration?
     let sent = Shared<[OutgoingMessage]>([])
+    /// When each receive that returned messages returned.
+    let deliveries = Shared<[Date]>([])
 
     init(maximumNativeDelay: Duration? = nil) {
         self.maximumNativeDelay = maximumNativeDelay
@@ -190,7 +192,9 @@ struct RecordingMemoryProvider: QueueProvider {
         return try await base.enqueue(messages, to: queue)
     }
     func receive(from queue: String, max: Int, wait: Duration) async throws -> [ReceivedMessage] {
-        try await base.receive(from: queue, max: max, wait: wait)
+        let messages = try await base.receive(from: queue, max: max, wait: wait)
+        if !messages.isEmpty { deliveries.withLock { $0.append(Date()) } }
+        return messages
     }
     func acknowledge(_ messages: [ReceivedMessage]) async throws { try await base.acknowledge(messages) }
     func fail(_ message: ReceivedMessage, reason: FailureReason, retryAfter: Duration?) async throws {

@@ -476,7 +476,11 @@ struct WorkerTests {
         let ran = try #require(ranAt.value.first)
         #expect(ranAt.value.count == 1)
         #expect(ran.timeIntervalSince(enqueuedAt) >= 1.5)
-        #expect(provider.sends >= 2)
+        // The first delivery comes after the native maximum (1 s); unless a loaded machine delivered it only after
+        // the job was due (1.5 s), the worker must have sent it on again (a hop) rather than run it early.
+        let firstDelivery = try #require(provider.deliveries.value.first)
+        let deliveredWhenDue = firstDelivery.timeIntervalSince(enqueuedAt) >= 1.5
+        #expect(provider.sends >= 2 || deliveredWhenDue, "delivered after \(firstDelivery.timeIntervalSince(enqueuedAt)) s, sent \(provider.sends) times")
         #expect(provider.longestDelay <= .seconds(1))
         _ = handle
         #expect(try await provider.stats(of: "default") == QueueStats())

@@ -24,8 +24,10 @@ if [ "${CONVEYOR_SKIP_INSTALL:-0}" != 1 ]; then
 fi
 
 cleanup() {
+  # The proxy is this run's own: it goes whatever happens to the brokers (a proxy left behind would hold the port
+  # and take the next run's requests into its own log).
+  [ -n "${proxy_pid:-}" ] && kill "$proxy_pid" 2>/dev/null || true
   if [ "${CONVEYOR_KEEP_BROKERS:-0}" != 1 ]; then
-    [ -n "${proxy_pid:-}" ] && kill "$proxy_pid" 2>/dev/null || true
     scripts/rabbitmq-stop.sh >/dev/null 2>&1 || true
     scripts/localstack-stop.sh >/dev/null 2>&1 || true
   fi
@@ -50,10 +52,16 @@ export CONVEYOR_SQS_ENDPOINT=http://127.0.0.1:4566
 sigv4_log=""
 if [ -n "${CONVEYOR_SIGV4_PROXY:-}" ]; then
   sigv4_log=$(mktemp /tmp/conveyor-sigv4.XXXXXX.log)
+  if (exec 3<>/dev/tcp/127.0.0.1/4567) 2>/dev/null; then
+    echo "error: 127.0.0.1:4567 is already taken (a SigV4 proxy left by an earlier run?); the SQS tests would not" \
+      "go through this run's proxy. Stop what listens there (e.g. pkill -f sigv4_proxy.py) and run again." >&2
+    exit 1
+  fi
   python3 "$CONVEYOR_SIGV4_PROXY" --listen 127.0.0.1:4567 --upstream http://127.0.0.1:4566 \
     --key "$AWS_ACCESS_KEY_ID" --secret "$AWS_SECRET_ACCESS_KEY" --log "$sigv4_log" >/dev/null 2>&1 &
   proxy_pid=$!
   for _ in $(seq 1 50); do (exec 3<>/dev/tcp/127.0.0.1/4567) 2>/dev/null && break; sleep 0.1; done
+  kill -0 "$proxy_pid" 2>/dev/null || { echo "error: the SigV4 proxy ($CONVEYOR_SIGV4_PROXY) did not start" >&2; exit 1; }
   export CONVEYOR_SQS_ENDPOINT=http://127.0.0.1:4567
   export CONVEYOR_SQS_VERIFIES_SIGNATURES=1   # enables the wrong-credentials test, which the proxy must reject
   echo "== SQS tests go through the SigV4-checking proxy (log: $sigv4_log)"

@@ -90,6 +90,33 @@ import Testing
         try await p.close()
     }
 
+    /// The TLS socket's set-up (`AMQPConnection.makeSocket`): CA certificates that cannot be loaded are a
+    /// configuration error, found before connecting; a TLS connect that fails is a connection error. Neither shows
+    /// the password.
+    @Test func tlsSocketErrors() async throws {
+        let job = OutgoingMessage(envelope: Envelope(task: "t", payload: Array("1".utf8)))
+        let badCA = try RabbitMQQueueProvider(configuration: .init(
+            url: "amqps://guest:sekrit@127.0.0.1:1/", connectTimeout: .seconds(2), tlsCACertificatePath: "/nonexistent/conveyor-ca.pem"
+        ))
+        await #expect {
+            try await badCA.enqueue(job, to: "q")
+        } throws: { error in
+            guard let e = error as? ConveyorError else { return false }
+            return e.code == .invalidConfiguration && e.message.contains("CA certificates at /nonexistent/conveyor-ca.pem")
+                && !e.message.contains("sekrit")
+        }
+        try await badCA.close()
+
+        let unreachable = try RabbitMQQueueProvider(configuration: .init(url: "amqps://guest:sekrit@127.0.0.1:1/", connectTimeout: .seconds(2)))
+        await #expect {
+            try await unreachable.enqueue(job, to: "q")
+        } throws: { error in
+            guard let e = error as? ConveyorError else { return false }
+            return e.code == .connectionFailed && e.message.contains("amqps://guest:***@127.0.0.1:1/") && !e.message.contains("sekrit")
+        }
+        try await unreachable.close()
+    }
+
     /// The window is whole milliseconds (the unit of `expiration` and `x-expires`), within RabbitMQ's TTL limit.
     @Test func deduplicationWindowsInMilliseconds() throws {
         #expect(RabbitMQQueueProvider.deduplicationMilliseconds(.seconds(300)) == 300_000)

@@ -78,17 +78,30 @@ extension RabbitMQQueueProvider {
             self.deduplicationWindow = deduplicationWindow
         }
 
-        /// A configuration from the environment variable `variable` (default `AMQP_URL`), or `defaultURL` when it
-        /// is unset (default `amqp://guest:guest@127.0.0.1:5672/`).
+        /// The environment variable ``fromEnvironment(_:)`` reads the broker URI from.
+        static let urlVariable = "AMQP_URL"
+
+        /// A configuration for the broker whose URI is in `AMQP_URL`, every other setting at its default.
+        ///
+        /// There is no fallback: when `AMQP_URL` is unset or empty this throws
+        /// ``Conveyor/ConveyorError/Code/invalidConfiguration`` saying to set it, rather than connecting to a
+        /// local `guest` broker. A malformed URI throws the same code, naming the variable; no error contains the
+        /// password.
         public static func fromEnvironment(
-            _ variable: String = "AMQP_URL",
-            defaultURL: String? = "amqp://guest:guest@127.0.0.1:5672/",
-            environment: [String: String] = ProcessInfo.processInfo.environment
+            _ env: [String: String] = ProcessInfo.processInfo.environment
         ) throws(ConveyorError) -> Configuration {
-            guard let url = environment[variable] ?? defaultURL else {
-                throw ConveyorError(.invalidConfiguration, "the environment variable \(variable) is not set; set it to amqp://user:password@host:port/vhost")
+            guard let url = env[urlVariable], !url.isEmpty else {
+                throw ConveyorError(
+                    .invalidConfiguration,
+                    "\(urlVariable) is not set: set it to the RabbitMQ URI, e.g. "
+                        + "\(urlVariable)=amqp://user:password@rabbitmq.example.com:5672/vhost (amqps:// for TLS)"
+                )
             }
-            return try Configuration(url: url)
+            do throws(ConveyorError) {
+                return try Configuration(url: url)
+            } catch {
+                throw ConveyorError(.invalidConfiguration, "\(urlVariable): \(error.message)")
+            }
         }
 
         /// ``url`` with the password masked (`amqp://user:***@host:port/vhost`), for descriptions.

@@ -77,7 +77,9 @@ extension SQSQueueProvider {
         /// - credentials: the standard chain over `env`.
         ///
         /// Throws ``ConveyorError/Code/invalidConfiguration`` when no region can be found.
-        public static func fromEnvironment(_ env: [String: String] = ProcessInfo.processInfo.environment) throws -> Configuration {
+        public static func fromEnvironment(
+            _ env: [String: String] = ProcessInfo.processInfo.environment
+        ) throws(ConveyorError) -> Configuration {
             func value(_ key: String) -> String? { env[key].flatMap { $0.isEmpty ? nil : $0 } }
             let endpoint = value("AWS_ENDPOINT_URL_SQS") ?? value("AWS_ENDPOINT_URL")
             var region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION")
@@ -91,7 +93,7 @@ extension SQSQueueProvider {
             guard let region else {
                 throw ConveyorError(
                     .invalidConfiguration,
-                    "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION, or region in the profile of ~/.aws/config)"
+                    "no AWS region: set AWS_REGION, e.g. AWS_REGION=us-east-1 (or AWS_DEFAULT_REGION, or region in the profile of ~/.aws/config)"
                 )
             }
             return Configuration(region: region, endpoint: endpoint, credentials: AWSCredentialsProviderChain.standard(environment: env))

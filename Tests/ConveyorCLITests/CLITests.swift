@@ -49,6 +49,15 @@ struct CLITests {
         #expect(!unreachableSQS.stderr.contains("secret-that-must-not-leak"))
     }
 
+    @Test("rabbitmq without --url or AMQP_URL exits 3 and says to set AMQP_URL (no guest fallback)")
+    func rabbitMQWithoutURL() async throws {
+        // Empty counts as unset, so an AMQP_URL in the test's own environment does not leak in.
+        let result = try await CLIProcess.run(["stats", "--provider", "rabbitmq", "--queue", "q"], environment: ["AMQP_URL": ""])
+        #expect(result.status == 3, "\(result)")
+        #expect(result.stderr.contains("AMQP_URL is not set"), "\(result)")
+        #expect(!result.stderr.contains("guest"), "\(result)")
+    }
+
     @Test("demo runs on the memory provider and exits 0")
     func demo() async throws {
         let result = try await CLIProcess.run(["demo"])

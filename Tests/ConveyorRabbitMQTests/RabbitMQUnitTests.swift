@@ -59,11 +59,35 @@ import Testing
         }
     }
 
+    /// `fromEnvironment` reads `AMQP_URL`, the other settings at their defaults.
     @Test func fromEnvironment() throws {
-        let c = try RabbitMQQueueProvider.Configuration.fromEnvironment(environment: ["AMQP_URL": "amqps://a:b@h/"])
+        let c = try RabbitMQQueueProvider.Configuration.fromEnvironment(["AMQP_URL": "amqps://a:b@h/"])
         #expect(c.url == "amqps://a:b@h/")
-        #expect(throws: ConveyorError.self) {
-            try RabbitMQQueueProvider.Configuration.fromEnvironment(defaultURL: nil, environment: [:])
+        #expect(c.queueType == .classic && c.prefetch == nil && c.heartbeat == .seconds(30))
+    }
+
+    /// No silent fallback to `guest:guest@127.0.0.1`: without `AMQP_URL` (unset, empty, or only another variable
+    /// set) the error is typed, names the variable and shows an example value.
+    @Test(arguments: [[:], ["AMQP_URL": ""], ["CONVEYOR_AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/"]])
+    func fromEnvironmentWithoutTheVariable(_ env: [String: String]) throws {
+        let error = try #require(throws: ConveyorError.self) {
+            try RabbitMQQueueProvider.Configuration.fromEnvironment(env)
+        }
+        #expect(error.code == .invalidConfiguration)
+        #expect(error.message.contains("AMQP_URL is not set"), "\(error)")
+        #expect(error.message.contains("AMQP_URL=amqp://user:password@"), "\(error)")
+        #expect(!error.message.contains("guest"), "\(error)")
+    }
+
+    /// A malformed `AMQP_URL` is a configuration error that names the variable and not the password.
+    @Test func fromEnvironmentWithAMalformedURL() throws {
+        for bad in ["amqp://u:sekrit@host:99999/", "http://u:sekrit@host/", "amqp://u:sek%zzrit@host/"] {
+            let error = try #require(throws: ConveyorError.self) {
+                try RabbitMQQueueProvider.Configuration.fromEnvironment(["AMQP_URL": bad])
+            }
+            #expect(error.code == .invalidConfiguration)
+            #expect(error.message.hasPrefix("AMQP_URL: invalid AMQP URL"), "\(error)")
+            #expect(!error.message.contains("sekrit") && !error.message.contains("sek%zzrit"), "\(error)")
         }
     }
 
@@ -88,6 +112,33 @@ import Testing
             try await p.receive(from: "q", max: 1, wait: .seconds(1))
         }
         try await p.close()
+    }
+
+    /// The TLS socket's set-up (`AMQPConnection.makeSocket`): CA certificates that cannot be loaded are a
+    /// configuration error, found before connecting; a TLS connect that fails is a connection error. Neither shows
+    /// the password.
+    @Test func tlsSocketErrors() async throws {
+        let job = OutgoingMessage(envelope: Envelope(task: "t", payload: Array("1".utf8)))
+        let badCA = try RabbitMQQueueProvider(configuration: .init(
+            url: "amqps://guest:sekrit@127.0.0.1:1/", connectTimeout: .seconds(2), tlsCACertificatePath: "/nonexistent/conveyor-ca.pem"
+        ))
+        await #expect {
+            try await badCA.enqueue(job, to: "q")
+        } throws: { error in
+            guard let e = error as? ConveyorError else { return false }
+            return e.code == .invalidConfiguration && e.message.contains("CA certificates at /nonexistent/conveyor-ca.pem")
+                && !e.message.contains("sekrit")
+        }
+        try await badCA.close()
+
+        let unreachable = try RabbitMQQueueProvider(configuration: .init(url: "amqps://guest:sekrit@127.0.0.1:1/", connectTimeout: .seconds(2)))
+        await #expect {
+            try await unreachable.enqueue(job, to: "q")
+        } throws: { error in
+            guard let e = error as? ConveyorError else { return false }
+            return e.code == .connectionFailed && e.message.contains("amqps://guest:***@127.0.0.1:1/") && !e.message.contains("sekrit")
+        }
+        try await unreachable.close()
     }
 
     /// The window is whole milliseconds (the unit of `expiration` and `x-expires`), within RabbitMQ's TTL limit.

@@ -156,9 +156,12 @@ struct CredentialsTests {
         #expect(configuration.resolvedEndpoint == "http://127.0.0.1:4567")
         let aws = try SQSQueueProvider.Configuration.fromEnvironment(["AWS_DEFAULT_REGION": "ap-south-1", "AWS_CONFIG_FILE": "/nonexistent"])
         #expect(aws.resolvedEndpoint == "https://sqs.ap-south-1.amazonaws.com")
-        #expect(throws: ConveyorError.self) {
+        // No region anywhere: a typed error naming the variable to set, with an example value.
+        let error = try #require(throws: ConveyorError.self) {
             try SQSQueueProvider.Configuration.fromEnvironment(["AWS_CONFIG_FILE": "/nonexistent", "HOME": "/nonexistent"])
         }
+        #expect(error.code == .invalidConfiguration)
+        #expect(error.message.contains("set AWS_REGION, e.g. AWS_REGION=us-east-1"), "\(error)")
     }
 
     @Test func errorTypesMapToCodes() {

@@ -13,19 +13,9 @@ public enum RFC3339 {
         var exact = (date.timeIntervalSince1970 * 1000).rounded()
         if exact.isNaN { exact = 0 }
         let totalMillis = Int64(min(max(exact, millisecondRange.lowerBound), millisecondRange.upperBound))
-        var days = totalMillis >= 0 ? totalMillis / 86_400_000 : (totalMillis - 86_399_999) / 86_400_000
+        let days = CivilTime.floorDiv(totalMillis, 86_400_000)
         let millisOfDay = totalMillis - days * 86_400_000
-        // Civil-from-days (Howard Hinnant).
-        days += 719_468
-        let era = (days >= 0 ? days : days - 146_096) / 146_097
-        let doe = days - era * 146_097
-        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
-        var year = yoe + era * 400
-        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
-        let mp = (5 * doy + 2) / 153
-        let day = doy - (153 * mp + 2) / 5 + 1
-        let month = mp < 10 ? mp + 3 : mp - 9
-        if month <= 2 { year += 1 }
+        let (year, month, day) = CivilTime.date(days: days)
         let hour = millisOfDay / 3_600_000
         let minute = (millisOfDay / 60_000) % 60
         let second = (millisOfDay / 1000) % 60
@@ -34,7 +24,7 @@ public enum RFC3339 {
             let s = String(v)
             return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
         }
-        return "\(pad(year, 4))-\(pad(month, 2))-\(pad(day, 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(millis, 3))Z"
+        return "\(pad(year, 4))-\(pad(Int64(month), 2))-\(pad(Int64(day), 2))T\(pad(hour, 2)):\(pad(minute, 2)):\(pad(second, 2)).\(pad(millis, 3))Z"
     }
 
     /// Parses an RFC 3339 timestamp (`Z` or `±HH:MM` offset, optional fractional seconds).
@@ -63,8 +53,8 @@ public enum RFC3339 {
         i += 1
         guard let hour = number(2), expect(UInt8(ascii: ":")), let minute = number(2), expect(UInt8(ascii: ":")),
               let second = number(2) else { return nil }
-        guard (1...12).contains(month), day >= 1, day <= daysInMonth(month, year: year), hour < 24, minute < 60,
-              second < 61 else { return nil }
+        guard (1...12).contains(month), day >= 1, day <= CivilTime.daysInMonth(year: year, month: Int(month)),
+              hour < 24, minute < 60, second < 61 else { return nil }
         var fraction = 0.0
         if i < b.count, b[i] == UInt8(ascii: ".") {
             i += 1
@@ -94,23 +84,8 @@ public enum RFC3339 {
             return nil
         }
         guard i == b.count else { return nil }
-        // Days-from-civil (Howard Hinnant).
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yoe = y - era * 400
-        let mp = (month + 9) % 12
-        let doy = (153 * mp + 2) / 5 + day - 1
-        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
-        let days = era * 146_097 + doe - 719_468
-        let seconds = days * 86_400 + hour * 3600 + minute * 60 + second - offsetSeconds
+        let days = CivilTime.days(year: year, month: Int(month), day: Int(day))
+        let seconds = days * CivilTime.secondsPerDay + hour * 3600 + minute * 60 + second - offsetSeconds
         return Date(timeIntervalSince1970: Double(seconds) + fraction)
-    }
-
-    private static func daysInMonth(_ month: Int64, year: Int64) -> Int64 {
-        switch month {
-        case 2: (year % 4 == 0 && year % 100 != 0) || year % 400 == 0 ? 29 : 28
-        case 4, 6, 9, 11: 30
-        default: 31
-        }
     }
 }

@@ -314,66 +314,17 @@ final class AMQPConnection: @unchecked Sendable {
 
     // MARK: Connecting
 
+    /// One connect attempt: a new connection state, its socket, login and channels. On success the connection is
+    /// recorded as open; on failure the error is kept for waiting jobs and the next attempt is scheduled.
     private func connect() {
         guard let s = amqp_new_connection() else {
             lastError = ConveyorError(.connectionFailed, "cannot allocate an AMQP connection")
             return
         }
-        let url = settings.url
         do throws(ConveyorError) {
-            let arena = AMQPArena()
-            var timeout = timeval(settings.connectTimeout)
-            _ = amqp_set_handshake_timeout(s, &timeout)
-            let socket: OpaquePointer?
-            if url.tls {
-                socket = amqp_ssl_socket_new(s)
-                if let socket {
-                    amqp_ssl_socket_set_verify_peer(socket, 1)
-                    amqp_ssl_socket_set_verify_hostname(socket, 1)
-                    if let ca = settings.caCertificatePath {
-                        let rc = amqp_ssl_socket_set_cacert(socket, ca)
-                        if rc != AMQP_STATUS_OK.rawValue {
-                            throw ConveyorError(.invalidConfiguration, "cannot load the CA certificates at \(ca): \(AMQPConnection.describe(rc))")
-                        }
-                    }
-                }
-            } else {
-                socket = amqp_tcp_socket_new(s)
-            }
-            guard let socket else {
-                throw ConveyorError(.connectionFailed, "cannot create a \(url.tls ? "TLS" : "TCP") socket")
-            }
-            let rc = amqp_socket_open_noblock(socket, url.host, Int32(url.port), &timeout)
-            guard rc == AMQP_STATUS_OK.rawValue else {
-                throw ConveyorError(
-                    .connectionFailed,
-                    "cannot connect to RabbitMQ at \(url.redacted): \(AMQPConnection.describe(rc))",
-                    retryable: true
-                )
-            }
-            var properties = arena.table([
-                ("connection_name", .string(settings.connectionName)),
-                ("product", .string("Conveyor")),
-                ("platform", .string("Swift")),
-                ("capabilities", .table([
-                    ("consumer_cancel_notify", .bool(true)),
-                    ("connection.blocked", .bool(true)),
-                    ("publisher_confirms", .bool(true)),
-                    ("basic.nack", .bool(true)),
-                    ("authentication_failure_close", .bool(true)),
-                    ("exchange_exchange_bindings", .bool(true)),
-                ])),
-            ])
-            let reply = conveyor_amqp_login_plain(
-                s, url.vhost, 0, 131_072, settings.heartbeatSeconds, &properties, url.user, url.password
-            )
-            try checkLogin(reply, s)
-            for channel: amqp_channel_t in [1, 2] {
-                amqp_channel_open(s, channel)
-                try checkHandshake(amqp_get_rpc_reply(s), s, "channel.open")
-            }
-            var rpcTimeout = timeval(tv_sec: 60, tv_usec: 0)
-            _ = amqp_set_rpc_timeout(s, &rpcTimeout)
+            try openSocket(s)
+            try logIn(s)
+            try openChannels(s)
         } catch {
             amqp_destroy_connection(s)
             lastError = error
@@ -381,12 +332,93 @@ final class AMQPConnection: @unchecked Sendable {
             logger.debug("AMQP connect failed", metadata: ["error.message": "\(error)"])
             return
         }
+        didOpen(s)
+    }
+
+    /// Creates the TCP or TLS socket of `s` and opens it, within the connect timeout (which also bounds the
+    /// handshake).
+    private func openSocket(_ s: amqp_connection_state_t) throws(ConveyorError) {
+        let url = settings.url
+        var timeout = timeval(settings.connectTimeout)
+        _ = amqp_set_handshake_timeout(s, &timeout)
+        let socket = try makeSocket(s)
+        let rc = amqp_socket_open_noblock(socket, url.host, Int32(url.port), &timeout)
+        guard rc == AMQP_STATUS_OK.rawValue else {
+            throw ConveyorError(
+                .connectionFailed,
+                "cannot connect to RabbitMQ at \(url.redacted): \(AMQPConnection.describe(rc))",
+                retryable: true
+            )
+        }
+    }
+
+    /// A new socket for `s`: TCP, or for `amqps://` TLS with peer and host name verification and the configured
+    /// CA certificates.
+    private func makeSocket(_ s: amqp_connection_state_t) throws(ConveyorError) -> OpaquePointer {
+        let tls = settings.url.tls
+        guard tls else {
+            guard let socket = amqp_tcp_socket_new(s) else {
+                throw ConveyorError(.connectionFailed, "cannot create a TCP socket")
+            }
+            return socket
+        }
+        guard let socket = amqp_ssl_socket_new(s) else {
+            throw ConveyorError(.connectionFailed, "cannot create a TLS socket")
+        }
+        amqp_ssl_socket_set_verify_peer(socket, 1)
+        amqp_ssl_socket_set_verify_hostname(socket, 1)
+        if let ca = settings.caCertificatePath {
+            let rc = amqp_ssl_socket_set_cacert(socket, ca)
+            if rc != AMQP_STATUS_OK.rawValue {
+                throw ConveyorError(.invalidConfiguration, "cannot load the CA certificates at \(ca): \(AMQPConnection.describe(rc))")
+            }
+        }
+        return socket
+    }
+
+    /// Logs in with PLAIN on the URL's vhost, sending the client properties and asking for the configured
+    /// heartbeat.
+    private func logIn(_ s: amqp_connection_state_t) throws(ConveyorError) {
+        let url = settings.url
+        // The arena owns the properties' C memory until login returns.
+        let arena = AMQPArena()
+        var properties = arena.table([
+            ("connection_name", .string(settings.connectionName)),
+            ("product", .string("Conveyor")),
+            ("platform", .string("Swift")),
+            ("capabilities", .table([
+                ("consumer_cancel_notify", .bool(true)),
+                ("connection.blocked", .bool(true)),
+                ("publisher_confirms", .bool(true)),
+                ("basic.nack", .bool(true)),
+                ("authentication_failure_close", .bool(true)),
+                ("exchange_exchange_bindings", .bool(true)),
+            ])),
+        ])
+        let reply = conveyor_amqp_login_plain(
+            s, url.vhost, 0, 131_072, settings.heartbeatSeconds, &properties, url.user, url.password
+        )
+        try checkLogin(reply, s)
+    }
+
+    /// Opens channel 1 (main) and channel 2 (admin), then sets the timeout of later synchronous methods.
+    private func openChannels(_ s: amqp_connection_state_t) throws(ConveyorError) {
+        for channel: amqp_channel_t in [1, 2] {
+            amqp_channel_open(s, channel)
+            try checkHandshake(amqp_get_rpc_reply(s), s, "channel.open")
+        }
+        var rpcTimeout = timeval(tv_sec: 60, tv_usec: 0)
+        _ = amqp_set_rpc_timeout(s, &rpcTimeout)
+    }
+
+    /// Records `s` as the open connection, tells the delegate, then runs the jobs that waited for it.
+    private func didOpen(_ s: amqp_connection_state_t) {
         state = s
         generation += 1
         everConnected = true
         failedAttempts = 0
         lastError = nil
-        logger.info("connected to RabbitMQ", metadata: ["amqp.url": "\(url.redacted)", "amqp.generation": "\(generation)"])
+        logger.info("connected to RabbitMQ", metadata: ["amqp.url": "\(settings.url.redacted)", "amqp.generation": "\(generation)"])
         do throws(ConveyorError) {
             try delegate?.connectionDidOpen(self)
         } catch {

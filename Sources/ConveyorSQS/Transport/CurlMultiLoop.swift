@@ -158,90 +158,121 @@ package final class CurlMultiLoop: Sendable {
 
     // MARK: - Loop thread
 
+    /// The loop: takes new transfers and cancellations from other threads, drives libcurl, completes finished
+    /// transfers, then sleeps in `curl_multi_poll` until woken or for at most a second. Returns after tearing down
+    /// on close.
     private func run(multi: UnsafeMutableRawPointer) {
-        var active: [UnsafeMutableRawPointer: Transfer] = [:]
-        var idle: [UnsafeMutableRawPointer] = []
+        var handles = EasyHandles()
         while true {
-            let (adds, cancels, closed): (Deque<Transfer>, [Transfer], Bool) = state.withLock { state in
-                let result = (state.adds, state.cancels, state.closed)
-                state.adds.removeAll()
-                state.cancels.removeAll()
-                // From here on no other thread can wake the handle, so it can be cleaned up.
-                if state.closed { state.multi = nil }
-                return result
-            }
-            if closed {
-                for transfer in adds {
-                    transfer.complete(.failure(Self.closedError))
-                }
-                for (easy, transfer) in active {
-                    curl_multi_remove_handle(multi, easy)
-                    curl_easy_cleanup(easy)
-                    transfer.cleanup()
-                    transfer.complete(.failure(Self.closedError))
-                }
-                for easy in idle { curl_easy_cleanup(easy) }
-                operations.multiCleanup(multi)
-                let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
-                    state.finished = true
-                    let waiters = state.stopped
-                    state.stopped.removeAll()
-                    return waiters
-                }
-                for waiter in waiters { waiter.resume() }
+            let work = takeWork()
+            if work.closed {
+                tearDown(multi: multi, handles: handles, unstarted: work.adds)
+                finish()
                 return
             }
-            for transfer in adds {
-                start(transfer, multi: multi, active: &active, idle: &idle)
+            for transfer in work.adds {
+                start(transfer, multi: multi, handles: &handles)
             }
-            for transfer in cancels {
-                guard let easy = transfer.easy, active[easy] === transfer else { continue }
-                active[easy] = nil
-                curl_multi_remove_handle(multi, easy)
-                curl_easy_reset(easy)
-                idle.append(easy)
-                transfer.cleanup()
-                transfer.complete(.failure(CancellationError()))
+            for transfer in work.cancels {
+                cancel(transfer, multi: multi, handles: &handles)
             }
-
             var running: Int32 = 0
             curl_multi_perform(multi, &running)
-            var remaining: Int32 = 0
-            while let message = curl_multi_info_read(multi, &remaining) {
-                guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
-                let code = message.pointee.data.result
-                guard let transfer = active.removeValue(forKey: easy) else { continue }
-                curl_multi_remove_handle(multi, easy)
-                let result: Result<HTTPResponse, any Error>
-                if code == CURLE_OK {
-                    var status = 0
-                    conveyor_curl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
-                    result = .success(HTTPResponse(status: status, headers: transfer.responseHeaders, body: transfer.responseBody))
-                } else {
-                    let text = String(cString: curl_easy_strerror(code))
-                    result = .failure(HTTPTransportError(code: Int(code.rawValue), message: text, timedOut: code == CURLE_OPERATION_TIMEDOUT))
-                }
-                curl_easy_reset(easy)
-                if idle.count < 64 { idle.append(easy) } else { curl_easy_cleanup(easy) }
-                transfer.cleanup()
-                transfer.complete(result)
-            }
+            completeFinished(multi: multi, handles: &handles)
             curl_multi_poll(multi, nil, 0, 1000, nil)
         }
     }
 
+    /// What other threads handed over since the last turn.
+    private struct Work {
+        var adds: Deque<Transfer>
+        var cancels: [Transfer]
+        var closed: Bool
+    }
+
+    /// Takes the queued transfers and cancellations. Once closed, the handle is taken out of the shared state, so
+    /// that no other thread can wake it while it is cleaned up.
+    private func takeWork() -> Work {
+        state.withLock { state in
+            let work = Work(adds: state.adds, cancels: state.cancels, closed: state.closed)
+            state.adds.removeAll()
+            state.cancels.removeAll()
+            if state.closed { state.multi = nil }
+            return work
+        }
+    }
+
+    /// Fails the transfers not yet started and those in flight with ``ConveyorError/Code/closed``, then frees every
+    /// easy handle and the multi handle.
+    private func tearDown(multi: UnsafeMutableRawPointer, handles: EasyHandles, unstarted: Deque<Transfer>) {
+        for transfer in unstarted {
+            transfer.complete(.failure(Self.closedError))
+        }
+        for (easy, transfer) in handles.active {
+            curl_multi_remove_handle(multi, easy)
+            curl_easy_cleanup(easy)
+            transfer.cleanup()
+            transfer.complete(.failure(Self.closedError))
+        }
+        for easy in handles.idle { curl_easy_cleanup(easy) }
+        operations.multiCleanup(multi)
+    }
+
+    /// Marks the loop finished and resumes the callers waiting in ``close()``.
+    private func finish() {
+        let waiters: [CheckedContinuation<Void, Never>] = state.withLock { state in
+            state.finished = true
+            let waiters = state.stopped
+            state.stopped.removeAll()
+            return waiters
+        }
+        for waiter in waiters { waiter.resume() }
+    }
+
+    /// Aborts `transfer` if it is still in flight, keeping its easy handle for reuse, and fails it with
+    /// `CancellationError`.
+    private func cancel(_ transfer: Transfer, multi: UnsafeMutableRawPointer, handles: inout EasyHandles) {
+        guard let easy = transfer.easy, handles.active[easy] === transfer else { return }
+        handles.active[easy] = nil
+        curl_multi_remove_handle(multi, easy)
+        curl_easy_reset(easy)
+        handles.idle.append(easy)
+        transfer.cleanup()
+        transfer.complete(.failure(CancellationError()))
+    }
+
+    /// Completes every transfer libcurl reports done, with its response or its transport error, and keeps up to
+    /// 64 of their easy handles for reuse.
+    private func completeFinished(multi: UnsafeMutableRawPointer, handles: inout EasyHandles) {
+        var remaining: Int32 = 0
+        while let message = curl_multi_info_read(multi, &remaining) {
+            guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
+            let code = message.pointee.data.result
+            guard let transfer = handles.active.removeValue(forKey: easy) else { continue }
+            curl_multi_remove_handle(multi, easy)
+            let result: Result<HTTPResponse, any Error>
+            if code == CURLE_OK {
+                var status = 0
+                conveyor_curl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
+                result = .success(HTTPResponse(status: status, headers: transfer.responseHeaders, body: transfer.responseBody))
+            } else {
+                let text = String(cString: curl_easy_strerror(code))
+                result = .failure(HTTPTransportError(code: Int(code.rawValue), message: text, timedOut: code == CURLE_OPERATION_TIMEDOUT))
+            }
+            curl_easy_reset(easy)
+            if handles.idle.count < 64 { handles.idle.append(easy) } else { curl_easy_cleanup(easy) }
+            transfer.cleanup()
+            transfer.complete(result)
+        }
+    }
+
     /// Sets `transfer` up on an easy handle and adds it to `multi`; completes it with an error when that fails.
-    private func start(
-        _ transfer: Transfer,
-        multi: UnsafeMutableRawPointer,
-        active: inout [UnsafeMutableRawPointer: Transfer],
-        idle: inout [UnsafeMutableRawPointer]
-    ) {
+    private func start(_ transfer: Transfer, multi: UnsafeMutableRawPointer, handles: inout EasyHandles) {
         if transfer.isCancelRequested {
             transfer.complete(.failure(CancellationError()))
             return
         }
-        guard let easy = idle.popLast() ?? operations.easyInit() else {
+        guard let easy = handles.idle.popLast() ?? operations.easyInit() else {
             transfer.complete(.failure(HTTPTransportError(
                 code: HTTPTransportError.notStarted,
                 message: "could not create a libcurl easy handle (curl_easy_init failed; out of memory?)",
@@ -251,7 +282,7 @@ package final class CurlMultiLoop: Sendable {
         }
         if let error = transfer.configure(easy) {
             curl_easy_reset(easy)
-            idle.append(easy)
+            handles.idle.append(easy)
             transfer.cleanup()
             transfer.complete(.failure(error))
             return
@@ -268,8 +299,15 @@ package final class CurlMultiLoop: Sendable {
             )))
             return
         }
-        active[easy] = transfer
+        handles.active[easy] = transfer
     }
+}
+
+/// The easy handles the loop thread owns: those in the multi handle, each with its transfer, and reset ones kept
+/// for reuse.
+private struct EasyHandles {
+    var active: [UnsafeMutableRawPointer: Transfer] = [:]
+    var idle: [UnsafeMutableRawPointer] = []
 }
 
 /// Hands the multi handle to the loop thread, which alone uses it from then on (besides `curl_multi_wakeup`,

@@ -62,8 +62,13 @@ struct ProviderOptions: ParsableArguments {
             if let visibilityTimeout { configuration.visibilityTimeout = visibilityTimeout }
             return try SQSQueueProvider(configuration: configuration, logger: logger)
         default:
-            if let url { env["AMQP_URL"] = url }
-            var configuration = try RabbitMQQueueProvider.Configuration.fromEnvironment(environment: env)
+            // --url, else AMQP_URL; with neither, fromEnvironment says to set it (there is no default broker).
+            var configuration: RabbitMQQueueProvider.Configuration
+            if let url {
+                configuration = try RabbitMQQueueProvider.Configuration(url: url)
+            } else {
+                configuration = try RabbitMQQueueProvider.Configuration.fromEnvironment(env)
+            }
             if rabbitMQQueueTypeName == "quorum" { configuration.queueType = .quorum }
             return try RabbitMQQueueProvider(configuration: configuration, logger: logger)
         }

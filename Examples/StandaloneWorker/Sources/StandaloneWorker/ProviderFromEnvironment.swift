@@ -14,7 +14,7 @@ func makeProvider(logger: Logger) throws -> any QueueProvider {
     case "sqs":
         return try SQSQueueProvider(configuration: .fromEnvironment(environment), logger: logger)
     case "rabbitmq":
-        return try RabbitMQQueueProvider(configuration: .fromEnvironment(environment: environment), logger: logger)
+        return try RabbitMQQueueProvider(configuration: .fromEnvironment(environment), logger: logger)
     case let other:
         throw ConveyorError(.invalidConfiguration, "CONVEYOR_PROVIDER=\(other) is unknown; use memory, sqs or rabbitmq")
     }

@@ -1,3 +1,4 @@
+import CRabbitMQ
 import Conveyor
 import Foundation
 import Testing
@@ -143,6 +144,42 @@ extension RabbitMQIntegrationTests {
             #expect(h.headers[AMQPHeader.traceparent] == .string(traceparent))
             #expect(h.headers[AMQPHeader.tracestate] == nil)
             #expect(byID[plain.id]?.headers[AMQPHeader.task] == .string("test.plain"))
+        }
+    }
+
+    /// A message whose headers hold an entry with an empty key, which RabbitMQ passes on as a producer published
+    /// it, is received, and listed when it is a dead letter. librabbitmq's `amqp_read_message` refused to copy such
+    /// properties and left the body unread: the consumer dropped its connection, the broker redelivered the message
+    /// first to the next one, and no message of the queue was received again. Found by WorkerFuzzTests (RabbitMQ,
+    /// raw publishes with odd header keys).
+    @Test(.timeLimit(.minutes(1))) func properties_aHeaderWithAnEmptyKeyDoesNotStopTheConsumer() async throws {
+        try await withQueue("empty-header-key") { provider, queue in
+            let plain = Envelope(task: "test.plain", payload: Array("{}".utf8))
+            let odd = Envelope(task: "test.odd", payload: Array(#"{"n":1}"#.utf8))
+            let dead = Envelope(task: "test.dead", payload: Array(#"{"n":2}"#.utf8))
+            // The provider declares the queue and its dead-letter queue.
+            try await provider.enqueue(OutgoingMessage(envelope: plain), to: queue)
+            // Published raw on the admin channel: Conveyor's publisher never writes such headers.
+            let targets = [(queue, EnvelopeCodec.encode(odd)), (RabbitMQTopology.deadLetterQueue(of: queue), EnvelopeCodec.encode(dead))]
+            _ = try await provider.publisher.connection.perform { c, s throws(ConveyorError) in
+                let arena = AMQPArena()
+                var properties = amqp_basic_properties_t()
+                properties.headers = arena.table([("", .string("empty key")), ("nested", .table([("", .int(1))])), ("k", .string("v"))])
+                properties._flags = amqp_flags_t(conveyor_flag_headers)
+                for (target, body) in targets {
+                    let rc = amqp_basic_publish(s, 2, arena.bytes(""), arena.bytes(target), 0, 0, &properties, arena.bytes(body))
+                    try c.check(status: rc, "publishing to \(target)")
+                }
+                return try RabbitMQQueueProvider.count(queue, c, s)
+            }
+            let received = try await provider.receive(from: queue, count: 2, timeout: .seconds(10))
+            #expect(Set(received.compactMap { try? $0.envelope.get().id }) == [plain.id, odd.id])
+            let oddMessage = received.first { (try? $0.envelope.get().id) == odd.id }
+            #expect(oddMessage?.attempt == 1)
+            try await provider.acknowledge(received)
+
+            let letters = try await provider.deadLetters(of: queue, limit: 10)
+            #expect(letters.compactMap { try? $0.envelope.get().id } == [dead.id])
         }
     }
 }

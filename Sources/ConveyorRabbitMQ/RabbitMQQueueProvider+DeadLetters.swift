@@ -52,10 +52,10 @@ extension RabbitMQQueueProvider {
             try c.check(reply, channel: 2, "basic.get on \(queue)")
             guard reply.reply.id == conveyor_method_basic_get_ok, let decoded = reply.reply.decoded else { break }
             let ok = decoded.assumingMemoryBound(to: amqp_basic_get_ok_t.self).pointee
-            var message = amqp_message_t()
-            try c.check(amqp_read_message(s, 2, &message, 0), channel: 2, "reading a message of \(queue)")
-            out.append(AMQPDelivery(tag: ok.delivery_tag, redelivered: ok.redelivered != 0, message: message))
-            amqp_destroy_message(&message)
+            let (delivery, content) = AMQPDelivery.read(s, channel: 2, tag: ok.delivery_tag, redelivered: ok.redelivered != 0, connection: c)
+            try c.check(content, channel: 2, "reading a message of \(queue)")
+            guard let delivery else { break }
+            out.append(delivery)
         }
         amqp_maybe_release_buffers(s)
         return out

@@ -58,7 +58,7 @@ extension SQSQueueProvider {
             var attributes: [String: Any] = [:]
             var size = 0
             func attribute(_ name: String, _ value: String?) {
-                guard let value, !value.isEmpty else { return }
+                guard let value = value.map(sqsSafe), !value.isEmpty else { return }
                 attributes[name] = stringAttribute(value)
                 size += name.utf8.count + value.utf8.count + "String".utf8.count
             }

@@ -240,7 +240,7 @@ extension SQSQueueProvider {
         var size = body.utf8.count
         var attributes: [String: Any] = [:]
         func attribute(_ name: String, _ value: String?) {
-            guard let value, !value.isEmpty else { return }
+            guard let value = value.map(Self.sqsSafe), !value.isEmpty else { return }
             attributes[name] = Self.stringAttribute(value)
             size += name.utf8.count + value.utf8.count + "String".utf8.count
         }

@@ -221,6 +221,21 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
         ["DataType": "String", "StringValue": value]
     }
 
+    /// `text` with the characters SQS refuses in message attributes (controls other than tab, LF and CR; U+FFFE,
+    /// U+FFFF) replaced by U+FFFD. Attribute values come from jobs (task names, trace context, reasons quoting them)
+    /// and are informative: SQS would refuse the whole message, so that a job holding such a character could
+    /// neither hop nor be dead-lettered.
+    static func sqsSafe(_ text: String) -> String {
+        func allowed(_ scalar: Unicode.Scalar) -> Bool {
+            switch scalar.value {
+            case 0x9, 0xA, 0xD, 0x20...0xD7FF, 0xE000...0xFFFD, 0x10000...0x10FFFF: true
+            default: false
+            }
+        }
+        guard !text.unicodeScalars.allSatisfy(allowed) else { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.map { allowed($0) ? $0 : "\u{FFFD}" }))
+    }
+
     /// A valid FIFO deduplication id (≤ 128 printable ASCII characters) for `key`: the key itself, or its SHA-256.
     static func deduplicationID(_ key: String) -> String {
         let valid = key.utf8.count <= 128 && !key.isEmpty && key.utf8.allSatisfy { $0 >= 0x21 && $0 <= 0x7E }

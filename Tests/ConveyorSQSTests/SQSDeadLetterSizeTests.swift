@@ -73,6 +73,34 @@ struct SQSDeadLetterCopyTests {
         #expect(reason(of: copy)?.isEmpty == false)
     }
 
+    /// Task names, correlation ids, trace values and reasons come from the job, which may hold characters SQS refuses
+    /// in a message attribute (controls, U+FFFE, U+FFFF): the copy's attributes carry U+FFFD instead, so SQS
+    /// accepts the copy, and the body keeps them (escaped). Found by WorkerFuzzTests (SQS, seed 20251125).
+    @Test func attributesHoldNoCharacterSQSRefuses() throws {
+        var odd = envelope(sqsSize: 300, task: "test.\u{0}task\u{FFFF}")
+        odd.correlationID = "corr\u{1}\u{FFFE}"
+        odd.traceContext = ["traceparent": "00-\u{7F}\u{1F}"]
+        let message = received(odd)
+        let copy = try SQSQueueProvider.deadLetterCopy(
+            of: message, reason: FailureReason(code: "unknown\u{0}", message: "no task named \"\(odd.task)\""),
+            limit: SQSQueueProvider.defaultMaximumMessageBytes
+        )
+        func refused(_ scalar: Unicode.Scalar) -> Bool {
+            switch scalar.value {
+            case 0x9, 0xA, 0xD, 0x20...0xD7FF, 0xE000...0xFFFD, 0x10000...0x10FFFF: false
+            default: true
+            }
+        }
+        #expect(copy.attributes.count >= 5)
+        for (name, attribute) in copy.attributes {
+            let value = try #require((attribute as? [String: Any])?["StringValue"] as? String, "\(name)")
+            #expect(!value.unicodeScalars.contains(where: refused), "\(name): \(value.unicodeScalars.map { String($0.value, radix: 16) })")
+        }
+        #expect((copy.attributes["conveyor.task"] as? [String: Any])?["StringValue"] as? String == "test.\u{FFFD}task\u{FFFD}")
+        #expect(!copy.body.unicodeScalars.contains(where: refused))
+        #expect(try EnvelopeCodec.decode(Array(copy.body.utf8)).task == odd.task)
+    }
+
     @Test func aCopyThatCannotFitIsRefusedNotTruncated() {
         let message = received(envelope(sqsSize: 1100))
         #expect {

@@ -64,6 +64,35 @@ struct SQSMessageAttributeTests {
         }
     }
 
+    /// A job holding characters SQS refuses in a message (controls, U+FFFE, U+FFFF) in its id, task, correlation id
+    /// and trace context, as a producer's JSON escapes can make it: it is sent (the body escapes them, the
+    /// attributes replace them), received as it was, and can be dead-lettered. Before, SQS refused the send, so such
+    /// a job could not be retried, hopped or dead-lettered and came back forever. Found by WorkerFuzzTests (SQS,
+    /// seed 20251125).
+    @Test func jobsHoldingCharactersSQSRefusesAreSentAndDeadLettered() async throws {
+        try await SQSTestEnvironment.withQueue("refused-characters") { provider, queue in
+            var sent = SQSTestEnvironment.envelope("test.\u{0}task\u{FFFF}")
+            sent.id = JobID("job-\u{FFFE}-\u{1}")
+            sent.correlationID = "corr-\u{FFFF}\u{7}"
+            sent.traceContext = ["traceparent": "00-\u{1F}", "tracestate": "k=\u{FFFE}"]
+            sent.headers = ["x-note": "\u{FFFF}"]
+            _ = try await provider.enqueue(OutgoingMessage(envelope: sent), to: queue)
+            let message = try #require(try await SQSTestEnvironment.drain(provider, queue, count: 1).first)
+            let received = try message.envelope.get()
+            #expect(received.id == sent.id)
+            #expect(received.task == sent.task)
+            #expect(received.correlationID == sent.correlationID)
+            #expect(received.traceContext == sent.traceContext)
+            #expect(received.headers == sent.headers)
+
+            try await provider.fail(message, reason: FailureReason(code: "unknown_task", message: "no task named \"\(sent.task)\""), retryAfter: nil)
+            let letters = try await provider.deadLetters(of: queue, limit: 10)
+            #expect(letters.count == 1)
+            #expect(try letters.first?.envelope.get().id == sent.id)
+            #expect(letters.first?.reason.code == "unknown_task")
+        }
+    }
+
     @Test func providerSentTraceContextRoundTripsThroughAttributes() async throws {
         try await SQSTestEnvironment.withQueue("trace-roundtrip") { provider, queue in
             let sent = SQSTestEnvironment.envelope()

@@ -26,6 +26,10 @@ struct BackoffTests {
         let backoff = Backoff.exponential(base: .seconds(2), multiplier: 2, cap: .seconds(60), jitter: .none)
         #expect(backoff.delay(forRetry: 0) == .seconds(2))
         #expect(backoff.delay(forRetry: -3) == .seconds(2))
+        // The retry number is the provider's attempt count, which a hostile broker property can make `Int.min`:
+        // `retry - 1` trapped there. Found by WorkerFuzzTests (memory, seed 20251125).
+        #expect(backoff.delay(forRetry: .min) == .seconds(2))
+        #expect(Backoff.fixed(.milliseconds(50)).delay(forRetry: .min) == .milliseconds(50))
     }
 
     @Test("exponential: the delay is capped, also when the growth overflows")

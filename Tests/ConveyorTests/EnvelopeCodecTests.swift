@@ -91,6 +91,27 @@ struct EnvelopeCodecTests {
         #expect(try EnvelopeCodec.decode(Array(text.utf8)) == envelope)
     }
 
+    /// U+FFFE and U+FFFF (a producer's `\uffff` escapes) are written escaped, never as raw UTF-8: SQS refuses them
+    /// in a message body, so a job holding them could not be retried, hopped or dead-lettered and was received
+    /// again forever. Found by WorkerFuzzTests (SQS, seed 20251125).
+    @Test func noncharactersAreWrittenEscaped() throws {
+        #expect(JSONText.quoted("a\u{FFFF}b\u{FFFE}c") == #""a\uffffb\ufffec""#)
+        #expect(JSONText.quoted("\u{FFFF}") == #""\uffff""#)
+        #expect(JSONText.quoted("\u{FFFE}\"") == #""\ufffe\"""#)
+        // Neighbours are written as they are.
+        #expect(JSONText.quoted("\u{FFFD}\u{EFFF}\u{10FFFF}") == "\"\u{FFFD}\u{EFFF}\u{10FFFF}\"")
+        let body = try EnvelopeCodec.decode(Array(#"{"v":1,"id":"j\uFFFF","task":"t\ufffe","payload":{},"headers":{"k\uffff":"\uFFFE"}}"#.utf8))
+        let encoded = EnvelopeCodec.encode(body)
+        let noncharacters: [[UInt8]] = [[0xEF, 0xBF, 0xBE], [0xEF, 0xBF, 0xBF]]
+        for bytes in noncharacters {
+            #expect(!encoded.indices.contains { encoded[$0...].starts(with: bytes) }, "raw \(bytes) in \(String(decoding: encoded, as: UTF8.self))")
+        }
+        let decoded = try EnvelopeCodec.decode(encoded)
+        #expect(decoded.id.rawValue == "j\u{FFFF}")
+        #expect(decoded.task == "t\u{FFFE}")
+        #expect(decoded.headers == ["k\u{FFFF}": "\u{FFFE}"])
+    }
+
     @Test func emptyPayloadIsWrittenAsNull() throws {
         let envelope = Envelope(task: "t", payload: [])
         let decoded = try EnvelopeCodec.decode(EnvelopeCodec.encode(envelope))

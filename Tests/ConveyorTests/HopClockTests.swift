@@ -96,6 +96,33 @@ struct HopClockTests {
         }
     }
 
+    /// With broker timestamps (SQS), a `created_at` that is no reading of the producer's clock (Go's zero time, year
+    /// 9999) does not move `not_before` by decades: it is taken in broker time. Found by WorkerFuzzTests (SQS,
+    /// seed 20251125): a job with `created_at` 0000-01-01 (read as 1970, the clamp) and a `not_before` in the
+    /// past would have hopped every 15 minutes for 56 years; one created 2024-02-29 due in 2 s, for 2 years.
+    @Test func anImplausibleCreatedAtDoesNotHoldAJobForDecades() throws {
+        let sent = Date(timeIntervalSince1970: 1_800_000_000)
+        for created in ["0000-01-01T00:00:00Z", "0001-01-01T00:00:00Z", "2024-02-29T12:00:00-23:59", "9999-12-31T23:59:59.999Z"] {
+            let createdAt = try #require(RFC3339.parse(created))
+            let past = Envelope(task: "t", payload: Array("{}".utf8), createdAt: createdAt, notBefore: sent.addingTimeInterval(-1))
+            #expect(HopClock.decide(past, message: message(sentAt: sent), brokerTimestamps: true, cap: .seconds(900), now: sent) == .due, "created_at \(created)")
+            let soon = Envelope(task: "t", payload: Array("{}".utf8), createdAt: createdAt, notBefore: sent.addingTimeInterval(2.5))
+            guard case .hop(let delay, let copy) = HopClock.decide(soon, message: message(sentAt: sent), brokerTimestamps: true, cap: .seconds(900), now: sent) else {
+                Issue.record("a job due in 2.5 s must hop (created_at \(created))")
+                continue
+            }
+            #expect(delay == .seconds(3), "created_at \(created)")
+            #expect(copy.headers[Envelope.HeaderKey.hopDueAt] == "1800000002500", "created_at \(created)")
+        }
+        // A plausible skew (the producer's clock an hour behind the broker's) still moves the due time.
+        let behind = Envelope(task: "t", payload: Array("{}".utf8), createdAt: sent.addingTimeInterval(-3600), notBefore: sent.addingTimeInterval(-3590))
+        guard case .hop(let delay, _) = HopClock.decide(behind, message: message(sentAt: sent), brokerTimestamps: true, cap: .seconds(900), now: sent) else {
+            Issue.record("a job asked for 10 s after its creation must hop")
+            return
+        }
+        #expect(delay == .seconds(10))
+    }
+
     /// A not_before or created_at at the ends of the RFC 3339 range decides without trapping.
     @Test func extremeDatesDecideWithoutTrapping() {
         let now = Date(timeIntervalSince1970: 1_000_000)

@@ -1,12 +1,18 @@
 /// Minimal JSON string writing shared by the envelope codec and providers.
 public enum JSONText {
     /// Appends `string` as a quoted, escaped JSON string.
+    ///
+    /// The noncharacters U+FFFE and U+FFFF are written as `\ufffe` and `\uffff`: the JSON means the same, and it
+    /// stays within what every broker carries (SQS refuses them in message bodies), so a job that holds them (from
+    /// a producer's escapes) can be re-sent, retried and dead-lettered.
     public static func appendString(_ string: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         // Fast path: nothing to escape (the common case), copied in one go.
         let plain = string.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
-            for byte in bytes where byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") {
-                return false
+            for i in bytes.indices {
+                let byte = bytes[i]
+                if byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { return false }
+                if isNoncharacterEnd(bytes, i) { return false }
             }
             out.append(contentsOf: bytes)
             return true
@@ -15,7 +21,10 @@ public enum JSONText {
             out.append(UInt8(ascii: "\""))
             return
         }
-        for byte in string.utf8 {
+        let bytes = Array(string.utf8)
+        var i = 0
+        while i < bytes.count {
+            let byte = bytes[i]
             switch byte {
             case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
             case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
@@ -26,10 +35,22 @@ public enum JSONText {
                 let hex: [UInt8] = Array("0123456789abcdef".utf8)
                 out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"),
                                         hex[Int(byte >> 4)], hex[Int(byte & 0xF)]])
+            case 0xEF where i + 2 < bytes.count && isNoncharacterEnd(bytes, i + 2):
+                out.append(contentsOf: (bytes[i + 2] == 0xBE ? "\\ufffe" : "\\uffff").utf8)
+                i += 2
             default: out.append(byte)
             }
+            i += 1
         }
         out.append(UInt8(ascii: "\""))
+    }
+
+    /// Whether `bytes[i]` ends the UTF-8 of U+FFFE or U+FFFF (`EF BF BE`, `EF BF BF`; `EF` is always a lead byte).
+    @inline(__always)
+    private static func isNoncharacterEnd<C: RandomAccessCollection<UInt8>>(_ bytes: C, _ i: C.Index) -> Bool {
+        let value = bytes[i]
+        guard value == 0xBE || value == 0xBF, bytes.distance(from: bytes.startIndex, to: i) >= 2 else { return false }
+        return bytes[bytes.index(i, offsetBy: -1)] == 0xBF && bytes[bytes.index(i, offsetBy: -2)] == 0xEF
     }
 
     /// `string` as a quoted, escaped JSON string.

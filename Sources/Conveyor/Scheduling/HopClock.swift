@@ -30,6 +30,10 @@ package struct HopClock {
     /// outside `0...maximumMilliseconds`, not a number, or not finite is ignored, as if absent.
     static let maximumMilliseconds: Double = 1e15
 
+    /// Largest difference, in milliseconds (one day), between a job's `created_at` and the broker's time of its
+    /// first send that is taken as the producer's clock skew when moving `not_before` into the broker's clock.
+    static let maximumProducerSkew: Double = 86_400_000
+
     /// The value of the reserved header `key` as milliseconds, or `nil` when it is absent or absurd.
     static func milliseconds(_ envelope: Envelope, _ key: String) -> Double? {
         guard let value = envelope.headers[key].flatMap(Double.init), value.isFinite,
@@ -69,8 +73,13 @@ package struct HopClock {
                 dueMilliseconds = stored
             } else {
                 // First receive: the producer asked for `notBefore - createdAt` after sending; in broker time that is
-                // `sent + (notBefore - createdAt)`, whatever the producer's clock said.
-                let delay = notBeforeMilliseconds - milliseconds(since1970: envelope.createdAt, rounding: .down)
+                // `sent + (notBefore - createdAt)`, whatever the producer's clock said. A `createdAt` further than
+                // ``maximumProducerSkew`` from `sent` is no reading of the producer's clock at sending (Go's zero
+                // time, a job kept for days in an outbox): `notBefore` is then taken in broker time, instead of
+                // holding a job due in the past for decades.
+                let createdMilliseconds = milliseconds(since1970: envelope.createdAt, rounding: .down)
+                let plausible = abs(sentMilliseconds - createdMilliseconds) <= maximumProducerSkew
+                let delay = notBeforeMilliseconds - (plausible ? createdMilliseconds : sentMilliseconds)
                 dueMilliseconds = min(sentMilliseconds + max(delay, 0), maximumMilliseconds)
             }
             let hop = milliseconds(envelope, Envelope.HeaderKey.hopDelay) ?? 0

@@ -47,7 +47,8 @@ public struct Backoff: Sendable, Hashable {
     public func delay(forRetry retry: Int, using random: inout some RandomNumberGenerator) -> Duration {
         let baseSeconds = base.seconds
         let capSeconds = cap.seconds
-        let exponent = Double(max(retry - 1, 0))
+        // `retry` comes from the provider's attempt count: below 1 (even `Int.min`) counts as the first retry.
+        let exponent = Double(max(retry, 1) - 1)
         var seconds = baseSeconds * Foundation.pow(multiplier, exponent)
         if !seconds.isFinite || seconds > capSeconds { seconds = capSeconds }
         switch jitter.kind {

@@ -383,10 +383,9 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
             let tag = deliver.delivery_tag
             let redelivered = deliver.redelivered != 0
             guard let s = connection.state else { return }
-            var message = amqp_message_t()
-            try connection.check(amqp_read_message(s, frame.channel, &message, 0), channel: 1, "reading a delivery")
-            let delivery = AMQPDelivery(tag: tag, redelivered: redelivered, message: message)
-            amqp_destroy_message(&message)
+            let (read, reply) = AMQPDelivery.read(s, channel: frame.channel, tag: tag, redelivered: redelivered, connection: connection)
+            try connection.check(reply, channel: 1, "reading a delivery")
+            guard let delivery = read else { return }
             incoming[queue, default: []].append(delivery)
         case conveyor_method_basic_cancel:
             // The broker cancelled the consumer (the queue was deleted).

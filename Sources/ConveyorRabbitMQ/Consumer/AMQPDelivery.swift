@@ -36,10 +36,14 @@ struct AMQPDelivery: Sendable {
 
     /// Copies `message` (thread only; before `amqp_destroy_message`).
     init(tag: UInt64, redelivered: Bool, message: amqp_message_t) {
+        self.init(tag: tag, redelivered: redelivered, properties: message.properties, body: message.body.array)
+    }
+
+    /// Copies `properties` (thread only; while the memory they point to is alive).
+    init(tag: UInt64, redelivered: Bool, properties p: amqp_basic_properties_t, body: [UInt8]) {
         self.deliveryTag = tag
         self.redelivered = redelivered
-        self.body = message.body.array
-        let p = message.properties
+        self.body = body
         let flags = UInt32(p._flags)
         headers = (flags & conveyor_flag_headers) != 0 ? p.headers.decoded() : [:]
         messageID = (flags & conveyor_flag_message_id) != 0 ? p.message_id.string : nil

@@ -222,11 +222,9 @@ final class AMQPPublisher: AMQPConnectionDelegate, @unchecked Sendable {
             let ret = decoded.assumingMemoryBound(to: amqp_basic_return_t.self).pointee
             let reason = "\(ret.reply_code) \(ret.reply_text.string), exchange \"\(ret.exchange.string)\", routing key \"\(ret.routing_key.string)\""
             guard let s = connection.state else { return }
-            var message = amqp_message_t()
-            try connection.check(amqp_read_message(s, frame.channel, &message, 0), channel: 1, "reading a returned message")
-            let id = (message.properties._flags & amqp_flags_t(conveyor_flag_message_id)) != 0 ? message.properties.message_id.string : ""
-            amqp_destroy_message(&message)
-            returned[id] = reason
+            let (message, reply) = AMQPDelivery.read(s, channel: frame.channel, tag: 0, redelivered: false, connection: connection)
+            try connection.check(reply, channel: 1, "reading a returned message")
+            returned[message?.messageID ?? ""] = reason
         default:
             break
         }

@@ -425,6 +425,31 @@ struct WorkerTests {
 
     // MARK: Events
 
+    @Test("progress that is not a number, infinite or huge neither traps nor leaves 0...1")
+    func absurdProgress() async throws {
+        let provider = MemoryQueueProvider()
+        let registry = try TaskRegistry([Probe<Basic> { _, context in
+            for value in [Double.nan, -.infinity, .infinity, 1e300, -1e300, .greatestFiniteMagnitude] {
+                context.progress(value, "\(value)")
+            }
+            return ProbeOutput(doubled: 0)
+        }])
+        let worker = Worker(provider: provider, registry: registry, configuration: .test(), logger: testLogger)
+        let stream = worker.events()
+        let events = try await withRunningWorker(worker) {
+            try await ConveyorClient(provider: provider).enqueue(Probe<Basic>.self, ProbeInput(value: 1))
+            return await EventLog(stream).wait(for: .succeeded)
+        }
+        let progressed = events.filter { $0.kind == .progressed }
+        #expect(progressed.compactMap(\.progress) == [0, 1, 1, 0, 1], "\(progressed)")
+        _ = events.map(\.description)
+        // An event built by hand with such values prints too.
+        for value in [Double.nan, .infinity, -.infinity, 1e300] {
+            let event = WorkerEvent(kind: .progressed, jobID: nil, task: "t", queue: "q", attempt: 1, progress: value)
+            #expect(!event.description.isEmpty)
+        }
+    }
+
     @Test("events arrive in order: started, progressed, succeeded")
     func eventsInOrder() async throws {
         let provider = MemoryQueueProvider()

@@ -47,9 +47,10 @@ public struct JobContext: Sendable {
         self.progressSink = progress
     }
 
-    /// Reports progress, a fraction from 0 to 1, with an optional note; observers see a
-    /// ``WorkerEvent/Kind/progressed`` event.
+    /// Reports progress, a fraction from 0 to 1 (values outside are clamped; not-a-number is ignored), with an
+    /// optional note; observers see a ``WorkerEvent/Kind/progressed`` event.
     public func progress(_ fraction: Double, _ note: String? = nil) {
+        guard !fraction.isNaN else { return }
         progressSink(min(max(fraction, 0), 1), note)
     }
 

@@ -74,7 +74,11 @@ public struct WorkerEvent: Sendable, CustomStringConvertible {
     /// A one-line summary, e.g. `retried send-email 3f2… attempt 1 on default retry in 2.0 seconds error: …`.
     public var description: String {
         var text = "\(kind) \(task ?? "<malformed>") \(jobID?.rawValue ?? "-") attempt \(attempt) on \(queue)"
-        if let progress { text += " \(Int((progress * 100).rounded()))%" }
+        // Whatever the event holds (its initializer is public), the text never traps: a value that is not a
+        // number prints as such, others as a clamped percentage.
+        if let progress {
+            text += progress.isNaN ? " ?%" : " \(Int((min(max(progress, 0), 1) * 100).rounded()))%"
+        }
         if let note { text += " \(note)" }
         if let retryAfter { text += " retry in \(retryAfter)" }
         if let error { text += " error: \(error)" }

@@ -6,12 +6,21 @@
 ///     static let name = "send-email"
 ///     static let options = TaskOptions(maxAttempts: 5, backoff: .exponential(base: .seconds(1), cap: .seconds(60)))
 ///     let mailer: Mailer
-///     func run(_ input: Input, context: JobContext) async throws -> NoOutput {
+///     func run(_ input: Input, context: JobContext) async throws {
 ///         try await mailer.send(to: input.to, subject: input.subject)
-///         return NoOutput()
 ///     }
 /// }
 /// ```
+///
+/// A task that returns nothing implements `run` without a result, as above (its ``Output`` is ``NoOutput``); a
+/// task with a result returns it from `run` and its ``Output`` is inferred:
+///
+/// ```swift
+/// func run(_ input: Input, context: JobContext) async throws -> Thumbnail { ... }
+/// ```
+///
+/// Implement one of the two `run` methods: a task that implements neither (a misspelt label, say) still compiles,
+/// and each of its jobs fails with ``ConveyorError/Code/invalidConfiguration``.
 ///
 /// The type is the task's identity for producers (`client.enqueue(SendEmail.self, input)`); an instance, with
 /// whatever dependencies it needs, is registered with workers.
@@ -26,15 +35,53 @@ public protocol ConveyorTask: Sendable {
     /// Defaults for every job of this task (attempts, backoff, timeout, concurrency, priority, queue).
     static var options: TaskOptions { get }
 
-    /// Runs one job. Throwing retries the job according to ``TaskOptions/backoff`` until
+    /// Runs one job and returns its output. Throwing retries the job according to ``TaskOptions/backoff`` until
     /// ``TaskOptions/maxAttempts``; throwing a ``NonRetryableError`` dead-letters it at once. The task is
     /// cancelled (Swift task cancellation) when it exceeds its timeout or when the worker shuts down.
+    ///
+    /// A task whose ``Output`` is ``NoOutput`` need not implement this one: the default runs the `run` without a
+    /// result and returns ``NoOutput``.
     func run(_ input: Input, context: JobContext) async throws -> Output
+
+    /// Runs one job of a task that returns nothing; errors and cancellation as for the `run` that returns
+    /// ``Output``. Implement this one (its ``Output`` is then ``NoOutput``) instead of returning `NoOutput()`.
+    ///
+    /// The default runs the `run` that returns ``Output`` and discards the output.
+    func run(_ input: Input, context: JobContext) async throws
 }
 
 extension ConveyorTask {
-    /// Default options: see ``TaskOptions/init(maxAttempts:backoff:timeout:concurrency:priority:queue:)``.
+    /// Default options: see ``TaskOptions/init(maxAttempts:backoff:timeout:concurrency:priority:queue:groupID:)``.
     public static var options: TaskOptions { TaskOptions() }
+
+    /// Runs the `run` that returns ``Output`` and discards the output.
+    public func run(_ input: Input, context: JobContext) async throws {
+        // Reached from the default below for the same type: the task implements neither `run`, and the two
+        // defaults would call each other forever.
+        if DefaultRunGuard.outputlessRunOf == ObjectIdentifier(Self.self) {
+            throw ConveyorError(
+                .invalidConfiguration,
+                "\(Self.self) (task \"\(Self.name)\") implements neither run(_:context:) nor run(_:context:) -> Output; "
+                    + "implement `func run(_ input: Input, context: JobContext) async throws`"
+            )
+        }
+        _ = try await run(input, context: context) as Output
+    }
+}
+
+extension ConveyorTask where Output == NoOutput {
+    /// Runs the `run` without a result and returns ``NoOutput``.
+    public func run(_ input: Input, context: JobContext) async throws -> NoOutput {
+        try await DefaultRunGuard.$outputlessRunOf.withValue(ObjectIdentifier(Self.self)) {
+            try await run(input, context: context) as Void
+        }
+        return NoOutput()
+    }
+}
+
+/// Tells the default `run` without a result that it was called by the default `run -> NoOutput` of the same type.
+private enum DefaultRunGuard {
+    @TaskLocal static var outputlessRunOf: ObjectIdentifier?
 }
 
 /// The output of tasks that return nothing.

@@ -91,7 +91,7 @@ final class AnyTaskHandler: Sendable {
                 }
             }
             let output = try await JobContext.$current.withValue(context) {
-                try await task.run(input, context: context)
+                try await task.run(input, context: context) as T.Output
             }
             guard encodeOutput else { return nil }
             do {

@@ -10,8 +10,7 @@ struct SendWelcomeEmail: ConveyorTask {
     static let name = "send-welcome-email"
     static let options = TaskOptions(maxAttempts: 5, backoff: .exponential(base: .seconds(1), cap: .seconds(60)))
 
-    func run(_ input: Input, context: JobContext) async throws -> NoOutput {
+    func run(_ input: Input, context: JobContext) async throws {
         context.logger.info("sending welcome email", metadata: ["signup.email": .string(input.email)])
-        return NoOutput()
     }
 }

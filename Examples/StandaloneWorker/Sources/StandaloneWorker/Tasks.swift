@@ -10,14 +10,13 @@ struct ResizeImage: ConveyorTask {
     static let name = "resize-image"
     static let options = TaskOptions(maxAttempts: 3, timeout: .seconds(60), concurrency: 2)
 
-    func run(_ input: Input, context: JobContext) async throws -> NoOutput {
+    func run(_ input: Input, context: JobContext) async throws {
         guard input.width > 0 else { throw NonRetryableError("width must be positive (is \(input.width))") }
         for step in 1...4 {
             try await Task.sleep(for: .milliseconds(50))
             context.progress(Double(step) / 4)
         }
         context.logger.info("resized", metadata: ["image.url": .string(input.url)])
-        return NoOutput()
     }
 }
 
@@ -30,9 +29,8 @@ struct SendReport: ConveyorTask {
 
     let client: ConveyorClient
 
-    func run(_ input: Input, context: JobContext) async throws -> NoOutput {
+    func run(_ input: Input, context: JobContext) async throws {
         try await client.enqueue(ResizeImage.self, .init(url: "https://example.com/chart.png", width: 640))
         context.logger.info("report sent", metadata: ["report.recipient": .string(input.recipient)])
-        return NoOutput()
     }
 }

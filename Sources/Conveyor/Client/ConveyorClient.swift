@@ -48,6 +48,10 @@ public struct ConveyorClient: Sendable {
     ///
     /// `options` override the task's ``ConveyorTask/options``. With the inline provider the job has already run
     /// when this returns: the handle carries its ``JobHandle/output`` and handler errors are rethrown here.
+    ///
+    /// Throws ``ConveyorError/Code/invalidConfiguration`` when the task's options are invalid and
+    /// ``ConveyorError/Code/invalidParameter`` when `options` are (a priority outside 0...9, `maxAttempts` below
+    /// 1, a run time after the year 9999), before anything is sent.
     @discardableResult
     public func enqueue<T: ConveyorTask>(
         _ task: T.Type,
@@ -67,6 +71,8 @@ public struct ConveyorClient: Sendable {
         options: EnqueueOptions = .init()
     ) async throws -> [JobHandle<T>] {
         guard !inputs.isEmpty else { return [] }
+        let taskOptions = T.options
+        try taskOptions.validate("task \"\(T.name)\"")
         var payloads: [[UInt8]] = []
         payloads.reserveCapacity(inputs.count)
         for input in inputs {
@@ -82,7 +88,6 @@ public struct ConveyorClient: Sendable {
                 throw ConveyorError(.payloadEncodingFailed, "\(T.name): input: \(describeCodingError(error))")
             }
         }
-        let taskOptions = T.options
         let queue = options.queue ?? (taskOptions.queue == "default" ? (defaultQueue ?? "default") : taskOptions.queue)
         let results = try await send(
             task: T.name,
@@ -145,6 +150,9 @@ public struct ConveyorClient: Sendable {
         )
     }
 
+    /// 9999-12-31T23:59:59.999Z in seconds since 1970: the latest time an envelope can carry (RFC 3339).
+    private static let latestRunTime: Double = 253_402_300_799.999
+
     private func send(
         task: String,
         payloads: [[UInt8]],
@@ -162,18 +170,26 @@ public struct ConveyorClient: Sendable {
                 throw ConveyorError(.invalidParameter, "EnqueueOptions.deduplicationKey names one job; enqueue jobs one by one to give each a key")
             }
         }
+        // The task's options were checked by the typed enqueue; what is left comes from `options`.
         guard (0...9).contains(priority) else {
-            throw ConveyorError(.invalidParameter, "priority \(priority) is out of range; use 0 (lowest) to 9 (highest)")
+            throw ConveyorError(.invalidParameter, "EnqueueOptions.priority is \(priority); use 0 (lowest) to 9 (highest)")
         }
         if let maxAttempts, maxAttempts < 1 {
-            throw ConveyorError(.invalidParameter, "maxAttempts \(maxAttempts) must be at least 1")
+            throw ConveyorError(.invalidParameter, "EnqueueOptions.maxAttempts is \(maxAttempts); it must be at least 1")
         }
         let now = Date()
         var delay: Duration = .zero
         if let runAt = options.runAt {
+            // Checked before the conversion to milliseconds, which would trap for a date centuries ahead.
+            guard !(runAt.timeIntervalSince1970 > Self.latestRunTime) else {
+                throw ConveyorError(.invalidParameter, "EnqueueOptions.runAt \(runAt) is after the year 9999, the latest time a job can carry")
+            }
             let seconds = runAt.timeIntervalSince(now)
             if seconds > 0 { delay = .milliseconds(Int64((seconds * 1000).rounded(.up))) }
         } else if let requested = options.delay, requested > .zero {
+            guard requested.seconds <= Self.latestRunTime - now.timeIntervalSince1970 else {
+                throw ConveyorError(.invalidParameter, "EnqueueOptions.delay \(requested) ends after the year 9999, the latest time a job can carry")
+            }
             delay = requested
         }
         var notBefore: Date?

@@ -1,10 +1,13 @@
 import Foundation
 
 /// Per-call options of `ConveyorClient.enqueue(_:_:options:)`; each overrides the task's default.
+///
+/// Values are checked when the job is enqueued: an out-of-range one makes the enqueue throw
+/// ``ConveyorError/Code/invalidParameter`` before anything is sent.
 public struct EnqueueOptions: Sendable, Hashable {
-    /// Run no earlier than this delay from now.
+    /// Run no earlier than this delay from now (ending no later than the year 9999).
     public var delay: Duration?
-    /// Run no earlier than this time (takes precedence over ``delay``).
+    /// Run no earlier than this time, at the latest in the year 9999 (takes precedence over ``delay``).
     public var runAt: Date?
     /// Priority 0 (lowest) to 9 (highest); `nil`: the task's.
     public var priority: Int?
@@ -14,7 +17,7 @@ public struct EnqueueOptions: Sendable, Hashable {
     public var correlationID: String?
     /// Queue; `nil`: the task's.
     public var queue: String?
-    /// Maximum attempts; `nil`: the task's.
+    /// Maximum attempts, at least 1; `nil`: the task's.
     public var maxAttempts: Int?
     /// Message group for FIFO queues; `nil`: the task's ``TaskOptions/groupID``.
     public var groupID: String?

@@ -1,13 +1,18 @@
 /// Options of a task: how often and how fast to retry, how long a job may run, how many may run at once.
+///
+/// Out-of-range values are reported, not trapped: ``TaskRegistry/register(_:)`` and
+/// ``ConveyorClient/enqueue(_:_:options:)`` throw ``ConveyorError/Code/invalidConfiguration`` for a task whose
+/// options are invalid, and a ``Worker`` refuses to run with invalid ``Worker/Configuration/taskOptionOverrides``.
 public struct TaskOptions: Sendable, Hashable {
-    /// Attempts before the job is dead-lettered, including the first. Default 3.
+    /// Attempts before the job is dead-lettered, including the first; at least 1. Default 3.
     public var maxAttempts: Int
     /// Delay before each retry. Default: exponential from 1 s, ×2 per retry, capped at 5 minutes, full jitter.
     public var backoff: Backoff
-    /// Longest a single attempt may run before it is cancelled and counted as failed. Default 5 minutes;
-    /// `nil` means no limit.
+    /// Longest a single attempt may run before it is cancelled and counted as failed; positive. Default 5
+    /// minutes; `nil` means no limit.
     public var timeout: Duration?
-    /// Most jobs of this task a worker runs at once (`nil`: only the worker's global limit). Default `nil`.
+    /// Most jobs of this task a worker runs at once, at least 1 (`nil`: only the worker's global limit). Default
+    /// `nil`.
     public var concurrency: Int?
     /// Default priority, 0 (lowest) to 9 (highest). Default 0.
     public var priority: Int
@@ -18,7 +23,8 @@ public struct TaskOptions: Sendable, Hashable {
     /// provider's default group. Brokers without message groups ignore it.
     public var groupID: String?
 
-    /// Creates options; every parameter has the default documented on its property.
+    /// Creates options; every parameter has the default documented on its property. Values are checked where
+    /// the options are used (see ``TaskOptions``), so this never traps.
     public init(
         maxAttempts: Int = 3,
         backoff: Backoff = .exponential(base: .seconds(1), multiplier: 2, cap: .seconds(300), jitter: .full),
@@ -28,8 +34,6 @@ public struct TaskOptions: Sendable, Hashable {
         queue: String = "default",
         groupID: String? = nil
     ) {
-        precondition(maxAttempts >= 1, "maxAttempts must be at least 1")
-        precondition((0...9).contains(priority), "priority must be between 0 and 9")
         self.maxAttempts = maxAttempts
         self.backoff = backoff
         self.timeout = timeout
@@ -37,5 +41,27 @@ public struct TaskOptions: Sendable, Hashable {
         self.priority = priority
         self.queue = queue
         self.groupID = groupID
+    }
+}
+
+extension TaskOptions {
+    /// Throws ``ConveyorError/Code/invalidConfiguration`` naming the first invalid value and what to use instead;
+    /// `owner` says whose options these are, e.g. `task "send-email"`.
+    func validate(_ owner: @autoclosure () -> String) throws(ConveyorError) {
+        func invalid(_ problem: String) -> ConveyorError {
+            ConveyorError(.invalidConfiguration, "\(owner()): TaskOptions.\(problem)")
+        }
+        guard maxAttempts >= 1 else {
+            throw invalid("maxAttempts is \(maxAttempts); it must be at least 1 (1 runs a job once, without retries)")
+        }
+        guard (0...9).contains(priority) else {
+            throw invalid("priority is \(priority); use 0 (lowest) to 9 (highest)")
+        }
+        if let concurrency, concurrency < 1 {
+            throw invalid("concurrency is \(concurrency); it must be at least 1, or nil for only the worker's limit")
+        }
+        if let timeout, timeout <= .zero {
+            throw invalid("timeout is \(timeout); it must be positive, or nil for no limit")
+        }
     }
 }

@@ -16,13 +16,17 @@ public struct TaskRegistry: Sendable {
     /// Creates an empty registry.
     public init() {}
 
-    /// Creates a registry holding `tasks`; throws ``ConveyorError/Code/duplicateTask`` when two share a name.
+    /// Creates a registry holding `tasks`; throws as ``register(_:)`` does (two tasks with one name, invalid
+    /// options).
     public init(_ tasks: [any ConveyorTask]) throws {
         for task in tasks { try register(task) }
     }
 
-    /// Registers `task` under `T.name`; throws ``ConveyorError/Code/duplicateTask`` when the name is taken.
+    /// Registers `task` under `T.name`; throws ``ConveyorError/Code/duplicateTask`` when the name is taken and
+    /// ``ConveyorError/Code/invalidConfiguration`` when its ``ConveyorTask/options`` are invalid (a priority
+    /// outside 0...9, say).
     public mutating func register<T: ConveyorTask>(_ task: T) throws {
+        try T.options.validate("task \"\(T.name)\"")
         guard handlers[T.name] == nil else {
             throw ConveyorError(
                 .duplicateTask,

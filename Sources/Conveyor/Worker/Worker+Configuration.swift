@@ -23,7 +23,8 @@ extension Worker {
         /// do not run again. Default 10 s.
         public var settleTimeout: Duration
         /// Per-task options that replace a task's ``ConveyorTask/options`` in this worker, keyed by task name
-        /// (e.g. a lower ``TaskOptions/concurrency`` on a small machine). Default empty.
+        /// (e.g. a lower ``TaskOptions/concurrency`` on a small machine); checked as a task's options are when the
+        /// worker runs. Default empty.
         public var taskOptionOverrides: [String: TaskOptions]
         /// The clock that job timeouts, visibility heartbeats and the time jobs wait in the worker follow. A test
         /// clock (one that moves only when the test advances it, such as swift-clocks' `TestClock`), given to the
@@ -79,6 +80,9 @@ extension Worker {
             }
             guard receiveWait >= .zero, shutdownGracePeriod >= .zero, settleTimeout >= .zero else {
                 throw ConveyorError(.invalidConfiguration, "Worker.Configuration.receiveWait, shutdownGracePeriod and settleTimeout must not be negative")
+            }
+            for (task, options) in taskOptionOverrides.sorted(by: { $0.key < $1.key }) {
+                try options.validate("Worker.Configuration.taskOptionOverrides[\"\(task)\"]")
             }
         }
     }

@@ -21,7 +21,9 @@ public struct ConveyorClient: Sendable {
     /// Replaces the queue named `"default"`: jobs of tasks whose ``TaskOptions/queue`` is `"default"` (the
     /// default), and untyped jobs without a queue, go to this queue instead. A queue named in
     /// ``EnqueueOptions/queue`` or a task's own non-default queue always wins. `nil`: `"default"`.
-    public var defaultQueue: String?
+    public var defaultQueue: String? {
+        didSet { ProcessQueueDirectory.shared.noteDefaultQueue(defaultQueue) }
+    }
 
     private let encoder: JSONEncoder
     private let decoder: JSONDecoder
@@ -40,6 +42,8 @@ public struct ConveyorClient: Sendable {
         self.provider = provider
         self.logger = logger
         self.defaultQueue = defaultQueue
+        // So that a worker of this process does not report tasks on "default" as unconsumed.
+        ProcessQueueDirectory.shared.noteDefaultQueue(defaultQueue)
         self.encoder = JSONEncoder()
         self.decoder = JSONDecoder()
     }

@@ -53,6 +53,8 @@ import Synchronization
 /// envelope), swift-metrics `conveyor_jobs_total` (task, outcome: succeeded, retried, dead_lettered, failed),
 /// `conveyor_job_duration_seconds` (task), `conveyor_queue_wait_seconds` (queue), `conveyor_jobs_in_flight`;
 /// debug logs per job, info logs on start and stop; and ``WorkerEvent``s through ``events(bufferingPolicy:)``.
+/// At start it logs at warning each registered task whose jobs no worker of the process receives (see
+/// ``unconsumedTaskQueues()``).
 ///
 /// A worker runs once: calling ``run()`` again throws.
 public final class Worker: Service, Sendable {
@@ -69,6 +71,8 @@ public final class Worker: Service, Sendable {
 
     private let registry: TaskRegistry
     private let logger: Logger
+    /// Where the worker says which queues it consumes, and learns which others are consumed.
+    private let directory: ProcessQueueDirectory
     private let hub = EventHub()
     private let phase = Mutex(Phase.idle(shutdownRequested: false))
 
@@ -79,16 +83,28 @@ public final class Worker: Service, Sendable {
     ///   - registry: The tasks this worker runs; jobs of other tasks are dead-lettered as unknown.
     ///   - configuration: Queues, concurrency and timings; see ``Configuration``.
     ///   - logger: The worker's logger (info on start and stop, debug per job); defaults to `conveyor.worker`.
-    public init(
+    public convenience init(
         provider: any QueueProvider,
         registry: TaskRegistry,
         configuration: Configuration = Configuration(),
         logger: Logger = Logger(label: "conveyor.worker")
     ) {
+        self.init(provider: provider, registry: registry, configuration: configuration, logger: logger, directory: .shared)
+    }
+
+    /// Creates a worker that reports its queues to `directory` instead of the process's (tests).
+    init(
+        provider: any QueueProvider,
+        registry: TaskRegistry,
+        configuration: Configuration,
+        logger: Logger,
+        directory: ProcessQueueDirectory
+    ) {
         self.provider = provider
         self.registry = registry
         self.configuration = configuration
         self.logger = logger
+        self.directory = directory
     }
 
     /// A new stream of this worker's events, in the order they happen. Each call makes an independent
@@ -101,6 +117,19 @@ public final class Worker: Service, Sendable {
         bufferingPolicy: AsyncStream<WorkerEvent>.Continuation.BufferingPolicy = .bufferingNewest(10_000)
     ) -> AsyncStream<WorkerEvent> {
         hub.subscribe(bufferingPolicy: bufferingPolicy)
+    }
+
+    /// The registered tasks whose jobs no worker of this process receives, by task name: the queue each task
+    /// routes to (its ``TaskOptions/queue``, or that of its ``Configuration/taskOptionOverrides``) when that queue
+    /// is neither in ``Configuration/queues`` nor consumed by another ``Worker`` running in this process. A task
+    /// on `"default"` counts as received when a ``ConveyorClient`` created in this process sends jobs of
+    /// `"default"` to a consumed queue (``ConveyorClient/defaultQueue``).
+    ///
+    /// Jobs of these tasks wait in their queue unless a producer names another queue per job
+    /// (``EnqueueOptions/queue``) or a worker elsewhere consumes it. The worker logs each at warning when it starts.
+    public func unconsumedTaskQueues() -> [String: String] {
+        directory.unconsumedQueues(
+            of: registry, overrides: configuration.taskOptionOverrides, consumedHere: configuration.queues)
     }
 
     /// Starts a graceful shutdown, as a `ServiceGroup` does on its graceful-shutdown signal: stop receiving,
@@ -148,6 +177,14 @@ public final class Worker: Service, Sendable {
                 "conveyor.concurrency": .stringConvertible(configuration.concurrency),
             ]
         )
+        directory.addConsumer(of: configuration.queues)
+        defer { directory.removeConsumer(of: configuration.queues) }
+        for (task, queue) in unconsumedTaskQueues().sorted(by: { $0.key < $1.key }) {
+            logger.warning(
+                "task \(task) routes to queue \(queue), which this worker does not consume (nor does another worker of this process); add the queue to Worker.Configuration.queues or route the task to a consumed queue",
+                metadata: ["job.task": .string(task), "conveyor.queue": .string(queue)]
+            )
+        }
         await withTaskCancellationHandler {
             await withGracefulShutdownHandler {
                 await runtime.run()

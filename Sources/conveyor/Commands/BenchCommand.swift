@@ -177,7 +177,7 @@ struct BenchRunner {
         let probe = BenchProbe()
         var registry = TaskRegistry()
         try registry.register(BenchTask(probe: probe))
-        let client = ConveyorClient(provider: provider, logger: logger)
+        let client = ConveyorClient(provider: provider, logger: logger, defaultQueue: queue)
         let pad = String(repeating: "x", count: payloadBytes)
         let options = EnqueueOptions(queue: queue)
         let cpuStart = ResourceUsage.cpuSeconds()

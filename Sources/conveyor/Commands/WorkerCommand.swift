@@ -93,8 +93,10 @@ struct WorkerCommand: AsyncParsableCommand {
             try BuiltinTasks.register(in: &registry, recordFile: try record.map { try RecordFile(path: $0) })
             var overrides: [String: TaskOptions] = [:]
             for name in registry.taskNames {
+                // The built-in tasks serve whatever queues this worker consumes (producers name the queue per job).
                 overrides[name] = TaskOptions(
-                    maxAttempts: maxAttempts, backoff: .fixed(retryDelay.duration), timeout: .seconds(300))
+                    maxAttempts: maxAttempts, backoff: .fixed(retryDelay.duration), timeout: .seconds(300),
+                    queue: queues.first ?? "default")
             }
             let worker = Worker(
                 provider: provider,

@@ -1,11 +1,11 @@
-/// Minimal JSON string writing shared by the envelope codec and providers.
-public enum JSONText {
+/// Minimal JSON string writing shared by the envelope codec, the providers and the command-line tool.
+package enum JSONText {
     /// Appends `string` as a quoted, escaped JSON string.
     ///
     /// The noncharacters U+FFFE and U+FFFF are written as `\ufffe` and `\uffff`: the JSON means the same, and it
     /// stays within what every broker carries (SQS refuses them in message bodies), so a job that holds them (from
     /// a producer's escapes) can be re-sent, retried and dead-lettered.
-    public static func appendString(_ string: String, to out: inout [UInt8]) {
+    package static func appendString(_ string: String, to out: inout [UInt8]) {
         out.append(UInt8(ascii: "\""))
         // Fast path: nothing to escape (the common case), copied in one go.
         let plain = string.utf8.withContiguousStorageIfAvailable { bytes -> Bool in
@@ -54,7 +54,7 @@ public enum JSONText {
     }
 
     /// `string` as a quoted, escaped JSON string.
-    public static func quoted(_ string: String) -> String {
+    package static func quoted(_ string: String) -> String {
         var out: [UInt8] = []
         appendString(string, to: &out)
         return String(decoding: out, as: UTF8.self)

@@ -2,14 +2,14 @@ import Foundation
 
 /// RFC 3339 timestamps in UTC with millisecond precision (`2026-11-25T16:04:23.123Z`), written and read without
 /// `DateFormatter` (which is slow and locale-sensitive).
-public enum RFC3339 {
+package enum RFC3339 {
     /// Milliseconds since 1970 of 0001-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z, the range the format
     /// can express.
     private static let millisecondRange: ClosedRange<Double> = -62_135_596_800_000...253_402_300_799_999
 
     /// Formats `date` as `YYYY-MM-DDTHH:MM:SS.mmmZ`, rounded to the nearest millisecond (so that formatting a
     /// parsed timestamp gives the same text back). Dates outside years 1-9999 are clamped to that range.
-    public static func format(_ date: Date) -> String {
+    package static func format(_ date: Date) -> String {
         var exact = (date.timeIntervalSince1970 * 1000).rounded()
         if exact.isNaN { exact = 0 }
         let totalMillis = Int64(min(max(exact, millisecondRange.lowerBound), millisecondRange.upperBound))
@@ -28,7 +28,7 @@ public enum RFC3339 {
     }
 
     /// Parses an RFC 3339 timestamp (`Z` or `±HH:MM` offset, optional fractional seconds).
-    public static func parse(_ text: String) -> Date? {
+    package static func parse(_ text: String) -> Date? {
         let b = Array(text.utf8)
         var i = 0
         func number(_ width: Int) -> Int64? {

@@ -3,11 +3,11 @@ import Foundation
 extension Envelope.HeaderKey {
     /// When a hopping job is due, in the broker's clock (Unix milliseconds). Set on the first hop by providers that
     /// conform to ``BrokerTimestampingProvider``.
-    public static let hopDueAt = "x-conveyor-due-ms"
+    package static let hopDueAt = "x-conveyor-due-ms"
     /// The delay (milliseconds) the current copy of a hopping job was sent with.
-    public static let hopDelay = "x-conveyor-hop-ms"
+    package static let hopDelay = "x-conveyor-hop-ms"
     /// How many times a hopping job has been re-sent so far.
-    public static let hops = "x-conveyor-hops"
+    package static let hops = "x-conveyor-hops"
 }
 
 /// Decides whether a received job with a ``Envelope/notBefore`` is due, and how long the next hop waits.

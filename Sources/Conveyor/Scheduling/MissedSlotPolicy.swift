@@ -52,8 +52,7 @@ public struct MissedSlotPolicy: Sendable, Hashable, CustomStringConvertible {
     ///
     /// The result depends only on its arguments, so every scheduler instance reaches the same decision.
     public func decide(slot: Date, now: Date, schedule: Schedule, grace: Duration = .seconds(60)) -> Decision {
-        let graceSeconds = Double(grace.components.seconds) + Double(grace.components.attoseconds) / 1e18
-        if now.timeIntervalSince(slot) <= graceSeconds {
+        if now.timeIntervalSince(slot) <= grace.seconds {
             return Decision(run: slot, next: schedule.nextFireDate(after: slot))
         }
         let next = schedule.nextFireDate(after: now)

@@ -1,3 +1,5 @@
+import Foundation
+
 /// How long to wait before retrying a failed job.
 public struct Backoff: Sendable, Hashable {
     /// Randomisation applied to a computed delay, to spread retries of many failing jobs.
@@ -67,15 +69,5 @@ public struct Backoff: Sendable, Hashable {
     public func delay(forRetry retry: Int) -> Duration {
         var rng = SystemRandomNumberGenerator()
         return delay(forRetry: retry, using: &rng)
-    }
-}
-
-import Foundation
-
-extension Duration {
-    /// The duration in seconds, as a `Double`.
-    public var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
     }
 }

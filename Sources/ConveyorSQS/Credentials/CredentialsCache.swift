@@ -97,7 +97,7 @@ package final class CredentialsCache: Sendable {
             result = .failure(error)
         }
         let now = configuration.now()
-        let retryAfter = now.addingTimeInterval(Self.seconds(configuration.retryBackoff))
+        let retryAfter = now.addingTimeInterval(configuration.retryBackoff.seconds)
         var keptAfterFailure: (credentials: AWSCredentials, error: any Error)?
         let (waiters, outcome): ([CheckedContinuation<AWSCredentials, any Error>], Result<AWSCredentials, any Error>) =
             state.withLock { state in
@@ -160,11 +160,6 @@ package final class CredentialsCache: Sendable {
 
     private func isDue(_ credentials: AWSCredentials, at now: Date) -> Bool {
         guard let expiration = credentials.expiration else { return false }
-        return now >= expiration.addingTimeInterval(-Self.seconds(configuration.refreshMargin))
-    }
-
-    private static func seconds(_ duration: Duration) -> TimeInterval {
-        let (seconds, attoseconds) = duration.components
-        return TimeInterval(seconds) + TimeInterval(attoseconds) / 1e18
+        return now >= expiration.addingTimeInterval(-configuration.refreshMargin.seconds)
     }
 }

@@ -15,13 +15,20 @@ final class ClockedMemoryProvider: QueueProvider {
     private let visibility: Duration
     private let invisibleUntil = Mutex<[String: TestClock<Duration>.Instant]>([:])
 
-    init(visibilityTimeout: Duration) {
+    /// Runs before every visibility extension (a test may hold some of them back).
+    private let beforeExtending: @Sendable ([ReceivedMessage]) async -> Void
+
+    init(visibilityTimeout: Duration, beforeExtending: @escaping @Sendable ([ReceivedMessage]) async -> Void = { _ in }) {
         visibility = visibilityTimeout
+        self.beforeExtending = beforeExtending
         base = MemoryQueueProvider(configuration: .init(visibilityTimeout: visibilityTimeout, clock: clock))
     }
 
     /// Advances the clock by `step` until `done()` holds or `limit` has passed on it; returns whether `done()` held.
-    func advance(until done: () -> Bool, step: Duration = .milliseconds(100), limit: Duration = .seconds(120)) async -> Bool {
+    /// Only messages of `watched` queues (all when nil) are waited for.
+    func advance(
+        until done: () -> Bool, step: Duration = .milliseconds(100), limit: Duration = .seconds(120), watched: Set<String>? = nil
+    ) async -> Bool {
         let end = clock.now.advanced(by: limit)
         // Real time spent waiting for heartbeats, over the whole call: once it is used up (heartbeats are not
         // being sent), the clock goes on without waiting.
@@ -29,7 +36,9 @@ final class ClockedMemoryProvider: QueueProvider {
         while !done() {
             guard clock.now < end else { return false }
             let next = clock.now.advanced(by: step)
-            while patience > .zero, invisibleUntil.withLock({ $0.values.contains { $0 <= next } }) {
+            while patience > .zero, invisibleUntil.withLock({ map in
+                map.contains { key, until in until <= next && watched.map { $0.contains(Self.queue(of: key)) } ?? true }
+            }) {
                 try? await Task.sleep(for: .milliseconds(1))
                 patience -= .milliseconds(1)
             }
@@ -39,7 +48,11 @@ final class ClockedMemoryProvider: QueueProvider {
     }
 
     private static func key(_ message: ReceivedMessage) -> String {
-        message.receipt.token + "#" + String(message.receipt.sequence)
+        message.queue + "\n" + message.receipt.token + "#" + String(message.receipt.sequence)
+    }
+
+    private static func queue(of key: String) -> String {
+        String(key.prefix { $0 != "\n" })
     }
 
     private func settled(_ messages: [ReceivedMessage]) {
@@ -69,6 +82,7 @@ final class ClockedMemoryProvider: QueueProvider {
         try await extendVisibility([message], by: duration)
     }
     func extendVisibility(_ messages: [ReceivedMessage], by duration: Duration) async throws {
+        await beforeExtending(messages)
         let until = clock.now.advanced(by: duration)
         try await base.extendVisibility(messages, by: duration)
         invisibleUntil.withLock { map in

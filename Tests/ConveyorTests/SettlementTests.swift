@@ -1,3 +1,4 @@
+import Clocks
 import Conveyor
 import Foundation
 import Logging
@@ -85,28 +86,53 @@ struct SettlementTests {
     func hungHeartbeatDelaysNoOther() async throws {
         let gate = Gate()
         defer { gate.open() }
-        let provider = Self.provider(gate: gate)
+        // On a test clock, so that a loaded machine cannot let a visibility lapse: the clock only moves once the fast
+        // queue's due heartbeats have landed (or 2 s of real time have passed waiting for them: then they were held
+        // back behind the hung call, and the fast job's visibility lapses).
+        let provider = ClockedMemoryProvider(visibilityTimeout: .seconds(1)) { messages in
+            if messages.contains(where: { $0.queue == "slow" }) { await gate.wait() }
+        }
+        let clock = provider.clock
         let runs = Shared<[String: Int]>([:])
+        let finished = Shared<[String: Int]>([:])
         var registry = TaskRegistry()
-        try registry.register(Sleeper(runs: runs))
+        try registry.register(ClockedSleeper(clock: clock, runs: runs, finished: finished))
         // Spare executors: a copy of the fast job delivered again while it runs would start at once.
         let worker = Worker(
             provider: provider, registry: registry,
-            configuration: Worker.Configuration(queues: ["slow", "fast"], concurrency: 4, batchSize: 1, receiveWait: .milliseconds(200)),
+            configuration: Worker.Configuration(
+                queues: ["slow", "fast"], concurrency: 4, batchSize: 1, receiveWait: .milliseconds(200),
+                shutdownGracePeriod: .milliseconds(100), clock: clock
+            ),
             logger: testLogger
         )
-        let stream = worker.events()
         let client = ConveyorClient(provider: provider)
         try await withRunningWorker(worker) {
-            _ = try await client.enqueue(Sleeper.self, .init(seconds: 5), options: EnqueueOptions(queue: "slow"))
-            try await Task.sleep(for: .milliseconds(300))  // the fast job's heartbeats fall in rounds of their own
-            _ = try await client.enqueue(Sleeper.self, .init(seconds: 3.5), options: EnqueueOptions(queue: "fast"))
-            await EventLog(stream).wait(until: { $0.contains { $0.kind == .succeeded && $0.queue == "fast" } })
+            _ = try await client.enqueue(ClockedSleeper.self, .init(seconds: 5), options: EnqueueOptions(queue: "slow"))
+            #expect(await provider.advance(until: { runs.value["slow"] == 1 }, watched: ["fast"]))
+            _ = await provider.advance(until: { false }, limit: .milliseconds(300), watched: ["fast"])  // rounds of their own
+            _ = try await client.enqueue(ClockedSleeper.self, .init(seconds: 3.5), options: EnqueueOptions(queue: "fast"))
+            #expect(await provider.advance(until: { finished.value["fast"] == 1 }, watched: ["fast"]))
             gate.open()
+            _ = await provider.advance(until: { (finished.value["slow"] ?? 0) >= 1 })
         }
-        // The fast job was kept invisible for its 3.5 s (about five heartbeats) although every call for the slow
-        // queue hung meanwhile.
+        // The fast job was kept invisible for its 3.5 s (five heartbeats) although every call for the slow queue hung.
         #expect(runs.value["fast"] == 1, "the fast job's visibility lapsed while another heartbeat hung: it ran \(runs.value["fast"] ?? 0) times")
+    }
+
+    struct ClockedSleeper: ConveyorTask {
+        struct Input: Codable, Sendable { var seconds: Double }
+        static let name = "settlement.clocked-sleep"
+        static let options = TaskOptions(maxAttempts: 1, timeout: nil)
+        let clock: TestClock<Duration>
+        let runs: Shared<[String: Int]>
+        let finished: Shared<[String: Int]>
+        func run(_ input: Input, context: JobContext) async throws -> NoOutput {
+            runs.withLock { $0[context.queue, default: 0] += 1 }
+            try await clock.sleep(for: .milliseconds(Int(input.seconds * 1000)))
+            finished.withLock { $0[context.queue, default: 0] += 1 }
+            return NoOutput()
+        }
     }
 
     @Test("a job's timeout does not wait for its hung heartbeat")

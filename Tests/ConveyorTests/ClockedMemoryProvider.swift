@@ -93,3 +93,13 @@ final class ClockedMemoryProvider: QueueProvider {
     func stats(of queue: String) async throws -> QueueStats { try await base.stats(of: queue) }
     func close() async throws { try await base.close() }
 }
+
+/// Calendar time that follows `clock`: `start` at the clock's current instant, moving as the clock is advanced
+/// (for ``JobScheduler/Configuration/now``).
+func calendar(of clock: TestClock<Duration>, from start: Date) -> @Sendable () -> Date {
+    let origin = clock.now
+    return {
+        let elapsed = origin.duration(to: clock.now)
+        return start.addingTimeInterval(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+    }
+}

@@ -96,11 +96,7 @@ struct ScheduleRollingDeployTests {
         let clock = TestClock<Duration>()
         let broker = MemoryQueueProvider(configuration: .init(clock: clock))
         let start = Date(timeIntervalSince1970: 1_800_000_000)
-        let origin = clock.now
-        let now: @Sendable () -> Date = {
-            let elapsed = origin.duration(to: clock.now)
-            return start.addingTimeInterval(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-        }
+        let now = calendar(of: clock, from: start)
         // Both versions run; the old instance happens to process every claim, the new version's included.
         let oldView = InstanceView(broker, clock: clock, claimsHeld: false)
         let newView = InstanceView(broker, clock: clock, claimsHeld: true)

@@ -103,11 +103,7 @@ struct TestClockTests {
         let provider = MemoryQueueProvider(configuration: .init(clock: clock))
         // The scheduler's calendar time follows the same clock, from a whole minute on.
         let start = Date(timeIntervalSince1970: 1_800_000_000)
-        let origin = clock.now
-        let now: @Sendable () -> Date = {
-            let elapsed = origin.duration(to: clock.now)
-            return start.addingTimeInterval(Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-        }
+        let now = calendar(of: clock, from: start)
         let job = try ScheduledJob(id: "every-10s", schedule: Schedule(parsing: "*/10 * * * * *"), task: "tick", queue: "ticks")
         let scheduler = JobScheduler(
             provider: provider, jobs: [job],

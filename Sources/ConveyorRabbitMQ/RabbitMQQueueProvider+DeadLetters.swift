@@ -101,12 +101,7 @@ extension RabbitMQQueueProvider {
                 continue
             }
             move.append(d.deliveryTag)
-            if var envelope {
-                envelope.attemptOffset = 0
-                for key in [Envelope.HeaderKey.deadLetterReason, Envelope.HeaderKey.deadLetterCode, Envelope.HeaderKey.deadLetterSourceQueue,
-                            Envelope.HeaderKey.deadLetterAttempt, Envelope.HeaderKey.deadLetteredAt, Envelope.HeaderKey.lastError] {
-                    envelope.headers[key] = nil
-                }
+            if let envelope = envelope?.redriven() {
                 publications.append(publication(for: envelope, body: EnvelopeCodec.encode(envelope), queue: queue, delay: .zero, attempt: nil))
             } else {
                 var p = publication(for: Envelope(id: JobID("unknown"), task: "", payload: []), body: d.body, queue: queue, delay: .zero, attempt: nil)

@@ -38,12 +38,12 @@ import Synchronization
 ///   cannot trap; such a job dead-letters through the worker's max-attempts path when it fails. A `timestamp`
 ///   property after the year 9999 is ignored.
 public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider, QueueProvisioningProvider, PrefetchingQueueProvider,
-    ReleasingQueueProvider
+    ReleasingQueueProvider, SessionOpeningProvider
 {
     /// `"rabbitmq"`.
     public let name = "rabbitmq"
     /// Priorities when ``Configuration/maxPriority`` is set on classic queues; no visibility timeout; delays up
-    /// to 2^28-1 s natively; deduplication by lock queues (``Configuration/deduplicationWindow``); 16 MiB messages.
+    /// to 2^28-1 s natively; deduplication by lock queues (``Configuration/deduplicationWindow``); 16 MiB messages; queues declared on first use.
     public let capabilities: ProviderCapabilities
     /// The configuration the provider was created with.
     public let configuration: Configuration
@@ -78,7 +78,8 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
             maximumNativeDelay: RabbitMQTopology.maximumDelay,
             deduplication: true,
             deduplicationWindow: configuration.deduplicationWindow,
-            maximumMessageBytes: EnvelopeCodec.maximumBodyBytes
+            maximumMessageBytes: EnvelopeCodec.maximumBodyBytes,
+            declaresQueuesOnUse: true
         )
         let settings = AMQPSettings(
             url: url,
@@ -313,12 +314,9 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
         ]
         var p: AMQPPublication
         switch message.envelope {
-        case .success(var envelope):
-            envelope.headers[Envelope.HeaderKey.deadLetterReason] = String(reason.message.prefix(1000))
-            envelope.headers[Envelope.HeaderKey.deadLetterCode] = reason.code
-            envelope.headers[Envelope.HeaderKey.deadLetterSourceQueue] = message.queue
-            envelope.headers[Envelope.HeaderKey.deadLetterAttempt] = String(message.attempt)
-            envelope.headers[Envelope.HeaderKey.deadLetteredAt] = ISO8601DateFormatter().string(from: Date())
+        case .success(let original):
+            let shortened = FailureReason(code: reason.code, message: String(reason.message.prefix(1000)))
+            let envelope = original.deadLettered(shortened, from: message.queue, attempt: message.attempt, at: Date())
             p = publication(for: envelope, body: EnvelopeCodec.encode(envelope), queue: message.queue, delay: .zero, attempt: message.attempt, extraHeaders: extra)
         case .failure:
             p = publication(for: Envelope(id: JobID("unknown"), task: "", payload: []), body: message.rawBody ?? [], queue: message.queue, delay: .zero, attempt: message.attempt, extraHeaders: extra)
@@ -361,6 +359,12 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
         let ok = amqp_queue_declare(s, 2, arena.bytes(queue), 1, 0, 0, 0, amqp_table_t())
         try c.check(amqp_get_rpc_reply(s), channel: 2, "queue \(queue)")
         return Int(ok?.pointee.message_count ?? 0)
+    }
+
+    /// A new provider with this one's configuration and logger, on connections of its own: closing it returns every
+    /// message it received and did not settle (its prefetch buffer included) to the queues.
+    public func openSession() throws -> any QueueProvider {
+        try RabbitMQQueueProvider(configuration: configuration, logger: logger)
     }
 
     /// Closes both connections. Pending receives return empty; later calls throw

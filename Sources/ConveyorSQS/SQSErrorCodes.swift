@@ -15,6 +15,8 @@ extension ConveyorError {
         switch type {
         case "QueueDoesNotExist", "AWS.SimpleQueueService.NonExistentQueue", "NonExistentQueue":
             return ConveyorError(.queueNotFound, text)
+        case "QueueNameExists", "QueueAlreadyExists", "AWS.SimpleQueueService.QueueNameExists", "AWS.SimpleQueueService.QueueAlreadyExists":
+            return ConveyorError(.queueAlreadyExists, text)
         case "ThrottlingException", "Throttling", "RequestThrottled", "AWS.SimpleQueueService.RequestThrottled",
              "KmsThrottled", "OverLimit", "TooManyRequestsException":
             return ConveyorError(.throttled, text, retryable: true)

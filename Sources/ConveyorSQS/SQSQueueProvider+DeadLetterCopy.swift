@@ -51,7 +51,6 @@ extension SQSQueueProvider {
             let raw = String(decoding: message.rawBody ?? [], as: UTF8.self)
             originalBody = raw.isEmpty ? " " : raw
         }
-        let timestamp = ISO8601DateFormatter().string(from: now)
 
         func build(reasonBytes: Int, headers: Bool, optionalAttributes: Bool, fit: DeadLetterCopy.Fit) -> DeadLetterCopy {
             let shortReason = truncated(reasonText, toBytes: reasonBytes)
@@ -76,12 +75,9 @@ extension SQSQueueProvider {
                     attribute("traceparent", original.traceContext["traceparent"])
                 }
                 if headers {
-                    var envelope = original
-                    envelope.headers[Envelope.HeaderKey.deadLetterReason] = shortReason
-                    envelope.headers[Envelope.HeaderKey.deadLetterCode] = reason.code
-                    envelope.headers[Envelope.HeaderKey.deadLetterSourceQueue] = message.queue
-                    envelope.headers[Envelope.HeaderKey.deadLetterAttempt] = String(message.attempt)
-                    envelope.headers[Envelope.HeaderKey.deadLetteredAt] = timestamp
+                    let envelope = original.deadLettered(
+                        FailureReason(code: reason.code, message: shortReason), from: message.queue, attempt: message.attempt, at: now
+                    )
                     body = String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self)
                 }
             }

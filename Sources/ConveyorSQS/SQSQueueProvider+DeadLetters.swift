@@ -41,7 +41,7 @@ extension SQSQueueProvider {
             try await drain(url: dlq.url, visibility: .seconds(30), limit: { limit - letters.count }) { batch in
                 for (raw, isNew) in batch {
                     let message = decode(raw, queue: dlq.name)
-                    handles.append(message.receipt.token)
+                    handles.append(message.receiptHandle)
                     if isNew { letters.append(Self.deadLetter(from: message, raw: raw)) }
                 }
                 return true
@@ -100,26 +100,19 @@ extension SQSQueueProvider {
                 for (raw, _) in batch {
                     let message = decode(raw, queue: dlq.name)
                     switch message.envelope {
-                    case .success(var envelope):
+                    case .success(let envelope):
                         if let ids, !ids.contains(envelope.id) {
-                            skipped.append(message.receipt.token)
+                            skipped.append(message.receiptHandle)
                             continue
                         }
                         found.insert(envelope.id)
-                        envelope.attemptOffset = 0
-                        for key in [
-                            Envelope.HeaderKey.deadLetterReason, Envelope.HeaderKey.deadLetterCode, Envelope.HeaderKey.deadLetterSourceQueue,
-                            Envelope.HeaderKey.deadLetterAttempt, Envelope.HeaderKey.deadLetteredAt,
-                        ] {
-                            envelope.headers[key] = nil
-                        }
-                        toSend.append((message.receipt.token, OutgoingMessage(envelope: envelope)))
+                        toSend.append((message.receiptHandle, OutgoingMessage(envelope: envelope.redriven())))
                     case .failure:
                         // Undecodable bodies can only be redriven all together (they have no id); they go back as-is.
                         if ids != nil {
-                            skipped.append(message.receipt.token)
+                            skipped.append(message.receiptHandle)
                         } else {
-                            rawCopies.append((message.receipt.token, raw["Body"]?.string ?? ""))
+                            rawCopies.append((message.receiptHandle, raw["Body"]?.string ?? ""))
                         }
                     }
                 }
@@ -210,7 +203,7 @@ extension SQSQueueProvider {
             }
             queues.withLock { $0[name] = QueueInfo(url: url, name: name) }
             return url
-        } catch let error as ConveyorError where error.message.contains("QueueNameExists") || error.message.contains("QueueAlreadyExists") {
+        } catch let error as ConveyorError where error.code == .queueAlreadyExists {
             // Exists with other attributes: update them.
             let info = try await resolve(name)
             var settable = attributes

@@ -45,7 +45,7 @@ extension SQSQueueProvider {
         let offset = (try? envelope.get())?.attemptOffset ?? 0
         return ReceivedMessage(
             queue: queue,
-            receipt: Receipt(token: message["ReceiptHandle"]?.string ?? ""),
+            receipt: Receipt(message["ReceiptHandle"]?.string ?? ""),
             attempt: Self.attempt(receiveCount: receiveCount, offset: offset),
             envelope: envelope,
             rawBody: envelope.isSuccess ? nil : body,
@@ -78,7 +78,7 @@ extension SQSQueueProvider {
         let byQueue = Dictionary(grouping: messages, by: \.queue)
         for (queue, group) in byQueue {
             try await withQueue(queue) { info in
-                try await deleteMessages(group.map(\.receipt.token), url: info.url, queue: queue)
+                try await deleteMessages(group.map(\.receiptHandle), url: info.url, queue: queue)
             }
         }
     }
@@ -109,7 +109,7 @@ extension SQSQueueProvider {
                 do {
                     _ = try await client.call("ChangeMessageVisibility", [
                         "QueueUrl": info.url,
-                        "ReceiptHandle": message.receipt.token,
+                        "ReceiptHandle": message.receiptHandle,
                         "VisibilityTimeout": Swift.min(Self.seconds(retryAfter), 43_200),
                     ])
                 } catch let error as ConveyorError where error.code == .invalidReceipt {
@@ -152,7 +152,7 @@ extension SQSQueueProvider {
         }
         _ = try await client.call("SendMessage", fields, queue: dlqName)
         let source = try await resolve(message.queue)
-        try await deleteMessages([message.receipt.token], url: source.url, queue: message.queue)
+        try await deleteMessages([message.receiptHandle], url: source.url, queue: message.queue)
     }
 
     // MARK: - Stats

@@ -7,7 +7,7 @@ extension SQSQueueProvider {
         try await withQueue(message.queue) { info in
             _ = try await client.call("ChangeMessageVisibility", [
                 "QueueUrl": info.url,
-                "ReceiptHandle": message.receipt.token,
+                "ReceiptHandle": message.receiptHandle,
                 "VisibilityTimeout": Swift.min(Self.seconds(duration), 43_200),
             ])
         }
@@ -32,7 +32,7 @@ extension SQSQueueProvider {
         let seconds = Swift.min(Swift.max(0, seconds), 43_200)
         for (queue, group) in Dictionary(grouping: messages, by: \.queue) {
             try await withQueue(queue) { info in
-                try await changeVisibility(group.map(\.receipt.token), to: seconds, url: info.url, queue: queue, verb: verb)
+                try await changeVisibility(group.map(\.receiptHandle), to: seconds, url: info.url, queue: queue, verb: verb)
             }
         }
     }

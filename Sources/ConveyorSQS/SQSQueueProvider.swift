@@ -79,7 +79,7 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
     public var name: String { "sqs" }
 
     /// No priorities, visibility timeouts, 900 s native delay, no provider-wide deduplication (FIFO queues only),
-    /// 256 KiB messages.
+    /// 256 KiB messages, broker timestamps (`SentTimestamp`).
     public var capabilities: ProviderCapabilities {
         ProviderCapabilities(
             priorities: false,
@@ -87,8 +87,15 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
             maximumNativeDelay: configuration.maximumHopDelay,
             deduplication: false,
             deduplicationWindow: .seconds(300),
-            maximumMessageBytes: Self.defaultMaximumMessageBytes
+            maximumMessageBytes: Self.defaultMaximumMessageBytes,
+            brokerTimestamps: true
         )
+    }
+
+    /// `base` as a FIFO queue name (`base.fifo`, or `base` when it already ends with `.fifo`): SQS deduplicates only
+    /// on FIFO queues, and ``createQueue(_:options:)`` makes a queue whose name ends with `.fifo` a FIFO queue.
+    public func deduplicatingQueueName(_ base: String) -> String {
+        base.hasSuffix(".fifo") ? base : base + ".fifo"
     }
 
     // MARK: - Queue resolution

@@ -26,9 +26,9 @@ enum ConformanceRequirement: Sendable {
         case .deduplication:
             return capabilities.deduplication ? nil : "capabilities.deduplication is false"
         case .deadLetterQueue:
-            return harness.provider is any DeadLetterQueueProvider ? nil : "the provider is not a DeadLetterQueueProvider"
+            return harness.provider.deadLetterQueues != nil ? nil : "the provider is not a DeadLetterQueueProvider"
         case .releasing:
-            return harness.provider is any ReleasingQueueProvider ? nil : "the provider is not a ReleasingQueueProvider"
+            return harness.provider.releasing != nil ? nil : "the provider is not a ReleasingQueueProvider"
         case .separateProvider:
             return harness.makeProvider != nil ? nil : "the harness has no makeProvider to make a provider to close"
         }

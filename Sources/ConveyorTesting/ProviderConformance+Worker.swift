@@ -30,7 +30,9 @@ extension ProviderConformance {
     /// ``DeadLetterQueueProvider``; not applicable otherwise.
     static let deadLetterAfterMaxAttempts = ConformanceCase("dead-letter after max attempts", requires: [.deadLetterQueue]) { harness in
         try await ConformanceContext.onFreshQueue(harness, hint: "max-attempts") { q in
-            let dlq = q.provider as! any DeadLetterQueueProvider
+            guard let dlq = q.provider.deadLetterQueues else {
+                throw ConveyorError(.unsupported, "the provider is not a DeadLetterQueueProvider")
+            }
             let token = UUID().uuidString.lowercased()
             let worker = Worker(
                 provider: q.provider,

@@ -186,7 +186,9 @@ public enum ProviderConformance {
     /// queue.
     static let deadLettersKeepTheReason = ConformanceCase("dead letters keep the job, reason and attempt", requires: [.deadLetterQueue]) { harness in
         try await ConformanceContext.onFreshQueue(harness, hint: "dead-letter-reason") { q in
-            let dlq = q.provider as! any DeadLetterQueueProvider
+            guard let dlq = q.provider.deadLetterQueues else {
+                throw ConveyorError(.unsupported, "the provider is not a DeadLetterQueueProvider")
+            }
             let sent = q.envelope()
             try await q.enqueue(sent)
             let message = try await q.receiveOne()
@@ -310,7 +312,9 @@ public enum ProviderConformance {
     /// provider declares that a release does not count as an attempt
     /// (``ReleasingQueueProvider/releaseCountsAsAttempt``), and 2 when it declares that it does.
     static let release = ConformanceCase("release hands a message back with the declared attempt", requires: [.releasing]) { harness in
-        let releasing = harness.provider as! any ReleasingQueueProvider
+        guard let releasing = harness.provider.releasing else {
+            throw ConveyorError(.unsupported, "the provider is not a ReleasingQueueProvider")
+        }
         let counts = releasing.releaseCountsAsAttempt
         try await ConformanceContext.onFreshQueue(harness, hint: "release") { q in
             let sent = q.envelope()
@@ -355,7 +359,9 @@ public enum ProviderConformance {
     /// Redrive moves dead letters (selected by id, or all) back to the queue with a fresh attempt count.
     static let redrive = ConformanceCase("redrive from the dead-letter queue", requires: [.deadLetterQueue]) { harness in
         try await ConformanceContext.onFreshQueue(harness, hint: "redrive") { q in
-            let dlq = q.provider as! any DeadLetterQueueProvider
+            guard let dlq = q.provider.deadLetterQueues else {
+                throw ConveyorError(.unsupported, "the provider is not a DeadLetterQueueProvider")
+            }
             let a = q.envelope(index: 1), b = q.envelope(index: 2)
             _ = try await q.provider.enqueue([OutgoingMessage(envelope: a), OutgoingMessage(envelope: b)], to: q.queue)
             for message in try await q.receive(count: 2) {

@@ -17,7 +17,8 @@ public enum ScheduleScenario {
     /// then keeps receiving for `settle` to catch late duplicates, and returns every job received.
     ///
     /// Queues are named from `prefix`; on providers that can provision queues they are created first and deleted
-    /// afterwards. The claim queue is `<prefix>-claims.fifo` (FIFO on SQS); `configure` adjusts the rest.
+    /// afterwards. The claim queue is the provider's deduplicating queue for `<prefix>-claims` (`<prefix>-claims.fifo` on SQS);
+    /// `configure` adjusts the rest.
     public static func twoInstances(
         first: any QueueProvider,
         second: any QueueProvider,
@@ -31,14 +32,14 @@ public enum ScheduleScenario {
         let jobQueue = "\(prefix)-jobs"
         var configuration = JobScheduler.Configuration(
             timerQueue: "\(prefix)-timers",
-            claimQueue: "\(prefix)-claims.fifo",
+            claimQueue: "\(prefix)-claims",
             registryQueue: "\(prefix)-registry",
             grace: .seconds(30),
             receiveWait: .seconds(1)
         )
         configure(&configuration)
         let job = try ScheduledJob(id: "\(prefix)-tick", schedule: Schedule(parsing: schedule), task: "test.tick", payload: Array(#"{"tick":true}"#.utf8), queue: jobQueue)
-        if let provisioning = first as? any QueueProvisioningProvider {
+        if let provisioning = first.provisioning {
             try await provisioning.createQueue(jobQueue, options: QueueOptions())
         }
         let schedulers = [
@@ -69,10 +70,10 @@ public enum ScheduleScenario {
                 return result
             }
         } catch {
-            await cleanUp(first, [jobQueue, configuration.timerQueue, configuration.claimQueue, configuration.registryQueue])
+            await cleanUp(first, [jobQueue, configuration.timerQueue, first.deduplicatingQueueName(configuration.claimQueue), configuration.registryQueue])
             throw error
         }
-        await cleanUp(first, [jobQueue, configuration.timerQueue, configuration.claimQueue, configuration.registryQueue])
+        await cleanUp(first, [jobQueue, configuration.timerQueue, first.deduplicatingQueueName(configuration.claimQueue), configuration.registryQueue])
         return deliveries
     }
 
@@ -97,7 +98,7 @@ public enum ScheduleScenario {
     }
 
     private static func cleanUp(_ provider: any QueueProvider, _ queues: [String]) async {
-        guard let provisioning = provider as? any QueueProvisioningProvider else { return }
+        guard let provisioning = provider.provisioning else { return }
         for queue in queues {
             try? await provisioning.deleteQueue(queue)
         }

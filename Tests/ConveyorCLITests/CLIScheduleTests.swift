@@ -18,7 +18,7 @@ struct CLIScheduleTests {
         let queues = ["--schedules-queue", base]
         defer {
             _ = Task {
-                for queue in [base, "\(base)-registry", "\(base)-claims.fifo", "\(base)-jobs"] {
+                for queue in [base, "\(base)-registry", "\(base)-claims", "\(base)-claims.fifo", "\(base)-jobs"] {
                     _ = try? await broker.run(["queue", "delete", queue, "--yes"])
                 }
             }

@@ -65,8 +65,7 @@ extension RabbitMQIntegrationTests {
         let first = try Env.provider()
         let second = try Env.provider()
         let deliveries = try await ScheduleScenario.twoInstances(
-            first: first, second: second, prefix: Env.queueName("sched-cron"), slots: 3, deadline: .seconds(60), settle: .seconds(5),
-            configure: { $0.registryProvider = { try Env.provider() } }
+            first: first, second: second, prefix: Env.queueName("sched-cron"), slots: 3, deadline: .seconds(60), settle: .seconds(5)
         )
         try await first.close()
         try await second.close()
@@ -85,7 +84,7 @@ extension RabbitMQIntegrationTests {
         let base = Env.queueName("sched-reg")
         let queues = [base, "\(base)-claims.fifo", "\(base)-registry"]
         let configuration = JobScheduler.Configuration(
-            timerQueue: base, claimQueue: "\(base)-claims.fifo", registryQueue: "\(base)-registry", registryProvider: { try Env.provider() }
+            timerQueue: base, claimQueue: "\(base)-claims.fifo", registryQueue: "\(base)-registry"
         )
         let scheduler = JobScheduler(provider: provider, configuration: configuration)
         let other = JobScheduler(provider: provider, configuration: configuration)
@@ -108,5 +107,33 @@ extension RabbitMQIntegrationTests {
         }
         for queue in queues { try await provider.deleteQueue(queue) }
         try await provider.close()
+    }
+
+    /// A scheduler that has read the registry does not keep its definitions buffered on its own connection: another
+    /// process's scheduler (another provider) still lists them. The RabbitMQ provider opens a session per registry
+    /// access (`SessionOpeningProvider`); reading on the scheduler's own push consumer would hide them.
+    @Test func scheduling_registryReadsLeaveNothingBufferedOnTheSchedulersConnection() async throws {
+        let mine = try Env.provider()
+        let theirs = try Env.provider()
+        let base = Env.queueName("sched-sess")
+        let queues = [base, "\(base)-claims", "\(base)-registry"]
+        let configuration = JobScheduler.Configuration(timerQueue: base, claimQueue: "\(base)-claims", registryQueue: "\(base)-registry")
+        // A short schedule: its firing waits in the vhost-wide delay levels, which must be empty again soon.
+        let job = try ScheduledJob(id: "often", schedule: Schedule(parsing: "*/2 * * * * *"), task: "t", payload: Array(#"{}"#.utf8))
+        do {
+            let scheduler = JobScheduler(provider: mine, configuration: configuration)
+            try await scheduler.register(job)
+            #expect(try await scheduler.registeredJobs() == [job])
+            // Another process: its own connection.
+            #expect(try await JobScheduler(provider: theirs, configuration: configuration).registeredJobs() == [job])
+        } catch {
+            for queue in queues { try? await mine.deleteQueue(queue) }
+            try? await mine.close()
+            try? await theirs.close()
+            throw error
+        }
+        for queue in queues { try await mine.deleteQueue(queue) }
+        try await mine.close()
+        try await theirs.close()
     }
 }

@@ -175,6 +175,9 @@ struct CredentialsTests {
         #expect(code("SignatureDoesNotMatch", 403) == .signatureMismatch)
         #expect(code("RequestExpired", 403) == .clockSkew)
         #expect(code("InvalidParameterValue") == .invalidParameter)
+        // createQueueRaw updates an existing queue's attributes on this code (JSON `__type` and query-error forms).
+        #expect(code("QueueNameExists") == .queueAlreadyExists)
+        #expect(code("AWS.SimpleQueueService.QueueNameExists") == .queueAlreadyExists)
         #expect(code("Whatever", 503) == .brokerError)
         #expect(ConveyorError.sqs(type: "Whatever", message: "", status: 503, action: "Test").isRetryable)
         let response = HTTPResponse(

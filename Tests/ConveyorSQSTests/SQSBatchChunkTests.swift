@@ -120,7 +120,7 @@ struct SQSReceiptBatchReportTests {
 
     static func messages(_ count: Int, queue: String) -> [ReceivedMessage] {
         (0..<count).map { i in
-            ReceivedMessage(queue: queue, receipt: Receipt(token: "h\(i)"), attempt: 1, envelope: .failure(ConveyorError(.malformedEnvelope, "test")))
+            ReceivedMessage(queue: queue, receipt: Receipt("h\(i)"), attempt: 1, envelope: .failure(ConveyorError(.malformedEnvelope, "test")))
         }
     }
 

@@ -89,7 +89,7 @@ struct SQSBrokerNumberTests {
         #expect(message.attempt == countCase.attempt)
         // The job is not lost: its envelope decoded, and it can be settled.
         #expect(try message.envelope.get().id == envelope.id)
-        #expect(message.receipt.token == "rh-1")
+        #expect(message.receipt.token(as: String.self) == "rh-1")
         // An absurd count is past any max attempts, and one more attempt does not overflow.
         #expect(message.attempt <= Self.max && message.attempt.addingReportingOverflow(1).overflow == false)
     }
@@ -178,5 +178,20 @@ struct SQSBrokerNumberTests {
         #expect(letters.count == 1)
         #expect(letter.attempts == expected)
         #expect(try letter.envelope.get().id == envelope.id)
+    }
+}
+
+/// What the SQS provider tells the provider-neutral core (no broker).
+@Suite("SQS answers the core's questions")
+struct SQSProviderNeutralCoreTests {
+    @Test func deduplicatingQueueIsFIFO() throws {
+        let (server, provider, _) = try SQSBrokerNumberTests.endpoint { _ in nil }
+        defer { server.stop() }
+        #expect(provider.deduplicatingQueueName("orders-claims") == "orders-claims.fifo")
+        #expect(provider.deduplicatingQueueName("orders-claims.fifo") == "orders-claims.fifo")
+        #expect(JobScheduler(provider: provider).claimQueue == "conveyor-schedules-claims.fifo")
+        #expect(provider.capabilities.brokerTimestamps)
+        #expect(!provider.capabilities.declaresQueuesOnUse)
+        #expect(provider.sessions == nil && provider.releasing != nil && provider.deadLetterQueues != nil)
     }
 }

@@ -12,7 +12,7 @@ private func envelope(sqsSize bytes: Int, task: String = "test.big") -> Envelope
 }
 
 private func received(_ envelope: Envelope, queue: String = "orders") -> ReceivedMessage {
-    ReceivedMessage(queue: queue, receipt: Receipt(token: "r"), attempt: 3, envelope: .success(envelope))
+    ReceivedMessage(queue: queue, receipt: Receipt("r"), attempt: 3, envelope: .success(envelope))
 }
 
 private let longReason = (0..<200).map { "step \($0) failed: the downstream service answered 503;" }.joined(separator: " ")
@@ -64,7 +64,7 @@ struct SQSDeadLetterCopyTests {
     @Test func undecodableBodiesStayByteIdentical() throws {
         let raw = Array(String(repeating: "z", count: 940).utf8)
         let message = ReceivedMessage(
-            queue: "orders", receipt: Receipt(token: "r"), attempt: 1,
+            queue: "orders", receipt: Receipt("r"), attempt: 1,
             envelope: .failure(ConveyorError(.malformedEnvelope, "not JSON")), rawBody: raw
         )
         let copy = try SQSQueueProvider.deadLetterCopy(of: message, reason: FailureReason(code: "malformed_envelope", message: longReason), limit: 1024)

@@ -91,7 +91,7 @@ enum SQSTestEnvironment {
     /// A message of `queue` whose receipt handle SQS never issued, as a stale or bogus receipt looks to SQS.
     static func messageWithBogusReceipt(in queue: String) -> ReceivedMessage {
         ReceivedMessage(
-            queue: queue, receipt: Receipt(token: "not-a-receipt-handle"), attempt: 1,
+            queue: queue, receipt: Receipt("not-a-receipt-handle"), attempt: 1,
             envelope: .failure(ConveyorError(.malformedEnvelope, "test"))
         )
     }

@@ -48,7 +48,7 @@ final class ClockedMemoryProvider: QueueProvider {
     }
 
     private static func key(_ message: ReceivedMessage) -> String {
-        message.queue + "\n" + message.receipt.token + "#" + String(message.receipt.sequence)
+        message.queue + "\n" + String(reflecting: message.receipt)
     }
 
     private static func queue(of key: String) -> String {

@@ -5,7 +5,7 @@ import Testing
 @Suite("Hop clock")
 struct HopClockTests {
     private func message(sentAt: Date?) -> ReceivedMessage {
-        ReceivedMessage(queue: "q", receipt: Receipt(), attempt: 1, envelope: .failure(ConveyorError(.closed, "unused")), enqueuedAt: sentAt)
+        ReceivedMessage(queue: "q", receipt: Receipt(0), attempt: 1, envelope: .failure(ConveyorError(.closed, "unused")), enqueuedAt: sentAt)
     }
 
     @Test func dueJobsRunAndJobsWithoutNotBeforeAreDue() {

@@ -17,6 +17,8 @@ public struct ConveyorError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let invalidConfiguration = Code("invalid_configuration")
         /// The named queue does not exist.
         public static let queueNotFound = Code("queue_not_found")
+        /// A queue of that name already exists with other attributes (creating it again with these failed).
+        public static let queueAlreadyExists = Code("queue_already_exists")
         /// The broker could not be reached or the connection was lost.
         public static let connectionFailed = Code("connection_failed")
         /// The broker refused the credentials or the operation.

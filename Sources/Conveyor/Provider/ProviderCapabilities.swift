@@ -1,4 +1,11 @@
-/// What a provider supports; the worker and the conformance suite adapt to it.
+/// What a provider is like: the facts about its broker that the worker, the scheduler, the CLI and the conformance
+/// suite adapt to.
+///
+/// The rule for capabilities: a fact that needs no operation of its own is a field here; a capability that adds
+/// operations is a small protocol (``ReleasingQueueProvider``, ``DeadLetterQueueProvider``,
+/// ``QueueProvisioningProvider``, ``PrefetchingQueueProvider``, ``DelayedJobCancellingProvider``,
+/// ``SessionOpeningProvider``), never mirrored by a field, and probed only through the typed accessors on
+/// ``QueueProvider`` (``QueueProvider/releasing``, ``QueueProvider/deadLetterQueues``, …).
 public struct ProviderCapabilities: Sendable, Hashable {
     /// Messages with a higher ``OutgoingMessage/priority`` are received first.
     public var priorities: Bool
@@ -13,6 +20,14 @@ public struct ProviderCapabilities: Sendable, Hashable {
     public var deduplicationWindow: Duration
     /// Largest message body the broker accepts, in bytes (`nil`: no practical limit).
     public var maximumMessageBytes: Int?
+    /// ``ReceivedMessage/enqueuedAt`` is the broker's own clock at the moment it accepted that copy of the message
+    /// (SQS `SentTimestamp`). The worker and the scheduler then compute when a hopping job is due from the broker's
+    /// timestamps rather than from the local clock, so a worker whose clock is off does not run a long-delayed job
+    /// early or late.
+    public var brokerTimestamps: Bool
+    /// Queues come into existence when first used (RabbitMQ declares a queue on its first enqueue or receive), so
+    /// a queue that does not exist yet is not a configuration error.
+    public var declaresQueuesOnUse: Bool
 
     /// Creates a capability set.
     public init(
@@ -21,7 +36,9 @@ public struct ProviderCapabilities: Sendable, Hashable {
         maximumNativeDelay: Duration?,
         deduplication: Bool,
         deduplicationWindow: Duration = .seconds(300),
-        maximumMessageBytes: Int?
+        maximumMessageBytes: Int?,
+        brokerTimestamps: Bool = false,
+        declaresQueuesOnUse: Bool = false
     ) {
         self.priorities = priorities
         self.visibilityTimeout = visibilityTimeout
@@ -29,5 +46,7 @@ public struct ProviderCapabilities: Sendable, Hashable {
         self.deduplication = deduplication
         self.deduplicationWindow = deduplicationWindow
         self.maximumMessageBytes = maximumMessageBytes
+        self.brokerTimestamps = brokerTimestamps
+        self.declaresQueuesOnUse = declaresQueuesOnUse
     }
 }

@@ -6,7 +6,8 @@
 /// must never block Swift's cooperative thread pool: blocking C libraries run on threads the provider owns.
 ///
 /// Providers that lack a feature say so in ``capabilities``; optional operations live in small protocols
-/// (``DeadLetterQueueProvider``, ``QueueProvisioningProvider``).
+/// (``DeadLetterQueueProvider``, ``QueueProvisioningProvider``, …), reached through typed accessors such as
+/// ``provisioning``.
 public protocol QueueProvider: Sendable {
     /// A short name for logs and metrics labels, e.g. `"memory"`, `"sqs"`, `"rabbitmq"`.
     var name: String { get }
@@ -53,6 +54,14 @@ public protocol QueueProvider: Sendable {
     /// should implement it.
     func visibilityTimeout(of queue: String) async throws -> Duration?
 
+    /// The name of the queue to use where messages must be deduplicated by ``Envelope/deduplicationKey`` on every
+    /// enqueue, made from `base` (the scheduler's claim queue). A queue of that name, created with
+    /// ``QueueProvisioningProvider/createQueue(_:options:)`` or on first use, honours deduplication keys within
+    /// ``ProviderCapabilities/deduplicationWindow``. The default returns `base`, for brokers that deduplicate on any
+    /// queue (memory, RabbitMQ); SQS, which deduplicates only on FIFO queues, appends `.fifo` unless `base` already
+    /// ends with it.
+    func deduplicatingQueueName(_ base: String) -> String
+
     /// Closes connections and wakes every pending `receive`. Further calls throw ``ConveyorError/Code/closed``.
     func close() async throws
 }
@@ -73,6 +82,9 @@ extension QueueProvider {
     public func visibilityTimeout(of queue: String) async throws -> Duration? {
         capabilities.visibilityTimeout ? .seconds(30) : nil
     }
+
+    /// `base`: the provider deduplicates on every queue.
+    public func deduplicatingQueueName(_ base: String) -> String { base }
 
     /// Acknowledges one message.
     public func acknowledge(_ message: ReceivedMessage) async throws {

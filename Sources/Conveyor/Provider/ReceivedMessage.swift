@@ -44,27 +44,43 @@ public struct ReceivedMessage: Sendable {
 
 /// A provider's opaque handle for one delivery of a message.
 ///
-/// Providers fill whichever fields they need: SQS keeps its receipt handle in ``token``; RabbitMQ keeps the
-/// delivery tag in ``sequence`` and the connection generation in ``generation``; the memory provider keeps a
-/// delivery number.
-public struct Receipt: Hashable, Sendable, CustomStringConvertible {
-    /// A textual handle (SQS receipt handle).
-    public var token: String
-    /// A numeric handle (AMQP delivery tag, memory delivery number).
-    public var sequence: UInt64
-    /// Which connection or epoch issued the handle; a receipt from an older generation is stale.
-    public var generation: UInt64
+/// The core only carries receipts from ``QueueProvider/receive(from:max:wait:)`` back to the provider that issued
+/// them; what is inside is the provider's business. A provider wraps its own token (SQS: the receipt handle;
+/// RabbitMQ: the delivery tag and connection generation; memory: a delivery number and generation) with
+/// ``init(_:)`` and reads it back with ``token(as:)``, treating a receipt whose token is of another type as stale.
+public struct Receipt: Hashable, Sendable, CustomStringConvertible, CustomDebugStringConvertible {
+    private let storage: any Hashable & Sendable
 
-    /// Creates a receipt.
-    public init(token: String = "", sequence: UInt64 = 0, generation: UInt64 = 0) {
-        self.token = token
-        self.sequence = sequence
-        self.generation = generation
+    /// Wraps a provider's token.
+    public init(_ token: some Hashable & Sendable) {
+        self.storage = token
     }
 
-    /// `generation.sequence`, or the first 16 characters of the token: enough to tell receipts apart in logs.
+    /// The token, if it is a `Token` (the type the issuing provider wrapped); `nil` for another provider's receipt.
+    public func token<Token: Hashable & Sendable>(as type: Token.Type = Token.self) -> Token? {
+        storage as? Token
+    }
+
+    /// Receipts are equal when their tokens are of the same type and equal.
+    public static func == (lhs: Receipt, rhs: Receipt) -> Bool {
+        AnyHashable(lhs.storage) == AnyHashable(rhs.storage)
+    }
+
+    /// Hashes the token.
+    public func hash(into hasher: inout Hasher) {
+        hasher.combine(AnyHashable(storage))
+    }
+
+    /// The token as text, cut to its first 16 characters when longer (SQS receipt handles run to hundreds): enough to
+    /// tell receipts apart in logs.
     public var description: String {
-        token.isEmpty ? "\(generation).\(sequence)" : "\(token.prefix(16))…"
+        let text = String(describing: storage)
+        return text.count > 20 ? "\(text.prefix(16))…" : text
+    }
+
+    /// The whole token, with its type: distinct for distinct receipts.
+    public var debugDescription: String {
+        "Receipt(\(String(reflecting: storage)))"
     }
 }
 

@@ -1,8 +1,8 @@
 import Foundation
 
 extension Envelope.HeaderKey {
-    /// When a hopping job is due, in the broker's clock (Unix milliseconds). Set on the first hop by providers that
-    /// conform to ``BrokerTimestampingProvider``.
+    /// When a hopping job is due, in the broker's clock (Unix milliseconds). Set on the first hop by providers with
+    /// ``ProviderCapabilities/brokerTimestamps``.
     package static let hopDueAt = "x-conveyor-due-ms"
     /// The delay (milliseconds) the current copy of a hopping job was sent with.
     package static let hopDelay = "x-conveyor-hop-ms"
@@ -12,8 +12,8 @@ extension Envelope.HeaderKey {
 
 /// Decides whether a received job with a ``Envelope/notBefore`` is due, and how long the next hop waits.
 ///
-/// Without broker timestamps the due time is `notBefore` against the local clock. With a
-/// ``BrokerTimestampingProvider`` (SQS), the due time is moved into the broker's clock once — `notBefore` plus the
+/// Without broker timestamps the due time is `notBefore` against the local clock. With
+/// ``ProviderCapabilities/brokerTimestamps`` (SQS), the due time is moved into the broker's clock once — `notBefore` plus the
 /// offset between the broker's `SentTimestamp` and the producer's `created_at` — and every later decision uses
 /// only broker time: a copy sent at broker time `sent` with delay `hop` is visible no earlier than `sent + hop`,
 /// which is therefore a lower bound of the broker's "now". Both bounds err towards late, never early.

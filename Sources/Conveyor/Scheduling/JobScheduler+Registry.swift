@@ -4,9 +4,9 @@ import Foundation
 // ones). It is read like the dead-letter listing: every message is received (so it is invisible to other readers
 // for a moment), then released at once. Concurrent readers may therefore miss entries; readers that act on what
 // they read (claims of schedules this instance does not own) only ever drop a firing on a positive finding.
-// Push-consuming providers (RabbitMQ) keep a queue's messages in their prefetch buffer once they read it; set
-// `Configuration.registryProvider` so that each registry access uses its own short-lived connection, whose close
-// returns everything it did not acknowledge.
+// Push-consuming providers (RabbitMQ) keep a queue's messages in their prefetch buffer once they read it; they are
+// `SessionOpeningProvider`s, and each registry access then runs on its own short-lived session, whose close returns
+// everything it did not acknowledge.
 
 extension JobScheduler {
     /// The schedules in the registry (newest record per id, removed ones left out), sorted by id.
@@ -125,11 +125,18 @@ extension JobScheduler {
         }
     }
 
-    /// Runs `body` with the registry's provider: a fresh one from ``JobScheduler/Configuration/registryProvider``
-    /// (closed afterwards), or the scheduler's own.
+    /// Runs `body` with the registry's provider: a session of the scheduler's provider when it is a
+    /// ``SessionOpeningProvider`` (or one from the deprecated `Configuration.registryProvider`), closed afterwards;
+    /// else the scheduler's provider itself.
     private func withRegistry<T: Sendable>(_ body: @Sendable (any QueueProvider) async throws -> T) async throws -> T {
-        guard let make = configuration.registryProvider else { return try await body(provider) }
-        let registry = try make()
+        let registry: any QueueProvider
+        if let make = configuration.registrySession {
+            registry = try make()
+        } else if let sessions = provider.sessions {
+            registry = try sessions.openSession()
+        } else {
+            return try await body(provider)
+        }
         do {
             let result = try await body(registry)
             try await registry.close()

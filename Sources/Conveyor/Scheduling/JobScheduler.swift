@@ -9,9 +9,10 @@ import Synchronization
 /// Each slot of a schedule goes through two queues:
 /// 1. A *firing* (task ``fireTask``) waits in ``Configuration/timerQueue`` until the slot (delayed natively, and
 ///    by hops where the broker's delays are bounded).
-/// 2. When due, any scheduler instance turns it into a *claim* (task ``claimTask``) sent to
-///    ``Configuration/claimQueue`` with the deduplication key `Schedule.slotKey(scheduleID:slot:)`. The broker
-///    keeps only the first claim per key (memory: dedup window; SQS: a FIFO claim queue; RabbitMQ: lock queues),
+/// 2. When due, any scheduler instance turns it into a *claim* (task ``claimTask``) sent to the claim queue
+///    (``claimQueue``, the provider's deduplicating queue for ``Configuration/claimQueue``) with the deduplication
+///    key `Schedule.slotKey(scheduleID:slot:)`. The broker keeps only the first claim per key (memory: dedup window;
+///    SQS: a FIFO claim queue; RabbitMQ: lock queues),
 ///    so copies of a firing — from several instances, repeated registrations or two versions of the definition
 ///    running side by side during a deploy — collapse into one.
 /// 3. Processing the claim applies the ``MissedSlotPolicy``, enqueues the job for its slot (deduplication key
@@ -40,8 +41,10 @@ public final class JobScheduler: Service, Sendable {
     public struct Configuration: Sendable {
         /// Queue of firings waiting for their slot. Default `"conveyor-schedules"`.
         public var timerQueue: String
-        /// Queue of claims, which must honour deduplication keys: on SQS a FIFO queue. Default
-        /// `"conveyor-schedules-claims.fifo"` (just a name on memory and RabbitMQ).
+        /// Base name of the queue of claims, which must honour deduplication keys: the scheduler uses the provider's
+        /// ``QueueProvider/deduplicatingQueueName(_:)`` for it (``JobScheduler/claimQueue``): on SQS the FIFO queue
+        /// `<name>.fifo` (a name that already ends with `.fifo` is kept), elsewhere the name itself. Default
+        /// `"conveyor-schedules-claims"`.
         public var claimQueue: String
         /// Queue of schedule definitions for listing and removal. Default `"conveyor-schedules-registry"`.
         public var registryQueue: String
@@ -53,21 +56,28 @@ public final class JobScheduler: Service, Sendable {
         public var createsQueues: Bool
         /// The clock (tests inject a shifted one). Default `Date()`.
         public var now: @Sendable () -> Date
-        /// Makes a provider for one registry access, closed afterwards. Set it for push-consuming providers
-        /// (RabbitMQ), which otherwise keep the registry's messages buffered on the scheduler's connection where other
-        /// processes cannot list them. Default `nil`: the scheduler's provider (right for memory and SQS).
-        public var registryProvider: (@Sendable () throws -> any QueueProvider)?
+        /// Makes a provider for one registry access, closed afterwards.
+        ///
+        /// No longer needed: a provider that needs short-lived connections for the registry says so by conforming to
+        /// ``SessionOpeningProvider`` (RabbitMQ does), and the scheduler opens them itself. When set, it is used
+        /// instead.
+        @available(*, deprecated, message: "providers that need it open registry sessions themselves (SessionOpeningProvider); remove this setting")
+        public var registryProvider: (@Sendable () throws -> any QueueProvider)? {
+            get { registrySession }
+            set { registrySession = newValue }
+        }
+        /// The deprecated ``registryProvider``, without the warning for the scheduler's own use.
+        var registrySession: (@Sendable () throws -> any QueueProvider)?
 
         /// Creates a configuration; every parameter has the documented default.
         public init(
             timerQueue: String = "conveyor-schedules",
-            claimQueue: String = "conveyor-schedules-claims.fifo",
+            claimQueue: String = "conveyor-schedules-claims",
             registryQueue: String = "conveyor-schedules-registry",
             grace: Duration = .seconds(60),
             receiveWait: Duration = .seconds(5),
             createsQueues: Bool = true,
-            now: @escaping @Sendable () -> Date = { Date() },
-            registryProvider: (@Sendable () throws -> any QueueProvider)? = nil
+            now: @escaping @Sendable () -> Date = { Date() }
         ) {
             self.timerQueue = timerQueue
             self.claimQueue = claimQueue
@@ -76,7 +86,25 @@ public final class JobScheduler: Service, Sendable {
             self.receiveWait = receiveWait
             self.createsQueues = createsQueues
             self.now = now
-            self.registryProvider = registryProvider
+        }
+
+        /// Creates a configuration with the deprecated ``registryProvider``.
+        @available(*, deprecated, message: "providers that need it open registry sessions themselves (SessionOpeningProvider); drop registryProvider")
+        public init(
+            timerQueue: String = "conveyor-schedules",
+            claimQueue: String = "conveyor-schedules-claims",
+            registryQueue: String = "conveyor-schedules-registry",
+            grace: Duration = .seconds(60),
+            receiveWait: Duration = .seconds(5),
+            createsQueues: Bool = true,
+            now: @escaping @Sendable () -> Date = { Date() },
+            registryProvider: (@Sendable () throws -> any QueueProvider)?
+        ) {
+            self.init(
+                timerQueue: timerQueue, claimQueue: claimQueue, registryQueue: registryQueue, grace: grace,
+                receiveWait: receiveWait, createsQueues: createsQueues, now: now
+            )
+            self.registrySession = registryProvider
         }
     }
 
@@ -84,6 +112,9 @@ public final class JobScheduler: Service, Sendable {
     public let provider: any QueueProvider
     /// The configuration.
     public let configuration: Configuration
+    /// The queue claims go to: the provider's deduplicating queue for ``Configuration/claimQueue``
+    /// (``QueueProvider/deduplicatingQueueName(_:)``).
+    public var claimQueue: String { provider.deduplicatingQueueName(configuration.claimQueue) }
     let logger: Logger
     let local: Mutex<[String: ScheduledJob]>
     /// The registry as last read for claims of schedules this instance does not own, and when (it is reused for
@@ -119,7 +150,7 @@ public final class JobScheduler: Service, Sendable {
         try await cancelWhenGracefulShutdown {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await self.loop(self.configuration.timerQueue) { try await self.processFiring($0) } }
-                group.addTask { try await self.loop(self.configuration.claimQueue) { try await self.processClaim($0) } }
+                group.addTask { try await self.loop(self.claimQueue) { try await self.processClaim($0) } }
                 try await group.waitForAll()
             }
         }
@@ -192,7 +223,7 @@ public final class JobScheduler: Service, Sendable {
         guard let decoded = try await decodeRecord(of: message, task: Self.fireTask) else { return }
         let (envelope, record) = decoded
         switch HopClock.decide(
-            envelope, message: message, brokerTimestamps: provider is any BrokerTimestampingProvider,
+            envelope, message: message, brokerTimestamps: provider.capabilities.brokerTimestamps,
             cap: provider.capabilities.maximumNativeDelay, now: configuration.now()
         ) {
         case .hop(let delay, let copy):
@@ -205,7 +236,7 @@ public final class JobScheduler: Service, Sendable {
                 createdAt: configuration.now(),
                 deduplicationKey: Schedule.slotKey(scheduleID: job.id, slot: record.date)
             )
-            let result = try await provider.enqueue(OutgoingMessage(envelope: claim, groupID: job.id), to: configuration.claimQueue)
+            let result = try await provider.enqueue(OutgoingMessage(envelope: claim, groupID: job.id), to: claimQueue)
             if result.deduplicated {
                 logger.debug("duplicate firing dropped", metadata: slotMetadata(job, record.date))
             }
@@ -289,14 +320,11 @@ public final class JobScheduler: Service, Sendable {
 
     /// Creates the scheduler's queues once, when the provider can and ``Configuration/createsQueues`` is set.
     func prepareQueues() async throws {
-        guard configuration.createsQueues, !prepared.withLock({ $0 }), let provisioning = provider as? any QueueProvisioningProvider else { return }
+        guard configuration.createsQueues, !prepared.withLock({ $0 }), let provisioning = provider.provisioning else { return }
         try await provisioning.createQueue(configuration.timerQueue, options: QueueOptions())
         try await provisioning.createQueue(configuration.registryQueue, options: QueueOptions())
-        do {
-            try await provisioning.createQueue(configuration.claimQueue, options: QueueOptions(fifo: configuration.claimQueue.hasSuffix(".fifo")))
-        } catch let error as ConveyorError where error.code == .unsupported {
-            try await provisioning.createQueue(configuration.claimQueue, options: QueueOptions())
-        }
+        // The deduplicating queue's name is enough for the provider to create it deduplicating (SQS: `.fifo`).
+        try await provisioning.createQueue(claimQueue, options: QueueOptions())
         prepared.withLock { $0 = true }
     }
 }

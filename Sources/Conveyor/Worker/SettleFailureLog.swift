@@ -40,7 +40,7 @@ final class SettleFailureLog: Sendable {
     /// The job's id where the body decoded, else the broker's receipt of this delivery.
     private static func key(_ message: ReceivedMessage) -> String {
         if case .success(let envelope) = message.envelope { return "id:" + envelope.id.rawValue }
-        return "receipt:" + message.receipt.token + ":" + String(message.receipt.sequence)
+        return "receipt:" + String(reflecting: message.receipt)
     }
 
     private static func metadata(_ message: ReceivedMessage, _ error: String) -> Logger.Metadata {

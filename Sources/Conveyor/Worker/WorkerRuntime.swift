@@ -154,7 +154,7 @@ final class WorkerRuntime: Sendable {
     private func serve(_ queue: String) async {
         guard let visibilityTimeout = await visibilityTimeout(of: queue) else { return }
         let receivers = configuration.effectiveReceiversPerQueue
-        if let prefetching = provider as? any PrefetchingQueueProvider {
+        if let prefetching = provider.prefetching {
             prefetching.prepareToReceive(from: queue, capacity: configuration.concurrency + configuration.batchSize * receivers)
         }
         await withTaskGroup(of: Void.self) { group in
@@ -269,7 +269,7 @@ final class WorkerRuntime: Sendable {
         let failures = settler.failures
         let messages = jobs.map(\.message)
         await settler.perform {
-            if let releasing = provider as? any ReleasingQueueProvider {
+            if let releasing = provider.releasing {
                 do {
                     try await releasing.release(messages)
                 } catch {
@@ -380,7 +380,7 @@ final class WorkerRuntime: Sendable {
             return .rejected(FailureReason(ConveyorError.unknownTask(envelope.task)))
         }
         if envelope.notBefore != nil, case .hop(let delay, let copy) = HopClock.decide(
-            envelope, message: job.message, brokerTimestamps: provider is any BrokerTimestampingProvider, cap: maximumNativeDelay
+            envelope, message: job.message, brokerTimestamps: provider.capabilities.brokerTimestamps, cap: maximumNativeDelay
         ) {
             return .hop(delay, copy)
         }
@@ -483,7 +483,7 @@ final class WorkerRuntime: Sendable {
                 taskMetrics.failed.increment()
                 publish(.failed, job, duration: duration, error: "cancelled: the worker shut down")
                 logger.debug("job cancelled by shutdown; returning it", metadata: jobMetadata(job))
-                if provider is any ReleasingQueueProvider {
+                if provider.releasing != nil {
                     await release([job])
                 } else {
                     await failMessage(job, reason: FailureReason(code: "shutdown", message: "cancelled: the worker shut down"), retryAfter: .zero)

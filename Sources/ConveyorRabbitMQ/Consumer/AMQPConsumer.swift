@@ -131,7 +131,7 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
     private static func take(_ max: Int, from q: inout QueueState) -> [ReceivedMessage] {
         var out: [ReceivedMessage] = []
         while out.count < max, let m = q.buffer.popFirst() {
-            q.inFlight.insert(m.receipt.sequence)
+            q.inFlight.insert(m.amqpReceipt.deliveryTag)
             out.append(m)
         }
         return out
@@ -142,9 +142,9 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
         try shared.withLock { s throws(ConveyorError) in
             if s.closed { throw ConveyorError(.closed, "the RabbitMQ provider is closed") }
             var tags: [UInt64] = []
-            for m in messages where m.receipt.generation == s.generation {
-                if s.queues[m.queue]?.inFlight.remove(m.receipt.sequence) != nil {
-                    tags.append(m.receipt.sequence)
+            for m in messages where m.amqpReceipt.generation == s.generation {
+                if s.queues[m.queue]?.inFlight.remove(m.amqpReceipt.deliveryTag) != nil {
+                    tags.append(m.amqpReceipt.deliveryTag)
                 }
             }
             return (s.generation, tags)
@@ -154,7 +154,7 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
     /// Whether `message`'s receipt is still valid (current connection, not yet settled).
     func isCurrent(_ message: ReceivedMessage) -> Bool {
         shared.withLock { s in
-            message.receipt.generation == s.generation && s.queues[message.queue]?.inFlight.contains(message.receipt.sequence) == true
+            message.amqpReceipt.generation == s.generation && s.queues[message.queue]?.inFlight.contains(message.amqpReceipt.deliveryTag) == true
         }
     }
 
@@ -457,8 +457,8 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
             // The receiver was cancelled meanwhile: put the messages back.
             shared.withLock { s in
                 guard s.queues[queue] != nil else { return }
-                for m in messages.reversed() where m.receipt.generation == s.generation {
-                    s.queues[queue]!.inFlight.remove(m.receipt.sequence)
+                for m in messages.reversed() where m.amqpReceipt.generation == s.generation {
+                    s.queues[queue]!.inFlight.remove(m.amqpReceipt.deliveryTag)
                     s.queues[queue]!.buffer.prepend(m)
                 }
             }

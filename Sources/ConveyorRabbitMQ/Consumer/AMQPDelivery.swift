@@ -97,7 +97,7 @@ struct AMQPDelivery: Sendable {
         )
         return ReceivedMessage(
             queue: queue,
-            receipt: Receipt(token: "", sequence: deliveryTag, generation: generation),
+            receipt: Receipt(AMQPReceipt(deliveryTag: deliveryTag, generation: generation)),
             attempt: attempt,
             envelope: envelope,
             rawBody: rawBody,

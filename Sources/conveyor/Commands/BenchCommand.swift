@@ -45,7 +45,7 @@ struct BenchCommand: AsyncParsableCommand {
             let provider = try providerOptions.makeProvider(logger: logger)
             let queueName = queue ?? "bench-\(UInt32.random(in: 0...UInt32.max))"
             var createdQueue = false
-            if queue == nil, let provisioning = provider as? any QueueProvisioningProvider {
+            if queue == nil, let provisioning = provider.provisioning {
                 try await provisioning.createQueue(queueName, options: QueueOptions())
                 createdQueue = true
             }
@@ -54,7 +54,7 @@ struct BenchCommand: AsyncParsableCommand {
                 payloadBytes: payloadBytes, producers: producers, batchSize: batchSize,
                 latencySamples: latencySamples, logger: logger
             ).run()
-            if createdQueue, let provisioning = provider as? any QueueProvisioningProvider {
+            if createdQueue, let provisioning = provider.provisioning {
                 try? await provisioning.deleteQueue(queueName)
             }
             try await provider.close()

@@ -27,7 +27,7 @@ struct DeadLetterCommand: AsyncParsableCommand {
         func provider() throws -> any DeadLetterQueueProvider {
             Logger.bootstrapOnce()
             let provider = try providerOptions.makeProvider(logger: logging.makeLogger(), allowMemory: false)
-            guard let dlq = provider as? any DeadLetterQueueProvider else {
+            guard let dlq = provider.deadLetterQueues else {
                 throw ConveyorError(.unsupported, "the \(provider.name) provider has no dead-letter operations")
             }
             return dlq

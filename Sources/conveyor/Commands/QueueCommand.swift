@@ -33,7 +33,7 @@ struct QueueCommand: AsyncParsableCommand {
             let logger = logging.makeLogger()
             try await reportingErrors {
                 let provider = try providerOptions.makeProvider(logger: logger, allowMemory: false)
-                guard let provisioning = provider as? any QueueProvisioningProvider else {
+                guard let provisioning = provider.provisioning else {
                     throw ConveyorError(.unsupported, "the \(provider.name) provider cannot create queues")
                 }
                 try await provisioning.createQueue(
@@ -64,7 +64,7 @@ struct QueueCommand: AsyncParsableCommand {
             let logger = logging.makeLogger()
             try await reportingErrors {
                 let provider = try providerOptions.makeProvider(logger: logger, allowMemory: false)
-                guard let provisioning = provider as? any QueueProvisioningProvider else {
+                guard let provisioning = provider.provisioning else {
                     throw ConveyorError(.unsupported, "the \(provider.name) provider cannot delete queues")
                 }
                 try await provisioning.deleteQueue(queue)

@@ -11,7 +11,7 @@ struct ScheduleCommand: AsyncParsableCommand {
         abstract: "List, add and remove recurring (cron) jobs.",
         discussion: """
             Schedules live in the broker: definitions in <base>-registry, pending firings in <base> and claims in \
-            <base>-claims.fifo (a FIFO queue on SQS). They fire while at least one scheduler runs: `conveyor \
+            <base>-claims (<base>-claims.fifo, a FIFO queue, on SQS). They fire while at least one scheduler runs: `conveyor \
             schedule run`, or a JobScheduler in your application (any number of instances; each slot fires once). \
             With --provider memory the schedules live only inside this one process.
             """,
@@ -30,16 +30,12 @@ struct ScheduleCommand: AsyncParsableCommand {
             }
             let logger = logging.makeLogger()
             let provider = try providerOptions.makeProvider(logger: logger)
-            var configuration = JobScheduler.Configuration(
+            // A provider that needs short-lived connections to read the registry (RabbitMQ) opens them itself.
+            let configuration = JobScheduler.Configuration(
                 timerQueue: schedulesQueue,
-                claimQueue: "\(schedulesQueue)-claims.fifo",
+                claimQueue: "\(schedulesQueue)-claims",
                 registryQueue: "\(schedulesQueue)-registry"
             )
-            if providerOptions.kind == "rabbitmq" {
-                // A push consumer keeps what it read buffered on its connection: read the registry on short-lived ones.
-                let options = providerOptions
-                configuration.registryProvider = { try options.makeProvider(logger: logger) }
-            }
             return JobScheduler(provider: provider, configuration: configuration, logger: logger)
         }
     }

@@ -85,7 +85,7 @@ struct WorkerCommand: AsyncParsableCommand {
             for queue in queues {
                 do {
                     _ = try await provider.stats(of: queue)
-                } catch let error as ConveyorError where error.code == .queueNotFound && provider.name == "rabbitmq" {
+                } catch let error as ConveyorError where error.code == .queueNotFound && provider.capabilities.declaresQueuesOnUse {
                     // RabbitMQ queues are declared on first use.
                 }
             }

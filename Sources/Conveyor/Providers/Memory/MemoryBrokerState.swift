@@ -259,13 +259,13 @@ struct MemoryBrokerState {
         // Batches usually come from one queue: look it up once per run of equal names, and sweep its stale
         // timeouts once at the end of the run.
         var current: (name: String, index: QueueIndex?)?
-        for message in messages where message.receipt.generation == generation {
+        for message in messages where message.memoryReceipt.generation == generation {
             if current?.name != message.queue {
                 if let index = current?.index { update(index) { q, _ in q.sweepExpiries() } }
                 current = (message.queue, queues.index(forKey: message.queue))
             }
             guard let index = current?.index else { continue }
-            update(index) { q, _ in q.acknowledge(message.receipt.sequence) }
+            update(index) { q, _ in q.acknowledge(message.memoryReceipt.sequence) }
         }
         if let index = current?.index { update(index) { q, _ in q.sweepExpiries() } }
     }
@@ -278,9 +278,9 @@ struct MemoryBrokerState {
         actions: inout [MemoryAction]
     ) throws(ConveyorError) {
         guard !closed else { throw closedError() }
-        guard message.receipt.generation == generation, let index = queues.index(forKey: message.queue) else { return }
+        guard message.memoryReceipt.generation == generation, let index = queues.index(forKey: message.queue) else { return }
         let settled: Bool = update(index) { q, counters in
-            guard let stored = q.settle(message.receipt.sequence) else { return false }  // stale receipt
+            guard let stored = q.settle(message.memoryReceipt.sequence) else { return false }  // stale receipt
             if let retryAfter {
                 q.add(stored, delay: retryAfter, now: now, counters: &counters)
             } else {
@@ -297,10 +297,10 @@ struct MemoryBrokerState {
     mutating func release(_ messages: [ReceivedMessage], now: ContinuousClock.Instant, actions: inout [MemoryAction]) throws(ConveyorError) {
         guard !closed else { throw closedError() }
         var woken: Set<String> = []
-        for message in messages where message.receipt.generation == generation {
+        for message in messages where message.memoryReceipt.generation == generation {
             guard let index = queues.index(forKey: message.queue) else { continue }
             let released: Bool = update(index) { q, counters in
-                guard let stored = q.settle(message.receipt.sequence) else { return false }  // stale receipt
+                guard let stored = q.settle(message.memoryReceipt.sequence) else { return false }  // stale receipt
                 stored.receiveCount = max(0, stored.receiveCount - 1)
                 q.add(stored, delay: .zero, now: now, counters: &counters)
                 return true
@@ -318,9 +318,9 @@ struct MemoryBrokerState {
         actions: inout [MemoryAction]
     ) throws(ConveyorError) {
         guard !closed else { throw closedError() }
-        guard message.receipt.generation == generation, let index = queues.index(forKey: message.queue) else { return }
+        guard message.memoryReceipt.generation == generation, let index = queues.index(forKey: message.queue) else { return }
         update(index) { q, _ in
-            q.extend(message.receipt.sequence, by: duration, now: now)
+            q.extend(message.memoryReceipt.sequence, by: duration, now: now)
             q.advance(now: now)
         }
         // A shorter timeout (down to zero: visible at once) may concern waiters; a longer one only makes their
@@ -367,9 +367,8 @@ struct MemoryBrokerState {
                     continue
                 }
                 var envelope = entry.message.envelope
-                if case .success(var e) = envelope {
-                    e.attemptOffset = 0
-                    envelope = .success(e)
+                if case .success(let e) = envelope {
+                    envelope = .success(e.redriven())
                 }
                 let fresh = MemoryMessage(envelope: envelope, rawBody: entry.message.rawBody, enqueuedAt: date)
                 q.add(fresh, delay: .zero, now: now, counters: &counters)

@@ -4,7 +4,7 @@ import HeapModule
 
 /// Counters shared by all queues of one memory provider.
 struct MemoryCounters {
-    /// Last delivery number handed out (``Receipt/sequence``).
+    /// Last delivery number handed out (``MemoryReceipt/sequence``).
     var delivery: UInt64 = 0
     /// Last id handed out for waiters, timers and delayed-entry ordering.
     var serial: UInt64 = 0
@@ -174,7 +174,7 @@ struct MemoryQueue {
             out.append(
                 ReceivedMessage(
                     queue: queue,
-                    receipt: Receipt(sequence: sequence, generation: generation),
+                    receipt: Receipt(MemoryReceipt(sequence: sequence, generation: generation)),
                     attempt: message.attempt,
                     envelope: message.envelope,
                     rawBody: message.rawBody,

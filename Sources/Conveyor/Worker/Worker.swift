@@ -56,6 +56,9 @@ import Synchronization
 /// At start it logs at warning each registered task whose jobs no worker of the process receives (see
 /// ``unconsumedTaskQueues()``).
 ///
+/// Extending: ``Configuration/middleware`` runs code of your own around every job (``JobMiddleware``); the
+/// worker's metrics, events and tracing are middleware of the same kind, ahead of yours.
+///
 /// A worker runs once: calling ``run()`` again throws.
 public final class Worker: Service, Sendable {
     /// The configuration the worker runs with.

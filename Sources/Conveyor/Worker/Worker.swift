@@ -11,7 +11,7 @@ import Synchronization
 /// var registry = TaskRegistry()
 /// try registry.register(SendEmail(mailer: mailer))
 /// let worker = Worker(provider: provider, registry: registry, configuration: .init(queues: ["default"]), logger: logger)
-/// let group = ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm], logger: logger)
+/// let group = ServiceGroup(services: [provider, worker], gracefulShutdownSignals: [.sigterm], logger: logger)
 /// try await group.run()
 /// ```
 ///

@@ -1,3 +1,5 @@
+import ServiceLifecycle
+
 /// A message broker, as Conveyor sees it. The shape mirrors Amazon SQS: messages are enqueued, received with a
 /// long poll, then acknowledged (deleted), failed (returned for redelivery after a delay, or dead-lettered), or
 /// kept invisible longer while a job runs.
@@ -8,7 +10,11 @@
 /// Providers that lack a feature say so in ``capabilities``; optional operations live in small protocols
 /// (``DeadLetterQueueProvider``, ``QueueProvisioningProvider``, …), reached through typed accessors such as
 /// ``provisioning``.
-public protocol QueueProvider: Sendable {
+///
+/// A provider is a swift-service-lifecycle `Service`: put it in the application's `ServiceGroup` ahead of the
+/// services that use it (a ``Worker``, a ``JobScheduler``, an HTTP server), and the group closes it after they
+/// have stopped (see ``run()``), so it cannot be left open.
+public protocol QueueProvider: Service {
     /// A short name for logs and metrics labels, e.g. `"memory"`, `"sqs"`, `"rabbitmq"`.
     var name: String { get }
 

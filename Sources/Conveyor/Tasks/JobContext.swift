@@ -25,7 +25,11 @@ public struct JobContext: Sendable {
         set { loggerBox = LoggerBox(ready: newValue) }
     }
     private var loggerBox: LoggerBox
-    private let progressSink: @Sendable (Double, String?) -> Void
+    /// Where ``progress(_:_:)`` goes; middleware may wrap it (``withProgressSink(_:)``).
+    private(set) var progressSink: @Sendable (Double, String?) -> Void
+    /// The broker message the job came in, when a worker runs it (the worker's own middleware reads its trace
+    /// context and enqueue time).
+    var message: ReceivedMessage?
 
     /// Creates a context (workers and providers do this; tests may too).
     public init(
@@ -52,6 +56,13 @@ public struct JobContext: Sendable {
     public func progress(_ fraction: Double, _ note: String? = nil) {
         guard !fraction.isNaN else { return }
         progressSink(min(max(fraction, 0), 1), note)
+    }
+
+    /// A copy whose progress reports go to `sink`.
+    func withProgressSink(_ sink: @escaping @Sendable (Double, String?) -> Void) -> JobContext {
+        var copy = self
+        copy.progressSink = sink
+        return copy
     }
 
     /// True on the last attempt: a failure now dead-letters the job.

@@ -33,6 +33,10 @@ extension Worker {
         /// grace period, ``settleTimeout`` and retries of failing broker calls stay in real time.
         /// Default `ContinuousClock()`.
         public var clock: any Clock<Duration>
+        /// Middleware around every job this worker runs, outermost first, inside the worker's own (metrics,
+        /// ``WorkerEvent``s, tracing); the task's handler is the end of the chain. See ``JobMiddleware``.
+        /// Default empty.
+        public var middleware: [any JobMiddleware]
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
@@ -44,7 +48,8 @@ extension Worker {
             shutdownGracePeriod: Duration = .seconds(30),
             settleTimeout: Duration = .seconds(10),
             taskOptionOverrides: [String: TaskOptions] = [:],
-            clock: any Clock<Duration> = ContinuousClock()
+            clock: any Clock<Duration> = ContinuousClock(),
+            middleware: [any JobMiddleware] = []
         ) {
             self.queues = queues
             self.concurrency = concurrency
@@ -55,6 +60,7 @@ extension Worker {
             self.settleTimeout = settleTimeout
             self.taskOptionOverrides = taskOptionOverrides
             self.clock = clock
+            self.middleware = middleware
         }
 
         /// The receivers per queue this configuration runs (``receiversPerQueue`` or its automatic value).

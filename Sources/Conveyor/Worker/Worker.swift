@@ -11,7 +11,7 @@ import Synchronization
 /// var registry = TaskRegistry()
 /// try registry.register(SendEmail(mailer: mailer))
 /// let worker = Worker(provider: provider, registry: registry, configuration: .init(queues: ["default"]), logger: logger)
-/// let group = ServiceGroup(services: [worker], gracefulShutdownSignals: [.sigterm], logger: logger)
+/// let group = ServiceGroup(services: [provider, worker], gracefulShutdownSignals: [.sigterm], logger: logger)
 /// try await group.run()
 /// ```
 ///
@@ -55,6 +55,9 @@ import Synchronization
 /// debug logs per job, info logs on start and stop; and ``WorkerEvent``s through ``events(bufferingPolicy:)``.
 /// At start it logs at warning each registered task whose jobs no worker of the process receives (see
 /// ``unconsumedTaskQueues()``).
+///
+/// Extending: ``Configuration/middleware`` runs code of your own around every job (``JobMiddleware``); the
+/// worker's metrics, events and tracing are middleware of the same kind, ahead of yours.
 ///
 /// A worker runs once: calling ``run()`` again throws.
 public final class Worker: Service, Sendable {

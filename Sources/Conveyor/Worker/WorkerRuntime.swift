@@ -54,8 +54,8 @@ final class WorkerRuntime: Sendable {
     /// ``Worker/Configuration/clock``: job timeouts and heartbeats follow it.
     let clock: InjectedClock
     let maximumNativeDelay: Duration?
-    let tracer: (any Tracer)?
-    let instrument: any Instrument
+    /// The worker's middleware (metrics, events, tracing when a tracer is bootstrapped), then the user's.
+    let chain: MiddlewareChain
 
     init(provider: any QueueProvider, registry: TaskRegistry, configuration: Worker.Configuration, logger: Logger, hub: EventHub) {
         self.provider = provider
@@ -81,9 +81,15 @@ final class WorkerRuntime: Sendable {
         self.slots = (0..<configuration.concurrency).map { _ in ExecutorSlot() }
         self.settler = Settler(provider: provider, logger: logger)
         self.maximumNativeDelay = provider.capabilities.maximumNativeDelay
+        var middleware: [any JobMiddleware] = [
+            MetricsMiddleware(metrics: metrics, tasks: entries.mapValues(\.metrics)),
+            EventsMiddleware(hub: hub),
+        ]
         let tracer = InstrumentationSystem.tracer
-        self.tracer = tracer is NoOpTracer ? nil : tracer
-        self.instrument = InstrumentationSystem.instrument
+        if !(tracer is NoOpTracer) {
+            middleware.append(TracingMiddleware(tracer: tracer, instrument: InstrumentationSystem.instrument))
+        }
+        self.chain = MiddlewareChain(middleware: middleware + configuration.middleware)
     }
 
     // MARK: Structure
@@ -263,7 +269,7 @@ final class WorkerRuntime: Sendable {
 
     /// Gives messages that never started back to the broker (without counting an attempt where it can), from the
     /// settler's task.
-    private func release(_ jobs: [Job]) async {
+    func release(_ jobs: [Job]) async {
         guard !jobs.isEmpty else { return }
         let provider = self.provider
         let failures = settler.failures
@@ -365,9 +371,8 @@ final class WorkerRuntime: Sendable {
 
     // MARK: One job
 
-    /// Progress sink of jobs started while nobody subscribed to events.
-    private static let ignoreProgress: @Sendable (Double, String?) -> Void = { _, _ in }
-
+    /// Runs one attempt: decides whether the message can run here and now, then passes it through the middleware
+    /// chain to the task's handler.
     private func execute(_ job: Job, slot: ExecutorSlot) async -> Outcome {
         let envelope: Envelope
         switch job.message.envelope {
@@ -385,215 +390,23 @@ final class WorkerRuntime: Sendable {
             return .hop(delay, copy)
         }
         let start = clock.now
-        let queue = job.message.queue
-        let attempt = job.message.attempt
-        if let wait = metrics.queueWait[queue] {
-            // The enqueue time comes from the broker or, failing that, from the producer's `created_at`, which may be
-            // anything (Go's zero time): record it only when it converts to nanoseconds.
-            let waited = Date().timeIntervalSince(job.message.enqueuedAt ?? envelope.createdAt)
-            if waited >= 0, let nanoseconds = Int64(exactly: (waited * 1e9).rounded()) { wait.recordNanoseconds(nanoseconds) }
-        }
-        let maxAttempts = envelope.maxAttempts ?? entry.options.maxAttempts
         slot.begin(job, timeoutAt: entry.options.timeout.map { start + $0 }, now: start)
-        let hub = self.hub
-        let progress: @Sendable (Double, String?) -> Void
-        if hub.isActive {
-            hub.publish(WorkerEvent(kind: .started, jobID: envelope.id, task: envelope.task, queue: queue, attempt: attempt))
-            progress = { fraction, note in
-                guard hub.isActive else { return }
-                hub.publish(
-                    WorkerEvent(kind: .progressed, jobID: envelope.id, task: envelope.task, queue: queue, attempt: attempt, progress: fraction, note: note)
-                )
-            }
-        } else {
-            progress = Self.ignoreProgress
-        }
-        let context = JobContext(
+        var context = JobContext(
             envelope: envelope,
-            queue: queue,
-            attempt: attempt,
-            maxAttempts: maxAttempts,
-            logger: logger,
-            progress: progress
+            queue: job.message.queue,
+            attempt: job.message.attempt,
+            maxAttempts: envelope.maxAttempts ?? entry.options.maxAttempts,
+            logger: logger
         )
+        context.message = job.message
         do {
-            if let tracer {
-                var serviceContext = ServiceContext.topLevel
-                let carrier = envelope.traceContext.isEmpty ? job.message.brokerTraceContext : envelope.traceContext
-                instrument.extract(carrier, into: &serviceContext, using: TraceContextExtractor())
-                try await tracer.withSpan("conveyor.process \(envelope.task)", context: serviceContext, ofKind: .consumer) { span in
-                    span.attributes["messaging.destination.name"] = queue
-                    span.attributes["messaging.message.id"] = envelope.id.rawValue
-                    span.attributes["conveyor.attempt"] = attempt
-                    _ = try await entry.handler.run(payload: envelope.payload, context: context, encodeOutput: false)
-                }
-            } else {
-                _ = try await entry.handler.run(payload: envelope.payload, context: context, encodeOutput: false)
+            try await chain.run(context) { context in
+                _ = try await entry.handler.run(payload: context.envelope.payload, context: context, encodeOutput: false)
             }
             return .succeeded(clock.now - start)
         } catch {
             return .failed(error, clock.now - start)
         }
-    }
-
-    /// Settles a job's message according to its outcome, records metrics and events, and frees its slot.
-    private func settle(_ job: Job, _ outcome: Outcome, cancelReason: ExecutorSlot.CancelReason?) async {
-        let message = job.message
-        let taskMetrics = job.entry?.metrics ?? metrics.unknown
-        switch outcome {
-        case .succeeded(let duration):
-            taskMetrics.succeeded.increment()
-            taskMetrics.duration.recordNanoseconds(duration.nanoseconds)
-            publish(.succeeded, job, duration: duration)
-            logger.debug("job succeeded", metadata: jobMetadata(job))
-            scheduler.finish(job)
-            settler.acks.acknowledge(message)
-
-        case .hop(let delay, var copy):
-            copy.deduplicationKey = nil
-            let outgoing = OutgoingMessage(envelope: copy, delay: delay)
-            let provider = self.provider
-            let failure: (any Error)? = await settler.perform {
-                do {
-                    try await provider.enqueue(outgoing, to: message.queue)
-                    return nil
-                } catch {
-                    return error
-                }
-            }
-            if let failure {
-                logger.debug("could not re-send a job that is not due yet; returning it", metadata: jobMetadata(job, ["error.message": .string(String(describing: failure))]))
-                await failMessage(job, reason: FailureReason(code: "not_due", message: "the job is not due yet"), retryAfter: delay)
-            } else {
-                logger.debug("job not due yet; sent again", metadata: jobMetadata(job, ["job.delay": .stringConvertible(delay)]))
-                settler.acks.acknowledge(message)
-            }
-            scheduler.finish(job)
-
-        case .rejected(let reason):
-            taskMetrics.deadLettered.increment()
-            publish(.deadLettered, job, error: reason.description)
-            logger.debug("job dead-lettered", metadata: jobMetadata(job, ["error.message": .string(reason.description)]))
-            await failMessage(job, reason: reason, retryAfter: nil)
-            scheduler.finish(job)
-
-        case .failed(let error, let duration):
-            taskMetrics.duration.recordNanoseconds(duration.nanoseconds)
-            if cancelReason == .shutdown {
-                taskMetrics.failed.increment()
-                publish(.failed, job, duration: duration, error: "cancelled: the worker shut down")
-                logger.debug("job cancelled by shutdown; returning it", metadata: jobMetadata(job))
-                if provider.releasing != nil {
-                    await release([job])
-                } else {
-                    await failMessage(job, reason: FailureReason(code: "shutdown", message: "cancelled: the worker shut down"), retryAfter: .zero)
-                }
-                scheduler.finish(job)
-                return
-            }
-            let reason: FailureReason
-            let deadLetterNow: Bool
-            if cancelReason == .timeout {
-                let limit = job.entry?.options.timeout.map { "\($0)" } ?? "?"
-                reason = FailureReason(ConveyorError(.timeout, "the job ran longer than its timeout of \(limit) and was cancelled"))
-                deadLetterNow = false
-            } else {
-                (reason, deadLetterNow) = classify(error)
-            }
-            let envelope = try? message.envelope.get()
-            let maxAttempts = envelope?.maxAttempts ?? job.entry?.options.maxAttempts ?? 1
-            if deadLetterNow || message.attempt >= maxAttempts {
-                taskMetrics.deadLettered.increment()
-                publish(.deadLettered, job, duration: duration, error: reason.description)
-                logger.debug("job dead-lettered", metadata: jobMetadata(job, ["error.message": .string(reason.description)]))
-                await failMessage(job, reason: reason, retryAfter: nil)
-            } else {
-                let delay = (job.entry?.options.backoff ?? .immediate).delay(forRetry: message.attempt)
-                taskMetrics.retried.increment()
-                publish(.retried, job, duration: duration, error: reason.description, retryAfter: delay)
-                logger.debug(
-                    "job failed; will retry",
-                    metadata: jobMetadata(job, ["error.message": .string(reason.description), "retry.after": .stringConvertible(delay)])
-                )
-                await failMessage(job, reason: reason, retryAfter: delay)
-            }
-            scheduler.finish(job)
-        }
-    }
-
-    /// The failure reason of a handler error, and whether it dead-letters at once.
-    private func classify(_ error: any Error) -> (FailureReason, deadLetterNow: Bool) {
-        switch error {
-        case let error as NonRetryableError:
-            return (FailureReason(code: "non_retryable", message: Self.truncate(error.message)), true)
-        case let error as ConveyorError:
-            let immediate: Set<ConveyorError.Code> = [.payloadDecodingFailed, .unknownTask, .malformedEnvelope, .unsupportedEnvelopeVersion]
-            return (FailureReason(code: error.code.rawValue, message: Self.truncate(error.message)), immediate.contains(error.code))
-        case is CancellationError:
-            return (FailureReason(code: "cancelled", message: "the job was cancelled"), false)
-        default:
-            return (FailureReason(code: "task_error", message: Self.truncate(String(describing: error))), false)
-        }
-    }
-
-    private static func truncate(_ text: String) -> String {
-        text.count <= 1000 ? text : String(text.prefix(1000)) + "…"
-    }
-
-    /// Fails the job's message (retry or dead letter) from the settler's task.
-    private func failMessage(_ job: Job, reason: FailureReason, retryAfter: Duration?) async {
-        let provider = self.provider
-        let message = job.message
-        let failure: (any Error)? = await settler.perform {
-            do {
-                try await provider.fail(message, reason: reason, retryAfter: retryAfter)
-                return nil
-            } catch {
-                return error
-            }
-        }
-        guard let failure else { return }
-        job.entry?.metrics.failed.increment()
-        publish(.failed, job, error: "could not settle the message: \(failure)")
-        settler.failures.record(
-            retryAfter == nil ? "dead-lettering a job" : "returning a failed job for retry", [message], error: failure,
-            consequence: "it returns after its visibility timeout"
-        )
-    }
-
-    private func publish(
-        _ kind: WorkerEvent.Kind,
-        _ job: Job,
-        duration: Duration? = nil,
-        error: String? = nil,
-        retryAfter: Duration? = nil
-    ) {
-        guard hub.isActive else { return }
-        let envelope = try? job.message.envelope.get()
-        hub.publish(
-            WorkerEvent(
-                kind: kind,
-                jobID: envelope?.id,
-                task: envelope?.task,
-                queue: job.message.queue,
-                attempt: job.message.attempt,
-                duration: duration,
-                error: error,
-                retryAfter: retryAfter
-            )
-        )
-    }
-
-    private func jobMetadata(_ job: Job, _ extra: Logger.Metadata = [:]) -> Logger.Metadata {
-        var metadata = extra
-        metadata["conveyor.queue"] = .string(job.message.queue)
-        metadata["job.attempt"] = .stringConvertible(job.message.attempt)
-        if case .success(let envelope) = job.message.envelope {
-            metadata["job.id"] = .string(envelope.id.rawValue)
-            metadata["job.task"] = .string(envelope.task)
-            if let correlationID = envelope.correlationID { metadata["correlation.id"] = .string(correlationID) }
-        }
-        return metadata
     }
 }
 

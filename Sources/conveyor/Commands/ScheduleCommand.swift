@@ -128,11 +128,12 @@ struct ScheduleCommand: AsyncParsableCommand {
                 Terminal.error("firing \(jobs.count) registered schedule(s); Ctrl-C to stop")
                 let group = ServiceGroup(
                     configuration: ServiceGroupConfiguration(
-                        services: [.init(service: scheduler)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
+                        // The provider closes after the scheduler has stopped.
+                        services: [.init(service: scheduler.provider), .init(service: scheduler)],
+                        gracefulShutdownSignals: [.sigterm, .sigint], logger: logger
                     )
                 )
                 try await group.run()
-                try await scheduler.provider.close()
             }
         }
     }

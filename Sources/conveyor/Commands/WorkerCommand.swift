@@ -115,20 +115,15 @@ struct WorkerCommand: AsyncParsableCommand {
                     "conveyor.provider": .string(provider.name), "conveyor.queues": .string(queues.joined(separator: ",")),
                     "worker.concurrency": .stringConvertible(concurrency),
                 ])
+            // The provider before the worker: it closes after the worker has drained.
             let group = ServiceGroup(
                 configuration: ServiceGroupConfiguration(
-                    services: services + [.init(service: worker)],
+                    services: services + [.init(service: provider), .init(service: worker)],
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger
                 )
             )
-            do {
-                try await group.run()
-            } catch {
-                try? await provider.close()
-                throw error
-            }
-            try await provider.close()
+            try await group.run()
             logger.info("worker stopped")
         }
     }

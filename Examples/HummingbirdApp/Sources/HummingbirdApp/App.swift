@@ -38,14 +38,14 @@ struct App {
         }
 
         let port = Int(ProcessInfo.processInfo.environment["PORT"] ?? "") ?? 8080
-        // The worker runs in the application's ServiceGroup: SIGTERM stops the HTTP server and drains the worker.
+        // The worker runs in the application's ServiceGroup: SIGTERM stops the HTTP server and drains the worker;
+        // the provider, listed before the worker, closes after it.
         let app = Application(
             router: router,
             configuration: .init(address: .hostname("127.0.0.1", port: port)),
-            services: [worker],
+            services: [provider, worker],
             logger: logger
         )
         try await app.runService()
-        try await provider.close()
     }
 }

@@ -31,9 +31,10 @@ struct StandaloneWorker {
             logger: logger
         )
         let group = ServiceGroup(
-            configuration: .init(services: [.init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            // The provider is a service too: listed first, it closes after the worker has drained.
+            configuration: .init(
+                services: [.init(service: provider), .init(service: worker)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         )
         try await group.run()
-        try await provider.close()
     }
 }

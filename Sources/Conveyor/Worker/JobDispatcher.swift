@@ -1,32 +1,10 @@
 import DequeModule
 import Synchronization
 
-/// One received message on its way through a worker. A class, so that moving it between the buffer, executors
-/// and timers costs one reference count instead of one per field of the message.
-final class Job: Sendable {
-    let message: ReceivedMessage
-    /// The registered task, when the envelope decoded and names one.
-    let entry: TaskEntry?
-    /// When the worker received it.
-    let receivedAt: ContinuousClock.Instant
-    /// Its queue's visibility timeout (``QueueProvider/visibilityTimeout(of:)``); `nil`: no heartbeats.
-    let visibilityTimeout: Duration?
-
-    init(message: ReceivedMessage, entry: TaskEntry?, receivedAt: ContinuousClock.Instant, visibilityTimeout: Duration? = nil) {
-        self.message = message
-        self.entry = entry
-        self.receivedAt = receivedAt
-        self.visibilityTimeout = visibilityTimeout
-    }
-
-    /// How often the job's visibility is extended: 70 % of the visibility timeout.
-    var heartbeatInterval: Duration? { visibilityTimeout.map { $0 * 0.7 } }
-}
-
 /// The worker's local buffer and slot accounting: receivers deliver batches, a fixed pool of executors takes
 /// jobs one by one, per-task limits hold jobs back locally. A state machine behind a `Mutex`; continuations are
 /// resumed outside the lock.
-final class Scheduler: Sendable {
+final class JobDispatcher: Sendable {
     private struct State {
         var buffer: Deque<Job> = []
         /// Jobs whose task is at its concurrency limit, by task name.

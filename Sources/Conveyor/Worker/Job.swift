@@ -15,7 +15,13 @@ final class Job: Sendable {
         self.receivedAt = receivedAt
         self.visibilityTimeout = visibilityTimeout
     }
-
-    /// How often the job's visibility is extended: 70 % of the visibility timeout.
-    var heartbeatInterval: Duration? { visibilityTimeout.map { $0 * 0.7 } }
 }
+
+extension Job: DispatchableJob {
+    var concurrencyLimit: (task: String, limit: Int)? {
+        guard let entry, let limit = entry.limit else { return nil }
+        return (entry.name, limit)
+    }
+}
+
+extension Job: HeartbeatedJob {}

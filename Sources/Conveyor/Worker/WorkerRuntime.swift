@@ -48,7 +48,7 @@ final class WorkerRuntime: Sendable {
     let hub: EventHub
     let entries: [String: TaskEntry]
     let metrics: WorkerMetrics
-    let scheduler: Scheduler
+    let scheduler: JobDispatcher
     let slots: [ExecutorSlot]
     let settler: Settler
     /// ``Worker/Configuration/clock``: job timeouts and heartbeats follow it.
@@ -72,7 +72,7 @@ final class WorkerRuntime: Sendable {
         let metrics = WorkerMetrics(queues: configuration.queues)
         self.metrics = metrics
         let inFlight = metrics.inFlight
-        self.scheduler = Scheduler(
+        self.scheduler = JobDispatcher(
             concurrency: configuration.concurrency,
             batchSize: configuration.batchSize,
             receivers: configuration.queues.count * configuration.effectiveReceiversPerQueue,

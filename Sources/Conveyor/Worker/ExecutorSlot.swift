@@ -40,7 +40,7 @@ final class ExecutorSlot: Sendable {
     // MARK: Executor side
 
     /// Records the start of a job and arms the timer if its first deadline comes before the armed one.
-    func begin(_ job: Job, timeoutAt: ContinuousClock.Instant?, now: ContinuousClock.Instant) {
+    func begin(_ job: Job, timeoutAt: ContinuousClock.Instant?) {
         resume(state.withLock { $0.waiter(for: $0.machine.begin(job, timeoutAt: timeoutAt)) })
     }
 

@@ -1,7 +1,8 @@
 /// Extends the visibility of running and held jobs' messages in rounds from the settler's task: heartbeats that
-/// fall due together (their instants are aligned to whole seconds, see ``ExecutorSlot``) go to the broker in one
-/// call per queue and duration (SQS `ChangeMessageVisibilityBatch`). Submitting never waits for the broker, so a
-/// slow round delays neither a job's timeout nor the next round of heartbeats.
+/// fall due together (their instants are aligned to whole seconds, see
+/// `ExecutorSlotStateMachine.heartbeat(after:every:)`) go to the broker in one call per queue and duration (SQS
+/// `ChangeMessageVisibilityBatch`). Submitting never waits for the broker, so a slow round delays neither a job's
+/// timeout nor the next round of heartbeats.
 final class HeartbeatBatcher: Sendable {
     struct Pending: Sendable {
         var message: ReceivedMessage

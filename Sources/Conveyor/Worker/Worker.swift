@@ -150,7 +150,7 @@ public final class Worker: Service, Sendable {
                 return nil
             }
         }
-        runtime?.scheduler.requestShutdown(immediate: false)
+        runtime?.dispatcher.requestShutdown(immediate: false)
     }
 
     /// Runs until graceful shutdown (or cancellation) and every in-flight job is settled. Throws
@@ -171,7 +171,7 @@ public final class Worker: Service, Sendable {
             phase = .running(runtime)
             return requested
         }
-        if shutdownEarly { runtime.scheduler.requestShutdown(immediate: false) }
+        if shutdownEarly { runtime.dispatcher.requestShutdown(immediate: false) }
         logger.info(
             "worker started",
             metadata: [
@@ -192,10 +192,10 @@ public final class Worker: Service, Sendable {
             await withGracefulShutdownHandler {
                 await runtime.run()
             } onGracefulShutdown: {
-                runtime.scheduler.requestShutdown(immediate: false)
+                runtime.dispatcher.requestShutdown(immediate: false)
             }
         } onCancel: {
-            runtime.scheduler.requestShutdown(immediate: true)
+            runtime.dispatcher.requestShutdown(immediate: true)
         }
         phase.withLock { $0 = .finished }
         hub.finish()

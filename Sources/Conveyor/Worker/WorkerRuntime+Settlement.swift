@@ -8,21 +8,21 @@ extension WorkerRuntime {
         case .succeeded(let duration):
             ended(.succeeded, job, duration: duration)
             logger.debug("job succeeded", metadata: jobMetadata(job))
-            scheduler.finish(job)
+            dispatcher.finish(job)
             settler.acks.acknowledge(job.message)
         case .hop(let delay, let copy):
             await resend(job, copy, after: delay)
-            scheduler.finish(job)
+            dispatcher.finish(job)
         case .rejected(let reason):
             await deadLetter(job, reason: reason, duration: nil)
-            scheduler.finish(job)
+            dispatcher.finish(job)
         case .failed(let error, let duration):
             if cancelReason == .shutdown {
                 await returnCancelled(job, duration: duration)
             } else {
                 await retryOrDeadLetter(job, error: error, duration: duration, timedOut: cancelReason == .timeout)
             }
-            scheduler.finish(job)
+            dispatcher.finish(job)
         }
     }
 

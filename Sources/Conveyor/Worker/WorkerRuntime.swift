@@ -48,7 +48,7 @@ final class WorkerRuntime: Sendable {
     let hub: EventHub
     let entries: [String: TaskEntry]
     let metrics: WorkerMetrics
-    let scheduler: JobDispatcher
+    let dispatcher: JobDispatcher
     let slots: [ExecutorSlot]
     let settler: Settler
     /// ``Worker/Configuration/clock``: job timeouts and heartbeats follow it.
@@ -72,7 +72,7 @@ final class WorkerRuntime: Sendable {
         let metrics = WorkerMetrics(queues: configuration.queues)
         self.metrics = metrics
         let inFlight = metrics.inFlight
-        self.scheduler = JobDispatcher(
+        self.dispatcher = JobDispatcher(
             concurrency: configuration.concurrency,
             batchSize: configuration.batchSize,
             receivers: configuration.queues.count * configuration.effectiveReceiversPerQueue,
@@ -130,22 +130,22 @@ final class WorkerRuntime: Sendable {
             for queue in configuration.queues {
                 group.addTask { await self.serve(queue) }
             }
-            await scheduler.waitForShutdownRequest()
+            await dispatcher.waitForShutdownRequest()
             logger.debug("worker draining", metadata: ["conveyor.provider": .string(provider.name)])
-            let held = scheduler.beginDrain()
+            let held = dispatcher.beginDrain()
             group.cancelAll()
             await release(held)
             await group.waitForAll()
         }
-        if !scheduler.skipGracePeriod {
+        if !dispatcher.skipGracePeriod {
             let grace = configuration.shutdownGracePeriod
-            let scheduler = self.scheduler
+            let dispatcher = self.dispatcher
             let idle = await withTaskGroup(of: Void.self) { group in
                 group.addTask {
                     do { try await Task.sleep(for: grace) } catch { return }
-                    scheduler.graceExpired()
+                    dispatcher.graceExpired()
                 }
-                let idle = await scheduler.waitUntilIdleOrGraceExpired()
+                let idle = await dispatcher.waitUntilIdleOrGraceExpired()
                 group.cancelAll()
                 return idle
             }
@@ -207,18 +207,18 @@ final class WorkerRuntime: Sendable {
         // A cancelled receive returns at once without suspending: stop here rather than spin on it until the
         // supervisor has begun the drain.
         while !Task.isCancelled {
-            let reserved = await scheduler.reserveBatch()
+            let reserved = await dispatcher.reserveBatch()
             if reserved == 0 { return }
             let messages: [ReceivedMessage]
             do {
                 messages = try await provider.receive(from: queue, max: reserved, wait: configuration.receiveWait)
                 errorDelay = .milliseconds(100)
             } catch {
-                _ = scheduler.deliver([], reserved: reserved)
+                _ = dispatcher.deliver([], reserved: reserved)
                 if Task.isCancelled { return }
                 if let error = error as? ConveyorError, error.code == .closed {
                     logger.info("provider closed; worker stops", metadata: ["conveyor.queue": .string(queue)])
-                    scheduler.requestShutdown(immediate: false)
+                    dispatcher.requestShutdown(immediate: false)
                     return
                 }
                 logger.info(
@@ -230,7 +230,7 @@ final class WorkerRuntime: Sendable {
                 continue
             }
             if messages.isEmpty {
-                _ = scheduler.deliver([], reserved: reserved)
+                _ = dispatcher.deliver([], reserved: reserved)
                 continue
             }
             let now = clock.now
@@ -241,7 +241,7 @@ final class WorkerRuntime: Sendable {
                 if case .success(let envelope) = message.envelope { entry = entries[envelope.task] }
                 jobs.append(Job(message: message, entry: entry, receivedAt: now, visibilityTimeout: visibilityTimeout))
             }
-            let rejected = scheduler.deliver(jobs, reserved: reserved)
+            let rejected = dispatcher.deliver(jobs, reserved: reserved)
             if !rejected.isEmpty { await release(rejected) }
         }
     }
@@ -256,7 +256,7 @@ final class WorkerRuntime: Sendable {
         while true {
             do { try await clock.sleep(for: interval) } catch { return }
             let now = clock.now
-            let held = scheduler.heldJobs(receivedBefore: now - slack)
+            let held = dispatcher.heldJobs(receivedBefore: now - slack)
                 .filter { $0.message.queue == queue && now - $0.receivedAt < .seconds(12 * 3600) }
             guard !held.isEmpty else { continue }
             logger.debug(
@@ -359,7 +359,7 @@ final class WorkerRuntime: Sendable {
 
     /// Takes jobs and runs them until the worker drains or the running job is cancelled.
     private func executorLoop(_ slot: ExecutorSlot) async -> ExecutorExit {
-        while let job = await scheduler.next() {
+        while let job = await dispatcher.next() {
             let outcome = await execute(job, slot: slot)
             if let reason = slot.end() ?? (Task.isCancelled ? .shutdown : nil) {
                 return .cancelled(job, outcome, reason)
@@ -390,7 +390,7 @@ final class WorkerRuntime: Sendable {
             return .hop(delay, copy)
         }
         let start = clock.now
-        slot.begin(job, timeoutAt: entry.options.timeout.map { start + $0 }, now: start)
+        slot.begin(job, timeoutAt: entry.options.timeout.map { start + $0 })
         var context = JobContext(
             envelope: envelope,
             queue: job.message.queue,

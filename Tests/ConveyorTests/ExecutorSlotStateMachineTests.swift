@@ -66,6 +66,31 @@ struct ExecutorSlotStateMachineTests {
         #expect(reason == .timeout)
     }
 
+    @Test func aTimeoutSetAfterTheStartArmsTheTimerWhenItComesFirst() {
+        var machine = waitingMachine()
+        // Heartbeats every 21 s: the start arms the timer for the first one.
+        let job = TestJob(id: 1, receivedAt: t0, visibilityTimeout: .seconds(30))
+        let started = machine.begin(job)
+        #expect(started?.arm?.at == t0 + .seconds(21))
+        #expect(machine.nextSignals() == nil)
+        // The timeout middleware then sets a deadline before it: the timer is re-armed for the deadline.
+        let set = machine.setTimeout(at: t0 + .seconds(10))
+        #expect(set?.arm?.at == t0 + .seconds(10))
+        #expect(set?.arm?.generation == 2)
+        #expect(machine.nextSignals() == nil)
+        // A deadline after the armed instant arms nothing; the timer finds it when it comes.
+        #expect(machine.setTimeout(at: t0 + .seconds(15)) == nil)
+        let early = machine.checkTimer(now: t0 + .seconds(10))
+        #expect(isNone(early.0))
+        #expect(early.arm?.at == t0 + .seconds(15))
+        let due = machine.checkTimer(now: t0 + .seconds(15))
+        #expect(isCancel(due.0))
+        #expect(machine.end() == .timeout)
+        // With no job running, a deadline is ignored.
+        #expect(machine.setTimeout(at: t0 + .seconds(20)) == nil)
+        #expect(machine.running == nil)
+    }
+
     @Test func aJobWithoutTimeoutOrHeartbeatsArmsNothing() {
         var machine = waitingMachine()
         let started = machine.begin(TestJob(id: 1, receivedAt: t0), timeoutAt: nil)

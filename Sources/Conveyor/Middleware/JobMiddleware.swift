@@ -1,7 +1,7 @@
 /// Code that runs around every job a ``Worker`` runs: the place for cross-cutting concerns such as idempotency
 /// checks, tenant context, custom metrics or logging, without changing the tasks or the worker.
 ///
-/// A worker builds one chain from its own middleware (metrics, ``WorkerEvent``s, tracing) followed by
+/// A worker builds one chain from its own middleware (timeouts, metrics, ``WorkerEvent``s, tracing) followed by
 /// ``Worker/Configuration/middleware`` in order; the task's handler is the end of the chain. Each middleware's
 /// ``handle(_:next:)`` gets the job's context and calls `next` to run the rest of the chain:
 ///

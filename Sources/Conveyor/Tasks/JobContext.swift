@@ -30,6 +30,8 @@ public struct JobContext: Sendable {
     /// The broker message the job came in, when a worker runs it (the worker's own middleware reads its trace
     /// context and enqueue time).
     var message: ReceivedMessage?
+    /// The executor slot that runs the job, when a worker runs it (``TimeoutMiddleware`` sets its deadline).
+    var slot: ExecutorSlot?
 
     /// Creates a context (workers and providers do this; tests may too).
     public init(

@@ -39,9 +39,14 @@ final class ExecutorSlot: Sendable {
 
     // MARK: Executor side
 
-    /// Records the start of a job and arms the timer if its first deadline comes before the armed one.
-    func begin(_ job: Job, timeoutAt: ContinuousClock.Instant?) {
-        resume(state.withLock { $0.waiter(for: $0.machine.begin(job, timeoutAt: timeoutAt)) })
+    /// Records the start of a job and arms the timer if its first heartbeat comes before the armed instant.
+    func begin(_ job: Job) {
+        resume(state.withLock { $0.waiter(for: $0.machine.begin(job)) })
+    }
+
+    /// Gives the running job a timeout at `deadline` (``TimeoutMiddleware``): past it, the parent cancels the job.
+    func setTimeout(at deadline: ContinuousClock.Instant) {
+        resume(state.withLock { $0.waiter(for: $0.machine.setTimeout(at: deadline)) })
     }
 
     /// Records the end of the running job; returns why it was cancelled, if it was.

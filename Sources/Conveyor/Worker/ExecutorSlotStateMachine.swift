@@ -79,7 +79,7 @@ struct ExecutorSlotStateMachine<Item: HeartbeatedJob> {
 
     /// A job starts: records it and arms the timer if its first deadline comes before the armed one (or cancels
     /// it at once after a forced shutdown). Returns the signals to resume the waiting parent with, if any.
-    mutating func begin(_ job: Item, timeoutAt: ContinuousClock.Instant?) -> Signals? {
+    mutating func begin(_ job: Item, timeoutAt: ContinuousClock.Instant? = nil) -> Signals? {
         nextToken &+= 1
         let started = Running(
             token: nextToken,
@@ -97,11 +97,17 @@ struct ExecutorSlotStateMachine<Item: HeartbeatedJob> {
             return deliver()
         }
         guard let deadline = started.nextDeadline else { return nil }
-        if let armed = armedAt, armed <= deadline { return nil }
-        armedAt = deadline
-        timerGeneration &+= 1
-        pending.arm = (deadline, timerGeneration)
-        return deliver()
+        return arm(deadline)
+    }
+
+    /// The running job gets a timeout at `deadline` (replacing any it had); arms the timer if that comes before
+    /// the armed instant. Nothing when idle or already cancelling. Returns the signals to resume the waiting
+    /// parent with, if any.
+    mutating func setTimeout(at deadline: ContinuousClock.Instant) -> Signals? {
+        guard var current = running, cancelReason == nil else { return nil }
+        current.timeoutAt = deadline
+        running = current
+        return arm(deadline)
     }
 
     /// The running job ended; returns why it was cancelled, if it was.
@@ -191,6 +197,15 @@ struct ExecutorSlotStateMachine<Item: HeartbeatedJob> {
         let elapsed = due - epoch
         guard elapsed > .zero else { return due }
         return epoch + .seconds(elapsed.components.seconds)
+    }
+
+    /// Arms the timer for `deadline` unless it is armed for that instant or earlier already.
+    private mutating func arm(_ deadline: ContinuousClock.Instant) -> Signals? {
+        if let armed = armedAt, armed <= deadline { return nil }
+        armedAt = deadline
+        timerGeneration &+= 1
+        pending.arm = (deadline, timerGeneration)
+        return deliver()
     }
 
     /// Hands the pending signals to the waiting parent, if it waits.

@@ -33,8 +33,8 @@ extension Worker {
         /// grace period, ``settleTimeout`` and retries of failing broker calls stay in real time.
         /// Default `ContinuousClock()`.
         public var clock: any Clock<Duration>
-        /// Middleware around every job this worker runs, outermost first, inside the worker's own (metrics,
-        /// ``WorkerEvent``s, tracing); the task's handler is the end of the chain. See ``JobMiddleware``.
+        /// Middleware around every job this worker runs, outermost first, inside the worker's own (timeouts,
+        /// metrics, ``WorkerEvent``s, tracing); the task's handler is the end of the chain. See ``JobMiddleware``.
         /// Default empty.
         public var middleware: [any JobMiddleware]
 

@@ -57,7 +57,7 @@ import Synchronization
 /// ``unconsumedTaskQueues()``).
 ///
 /// Extending: ``Configuration/middleware`` runs code of your own around every job (``JobMiddleware``); the
-/// worker's metrics, events and tracing are middleware of the same kind, ahead of yours.
+/// worker's timeouts, metrics, events and tracing are middleware of the same kind, ahead of yours.
 ///
 /// A worker runs once: calling ``run()`` again throws.
 public final class Worker: Service, Sendable {

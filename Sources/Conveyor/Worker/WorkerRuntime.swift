@@ -54,7 +54,7 @@ final class WorkerRuntime: Sendable {
     /// ``Worker/Configuration/clock``: job timeouts and heartbeats follow it.
     let clock: InjectedClock
     let maximumNativeDelay: Duration?
-    /// The worker's middleware (metrics, events, tracing when a tracer is bootstrapped), then the user's.
+    /// The worker's middleware (timeouts, metrics, events, tracing when a tracer is bootstrapped), then the user's.
     let chain: MiddlewareChain
 
     init(provider: any QueueProvider, registry: TaskRegistry, configuration: Worker.Configuration, logger: Logger, hub: EventHub) {
@@ -82,6 +82,7 @@ final class WorkerRuntime: Sendable {
         self.settler = Settler(provider: provider, logger: logger)
         self.maximumNativeDelay = provider.capabilities.maximumNativeDelay
         var middleware: [any JobMiddleware] = [
+            TimeoutMiddleware(timeouts: entries.compactMapValues(\.options.timeout), clock: clock),
             MetricsMiddleware(metrics: metrics, tasks: entries.mapValues(\.metrics)),
             EventsMiddleware(hub: hub),
         ]
@@ -390,7 +391,7 @@ final class WorkerRuntime: Sendable {
             return .hop(delay, copy)
         }
         let start = clock.now
-        slot.begin(job, timeoutAt: entry.options.timeout.map { start + $0 })
+        slot.begin(job)
         var context = JobContext(
             envelope: envelope,
             queue: job.message.queue,
@@ -399,6 +400,7 @@ final class WorkerRuntime: Sendable {
             logger: logger
         )
         context.message = job.message
+        context.slot = slot
         do {
             try await chain.run(context) { context in
                 _ = try await entry.handler.run(payload: context.envelope.payload, context: context, encodeOutput: false)

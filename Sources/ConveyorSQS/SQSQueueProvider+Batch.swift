@@ -18,7 +18,7 @@ extension SQSQueueProvider {
     /// `failed`, `ignored`, `unanswered` and `unsettled`.
     struct BatchOutcome {
         /// The `Successful` items of every round.
-        var successful: [SQSJSON] = []
+        var successful: [JSONValue] = []
         /// Entries that failed for good (the sender's fault, or still failing after the last attempt).
         var failed: [BatchFailure] = []
         /// Entries dropped without a retry because `ignore` said so.
@@ -43,23 +43,23 @@ extension SQSQueueProvider {
         _ action: String,
         url: String,
         queue: String? = nil,
-        entries: [(id: String, fields: [String: Any])],
+        entries: [(id: String, fields: [String: JSONValue])],
         ignore: (BatchFailure) -> Bool = { _ in false }
     ) async -> BatchOutcome {
         var outcome = BatchOutcome()
         var pending = entries
         var attempt = 1
         while !pending.isEmpty {
-            let body: [[String: Any]] = pending.map { entry in
+            let body: [JSONValue] = pending.map { entry in
                 var fields = entry.fields
-                fields["Id"] = entry.id
-                return fields
+                fields["Id"] = .string(entry.id)
+                return .object(fields)
             }
-            let response: SQSJSON
+            let response: JSONValue
             var mayHaveReachedSQS = false
             do {
                 response = try await client.call(
-                    action, ["QueueUrl": url, "Entries": body], queue: queue, mayHaveReachedSQS: &mayHaveReachedSQS
+                    action, ["QueueUrl": .string(url), "Entries": .array(body)], queue: queue, mayHaveReachedSQS: &mayHaveReachedSQS
                 )
             } catch {
                 outcome.unsettled = pending.map(\.id)
@@ -72,7 +72,7 @@ extension SQSQueueProvider {
                 outcome.successful.append(item)
             }
             let byID = Dictionary(pending.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-            var retry: [(id: String, fields: [String: Any])] = []
+            var retry: [(id: String, fields: [String: JSONValue])] = []
             for item in response["Failed"]?.array ?? [] {
                 guard let id = item["Id"]?.string, let entry = byID[id], answered.insert(id).inserted else { continue }
                 let failure = BatchFailure(id: id, code: item["Code"]?.string ?? "unknown", message: item["Message"]?.string ?? "")

@@ -13,7 +13,7 @@ extension SQSQueueProvider {
     static let latestBrokerTimestamp = 253_402_300_799_999.0
 
     /// The text of a JSON string or number (SQS sends numbers as strings; other producers or emulators may not).
-    static func numberText(_ value: SQSJSON?) -> String? {
+    static func numberText(_ value: JSONValue?) -> String? {
         switch value {
         case .string(let text)?, .number(let text)?: text
         default: nil

@@ -46,16 +46,15 @@ extension SQSQueueProvider {
     /// their count is returned. A call whose only trouble is the caller's cancellation before any request left
     /// throws `CancellationError`.
     func receiptBatch(
-        _ action: String, handles: [String], fields: [String: Any], url: String, queue: String, verb: String,
+        _ action: String, handles: [String], fields: [String: JSONValue], url: String, queue: String, verb: String,
         isStale: @escaping @Sendable (BatchFailure) -> Bool
     ) async throws -> Int {
-        let fieldsBox = UncheckedFields(fields)
         let outcomes = try await forEachChunk(Self.chunked(handles)) { chunk -> ReceiptChunkOutcome in
             let outcome = await self.callBatch(
                 action, url: url,
                 entries: chunk.enumerated().map { index, handle in
-                    var entry = fieldsBox.fields
-                    entry["ReceiptHandle"] = handle
+                    var entry = fields
+                    entry["ReceiptHandle"] = .string(handle)
                     return (id: "r\(index)", fields: entry)
                 },
                 ignore: isStale
@@ -119,10 +118,4 @@ struct ReceiptChunkOutcome: Sendable {
         uncertain = outcome.unanswered.count + (reached ? outcome.unsettled.count : 0)
         notSent = reached ? 0 : outcome.unsettled.count
     }
-}
-
-/// Request fields (JSON values: strings, numbers, arrays) shared read-only by the chunk tasks.
-struct UncheckedFields: @unchecked Sendable {
-    let fields: [String: Any]
-    init(_ fields: [String: Any]) { self.fields = fields }
 }

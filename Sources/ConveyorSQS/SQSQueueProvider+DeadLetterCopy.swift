@@ -4,7 +4,7 @@ import Foundation
 extension SQSQueueProvider {
     /// The copy of a failed message sent to its dead-letter queue: body and message attributes, fitted to the
     /// dead-letter queue's size limit.
-    package struct DeadLetterCopy: @unchecked Sendable {
+    package struct DeadLetterCopy: Sendable {
         /// How much of the added failure information had to go for the copy to fit.
         package enum Fit: String, Sendable {
             /// Reason headers and attributes, the reason at most 1000 bytes.
@@ -20,7 +20,7 @@ extension SQSQueueProvider {
         /// The message body: the envelope with the reason headers, or as received.
         package var body: String
         /// The `MessageAttributes` (String attributes).
-        package var attributes: [String: Any]
+        package var attributes: [String: JSONValue]
         /// Body and attribute bytes as SQS counts them against `MaximumMessageSize`.
         package var size: Int
         /// What had to go for the copy to fit.
@@ -54,11 +54,11 @@ extension SQSQueueProvider {
 
         func build(reasonBytes: Int, headers: Bool, optionalAttributes: Bool, fit: DeadLetterCopy.Fit) -> DeadLetterCopy {
             let shortReason = truncated(reasonText, toBytes: reasonBytes)
-            var attributes: [String: Any] = [:]
+            var attributes: [String: JSONValue] = [:]
             var size = 0
             func attribute(_ name: String, _ value: String?) {
                 guard let value = value.map(sqsSafe), !value.isEmpty else { return }
-                attributes[name] = stringAttribute(value)
+                attributes[name] = .object(stringAttribute(value))
                 size += name.utf8.count + value.utf8.count + "String".utf8.count
             }
             attribute("conveyor.dead_letter_reason", shortReason.isEmpty ? "-" : shortReason)

@@ -14,7 +14,7 @@ extension SQSQueueProvider {
     /// false.
     func drain(
         url: String, visibility: Duration, limit: () -> Int = { 10 },
-        _ body: ([(raw: SQSJSON, isNew: Bool)]) async throws -> Bool
+        _ body: ([(raw: JSONValue, isNew: Bool)]) async throws -> Bool
     ) async throws {
         var seen = Set<String>()
         while true {
@@ -55,7 +55,7 @@ extension SQSQueueProvider {
         return Array(letters.prefix(limit))
     }
 
-    static func deadLetter(from message: ReceivedMessage, raw: SQSJSON) -> DeadLetter {
+    static func deadLetter(from message: ReceivedMessage, raw: JSONValue) -> DeadLetter {
         func attribute(_ name: String) -> String? {
             raw["MessageAttributes"]?[name]?["StringValue"]?.string
         }
@@ -130,10 +130,10 @@ extension SQSQueueProvider {
                     toDelete += toSend.map(\.handle)
                 }
                 for (handle, body) in rawCopies {
-                    var fields: [String: Any] = ["QueueUrl": source.url, "MessageBody": body.isEmpty ? " " : body]
+                    var fields: [String: JSONValue] = ["QueueUrl": .string(source.url), "MessageBody": .string(body.isEmpty ? " " : body)]
                     if source.fifo {
                         fields["MessageGroupId"] = "default"
-                        fields["MessageDeduplicationId"] = UUID().uuidString
+                        fields["MessageDeduplicationId"] = .string(UUID().uuidString)
                     }
                     _ = try await client.call("SendMessage", fields, queue: queue)
                     toDelete.append(handle)
@@ -188,7 +188,7 @@ extension SQSQueueProvider {
             let dlqURL = try await createQueueRaw(dlqName, attributes: fifo ? ["FifoQueue": "true"] : [:])
             if let maxReceiveCount = options.maxReceiveCount ?? configuration.maxReceiveCount {
                 let arn = try await queueAttributes(dlqURL, ["QueueArn"])["QueueArn"] ?? ""
-                let policy = SQSJSON.encode(["deadLetterTargetArn": arn, "maxReceiveCount": String(maxReceiveCount)]) ?? []
+                let policy = JSONText.bytes(["deadLetterTargetArn": .string(arn), "maxReceiveCount": .string(String(maxReceiveCount))])
                 attributes["RedrivePolicy"] = String(decoding: policy, as: UTF8.self)
             }
         }
@@ -197,7 +197,7 @@ extension SQSQueueProvider {
 
     func createQueueRaw(_ name: String, attributes: [String: String]) async throws -> String {
         do {
-            let response = try await client.call("CreateQueue", ["QueueName": name, "Attributes": attributes])
+            let response = try await client.call("CreateQueue", ["QueueName": .string(name), "Attributes": JSONValue(attributes)])
             guard let url = response["QueueUrl"]?.string else {
                 throw ConveyorError(.brokerError, "SQS CreateQueue: response lacks QueueUrl for \(name)")
             }
@@ -209,7 +209,7 @@ extension SQSQueueProvider {
             var settable = attributes
             settable["FifoQueue"] = nil
             if !settable.isEmpty {
-                _ = try await client.call("SetQueueAttributes", ["QueueUrl": info.url, "Attributes": settable])
+                _ = try await client.call("SetQueueAttributes", ["QueueUrl": .string(info.url), "Attributes": JSONValue(settable)])
             }
             return info.url
         }
@@ -220,7 +220,7 @@ extension SQSQueueProvider {
         for name in [queue, deadLetterQueue(of: queue)] {
             do {
                 let info = try await resolve(name)
-                _ = try await client.call("DeleteQueue", ["QueueUrl": info.url])
+                _ = try await client.call("DeleteQueue", ["QueueUrl": .string(info.url)])
             } catch let error as ConveyorError where error.code == .queueNotFound {
             }
             forget(name)

@@ -3,11 +3,11 @@ import Foundation
 
 extension SQSQueueProvider {
     /// One prepared `SendMessageBatch` entry.
-    struct SendEntry: @unchecked Sendable {  // `fields` holds JSON values only (strings, numbers, dictionaries)
+    struct SendEntry: Sendable {
         var index: Int
         var jobID: JobID
         /// The JSON entry (without `Id`).
-        var fields: [String: Any]
+        var fields: [String: JSONValue]
         var size: Int
     }
 
@@ -86,7 +86,7 @@ extension SQSQueueProvider {
         }
         if entries.count == 1 {
             var fields = entries[0].fields
-            fields["QueueUrl"] = info.url
+            fields["QueueUrl"] = .string(info.url)
             var mayHaveReachedSQS = false
             do {
                 let response = try await client.call("SendMessage", fields, queue: queue, mayHaveReachedSQS: &mayHaveReachedSQS)
@@ -238,10 +238,10 @@ extension SQSQueueProvider {
         let envelope = message.envelope
         let body = String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self)
         var size = body.utf8.count
-        var attributes: [String: Any] = [:]
+        var attributes: [String: JSONValue] = [:]
         func attribute(_ name: String, _ value: String?) {
             guard let value = value.map(Self.sqsSafe), !value.isEmpty else { return }
-            attributes[name] = Self.stringAttribute(value)
+            attributes[name] = .object(Self.stringAttribute(value))
             size += name.utf8.count + value.utf8.count + "String".utf8.count
         }
         attribute("conveyor.task", envelope.task)
@@ -254,8 +254,8 @@ extension SQSQueueProvider {
                 "job \(envelope.id) (\(envelope.task)) is \(size) bytes with its attributes, over the queue's \(limit)-byte limit; store large payloads elsewhere and send a reference"
             )
         }
-        var fields: [String: Any] = ["MessageBody": body]
-        if !attributes.isEmpty { fields["MessageAttributes"] = attributes }
+        var fields: [String: JSONValue] = ["MessageBody": .string(body)]
+        if !attributes.isEmpty { fields["MessageAttributes"] = .object(attributes) }
         if info.fifo {
             guard message.delay <= .zero else {
                 throw ConveyorError(
@@ -263,10 +263,10 @@ extension SQSQueueProvider {
                     "job \(envelope.id): SQS FIFO queue \(info.name) has no per-message delay; set DelaySeconds on the queue or enqueue without a delay"
                 )
             }
-            fields["MessageGroupId"] = message.groupID ?? "default"
-            fields["MessageDeduplicationId"] = Self.deduplicationID(envelope.deduplicationKey ?? envelope.id.rawValue)
+            fields["MessageGroupId"] = .string(message.groupID ?? "default")
+            fields["MessageDeduplicationId"] = .string(Self.deduplicationID(envelope.deduplicationKey ?? envelope.id.rawValue))
         } else if message.delay > .zero {
-            fields["DelaySeconds"] = min(Self.seconds(message.delay), 900)
+            fields["DelaySeconds"] = .int(min(Self.seconds(message.delay), 900))
         }
         return SendEntry(index: index, jobID: envelope.id, fields: fields, size: size)
     }

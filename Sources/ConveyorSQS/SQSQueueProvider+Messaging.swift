@@ -13,24 +13,24 @@ extension SQSQueueProvider {
         }
     }
 
-    func receiveRaw(url: String, max: Int, wait: Duration, visibility: Duration?) async throws -> [SQSJSON] {
+    func receiveRaw(url: String, max: Int, wait: Duration, visibility: Duration?) async throws -> [JSONValue] {
         let waitSeconds = Swift.min(20, Self.seconds(wait))
-        var parameters: [String: Any] = [
-            "QueueUrl": url,
-            "MaxNumberOfMessages": Swift.max(1, Swift.min(10, max)),
-            "WaitTimeSeconds": waitSeconds,
+        var parameters: [String: JSONValue] = [
+            "QueueUrl": .string(url),
+            "MaxNumberOfMessages": .int(Swift.max(1, Swift.min(10, max))),
+            "WaitTimeSeconds": .int(waitSeconds),
             "MessageSystemAttributeNames": ["ApproximateReceiveCount", "SentTimestamp"],
             "AttributeNames": ["ApproximateReceiveCount", "SentTimestamp"],
             "MessageAttributeNames": ["All"],
         ]
         if let visibility {
-            parameters["VisibilityTimeout"] = Swift.min(Self.seconds(visibility), 43_200)
+            parameters["VisibilityTimeout"] = .int(Swift.min(Self.seconds(visibility), 43_200))
         }
         let response = try await client.call("ReceiveMessage", parameters, extraTimeout: .seconds(waitSeconds))
         return response["Messages"]?.array ?? []
     }
 
-    func decode(_ message: SQSJSON, queue: String) -> ReceivedMessage {
+    func decode(_ message: JSONValue, queue: String) -> ReceivedMessage {
         let body = Array((message["Body"]?.string ?? "").utf8)
         let attributes = message["Attributes"]
         // Checked: an absurd count becomes ``maximumAttempt`` (dead-lettered by the worker), a bad timestamp nil.
@@ -56,7 +56,7 @@ extension SQSQueueProvider {
 
     /// The W3C trace context (`traceparent`, `tracestate`) carried in a received message's String message
     /// attributes, as this provider sends them and as other producers may set them.
-    static func traceContext(of message: SQSJSON) -> [String: String] {
+    static func traceContext(of message: JSONValue) -> [String: String] {
         guard let attributes = message["MessageAttributes"] else { return [:] }
         var context: [String: String] = [:]
         for key in ["traceparent", "tracestate"] {
@@ -86,7 +86,7 @@ extension SQSQueueProvider {
     func deleteMessages(_ handles: [String], url: String, queue: String) async throws {
         if handles.count == 1 {
             do {
-                _ = try await client.call("DeleteMessage", ["QueueUrl": url, "ReceiptHandle": handles[0]])
+                _ = try await client.call("DeleteMessage", ["QueueUrl": .string(url), "ReceiptHandle": .string(handles[0])])
             } catch let error as ConveyorError where error.code == .invalidReceipt {
                 logger.debug("acknowledge ignored an invalid receipt", metadata: ["conveyor.queue": "\(queue)"])
             }
@@ -108,9 +108,9 @@ extension SQSQueueProvider {
             try await withQueue(message.queue) { info in
                 do {
                     _ = try await client.call("ChangeMessageVisibility", [
-                        "QueueUrl": info.url,
-                        "ReceiptHandle": message.receiptHandle,
-                        "VisibilityTimeout": Swift.min(Self.seconds(retryAfter), 43_200),
+                        "QueueUrl": .string(info.url),
+                        "ReceiptHandle": .string(message.receiptHandle),
+                        "VisibilityTimeout": .int(Swift.min(Self.seconds(retryAfter), 43_200)),
                     ])
                 } catch let error as ConveyorError where error.code == .invalidReceipt {
                     logger.debug("fail ignored an invalid receipt", metadata: ["conveyor.queue": "\(message.queue)"])
@@ -141,14 +141,14 @@ extension SQSQueueProvider {
                 "conveyor.dead_letter_fit": "\(copy.fit.rawValue)", "sqs.maximum_message_bytes": "\(limit)",
             ])
         }
-        var fields: [String: Any] = [
-            "QueueUrl": dlq.url,
-            "MessageBody": copy.body,
-            "MessageAttributes": copy.attributes,
+        var fields: [String: JSONValue] = [
+            "QueueUrl": .string(dlq.url),
+            "MessageBody": .string(copy.body),
+            "MessageAttributes": .object(copy.attributes),
         ]
         if dlq.fifo {
             fields["MessageGroupId"] = "dead-letter"
-            fields["MessageDeduplicationId"] = Self.deduplicationID("\(jobID)-\(message.attempt)-\(UUID().uuidString)")
+            fields["MessageDeduplicationId"] = .string(Self.deduplicationID("\(jobID)-\(message.attempt)-\(UUID().uuidString)"))
         }
         _ = try await client.call("SendMessage", fields, queue: dlqName)
         let source = try await resolve(message.queue)
@@ -181,7 +181,7 @@ extension SQSQueueProvider {
     }
 
     func queueAttributes(_ url: String, _ names: [String]) async throws -> [String: String] {
-        let response = try await client.call("GetQueueAttributes", ["QueueUrl": url, "AttributeNames": names])
+        let response = try await client.call("GetQueueAttributes", ["QueueUrl": .string(url), "AttributeNames": JSONValue(names)])
         return response["Attributes"]?.object.compactMapValues(Self.numberText) ?? [:]
     }
 }

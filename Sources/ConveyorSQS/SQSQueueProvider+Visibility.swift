@@ -6,9 +6,9 @@ extension SQSQueueProvider {
     public func extendVisibility(_ message: ReceivedMessage, by duration: Duration) async throws {
         try await withQueue(message.queue) { info in
             _ = try await client.call("ChangeMessageVisibility", [
-                "QueueUrl": info.url,
-                "ReceiptHandle": message.receiptHandle,
-                "VisibilityTimeout": Swift.min(Self.seconds(duration), 43_200),
+                "QueueUrl": .string(info.url),
+                "ReceiptHandle": .string(message.receiptHandle),
+                "VisibilityTimeout": .int(Swift.min(Self.seconds(duration), 43_200)),
             ])
         }
     }
@@ -41,7 +41,7 @@ extension SQSQueueProvider {
         if handles.count == 1 {
             do {
                 _ = try await client.call("ChangeMessageVisibility", [
-                    "QueueUrl": url, "ReceiptHandle": handles[0], "VisibilityTimeout": seconds,
+                    "QueueUrl": .string(url), "ReceiptHandle": .string(handles[0]), "VisibilityTimeout": .int(seconds),
                 ])
             } catch let error as ConveyorError where Self.isStaleReceipt(error) {
                 logger.debug("visibility change ignored an invalid receipt", metadata: [
@@ -52,7 +52,7 @@ extension SQSQueueProvider {
         }
         // Chunks of 10, several in flight (``Configuration/maxConcurrentBatches``); every chunk runs, then one error.
         let ignored = try await receiptBatch(
-            "ChangeMessageVisibilityBatch", handles: handles, fields: ["VisibilityTimeout": seconds], url: url, queue: queue, verb: verb
+            "ChangeMessageVisibilityBatch", handles: handles, fields: ["VisibilityTimeout": .int(seconds)], url: url, queue: queue, verb: verb
         ) { failure in
             Self.isStaleReceipt(code: failure.code, message: failure.message)
         }

@@ -116,9 +116,9 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
             info = QueueInfo(url: queue, name: name)
         } else {
             guard !queue.isEmpty else { throw ConveyorError(.invalidParameter, "queue name is empty") }
-            let response: SQSJSON
+            let response: JSONValue
             do {
-                response = try await client.call("GetQueueUrl", ["QueueName": queue])
+                response = try await client.call("GetQueueUrl", ["QueueName": .string(queue)])
             } catch let error as ConveyorError where error.code == .queueNotFound {
                 // Name the queue, and what to do about it.
                 throw ConveyorError(
@@ -158,7 +158,7 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
     func maximumMessageBytes(of info: QueueInfo, key: String) async throws -> Int {
         if let known = info.maximumMessageBytes { return known }
         var limit = Self.defaultMaximumMessageBytes
-        if let response = try? await client.call("GetQueueAttributes", ["QueueUrl": info.url, "AttributeNames": ["MaximumMessageSize"]]),
+        if let response = try? await client.call("GetQueueAttributes", ["QueueUrl": .string(info.url), "AttributeNames": ["MaximumMessageSize"]]),
             let text = Self.numberText(response["Attributes"]?["MaximumMessageSize"])
         {
             if let value = Self.maximumMessageSize(text) {
@@ -179,7 +179,7 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
         if let configured = configuration.visibilityTimeout { return configured }
         return try await withQueue(queue) { info in
             if let known = info.visibilityTimeout { return known }
-            let response = try await client.call("GetQueueAttributes", ["QueueUrl": info.url, "AttributeNames": ["VisibilityTimeout"]], queue: queue)
+            let response = try await client.call("GetQueueAttributes", ["QueueUrl": .string(info.url), "AttributeNames": ["VisibilityTimeout"]], queue: queue)
             let text = Self.numberText(response["Attributes"]?["VisibilityTimeout"])
             // SQS allows 0 s to 12 h; 0 cannot be heartbeated (SQS's own default of 30 s is used instead).
             guard let seconds = Self.clampedInteger(text, to: 0...43_200), seconds > 0 else {
@@ -224,8 +224,8 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
         return overflow ? Int.max : total
     }
 
-    static func stringAttribute(_ value: String) -> [String: Any] {
-        ["DataType": "String", "StringValue": value]
+    static func stringAttribute(_ value: String) -> [String: JSONValue] {
+        ["DataType": "String", "StringValue": .string(value)]
     }
 
     /// `text` with the characters SQS refuses in message attributes (controls other than tab, LF and CR; U+FFFE,

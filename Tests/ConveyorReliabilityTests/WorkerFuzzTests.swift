@@ -138,9 +138,11 @@ struct WorkerFuzzTests {
                 // A foreign producer's sends: the body as generated, attributes Conveyor never writes itself.
                 let url = try await provider.resolve(queue).url
                 for message in messages {
-                    var fields: [String: Any] = ["QueueUrl": url, "MessageBody": String(decoding: message.body, as: UTF8.self)]
-                    if !message.sqsAttributes.isEmpty { fields["MessageAttributes"] = message.sqsAttributes }
-                    if message.sqsDelaySeconds > 0 { fields["DelaySeconds"] = message.sqsDelaySeconds }
+                    var fields: [String: JSONValue] = [
+                        "QueueUrl": .string(url), "MessageBody": .string(String(decoding: message.body, as: UTF8.self)),
+                    ]
+                    if !message.sqsAttributes.isEmpty { fields["MessageAttributes"] = .object(message.sqsAttributes.mapValues(JSONValue.init)) }
+                    if message.sqsDelaySeconds > 0 { fields["DelaySeconds"] = .int(message.sqsDelaySeconds) }
                     _ = try await provider.client.call("SendMessage", fields)
                 }
             }

@@ -96,7 +96,7 @@ struct SQSReceiptBatchReportTests {
             server = try LocalHTTPServer { request in
                 let target = request.headers["x-amz-target"] ?? ""
                 guard target.hasSuffix("Batch") else { return (200, "{}") }
-                let entries = SQSJSON.parse(request.body)?["Entries"]?.array ?? []
+                let entries = (try? JSONReader.read(request.body))?["Entries"]?.array ?? []
                 let handles = entries.compactMap { $0["ReceiptHandle"]?.string }
                 box.requests.withLock { $0.append(handles) }
                 if handles.first == refused {

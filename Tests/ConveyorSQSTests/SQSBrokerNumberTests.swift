@@ -26,9 +26,7 @@ struct SQSBrokerNumberTests {
 
     /// A JSON string literal.
     static func json(_ text: String) -> String {
-        var out: [UInt8] = []
-        SQSJSON.appendString(text, into: &out)
-        return String(decoding: out, as: UTF8.self)
+        JSONText.quoted(text)
     }
 
     /// A `ReceiveMessage` answer with one message whose body is `envelope` and whose `Attributes` are `attributes`

@@ -45,7 +45,7 @@ final class FakeSendEndpoint: Sendable {
         server = try LocalHTTPServer { request in
             let target = request.headers["x-amz-target"] ?? ""
             guard target == "AmazonSQS.SendMessageBatch" || target == "AmazonSQS.SendMessage" else { return (200, "{}") }
-            let json = SQSJSON.parse(request.body) ?? .object([:])
+            let json = (try? JSONReader.read(request.body)) ?? .object([:])
             let entries = target == "AmazonSQS.SendMessage" ? [json] : json["Entries"]?.array ?? []
             let ids = entries.map { entry in
                 (try? EnvelopeCodec.decode(Array((entry["MessageBody"]?.string ?? "").utf8)).id) ?? JobID("undecodable")

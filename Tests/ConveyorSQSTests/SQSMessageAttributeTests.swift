@@ -18,16 +18,16 @@ struct SQSMessageAttributeTests {
             _ = try await provider.enqueue([OutgoingMessage(envelope: traced), OutgoingMessage(envelope: untraced)], to: queue)
 
             let url = try await SQSTestEnvironment.queueURL(provider, queue)
-            var raw: [String: SQSJSON] = [:]  // message attributes by task
+            var raw: [String: JSONValue] = [:]  // message attributes by task
             for _ in 0..<5 where raw.count < 2 {
                 let response = try await provider.client.call("ReceiveMessage", [
-                    "QueueUrl": url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1, "MessageAttributeNames": ["All"],
+                    "QueueUrl": .string(url), "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1, "MessageAttributeNames": ["All"],
                 ])
                 for message in response["Messages"]?.array ?? [] {
                     let attributes = message["MessageAttributes"] ?? .object([:])
                     raw[attributes["conveyor.task"]?["StringValue"]?.string ?? "?"] = attributes
                     _ = try await provider.client.call("DeleteMessage", [
-                        "QueueUrl": url, "ReceiptHandle": message["ReceiptHandle"]?.string ?? "",
+                        "QueueUrl": .string(url), "ReceiptHandle": .string(message["ReceiptHandle"]?.string ?? ""),
                     ])
                 }
             }
@@ -48,10 +48,10 @@ struct SQSMessageAttributeTests {
             envelope.traceContext = [:]
             let url = try await SQSTestEnvironment.queueURL(provider, queue)
             _ = try await provider.client.call("SendMessage", [
-                "QueueUrl": url,
-                "MessageBody": String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self),
+                "QueueUrl": .string(url),
+                "MessageBody": .string(String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self)),
                 "MessageAttributes": [
-                    "traceparent": ["DataType": "String", "StringValue": Self.traceparent],
+                    "traceparent": ["DataType": "String", "StringValue": .string(Self.traceparent)],
                     "tracestate": ["DataType": "String", "StringValue": "vendor=value"],
                 ],
             ])

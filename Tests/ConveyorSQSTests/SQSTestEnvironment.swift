@@ -98,7 +98,7 @@ enum SQSTestEnvironment {
 
     /// The URL of `queue`, from a raw `GetQueueUrl`.
     static func queueURL(_ provider: SQSQueueProvider, _ queue: String) async throws -> String {
-        let response = try await provider.client.call("GetQueueUrl", ["QueueName": queue])
+        let response = try await provider.client.call("GetQueueUrl", ["QueueName": .string(queue)])
         return try #require(response["QueueUrl"]?.string)
     }
 

@@ -77,6 +77,25 @@ struct FastJSONDecoderTests {
         }
     }
 
+    /// A miss on valid JSON says the type is the trouble (the task then skips the fast path: no second read per
+    /// job); a miss on invalid JSON does not.
+    @Test("a give-up says whether the type or the input missed")
+    func giveUpReason() {
+        func reason<T: Decodable>(_ type: T.Type, _ json: String) -> Bool? {
+            do throws(FastJSONDecoder.GiveUp) {
+                _ = try FastJSONDecoder.decode(type, from: Array(json.utf8))
+                return nil
+            } catch {
+                return error.typeMissed
+            }
+        }
+        #expect(reason(WithDate.self, #"{"at": 12.5, "blob": "AQID", "link": "https://example.com/a"}"#) == true)
+        #expect(reason(Lenient.self, #"{"when": 1, "count": 2}"#) == true)
+        #expect(reason(Int.self, "[1,]") == false)
+        #expect(reason(Int.self, #"{"a":1,"a":2}"#) == false)
+        #expect(reason(Int.self, "7") == nil)
+    }
+
     @Test("whatever the fast path accepts, JSONDecoder decodes to the same value")
     func agreesWithJSONDecoder() throws {
         let cases: [(String, String)] = [

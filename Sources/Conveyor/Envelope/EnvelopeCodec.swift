@@ -14,7 +14,7 @@ public enum EnvelopeCodec {
         var out: [UInt8] = []
         out.reserveCapacity(160 + envelope.payload.count)
         out.append(contentsOf: #"{"v":"#.utf8)
-        appendInt(envelope.version, to: &out)
+        JSONText.appendInt(envelope.version, to: &out)
         out.append(contentsOf: #","id":"#.utf8)
         JSONText.appendString(envelope.id.rawValue, to: &out)
         out.append(contentsOf: #","task":"#.utf8)
@@ -37,15 +37,15 @@ public enum EnvelopeCodec {
         }
         if envelope.priority != 0 {
             out.append(contentsOf: #","priority":"#.utf8)
-            appendInt(envelope.priority, to: &out)
+            JSONText.appendInt(envelope.priority, to: &out)
         }
         if let value = envelope.maxAttempts {
             out.append(contentsOf: #","max_attempts":"#.utf8)
-            appendInt(value, to: &out)
+            JSONText.appendInt(value, to: &out)
         }
         if envelope.attemptOffset != 0 {
             out.append(contentsOf: #","attempt_offset":"#.utf8)
-            appendInt(envelope.attemptOffset, to: &out)
+            JSONText.appendInt(envelope.attemptOffset, to: &out)
         }
         if let value = envelope.notBefore {
             out.append(contentsOf: #","not_before":"#.utf8)
@@ -53,11 +53,11 @@ public enum EnvelopeCodec {
         }
         if !envelope.traceContext.isEmpty {
             out.append(contentsOf: #","trace":"#.utf8)
-            appendStringMap(envelope.traceContext, to: &out)
+            JSONText.appendStringMap(envelope.traceContext, to: &out)
         }
         if !envelope.headers.isEmpty {
             out.append(contentsOf: #","headers":"#.utf8)
-            appendStringMap(envelope.headers, to: &out)
+            JSONText.appendStringMap(envelope.headers, to: &out)
         }
         out.append(UInt8(ascii: "}"))
         return out
@@ -69,17 +69,17 @@ public enum EnvelopeCodec {
         guard bytes.count <= maximumBodyBytes else {
             throw ConveyorError(.malformedEnvelope, "body is \(bytes.count) bytes, over the \(maximumBodyBytes)-byte limit")
         }
-        var parser = JSONScanner(bytes)
-        let fields: [String: JSONScanner.Value]
+        let fields: [String: JSONValue]
+        let raw: [String: Range<Int>]
         do {
-            fields = try parser.parseTopLevelObject(rawKeys: ["payload"])
+            (fields, raw) = try JSONReader.readObject(bytes, keepingRaw: ["payload"], limits: .init(maximumBytes: maximumBodyBytes))
         } catch {
             throw ConveyorError(.malformedEnvelope, "body is not a JSON object: \(error.description)")
         }
         guard let versionValue = fields["v"] else {
             throw ConveyorError(.malformedEnvelope, "missing field \"v\" (envelope version)")
         }
-        guard case .number(let versionNumber) = versionValue, let version = Int(exactly: versionNumber) else {
+        guard case .number(let versionText) = versionValue, let version = integer(versionText) else {
             throw ConveyorError(.malformedEnvelope, "field \"v\" must be an integer")
         }
         guard version == Envelope.currentVersion else {
@@ -103,8 +103,8 @@ public enum EnvelopeCodec {
         func int(_ key: String) throws(ConveyorError) -> Int? {
             switch fields[key] {
             case .none, .null?: return nil
-            case .number(let n)?:
-                guard let i = Int(exactly: n) else {
+            case .number(let text)?:
+                guard let i = integer(text) else {
                     throw ConveyorError(.malformedEnvelope, "field \"\(key)\" must be an integer")
                 }
                 return i
@@ -121,13 +121,20 @@ public enum EnvelopeCodec {
         func map(_ key: String) throws(ConveyorError) -> [String: String] {
             switch fields[key] {
             case .none, .null?: return [:]
-            case .object(let m)?: return m
-            default: throw ConveyorError(.malformedEnvelope, "field \"\(key)\" must be an object of strings")
+            case .object(let members)?:
+                var strings: [String: String] = [:]
+                for (name, value) in members {
+                    guard case .string(let text) = value else { break }
+                    strings[name] = text
+                }
+                if strings.count == members.count { return strings }
+            default: break
             }
+            throw ConveyorError(.malformedEnvelope, "field \"\(key)\" must be an object of strings")
         }
         let id = try string("id", required: true)!
         let task = try string("task", required: true)!
-        guard case .raw(let range)? = fields["payload"] else {
+        guard let range = raw["payload"] else {
             throw ConveyorError(.malformedEnvelope, "missing field \"payload\"")
         }
         let priority = try int("priority") ?? 0
@@ -160,20 +167,8 @@ public enum EnvelopeCodec {
         )
     }
 
-    private static func appendInt(_ value: Int, to out: inout [UInt8]) {
-        out.append(contentsOf: String(value).utf8)
-    }
-
-    private static func appendStringMap(_ map: [String: String], to out: inout [UInt8]) {
-        out.append(UInt8(ascii: "{"))
-        var first = true
-        for key in map.keys.sorted() {
-            if !first { out.append(UInt8(ascii: ",")) }
-            first = false
-            JSONText.appendString(key, to: &out)
-            out.append(UInt8(ascii: ":"))
-            JSONText.appendString(map[key]!, to: &out)
-        }
-        out.append(UInt8(ascii: "}"))
+    /// An integral JSON number (`3`, `3.0`, `3e0`), as the envelope's integer fields accept it.
+    private static func integer(_ text: String) -> Int? {
+        Double(text).flatMap { Int(exactly: $0) }
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A small JSON encoder for task inputs that writes straight into a byte buffer: the common shapes (structs,
+/// An `Encoder` for task inputs that writes straight into a byte buffer through ``JSONText``: the common shapes (structs,
 /// arrays, dictionaries with string keys, strings, integers, booleans, optionals) encode several times faster than
 /// with Foundation's `JSONEncoder`. Anything it is unsure about (`Date`, `Data`, `URL`, `Decimal`, floating-point
 /// values that are not plain, nested or super encoders, a second container from one encoder, duplicate keys,
@@ -90,7 +90,7 @@ enum FastJSONEncoder {
         }
 
         func appendInteger<I: BinaryInteger>(_ value: I) {
-            out.append(contentsOf: String(value).utf8)
+            JSONText.appendInt(value, to: &out)
         }
 
         /// Plain decimal notation only (no exponent), as `JSONEncoder` writes it; `1.0` is written `1`.

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// The tasks a worker (or the inline provider) can run, keyed by ``ConveyorTask/name``.
 ///
@@ -81,13 +82,23 @@ final class AnyTaskHandler: Sendable {
         // JSONDecoder and JSONEncoder are thread-safe once configured; one pair per task avoids an allocation per job.
         let decoder = JSONDecoder()
         let encoder = JSONEncoder()
+        // Off once the fast decoder missed on a valid input of this type: later ones would be read twice.
+        let fastPath = FastPathSwitch()
         self.body = { payload, context, encodeOutput in
-            let input: T.Input
-            do {
+            var fast: T.Input?
+            if fastPath.isOn {
                 // The fast decoder handles common shapes; when unsure it gives up and JSONDecoder decides (and
                 // words the error).
-                input = try FastJSONDecoder.decode(T.Input.self, from: payload)
-            } catch {
+                do throws(FastJSONDecoder.GiveUp) {
+                    fast = try FastJSONDecoder.decode(T.Input.self, from: payload)
+                } catch {
+                    if error.typeMissed { fastPath.turnOff() }
+                }
+            }
+            let input: T.Input
+            if let fast {
+                input = fast
+            } else {
                 do {
                     input = try decoder.decode(T.Input.self, from: Data(payload))
                 } catch {
@@ -152,4 +163,13 @@ func describeCodingError(_ error: any Error) -> String {
     default:
         return String(describing: error)
     }
+}
+
+/// Whether a task's inputs still go through the fast decoder first.
+private final class FastPathSwitch: Sendable {
+    private let off = Atomic<Bool>(false)
+
+    var isOn: Bool { !off.load(ordering: .relaxed) }
+
+    func turnOff() { off.store(true, ordering: .relaxed) }
 }

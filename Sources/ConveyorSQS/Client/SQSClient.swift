@@ -64,13 +64,16 @@ package final class SQSClient: Sendable {
         self.signer = SigV4Signer(region: region, service: "sqs")
     }
 
+    /// What a response may be: SQS answers at most ten messages of at most 1 MiB each (escaped, up to twice that).
+    package static let responseLimits = JSONReader.Limits(maximumBytes: 64 << 20, maximumDepth: 64)
+
     /// Calls `action` with the JSON object `parameters` and returns the decoded JSON response object.
     ///
     /// `extraTimeout` lengthens the request timeout (for long polls). `queue` names the queue in logs (for a
     /// send action retried after its request may have been delivered).
     package func call(
-        _ action: String, _ parameters: [String: Any], extraTimeout: Duration = .zero, queue: String? = nil
-    ) async throws -> SQSJSON {
+        _ action: String, _ parameters: [String: JSONValue], extraTimeout: Duration = .zero, queue: String? = nil
+    ) async throws -> JSONValue {
         var mayHaveReachedSQS = false
         return try await call(action, parameters, extraTimeout: extraTimeout, queue: queue, mayHaveReachedSQS: &mayHaveReachedSQS)
     }
@@ -81,18 +84,16 @@ package final class SQSClient: Sendable {
     /// unknown. It stays `false` when no request can have reached SQS (refused connection, an answer that refused
     /// the request, a task cancelled before its request left).
     package func call(
-        _ action: String, _ parameters: [String: Any], extraTimeout: Duration = .zero, queue: String? = nil,
+        _ action: String, _ parameters: [String: JSONValue], extraTimeout: Duration = .zero, queue: String? = nil,
         mayHaveReachedSQS: inout Bool
-    ) async throws -> SQSJSON {
-        guard let body = SQSJSON.encode(parameters) else {
-            throw ConveyorError(.invalidParameter, "SQS \(action): parameters cannot be encoded as JSON")
-        }
-        let messageCount = (parameters["Entries"] as? [Any])?.count ?? 1
+    ) async throws -> JSONValue {
+        let body = JSONText.bytes(.object(parameters))
+        let messageCount = if case .array(let entries)? = parameters["Entries"] { entries.count } else { 1 }
         let response = try await send(
             action, body: body, extraTimeout: extraTimeout, queue: queue, messageCount: messageCount, mayHaveReachedSQS: &mayHaveReachedSQS
         )
         if response.isEmpty { return .object([:]) }
-        guard let object = SQSJSON.parse(response), case .object = object else {
+        guard let object = try? JSONReader.read(response, limits: Self.responseLimits), case .object = object else {
             throw ConveyorError(.brokerError, "SQS \(action): response is not a JSON object")
         }
         return object
@@ -234,7 +235,7 @@ package final class SQSClient: Sendable {
     package static func parseError(_ response: HTTPResponse, action: String) -> ConveyorError {
         var type = ""
         var message = ""
-        if let object = SQSJSON.parse(response.body) {
+        if let object = try? JSONReader.read(response.body, limits: Self.responseLimits) {
             if let t = object["__type"]?.string { type = t }
             if let m = (object["message"] ?? object["Message"])?.string { message = m }
         }

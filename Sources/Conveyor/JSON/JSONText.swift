@@ -1,5 +1,59 @@
-/// Minimal JSON string writing shared by the envelope codec, the providers and the command-line tool.
+/// The package's one JSON writer: envelopes, task inputs on the fast path (``FastJSONEncoder`` writes through it),
+/// SQS requests and the command-line tool's output. Object keys are written sorted, so equal values write equal
+/// bytes.
 package enum JSONText {
+    /// The bytes of `value`.
+    package static func bytes(_ value: JSONValue) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(256)
+        append(value, to: &out)
+        return out
+    }
+
+    /// Appends `value`. A number is written as its text, which must be a JSON number (``JSONValue/int(_:)`` and
+    /// ``JSONReader`` make only such).
+    package static func append(_ value: JSONValue, to out: inout [UInt8]) {
+        switch value {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let flag): out.append(contentsOf: (flag ? "true" : "false").utf8)
+        case .number(let text): out.append(contentsOf: text.utf8)
+        case .string(let text): appendString(text, to: &out)
+        case .array(let elements):
+            out.append(UInt8(ascii: "["))
+            for (i, element) in elements.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                append(element, to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let members):
+            out.append(UInt8(ascii: "{"))
+            for (i, key) in members.keys.sorted().enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                appendString(key, to: &out)
+                out.append(UInt8(ascii: ":"))
+                if let member = members[key] { append(member, to: &out) }
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// Appends an object of strings, keys sorted.
+    package static func appendStringMap(_ map: [String: String], to out: inout [UInt8]) {
+        out.append(UInt8(ascii: "{"))
+        for (i, key) in map.keys.sorted().enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            appendString(key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            appendString(map[key] ?? "", to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+    }
+
+    /// Appends an integer.
+    package static func appendInt(_ value: some BinaryInteger, to out: inout [UInt8]) {
+        out.append(contentsOf: String(value).utf8)
+    }
+
     /// Appends `string` as a quoted, escaped JSON string.
     ///
     /// The noncharacters U+FFFE and U+FFFF are written as `\ufffe` and `\uffff`: the JSON means the same, and it

@@ -10,16 +10,16 @@ import Synchronization
 /// `noop`: does nothing.
 struct NoopTask: ConveyorTask {
     static let name = "noop"
-    typealias Input = JSONValue
-    func run(_ input: JSONValue, context: JobContext) async throws -> NoOutput { NoOutput() }
+    typealias Input = FreeformJSON
+    func run(_ input: FreeformJSON, context: JobContext) async throws -> NoOutput { NoOutput() }
 }
 
 /// `echo`: logs its payload and returns it.
 struct EchoTask: ConveyorTask {
     static let name = "echo"
-    typealias Input = JSONValue
-    typealias Output = JSONValue
-    func run(_ input: JSONValue, context: JobContext) async throws -> JSONValue {
+    typealias Input = FreeformJSON
+    typealias Output = FreeformJSON
+    func run(_ input: FreeformJSON, context: JobContext) async throws -> FreeformJSON {
         context.logger.info("echo", metadata: ["echo.payload": .string(input.description)])
         return input
     }
@@ -38,21 +38,21 @@ struct SleepTask: ConveyorTask {
 /// `fail`: always throws, so the job is retried and finally dead-lettered.
 struct FailTask: ConveyorTask {
     static let name = "fail"
-    typealias Input = JSONValue
+    typealias Input = FreeformJSON
     struct Failure: Error, CustomStringConvertible {
         var description: String { "the fail task always fails" }
     }
-    func run(_ input: JSONValue, context: JobContext) async throws -> NoOutput { throw Failure() }
+    func run(_ input: FreeformJSON, context: JobContext) async throws -> NoOutput { throw Failure() }
 }
 
 /// `record`: appends `<job id> <attempt> <task> <payload>` as one line to a file, written before the job is
 /// acknowledged (one `write(2)` on an `O_APPEND` descriptor, so lines from concurrent jobs never interleave).
 struct RecordTask: ConveyorTask {
     static let name = "record"
-    typealias Input = JSONValue
+    typealias Input = FreeformJSON
     let file: RecordFile
 
-    func run(_ input: JSONValue, context: JobContext) async throws -> NoOutput {
+    func run(_ input: FreeformJSON, context: JobContext) async throws -> NoOutput {
         try file.append("\(context.jobID) \(context.attempt) \(context.taskName) \(input.description)\n")
         return NoOutput()
     }

@@ -1,13 +1,14 @@
 import Foundation
 
-/// Any JSON value, for the built-in tasks whose input is free-form.
-enum JSONValue: Codable, Sendable, Hashable, CustomStringConvertible {
+/// Any JSON value, for the built-in tasks whose input is free-form: `Codable`, with numbers as `Double` (the core's
+/// `JSONValue` is the wire-level tree, numbers kept as text, and not `Codable`).
+enum FreeformJSON: Codable, Sendable, Hashable, CustomStringConvertible {
     case null
     case bool(Bool)
     case number(Double)
     case string(String)
-    case array([JSONValue])
-    case object([String: JSONValue])
+    case array([FreeformJSON])
+    case object([String: FreeformJSON])
 
     init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
@@ -15,8 +16,8 @@ enum JSONValue: Codable, Sendable, Hashable, CustomStringConvertible {
         else if let b = try? c.decode(Bool.self) { self = .bool(b) }
         else if let n = try? c.decode(Double.self) { self = .number(n) }
         else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValue].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValue].self)) }
+        else if let a = try? c.decode([FreeformJSON].self) { self = .array(a) }
+        else { self = .object(try c.decode([String: FreeformJSON].self)) }
     }
 
     func encode(to encoder: any Encoder) throws {

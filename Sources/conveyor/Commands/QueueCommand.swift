@@ -32,14 +32,14 @@ struct QueueCommand: AsyncParsableCommand {
             Logger.bootstrapOnce()
             let logger = logging.makeLogger()
             try await reportingErrors {
-                let provider = try providerOptions.makeProvider(logger: logger, allowMemory: false)
-                guard let provisioning = provider.provisioning else {
-                    throw ConveyorError(.unsupported, "the \(provider.name) provider cannot create queues")
+                try await providerOptions.withProvider(logger: logger, allowMemory: false) { provider in
+                    guard let provisioning = provider.provisioning else {
+                        throw ConveyorError(.unsupported, "the \(provider.name) provider cannot create queues")
+                    }
+                    try await provisioning.createQueue(
+                        queue, options: QueueOptions(fifo: fifo, deadLetterQueue: dlq, maxReceiveCount: maxReceiveCount))
+                    print("created \(queue)")
                 }
-                try await provisioning.createQueue(
-                    queue, options: QueueOptions(fifo: fifo, deadLetterQueue: dlq, maxReceiveCount: maxReceiveCount))
-                print("created \(queue)")
-                try await provider.close()
             }
         }
     }
@@ -63,13 +63,13 @@ struct QueueCommand: AsyncParsableCommand {
             Logger.bootstrapOnce()
             let logger = logging.makeLogger()
             try await reportingErrors {
-                let provider = try providerOptions.makeProvider(logger: logger, allowMemory: false)
-                guard let provisioning = provider.provisioning else {
-                    throw ConveyorError(.unsupported, "the \(provider.name) provider cannot delete queues")
+                try await providerOptions.withProvider(logger: logger, allowMemory: false) { provider in
+                    guard let provisioning = provider.provisioning else {
+                        throw ConveyorError(.unsupported, "the \(provider.name) provider cannot delete queues")
+                    }
+                    try await provisioning.deleteQueue(queue)
+                    print("deleted \(queue)")
                 }
-                try await provisioning.deleteQueue(queue)
-                print("deleted \(queue)")
-                try await provider.close()
             }
         }
     }

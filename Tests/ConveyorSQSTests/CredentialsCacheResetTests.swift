@@ -17,14 +17,7 @@ struct CredentialsCacheResetTests {
 
     @Test func instanceMetadataProvider() async throws {
         let clock = CredentialsTestClock()
-        let imds = try LocalHTTPServer { request in
-            switch (request.method, request.path) {
-            case ("PUT", "/latest/api/token"): return (200, "imds-token")
-            case ("GET", "/latest/meta-data/iam/security-credentials/"): return (200, "worker-role")
-            case ("GET", "/latest/meta-data/iam/security-credentials/worker-role"): return (200, clock.credentialsJSON(expiresIn: 3600))
-            default: return (404, "")
-            }
-        }
+        let imds = try LocalHTTPServer.fakeInstanceMetadata { clock.credentialsJSON(expiresIn: 3600) }
         defer { imds.stop() }
         let environment = ["AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://127.0.0.1:\(imds.port)"]
         let provider = InstanceMetadataCredentialsProvider(environment: environment, timeout: .seconds(10), cache: clock.cacheConfiguration())

@@ -98,6 +98,21 @@ struct ConformanceContext: Sendable {
 
     // MARK: Messages
 
+    /// The queue's only dead letter, checked to decode to job `sent`; `when` says when it was listed, for the
+    /// failure message.
+    func onlyDeadLetter(
+        in dlq: any DeadLetterQueueProvider, is sent: Envelope, _ when: String, fileID: String = #fileID, line: Int = #line
+    ) async throws -> DeadLetter {
+        let letters = try await dlq.deadLetters(of: queue, limit: 10)
+        try require(letters.count == 1, "\(letters.count) dead letters \(when), expected 1", fileID: fileID, line: line)
+        let letter = letters[0]
+        guard case .success(let envelope) = letter.envelope else {
+            throw failure("the dead letter does not decode: \(letter.envelope)", fileID: fileID, line: line)
+        }
+        try require(envelope.id == sent.id, "dead letter is job \(envelope.id), expected \(sent.id)", fileID: fileID, line: line)
+        return letter
+    }
+
     /// A distinct envelope for this queue.
     func envelope(_ task: String = "conformance.task", priority: Int = 0, dedup: String? = nil, index: Int = 0) -> Envelope {
         Envelope(

@@ -62,13 +62,7 @@ extension ProviderConformance {
             worker.triggerGracefulShutdown()
             try await running.value
 
-            let letters = try await dlq.deadLetters(of: q.queue, limit: 10)
-            try q.require(letters.count == 1, "\(letters.count) dead letters after the worker stopped, expected 1")
-            let letter = letters[0]
-            guard case .success(let envelope) = letter.envelope else {
-                throw q.failure("the dead letter does not decode: \(letter.envelope)")
-            }
-            try q.require(envelope.id == sent.id, "dead letter is job \(envelope.id), expected \(sent.id)")
+            let letter = try await q.onlyDeadLetter(in: dlq, is: sent, "after the worker stopped")
             try q.require(letter.attempts == 3, "dead letter attempts \(letter.attempts), expected 3 (maxAttempts)")
             try q.require(letter.reason.code == "task_error", "dead letter reason code \"\(letter.reason.code)\", expected task_error")
             try q.require(

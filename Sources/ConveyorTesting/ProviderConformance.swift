@@ -198,13 +198,7 @@ public enum ProviderConformance {
                 let letters = try await dlq.deadLetters(of: q.queue, limit: 10)
                 return (letters.count == 1, "\(letters.count) dead letters")
             }
-            let letters = try await dlq.deadLetters(of: q.queue, limit: 10)
-            try q.require(letters.count == 1, "\(letters.count) dead letters listed, expected 1")
-            let letter = letters[0]
-            guard case .success(let envelope) = letter.envelope else {
-                throw q.failure("the dead letter does not decode: \(letter.envelope)")
-            }
-            try q.require(envelope.id == sent.id, "dead letter is job \(envelope.id), expected \(sent.id)")
+            let letter = try await q.onlyDeadLetter(in: dlq, is: sent, "listed")
             try q.require(letter.reason == reason, "dead letter reason \(letter.reason), expected \(reason)")
             try q.require(letter.attempts == 1, "dead letter attempts \(letter.attempts), expected 1")
 

@@ -411,14 +411,3 @@ final class WorkerRuntime: Sendable {
         }
     }
 }
-
-extension Duration {
-    /// The duration in nanoseconds, saturating at the ends of `Int64` (about 292 years).
-    var nanoseconds: Int64 {
-        let (seconds, attoseconds) = components
-        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        if overflow { return seconds < 0 ? .min : .max }
-        let (sum, overflowSum) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
-        return overflowSum ? (seconds < 0 ? .min : .max) : sum
-    }
-}

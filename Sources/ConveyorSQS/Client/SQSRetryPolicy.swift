@@ -1,3 +1,5 @@
+import Conveyor
+
 /// How SQS requests that failed for a transient reason (5xx, throttling, connection errors) are retried: capped
 /// exponential backoff with full jitter.
 public struct SQSRetryPolicy: Sendable, Hashable {
@@ -24,10 +26,6 @@ public struct SQSRetryPolicy: Sendable, Hashable {
         let factor = 1 << exponent
         // Compared before multiplying, so that no configuration can overflow.
         let ceiling = baseDelay > maxDelay / factor ? maxDelay : baseDelay * factor
-        let (seconds, attoseconds) = ceiling.components
-        let (whole, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        let (sum, sumOverflow) = whole.addingReportingOverflow(attoseconds / 1_000_000_000)
-        let nanos = overflow || sumOverflow ? Int64.max : sum
-        return .nanoseconds(Int64.random(in: 0...max(0, nanos)))
+        return .nanoseconds(Int64.random(in: 0...max(0, ceiling.nanoseconds)))
     }
 }

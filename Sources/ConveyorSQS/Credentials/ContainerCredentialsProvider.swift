@@ -24,14 +24,15 @@ public struct ContainerCredentialsProvider: AWSCredentialsProvider, CustomString
 
     /// The environment read.
     public var environment: [String: String] {
-        didSet { cache = CredentialsCache(source: sourceDescription, configuration: cacheConfiguration) }
+        get { state.environment }
+        set { state.environment = newValue }
     }
     /// Per-request timeout.
     public var timeout: Duration {
-        didSet { cache = CredentialsCache(source: sourceDescription, configuration: cacheConfiguration) }
+        get { state.timeout }
+        set { state.timeout = newValue }
     }
-    private let cacheConfiguration: CredentialsCache.Configuration
-    private var cache: CredentialsCache
+    private var state: EndpointCredentialsState
 
     /// Creates a provider reading `environment`.
     public init(environment: [String: String] = ProcessInfo.processInfo.environment, timeout: Duration = .seconds(2)) {
@@ -40,10 +41,8 @@ public struct ContainerCredentialsProvider: AWSCredentialsProvider, CustomString
 
     /// Creates a provider whose cache refreshes as `cache` says (clock, margins, logger: for tests).
     package init(environment: [String: String], timeout: Duration = .seconds(2), cache: CredentialsCache.Configuration) {
-        self.environment = environment
-        self.timeout = timeout
-        self.cacheConfiguration = cache
-        self.cache = CredentialsCache(source: "container credentials", configuration: cache)
+        self.state = EndpointCredentialsState(
+            source: "container credentials", environment: environment, timeout: timeout, cacheConfiguration: cache)
     }
 
     /// `"container credentials"`.
@@ -54,17 +53,8 @@ public struct ContainerCredentialsProvider: AWSCredentialsProvider, CustomString
     /// allowed, or it cannot be reached or answers with an error (and no cached credentials are still valid).
     public func credentials() async throws -> AWSCredentials {
         let url = try endpointURL()
-        return try await cache.credentials { [self] in
-            // A short-lived transfer loop per fetch: credentials are fetched rarely.
-            let http = CurlMultiLoop(name: "conveyor.credentials")
-            do {
-                let result = try await fetch(http, url: url, headers: try authorizationHeaders())
-                await http.close()
-                return result
-            } catch {
-                await http.close()
-                throw error
-            }
+        return try await state.credentials { [self] http in
+            try await fetch(http, url: url, headers: try authorizationHeaders())
         }
     }
 

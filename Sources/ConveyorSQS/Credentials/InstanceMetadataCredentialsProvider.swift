@@ -16,14 +16,15 @@ public struct InstanceMetadataCredentialsProvider: AWSCredentialsProvider, Custo
 
     /// The environment read.
     public var environment: [String: String] {
-        didSet { cache = CredentialsCache(source: sourceDescription, configuration: cacheConfiguration) }
+        get { state.environment }
+        set { state.environment = newValue }
     }
     /// Per-request timeout.
     public var timeout: Duration {
-        didSet { cache = CredentialsCache(source: sourceDescription, configuration: cacheConfiguration) }
+        get { state.timeout }
+        set { state.timeout = newValue }
     }
-    private let cacheConfiguration: CredentialsCache.Configuration
-    private var cache: CredentialsCache
+    private var state: EndpointCredentialsState
 
     /// Creates a provider reading `environment`.
     public init(environment: [String: String] = ProcessInfo.processInfo.environment, timeout: Duration = .seconds(1)) {
@@ -32,10 +33,8 @@ public struct InstanceMetadataCredentialsProvider: AWSCredentialsProvider, Custo
 
     /// Creates a provider whose cache refreshes as `cache` says (clock, margins, logger: for tests).
     package init(environment: [String: String], timeout: Duration = .seconds(1), cache: CredentialsCache.Configuration) {
-        self.environment = environment
-        self.timeout = timeout
-        self.cacheConfiguration = cache
-        self.cache = CredentialsCache(source: "EC2 instance metadata", configuration: cache)
+        self.state = EndpointCredentialsState(
+            source: "EC2 instance metadata", environment: environment, timeout: timeout, cacheConfiguration: cache)
     }
 
     /// `"EC2 instance metadata"`.
@@ -50,17 +49,8 @@ public struct InstanceMetadataCredentialsProvider: AWSCredentialsProvider, Custo
         }
         var base = environment["AWS_EC2_METADATA_SERVICE_ENDPOINT"] ?? "http://169.254.169.254"
         while base.hasSuffix("/") { base.removeLast() }
-        return try await cache.credentials { [self, base] in
-            // A short-lived transfer loop per fetch: credentials are fetched rarely.
-            let http = CurlMultiLoop(name: "conveyor.credentials")
-            do {
-                let result = try await fetch(http, base: base)
-                await http.close()
-                return result
-            } catch {
-                await http.close()
-                throw error
-            }
+        return try await state.credentials { [self, base] http in
+            try await fetch(http, base: base)
         }
     }
 

@@ -446,8 +446,8 @@ private final class Transfer: @unchecked Sendable {
         return ok ? nil : HTTPTransportError(code: HTTPTransportError.notStarted, message: "could not configure the HTTP request for \(request.method)", timedOut: false)
     }
 
+    /// `d` in whole milliseconds, at least 1 (curl reads 0 as no timeout); saturating, so no timeout can trap.
     private static func milliseconds(_ d: Duration) -> Int {
-        let (seconds, attoseconds) = d.components
-        return max(1, Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000))
+        max(1, Int(d.nanoseconds / 1_000_000))
     }
 }

@@ -24,13 +24,15 @@ struct DeadLetterCommand: AsyncParsableCommand {
         @OptionGroup var logging: LoggingOptions
         @Option(help: "Queue whose dead letters to use.") var queue: String = "default"
 
-        func provider() throws -> any DeadLetterQueueProvider {
+        /// Runs `body` with the provider's dead-letter operations, closing the provider on every path.
+        func withDeadLetters<T>(_ body: (any DeadLetterQueueProvider) async throws -> T) async throws -> T {
             Logger.bootstrapOnce()
-            let provider = try providerOptions.makeProvider(logger: logging.makeLogger(), allowMemory: false)
-            guard let dlq = provider.deadLetterQueues else {
-                throw ConveyorError(.unsupported, "the \(provider.name) provider has no dead-letter operations")
+            return try await providerOptions.withProvider(logger: logging.makeLogger(), allowMemory: false) { provider in
+                guard let dlq = provider.deadLetterQueues else {
+                    throw ConveyorError(.unsupported, "the \(provider.name) provider has no dead-letter operations")
+                }
+                return try await body(dlq)
             }
-            return dlq
         }
     }
 
@@ -42,11 +44,11 @@ struct DeadLetterCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let provider = try common.provider()
-                let letters = try await provider.deadLetters(of: common.queue, limit: limit)
-                for letter in letters { print(DeadLetterCommand.line(letter, json: json)) }
-                if !json { Terminal.error("\(letters.count) dead-lettered job(s) shown") }
-                try await provider.close()
+                try await common.withDeadLetters { provider in
+                    let letters = try await provider.deadLetters(of: common.queue, limit: limit)
+                    for letter in letters { print(DeadLetterCommand.line(letter, json: json)) }
+                    if !json { Terminal.error("\(letters.count) dead-lettered job(s) shown") }
+                }
             }
         }
     }
@@ -58,24 +60,24 @@ struct DeadLetterCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let provider = try common.provider()
-                let letters = try await provider.deadLetters(of: common.queue, limit: 1000)
-                let match = letters.first { letter in
-                    if case .success(let envelope) = letter.envelope { return envelope.id.rawValue == id }
-                    return false
+                try await common.withDeadLetters { provider in
+                    let letters = try await provider.deadLetters(of: common.queue, limit: 1000)
+                    let match = letters.first { letter in
+                        if case .success(let envelope) = letter.envelope { return envelope.id.rawValue == id }
+                        return false
+                    }
+                    guard let letter = match else {
+                        throw ConveyorError(.invalidParameter, "no dead-lettered job \(id) in the first 1000 of \(common.queue)")
+                    }
+                    switch letter.envelope {
+                    case .success(let envelope):
+                        print(String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self))
+                    case .failure(let error):
+                        print("undecodable body (\(error.message)): \(letter.rawBody.map { String(decoding: $0.prefix(2000), as: UTF8.self) } ?? "")")
+                    }
+                    print("reason: \(letter.reason)")
+                    print("attempts: \(letter.attempts)")
                 }
-                guard let letter = match else {
-                    throw ConveyorError(.invalidParameter, "no dead-lettered job \(id) in the first 1000 of \(common.queue)")
-                }
-                switch letter.envelope {
-                case .success(let envelope):
-                    print(String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self))
-                case .failure(let error):
-                    print("undecodable body (\(error.message)): \(letter.rawBody.map { String(decoding: $0.prefix(2000), as: UTF8.self) } ?? "")")
-                }
-                print("reason: \(letter.reason)")
-                print("attempts: \(letter.attempts)")
-                try await provider.close()
             }
         }
     }
@@ -90,32 +92,32 @@ struct DeadLetterCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let provider = try common.provider()
-                let queue = common.queue
-                Terminal.progress("redriving \(queue)…")
-                let selected: Set<JobID>? = ids.isEmpty ? nil : Set(ids.map { JobID($0) })
-                let moved = try await withThrowingTaskGroup(of: Int?.self) { group in
-                    group.addTask { try await provider.redrive(queue, ids: selected) }
-                    if Terminal.isInteractive {
-                        // On a terminal only: how many are left in the dead-letter queue, twice a second.
-                        group.addTask {
-                            let start = (try? await provider.stats(of: queue).deadLettered) ?? 0
-                            while true {
-                                try await Task.sleep(for: .milliseconds(500))
-                                guard let left = try? await provider.stats(of: queue).deadLettered else { continue }
-                                Terminal.progress("redriving \(queue): \(max(0, start - left)) of \(start) moved, \(left) left…")
+                try await common.withDeadLetters { provider in
+                    let queue = common.queue
+                    Terminal.progress("redriving \(queue)…")
+                    let selected: Set<JobID>? = ids.isEmpty ? nil : Set(ids.map { JobID($0) })
+                    let moved = try await withThrowingTaskGroup(of: Int?.self) { group in
+                        group.addTask { try await provider.redrive(queue, ids: selected) }
+                        if Terminal.isInteractive {
+                            // On a terminal only: how many are left in the dead-letter queue, twice a second.
+                            group.addTask {
+                                let start = (try? await provider.stats(of: queue).deadLettered) ?? 0
+                                while true {
+                                    try await Task.sleep(for: .milliseconds(500))
+                                    guard let left = try? await provider.stats(of: queue).deadLettered else { continue }
+                                    Terminal.progress("redriving \(queue): \(max(0, start - left)) of \(start) moved, \(left) left…")
+                                }
                             }
                         }
+                        defer { group.cancelAll() }
+                        while let result = try await group.next() {
+                            if let moved = result { return moved }
+                        }
+                        return 0
                     }
-                    defer { group.cancelAll() }
-                    while let result = try await group.next() {
-                        if let moved = result { return moved }
-                    }
-                    return 0
+                    Terminal.endProgress()
+                    print("redrove \(moved) job(s) to \(common.queue)")
                 }
-                Terminal.endProgress()
-                print("redrove \(moved) job(s) to \(common.queue)")
-                try await provider.close()
             }
         }
     }
@@ -135,10 +137,10 @@ struct DeadLetterCommand: AsyncParsableCommand {
                     refusal: "purge the dead letters of \(common.queue)")
             }
             try await reportingErrors {
-                let provider = try common.provider()
-                let count = try await provider.purgeDeadLetters(of: common.queue)
-                print("purged \(count) job(s)")
-                try await provider.close()
+                try await common.withDeadLetters { provider in
+                    let count = try await provider.purgeDeadLetters(of: common.queue)
+                    print("purged \(count) job(s)")
+                }
             }
         }
     }

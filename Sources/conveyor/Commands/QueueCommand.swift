@@ -29,17 +29,12 @@ struct QueueCommand: AsyncParsableCommand {
         var maxReceiveCount: Int?
 
         func run() async throws {
-            Logger.bootstrapOnce()
-            let logger = logging.makeLogger()
             try await reportingErrors {
-                let provider = try providerOptions.makeProvider(logger: logger, allowMemory: false)
-                guard let provisioning = provider.provisioning else {
-                    throw ConveyorError(.unsupported, "the \(provider.name) provider cannot create queues")
+                try await QueueCommand.withProvisioning(providerOptions, logging, to: "create") { provisioning in
+                    try await provisioning.createQueue(
+                        queue, options: QueueOptions(fifo: fifo, deadLetterQueue: dlq, maxReceiveCount: maxReceiveCount))
+                    print("created \(queue)")
                 }
-                try await provisioning.createQueue(
-                    queue, options: QueueOptions(fifo: fifo, deadLetterQueue: dlq, maxReceiveCount: maxReceiveCount))
-                print("created \(queue)")
-                try await provider.close()
             }
         }
     }
@@ -60,17 +55,27 @@ struct QueueCommand: AsyncParsableCommand {
                     queue, question: "Delete queue \(queue) and its dead-letter queue, with every job in them?",
                     refusal: "delete queue \(queue)")
             }
-            Logger.bootstrapOnce()
-            let logger = logging.makeLogger()
             try await reportingErrors {
-                let provider = try providerOptions.makeProvider(logger: logger, allowMemory: false)
-                guard let provisioning = provider.provisioning else {
-                    throw ConveyorError(.unsupported, "the \(provider.name) provider cannot delete queues")
+                try await QueueCommand.withProvisioning(providerOptions, logging, to: "delete") { provisioning in
+                    try await provisioning.deleteQueue(queue)
+                    print("deleted \(queue)")
                 }
-                try await provisioning.deleteQueue(queue)
-                print("deleted \(queue)")
-                try await provider.close()
             }
+        }
+    }
+
+    /// Runs `body` with the provider's provisioning operations, closing the provider on every path; throws
+    /// ``ConveyorError/Code/unsupported`` when the provider cannot `verb` queues.
+    static func withProvisioning(
+        _ providerOptions: ProviderOptions, _ logging: LoggingOptions, to verb: String,
+        _ body: (any QueueProvisioningProvider) async throws -> Void
+    ) async throws {
+        Logger.bootstrapOnce()
+        try await providerOptions.withProvider(logger: logging.makeLogger(), allowMemory: false) { provider in
+            guard let provisioning = provider.provisioning else {
+                throw ConveyorError(.unsupported, "the \(provider.name) provider cannot \(verb) queues")
+            }
+            try await body(provisioning)
         }
     }
 }

@@ -23,13 +23,29 @@ struct ScheduleCommand: AsyncParsableCommand {
         @OptionGroup var logging: LoggingOptions
         @Option(help: "Base name of the scheduler's queues.") var schedulesQueue: String = "conveyor-schedules"
 
+        /// A scheduler on a new provider; the caller closes the provider.
         func scheduler() throws -> JobScheduler {
+            let logger = startLogging()
+            return scheduler(on: try providerOptions.makeProvider(logger: logger), logger: logger)
+        }
+
+        /// Runs `body` with a scheduler on a new provider, closing the provider on every path.
+        func withScheduler<T>(_ body: (JobScheduler) async throws -> T) async throws -> T {
+            let logger = startLogging()
+            return try await providerOptions.withProvider(logger: logger) { provider in
+                try await body(scheduler(on: provider, logger: logger))
+            }
+        }
+
+        private func startLogging() -> Logger {
             Logger.bootstrapOnce()
             if providerOptions.kind == "memory" {
                 Terminal.error("note: the memory provider lives inside this process; schedules added here are gone when it exits")
             }
-            let logger = logging.makeLogger()
-            let provider = try providerOptions.makeProvider(logger: logger)
+            return logging.makeLogger()
+        }
+
+        private func scheduler(on provider: any QueueProvider, logger: Logger) -> JobScheduler {
             // A provider that needs short-lived connections to read the registry (RabbitMQ) opens them itself.
             let configuration = JobScheduler.Configuration(
                 timerQueue: schedulesQueue,
@@ -47,11 +63,11 @@ struct ScheduleCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let scheduler = try common.scheduler()
-                let jobs = try await scheduler.registeredJobs()
-                for job in jobs { print(ScheduleCommand.line(job, json: json)) }
-                if !json { Terminal.error("\(jobs.count) schedule(s)") }
-                try await scheduler.provider.close()
+                try await common.withScheduler { scheduler in
+                    let jobs = try await scheduler.registeredJobs()
+                    for job in jobs { print(ScheduleCommand.line(job, json: json)) }
+                    if !json { Terminal.error("\(jobs.count) schedule(s)") }
+                }
             }
         }
     }
@@ -87,10 +103,10 @@ struct ScheduleCommand: AsyncParsableCommand {
                     id: id, schedule: Schedule(parsing: schedule, timeZone: timeZone), task: task, payload: Array(payload.utf8),
                     queue: queue, missedSlotPolicy: policy
                 )
-                let scheduler = try common.scheduler()
-                try await scheduler.register(job)
-                print(ScheduleCommand.line(job, json: false))
-                try await scheduler.provider.close()
+                try await common.withScheduler { scheduler in
+                    try await scheduler.register(job)
+                    print(ScheduleCommand.line(job, json: false))
+                }
             }
         }
     }
@@ -104,9 +120,7 @@ struct ScheduleCommand: AsyncParsableCommand {
 
         func run() async throws {
             try await reportingErrors {
-                let scheduler = try common.scheduler()
-                let removed = try await scheduler.remove(id)
-                try await scheduler.provider.close()
+                let removed = try await common.withScheduler { scheduler in try await scheduler.remove(id) }
                 guard removed else { throw ConveyorError(.invalidParameter, "no schedule \(id) is registered") }
                 Terminal.error("removed \(id)")
             }

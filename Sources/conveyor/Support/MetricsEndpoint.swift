@@ -45,7 +45,7 @@ struct MetricsEndpoint: Service {
         let onListening = self.onListening
         let application = Application(
             router: router,
-            server: .http1(configuration: .init(idleTimeout: .nanoseconds(Self.nanoseconds(configuration.idleTimeout)))),
+            server: .http1(configuration: .init(idleTimeout: .nanoseconds(max(0, configuration.idleTimeout.nanoseconds)))),
             configuration: ApplicationConfiguration(address: .hostname(host, port: configuration.port)),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
@@ -61,14 +61,5 @@ struct MetricsEndpoint: Service {
                 .invalidConfiguration,
                 "metrics endpoint on \(host):\(configuration.port) (--metrics-bind, --metrics-port): \(error)")
         }
-    }
-
-    /// `duration` in whole nanoseconds, clamped to `Int64`.
-    static func nanoseconds(_ duration: Duration) -> Int64 {
-        let (seconds, attoseconds) = duration.components
-        let (scaled, overflow) = seconds.multipliedReportingOverflow(by: 1_000_000_000)
-        guard !overflow else { return seconds < 0 ? .min : .max }
-        let (total, overflowed) = scaled.addingReportingOverflow(attoseconds / 1_000_000_000)
-        return overflowed ? .max : max(0, total)
     }
 }

@@ -11,12 +11,9 @@ extension MemoryQueueProvider: DeadLetterQueueProvider {
     public func redrive(_ queue: String, ids: Set<JobID>?) async throws -> Int {
         let now = clock.now
         let date = Date()
-        var actions: [MemoryAction] = []
-        let moved = try state.withLock { state throws(ConveyorError) in
+        return try withState { state, actions throws(ConveyorError) in
             try state.redrive(queue, ids: ids, now: now, date: date, actions: &actions)
         }
-        run(actions)
-        return moved
     }
 
     /// Deletes every dead-lettered message of `queue`.

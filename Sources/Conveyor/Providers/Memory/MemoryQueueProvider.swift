@@ -86,12 +86,9 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
     public func enqueue(_ messages: [OutgoingMessage], to queue: String) async throws -> [EnqueueResult] {
         let now = clock.now
         let date = Date()
-        var actions: [MemoryAction] = []
-        let results = try state.withLock { state throws(ConveyorError) in
+        return try withState { state, actions throws(ConveyorError) in
             try state.enqueue(messages, to: queue, now: now, date: date, actions: &actions)
         }
-        run(actions)
-        return results
     }
 
     /// Stores a raw message body as a broker would receive it from a foreign producer. The body is decoded with
@@ -105,11 +102,9 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
         case .failure(let error):
             let now = clock.now
             let date = Date()
-            var actions: [MemoryAction] = []
-            try state.withLock { state throws(ConveyorError) in
+            try withState { state, actions throws(ConveyorError) in
                 try state.enqueueMalformed(body, error: error, to: queue, delay: delay, now: now, date: date, actions: &actions)
             }
-            run(actions)
         }
     }
 
@@ -122,11 +117,9 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
         }
         let start = clock.now
         let willWait = wait > .zero && !Task.isCancelled
-        var actions: [MemoryAction] = []
-        let outcome = try state.withLock { state throws(ConveyorError) in
+        let outcome = try withState { state, actions throws(ConveyorError) in
             try state.receive(from: queue, max: max, now: start, willWait: willWait, actions: &actions)
         }
-        run(actions)
         switch outcome {
         case .messages(let messages):
             return messages
@@ -135,13 +128,11 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
             return try await withTaskCancellationHandler {
                 try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<[ReceivedMessage], any Error>) in
                     let waiter = MemoryWaiter(id: waiterID, max: max, deadline: deadline, continuation: continuation)
-                    var actions: [MemoryAction] = []
-                    state.withLock { state in
+                    withState { state, actions in
                         // Checked under the lock: a cancellation that ran its handler before the waiter was
                         // registered is seen here.
                         state.addWaiter(waiter, to: queue, now: clock.now, cancelled: Task.isCancelled, actions: &actions)
                     }
-                    run(actions)
                 }
             } onCancel: {
                 run(state.withLock { $0.cancelWaiter(waiterID, queue: queue) })
@@ -159,11 +150,9 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
     /// when `retryAfter` is nil. Stale receipts are ignored.
     public func fail(_ message: ReceivedMessage, reason: FailureReason, retryAfter: Duration?) async throws {
         let now = clock.now
-        var actions: [MemoryAction] = []
-        try state.withLock { state throws(ConveyorError) in
+        try withState { state, actions throws(ConveyorError) in
             try state.fail(message, reason: reason, retryAfter: retryAfter, now: now, actions: &actions)
         }
-        run(actions)
     }
 
     /// `false`: a released message comes back with the attempt number it had, as if it had not been received.
@@ -173,22 +162,18 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
     /// does not grow). Stale receipts are ignored.
     public func release(_ messages: [ReceivedMessage]) async throws {
         let now = clock.now
-        var actions: [MemoryAction] = []
-        try state.withLock { state throws(ConveyorError) in
+        try withState { state, actions throws(ConveyorError) in
             try state.release(messages, now: now, actions: &actions)
         }
-        run(actions)
     }
 
     /// Keeps the message invisible for `duration` from now (zero makes it visible at once). Stale receipts are
     /// ignored.
     public func extendVisibility(_ message: ReceivedMessage, by duration: Duration) async throws {
         let now = clock.now
-        var actions: [MemoryAction] = []
-        try state.withLock { state throws(ConveyorError) in
+        try withState { state, actions throws(ConveyorError) in
             try state.extendVisibility(message, by: duration, now: now, actions: &actions)
         }
-        run(actions)
     }
 
     /// Exact counts of `queue`.
@@ -199,12 +184,9 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
 
     public func stats(of queue: String) async throws -> QueueStats {
         let now = clock.now
-        var actions: [MemoryAction] = []
-        let stats = try state.withLock { state throws(ConveyorError) in
+        return try withState { state, actions throws(ConveyorError) in
             try state.stats(of: queue, now: now, actions: &actions)
         }
-        run(actions)
-        return stats
     }
 
     /// Drops every queue and message and wakes pending receives with ``ConveyorError/Code/closed``; later calls
@@ -214,6 +196,17 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
     }
 
     // MARK: Actions
+
+    /// Runs `body` on the locked state with an empty action list, then, with the lock released, the actions it
+    /// decided (none when it throws).
+    func withState<T, Failure: Error>(
+        _ body: (inout MemoryBrokerState, inout [MemoryAction]) throws(Failure) -> sending T
+    ) throws(Failure) -> sending T {
+        var actions: [MemoryAction] = []
+        let result = try state.withLock { state throws(Failure) in try body(&state, &actions) }
+        run(actions)
+        return result
+    }
 
     /// Runs actions decided under the lock.
     func run(_ actions: [MemoryAction]) {
@@ -245,9 +238,6 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
     }
 
     private func timerFired(id: UInt64, queue: String) -> ContinuousClock.Instant? {
-        var actions: [MemoryAction] = []
-        let next = state.withLock { $0.timerFired(id: id, queue: queue, now: clock.now, actions: &actions) }
-        run(actions)
-        return next
+        withState { state, actions in state.timerFired(id: id, queue: queue, now: clock.now, actions: &actions) }
     }
 }

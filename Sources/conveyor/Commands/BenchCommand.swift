@@ -42,22 +42,23 @@ struct BenchCommand: AsyncParsableCommand {
         Logger.bootstrapOnce()
         let logger = logging.makeLogger()
         try await reportingErrors {
-            let provider = try providerOptions.makeProvider(logger: logger)
-            let queueName = queue ?? "bench-\(UInt32.random(in: 0...UInt32.max))"
-            var createdQueue = false
-            if queue == nil, let provisioning = provider.provisioning {
-                try await provisioning.createQueue(queueName, options: QueueOptions())
-                createdQueue = true
+            let report = try await providerOptions.withProvider(logger: logger) { provider in
+                let queueName = queue ?? "bench-\(UInt32.random(in: 0...UInt32.max))"
+                var createdQueue = false
+                if queue == nil, let provisioning = provider.provisioning {
+                    try await provisioning.createQueue(queueName, options: QueueOptions())
+                    createdQueue = true
+                }
+                let report = try await BenchRunner(
+                    provider: provider, queue: queueName, jobs: jobs, concurrency: concurrency,
+                    payloadBytes: payloadBytes, producers: producers, batchSize: batchSize,
+                    latencySamples: latencySamples, logger: logger
+                ).run()
+                if createdQueue, let provisioning = provider.provisioning {
+                    try? await provisioning.deleteQueue(queueName)
+                }
+                return report
             }
-            let report = try await BenchRunner(
-                provider: provider, queue: queueName, jobs: jobs, concurrency: concurrency,
-                payloadBytes: payloadBytes, producers: producers, batchSize: batchSize,
-                latencySamples: latencySamples, logger: logger
-            ).run()
-            if createdQueue, let provisioning = provider.provisioning {
-                try? await provisioning.deleteQueue(queueName)
-            }
-            try await provider.close()
             report.printHuman()
             print(report.json)
         }

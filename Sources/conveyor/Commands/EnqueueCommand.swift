@@ -47,38 +47,38 @@ struct EnqueueCommand: AsyncParsableCommand {
         Logger.bootstrapOnce()
         let logger = logging.makeLogger()
         try await reportingErrors {
-            let provider = try providerOptions.makeProvider(logger: logger, allowMemory: false)
-            let client = ConveyorClient(provider: provider, logger: logger)
-            let options = EnqueueOptions(
-                delay: delay?.duration,
-                priority: priority,
-                deduplicationKey: dedupKey,
-                correlationID: correlationID,
-                queue: queue,
-                maxAttempts: maxAttempts
-            )
-            let body = Array(payload.utf8)
-            let chunkSize = 500
-            var sent = 0
-            while sent < count {
-                let n = min(chunkSize, count - sent)
-                let results = try await client.enqueueRaw(
-                    task: task, payloads: Array(repeating: body, count: n), options: options)
-                var out = ""
-                for result in results {
-                    if json {
-                        out += #"{"id":\#(JSONText.quoted(result.jobID.rawValue)),"queue":\#(JSONText.quoted(queue)),"deduplicated":\#(result.deduplicated)}"#
-                    } else {
-                        out += result.jobID.rawValue
+            try await providerOptions.withProvider(logger: logger, allowMemory: false) { provider in
+                let client = ConveyorClient(provider: provider, logger: logger)
+                let options = EnqueueOptions(
+                    delay: delay?.duration,
+                    priority: priority,
+                    deduplicationKey: dedupKey,
+                    correlationID: correlationID,
+                    queue: queue,
+                    maxAttempts: maxAttempts
+                )
+                let body = Array(payload.utf8)
+                let chunkSize = 500
+                var sent = 0
+                while sent < count {
+                    let n = min(chunkSize, count - sent)
+                    let results = try await client.enqueueRaw(
+                        task: task, payloads: Array(repeating: body, count: n), options: options)
+                    var out = ""
+                    for result in results {
+                        if json {
+                            out += #"{"id":\#(JSONText.quoted(result.jobID.rawValue)),"queue":\#(JSONText.quoted(queue)),"deduplicated":\#(result.deduplicated)}"#
+                        } else {
+                            out += result.jobID.rawValue
+                        }
+                        out += "\n"
                     }
-                    out += "\n"
+                    Terminal.writeOut(out)
+                    sent += n
+                    if count > chunkSize { Terminal.progress("enqueued \(sent)/\(count)") }
                 }
-                Terminal.writeOut(out)
-                sent += n
-                if count > chunkSize { Terminal.progress("enqueued \(sent)/\(count)") }
+                Terminal.endProgress()
             }
-            Terminal.endProgress()
-            try await provider.close()
         }
     }
 }

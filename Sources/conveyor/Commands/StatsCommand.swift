@@ -29,23 +29,23 @@ struct StatsCommand: AsyncParsableCommand {
         Logger.bootstrapOnce()
         let logger = logging.makeLogger()
         try await reportingErrors {
-            let provider = try providerOptions.makeProvider(logger: logger, allowMemory: false)
-            repeat {
-                let stats = try await provider.stats(of: queue)
-                if json {
-                    Terminal.writeOut(#"{"queue":\#(JSONText.quoted(queue)),"ready":\#(stats.ready),"in_flight":\#(stats.inFlight),"delayed":\#(stats.delayed),"dead_lettered":\#(stats.deadLettered)}"# + "\n")
-                } else {
-                    let line = "\(queue): ready \(stats.ready)  in flight \(stats.inFlight)  delayed \(stats.delayed)  dead-lettered \(stats.deadLettered)"
-                    if watch && Terminal.isInteractive {
-                        Terminal.writeOut("\r\u{1B}[2K\(line)")
+            try await providerOptions.withProvider(logger: logger, allowMemory: false) { provider in
+                repeat {
+                    let stats = try await provider.stats(of: queue)
+                    if json {
+                        Terminal.writeOut(#"{"queue":\#(JSONText.quoted(queue)),"ready":\#(stats.ready),"in_flight":\#(stats.inFlight),"delayed":\#(stats.delayed),"dead_lettered":\#(stats.deadLettered)}"# + "\n")
                     } else {
-                        // Unbuffered, so a pipe sees every refresh at once.
-                        Terminal.writeOut(line + "\n")
+                        let line = "\(queue): ready \(stats.ready)  in flight \(stats.inFlight)  delayed \(stats.delayed)  dead-lettered \(stats.deadLettered)"
+                        if watch && Terminal.isInteractive {
+                            Terminal.writeOut("\r\u{1B}[2K\(line)")
+                        } else {
+                            // Unbuffered, so a pipe sees every refresh at once.
+                            Terminal.writeOut(line + "\n")
+                        }
                     }
-                }
-                if watch { try await Task.sleep(for: interval.duration) }
-            } while watch
-            try await provider.close()
+                    if watch { try await Task.sleep(for: interval.duration) }
+                } while watch
+            }
         }
     }
 }

@@ -5,27 +5,26 @@ import Metrics
 /// `conveyor_jobs_total` (task, outcome) and `conveyor_job_duration_seconds` (task) when it ends.
 struct MetricsMiddleware: JobMiddleware {
     let metrics: WorkerMetrics
-    /// Per-task handles, created once per worker run.
-    let tasks: [String: TaskMetrics]
 
     func handle(_ job: JobContext, next: (JobContext) async throws -> Void) async throws {
         if let wait = metrics.queueWait[job.queue] {
             // The enqueue time comes from the broker or, failing that, from the producer's `created_at`, which may
             // be anything (Go's zero time): record it only when it converts to nanoseconds.
-            let waited = Date().timeIntervalSince(job.message?.enqueuedAt ?? job.envelope.createdAt)
+            let waited = Date().timeIntervalSince(job.job?.message.enqueuedAt ?? job.envelope.createdAt)
             if waited >= 0, let nanoseconds = Int64(exactly: (waited * 1e9).rounded()) { wait.recordNanoseconds(nanoseconds) }
         }
         try await next(job)
     }
 
-    func jobEnded(_ event: WorkerEvent) {
-        let task = event.task.flatMap { tasks[$0] } ?? metrics.unknown
-        switch event.kind {
+    /// Counts an ended attempt: the worker calls this with the job's own per-task handles (created once per run,
+    /// no lookup by name and no ``WorkerEvent`` built per job), in place of ``jobEnded(_:)``.
+    func record(_ kind: WorkerEvent.Kind, _ task: TaskMetrics, duration: Duration?) {
+        switch kind {
         case .succeeded: task.succeeded.increment()
         case .retried: task.retried.increment()
         case .deadLettered: task.deadLettered.increment()
         default: task.failed.increment()
         }
-        if let duration = event.duration { task.duration.recordNanoseconds(duration.nanoseconds) }
+        if let duration { task.duration.recordNanoseconds(duration.nanoseconds) }
     }
 }

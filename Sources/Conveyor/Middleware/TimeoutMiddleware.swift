@@ -3,13 +3,12 @@
 /// one timer per slot serves the deadline and the message's visibility heartbeats, and cancels the attempt when
 /// the deadline passes; the attempt then fails with ``ConveyorError/Code/timeout``.
 struct TimeoutMiddleware: JobMiddleware {
-    /// Timeouts by task name (tasks without one are absent).
-    let timeouts: [String: Duration]
     /// ``Worker/Configuration/clock``.
     let clock: InjectedClock
 
     func handle(_ job: JobContext, next: (JobContext) async throws -> Void) async throws {
-        if let timeout = timeouts[job.taskName], let slot = job.slot {
+        // The task's effective options (overrides included) come with the job: no lookup by name per job.
+        if let timeout = job.job?.entry?.options.timeout, let slot = job.slot {
             slot.setTimeout(at: clock.now + timeout)
         }
         try await next(job)

@@ -8,7 +8,7 @@ struct TracingMiddleware: JobMiddleware {
 
     func handle(_ job: JobContext, next: (JobContext) async throws -> Void) async throws {
         var serviceContext = ServiceContext.topLevel
-        let carrier = job.envelope.traceContext.isEmpty ? (job.message?.brokerTraceContext ?? [:]) : job.envelope.traceContext
+        let carrier = job.envelope.traceContext.isEmpty ? (job.job?.message.brokerTraceContext ?? [:]) : job.envelope.traceContext
         instrument.extract(carrier, into: &serviceContext, using: TraceContextExtractor())
         try await tracer.withSpan("conveyor.process \(job.taskName)", context: serviceContext, ofKind: .consumer) { span in
             span.attributes["messaging.destination.name"] = job.queue

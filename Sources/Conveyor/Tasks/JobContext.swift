@@ -27,9 +27,10 @@ public struct JobContext: Sendable {
     private var loggerBox: LoggerBox
     /// Where ``progress(_:_:)`` goes; middleware may wrap it (``withProgressSink(_:)``).
     private(set) var progressSink: @Sendable (Double, String?) -> Void
-    /// The broker message the job came in, when a worker runs it (the worker's own middleware reads its trace
-    /// context and enqueue time).
-    var message: ReceivedMessage?
+    /// The job as the worker holds it (message, task entry), when a worker runs it: the worker's own middleware
+    /// reads the message's trace context and enqueue time and the task's timeout. A reference, so that passing the
+    /// context down the chain copies one pointer, not a message.
+    var job: Job?
     /// The executor slot that runs the job, when a worker runs it (``TimeoutMiddleware`` sets its deadline).
     var slot: ExecutorSlot?
 

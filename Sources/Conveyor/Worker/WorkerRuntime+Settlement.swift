@@ -135,7 +135,8 @@ extension WorkerRuntime {
         )
     }
 
-    /// Tells the middleware how an attempt ended.
+    /// Tells the middleware how an attempt ended: metrics from the job's own handles; the event, built only when
+    /// someone observes it (event subscribers or middleware of the user's).
     private func ended(
         _ kind: WorkerEvent.Kind,
         _ job: Job,
@@ -143,8 +144,10 @@ extension WorkerRuntime {
         error: String? = nil,
         retryAfter: Duration? = nil
     ) {
+        metricsMiddleware.record(kind, job.entry?.metrics ?? metrics.unknown, duration: duration)
+        guard endObservers.middleware.count > 1 || hub.isActive else { return }
         let envelope = try? job.message.envelope.get()
-        chain.jobEnded(
+        endObservers.jobEnded(
             WorkerEvent(
                 kind: kind,
                 jobID: envelope?.id,

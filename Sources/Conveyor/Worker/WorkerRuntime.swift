@@ -56,6 +56,10 @@ final class WorkerRuntime: Sendable {
     let maximumNativeDelay: Duration?
     /// The worker's middleware (timeouts, metrics, events, tracing when a tracer is bootstrapped), then the user's.
     let chain: MiddlewareChain
+    /// The chain's metrics middleware, which counts ended attempts from the job's own handles.
+    let metricsMiddleware: MetricsMiddleware
+    /// The middleware that see how attempts ended through ``JobMiddleware/jobEnded(_:)``: events, then the user's.
+    let endObservers: MiddlewareChain
 
     init(provider: any QueueProvider, registry: TaskRegistry, configuration: Worker.Configuration, logger: Logger, hub: EventHub) {
         self.provider = provider
@@ -81,11 +85,11 @@ final class WorkerRuntime: Sendable {
         self.slots = (0..<configuration.concurrency).map { _ in ExecutorSlot() }
         self.settler = Settler(provider: provider, logger: logger)
         self.maximumNativeDelay = provider.capabilities.maximumNativeDelay
-        var middleware: [any JobMiddleware] = [
-            TimeoutMiddleware(timeouts: entries.compactMapValues(\.options.timeout), clock: clock),
-            MetricsMiddleware(metrics: metrics, tasks: entries.mapValues(\.metrics)),
-            EventsMiddleware(hub: hub),
-        ]
+        let metricsMiddleware = MetricsMiddleware(metrics: metrics)
+        self.metricsMiddleware = metricsMiddleware
+        let events = EventsMiddleware(hub: hub)
+        self.endObservers = MiddlewareChain(middleware: [events] + configuration.middleware)
+        var middleware: [any JobMiddleware] = [TimeoutMiddleware(clock: clock), metricsMiddleware, events]
         let tracer = InstrumentationSystem.tracer
         if !(tracer is NoOpTracer) {
             middleware.append(TracingMiddleware(tracer: tracer, instrument: InstrumentationSystem.instrument))
@@ -399,7 +403,7 @@ final class WorkerRuntime: Sendable {
             maxAttempts: envelope.maxAttempts ?? entry.options.maxAttempts,
             logger: logger
         )
-        context.message = job.message
+        context.job = job
         context.slot = slot
         do {
             try await chain.run(context) { context in

@@ -62,7 +62,7 @@ package struct JSONReader {
         guard reader.peek() == UInt8(ascii: "{") else { throw reader.fail("expected '{'") }
         var raw: [String: Range<Int>] = [:]
         // The object itself is not counted: its members are at depth 1.
-        let members = try reader.objectMembers(depth: 0) { reader, key throws(Failure) -> JSONValue? in
+        var members = try reader.objectMembers(depth: 0) { reader, key throws(Failure) -> JSONValue? in
             guard rawKeys.contains(key) else { return nil }
             let start = reader.index
             try reader.skipValue(depth: 1)
@@ -70,9 +70,9 @@ package struct JSONReader {
             return .null
         }
         try reader.finish()
-        var decoded = members
-        for key in raw.keys { decoded[key] = nil }
-        return (decoded, raw)
+        // In place: the dictionary is not shared, so this copies nothing.
+        for key in raw.keys { members[key] = nil }
+        return (members, raw)
     }
 
     // MARK: Values

@@ -1,6 +1,14 @@
 /// A worker's middleware, outermost first, and the way through them to a task's handler.
 struct MiddlewareChain: Sendable {
     let middleware: [any JobMiddleware]
+    /// Per middleware, a check that says it has nothing to do right now (the event middleware while nobody
+    /// subscribes): the chain then goes past it without entering it, sparing an async frame per job.
+    private let idle: [(@Sendable () -> Bool)?]
+
+    init(middleware: [any JobMiddleware], idle: [(@Sendable () -> Bool)?] = []) {
+        self.middleware = middleware
+        self.idle = idle + Array(repeating: nil, count: max(0, middleware.count - idle.count))
+    }
 
     /// Runs `job` through the middleware from `index` on, then `handler`.
     func run(
@@ -8,8 +16,10 @@ struct MiddlewareChain: Sendable {
         from index: Int = 0,
         handler: (JobContext) async throws -> Void
     ) async throws {
+        var index = index
+        while index < middleware.count, let isIdle = idle[index], isIdle() { index += 1 }
         guard index < middleware.count else { return try await handler(job) }
-        try await middleware[index].handle(job) { job in
+        try await middleware[index].handle(job) { [index] job in
             try await run(job, from: index + 1, handler: handler)
         }
     }

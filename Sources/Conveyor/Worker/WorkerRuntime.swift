@@ -89,12 +89,21 @@ final class WorkerRuntime: Sendable {
         self.metricsMiddleware = metricsMiddleware
         let events = EventsMiddleware(hub: hub)
         self.endObservers = MiddlewareChain(middleware: [events] + configuration.middleware)
-        var middleware: [any JobMiddleware] = [TimeoutMiddleware(clock: clock), metricsMiddleware, events]
+        // The timeout middleware only when a task has a timeout; the event middleware is passed by while nobody
+        // subscribes; tracing only with a tracer.
+        var middleware: [any JobMiddleware] = []
+        var idle: [(@Sendable () -> Bool)?] = []
+        if entries.values.contains(where: { $0.options.timeout != nil }) {
+            middleware.append(TimeoutMiddleware(clock: clock))
+            idle.append(nil)
+        }
+        middleware += [metricsMiddleware, events]
+        idle += [nil, { !hub.isActive }]
         let tracer = InstrumentationSystem.tracer
         if !(tracer is NoOpTracer) {
             middleware.append(TracingMiddleware(tracer: tracer, instrument: InstrumentationSystem.instrument))
         }
-        self.chain = MiddlewareChain(middleware: middleware + configuration.middleware)
+        self.chain = MiddlewareChain(middleware: middleware + configuration.middleware, idle: idle)
     }
 
     // MARK: Structure

@@ -130,7 +130,7 @@ extension JobScheduler {
     /// else the scheduler's provider itself.
     private func withRegistry<T: Sendable>(_ body: @Sendable (any QueueProvider) async throws -> T) async throws -> T {
         let registry: any QueueProvider
-        if let make = configuration.registrySession {
+        if let make = configuration._registrySession {
             registry = try make()
         } else if let sessions = provider.sessions {
             registry = try sessions.openSession()

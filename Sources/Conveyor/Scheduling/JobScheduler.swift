@@ -63,11 +63,11 @@ public final class JobScheduler: Service, Sendable {
         /// instead.
         @available(*, deprecated, message: "providers that need it open registry sessions themselves (SessionOpeningProvider); remove this setting")
         public var registryProvider: (@Sendable () throws -> any QueueProvider)? {
-            get { registrySession }
-            set { registrySession = newValue }
+            get { _registrySession }
+            set { _registrySession = newValue }
         }
-        /// The deprecated ``registryProvider``, without the warning for the scheduler's own use.
-        var registrySession: (@Sendable () throws -> any QueueProvider)?
+        /// Storage of the deprecated ``registryProvider``, read without the warning by the scheduler itself.
+        var _registrySession: (@Sendable () throws -> any QueueProvider)?
 
         /// Creates a configuration; every parameter has the documented default.
         public init(
@@ -104,7 +104,7 @@ public final class JobScheduler: Service, Sendable {
                 timerQueue: timerQueue, claimQueue: claimQueue, registryQueue: registryQueue, grace: grace,
                 receiveWait: receiveWait, createsQueues: createsQueues, now: now
             )
-            self.registrySession = registryProvider
+            self._registrySession = registryProvider
         }
     }
 

@@ -69,14 +69,22 @@ public enum EnvelopeCodec {
         guard bytes.count <= maximumBodyBytes else {
             throw ConveyorError(.malformedEnvelope, "body is \(bytes.count) bytes, over the \(maximumBodyBytes)-byte limit")
         }
-        let fields: [String: JSONValue]
-        let raw: [String: Range<Int>]
+        // One pass over the members, keeping the known ones in variables (no dictionary); unknown members are read
+        // and dropped, so they are checked exactly as strictly. The last of a repeated key wins.
+        var fields = Fields()
         do {
-            (fields, raw) = try JSONReader.readObject(bytes, keepingRaw: ["payload"], limits: .init(maximumBytes: maximumBodyBytes))
+            try JSONReader.forEachMember(bytes, limits: .init(maximumBytes: maximumBodyBytes)) { key, reader throws(JSONReader.Failure) in
+                if key == "payload" {
+                    fields.payload = try reader.memberRawRange()
+                } else {
+                    let value = try reader.memberValue()
+                    fields.set(key, value)
+                }
+            }
         } catch {
             throw ConveyorError(.malformedEnvelope, "body is not a JSON object: \(error.description)")
         }
-        guard let versionValue = fields["v"] else {
+        guard let versionValue = fields.v else {
             throw ConveyorError(.malformedEnvelope, "missing field \"v\" (envelope version)")
         }
         guard case .number(let versionText) = versionValue, let version = integer(versionText) else {
@@ -134,7 +142,7 @@ public enum EnvelopeCodec {
         }
         let id = try string("id", required: true)!
         let task = try string("task", required: true)!
-        guard let range = raw["payload"] else {
+        guard let range = fields.payload else {
             throw ConveyorError(.malformedEnvelope, "missing field \"payload\"")
         }
         let priority = try int("priority") ?? 0
@@ -165,6 +173,49 @@ public enum EnvelopeCodec {
             headers: try map("headers"),
             version: version
         )
+    }
+
+    /// The envelope's known members as read, by name (the payload as its byte range).
+    private struct Fields {
+        var v, id, task, createdAt, correlationID, dedupKey, priority, maxAttempts, attemptOffset, notBefore: JSONValue?
+        var trace, headers: JSONValue?
+        var payload: Range<Int>?
+
+        mutating func set(_ key: String, _ value: JSONValue) {
+            switch key {
+            case "v": v = value
+            case "id": id = value
+            case "task": task = value
+            case "created_at": createdAt = value
+            case "correlation_id": correlationID = value
+            case "dedup_key": dedupKey = value
+            case "priority": priority = value
+            case "max_attempts": maxAttempts = value
+            case "attempt_offset": attemptOffset = value
+            case "not_before": notBefore = value
+            case "trace": trace = value
+            case "headers": headers = value
+            default: break
+            }
+        }
+
+        subscript(key: String) -> JSONValue? {
+            switch key {
+            case "v": v
+            case "id": id
+            case "task": task
+            case "created_at": createdAt
+            case "correlation_id": correlationID
+            case "dedup_key": dedupKey
+            case "priority": priority
+            case "max_attempts": maxAttempts
+            case "attempt_offset": attemptOffset
+            case "not_before": notBefore
+            case "trace": trace
+            case "headers": headers
+            default: nil
+            }
+        }
     }
 
     /// An integral JSON number (`3`, `3.0`, `3e0`), as the envelope's integer fields accept it.

@@ -62,17 +62,44 @@ package struct JSONReader {
         guard reader.peek() == UInt8(ascii: "{") else { throw reader.fail("expected '{'") }
         var raw: [String: Range<Int>] = [:]
         // The object itself is not counted: its members are at depth 1.
-        var members = try reader.objectMembers(depth: 0) { reader, key throws(Failure) -> JSONValue? in
-            guard rawKeys.contains(key) else { return nil }
-            let start = reader.index
-            try reader.skipValue(depth: 1)
-            raw[key] = start..<reader.index
-            return .null
+        let members = try reader.objectMembers(depth: 0) { reader, key throws(Failure) -> MemberRead in
+            guard rawKeys.contains(key) else { return .decode }
+            raw[key] = try reader.memberRawRange()
+            return .consumed
         }
         try reader.finish()
-        // In place: the dictionary is not shared, so this copies nothing.
-        for key in raw.keys { members[key] = nil }
         return (members, raw)
+    }
+
+    /// Reads a document that must be an object, member by member, collecting nothing: `member` gets each key (every
+    /// occurrence, in order) with the reader at its value, and must read the value with ``memberValue()`` or
+    /// ``memberRawRange()``. For a reader of a known set of fields (the envelope) that keeps what it needs in
+    /// variables instead of a dictionary.
+    package static func forEachMember(
+        _ bytes: [UInt8], limits: Limits = Limits(), _ member: (String, inout JSONReader) throws(Failure) -> Void
+    ) throws(Failure) {
+        var reader = JSONReader(bytes, limits: limits)
+        try reader.checkSize()
+        reader.skipWhitespace()
+        guard reader.peek() == UInt8(ascii: "{") else { throw reader.fail("expected '{'") }
+        _ = try reader.objectMembers(depth: 0) { reader, key throws(Failure) -> MemberRead in
+            try member(key, &reader)
+            return .consumed
+        }
+        try reader.finish()
+    }
+
+    /// The value of the top-level member the reader is at (``forEachMember(_:limits:_:)``), decoded.
+    package mutating func memberValue() throws(Failure) -> JSONValue {
+        try value(depth: 1)
+    }
+
+    /// Validates and skips the value of the top-level member the reader is at; returns its bytes' range (strings
+    /// in it are checked for syntax, not for UTF-8).
+    package mutating func memberRawRange() throws(Failure) -> Range<Int> {
+        let start = index
+        try skipValue(depth: 1)
+        return start..<index
     }
 
     // MARK: Values
@@ -92,7 +119,7 @@ package struct JSONReader {
         skipWhitespace()
         switch peek() {
         case UInt8(ascii: "{"):
-            return .object(try objectMembers(depth: depth) { _, _ throws(Failure) in nil })
+            return .object(try objectMembers(depth: depth) { _, _ throws(Failure) in .decode })
         case UInt8(ascii: "["):
             guard depth <= limits.maximumDepth else { throw fail("nesting deeper than \(limits.maximumDepth)") }
             index += 1
@@ -121,9 +148,17 @@ package struct JSONReader {
         }
     }
 
-    /// The members of the object at `index`; `special` may read a member's value itself (returning non-nil).
+    /// How ``objectMembers(depth:_:)`` treats a member's value.
+    private enum MemberRead {
+        /// Decode it into the result.
+        case decode
+        /// The caller read it and keeps it elsewhere.
+        case consumed
+    }
+
+    /// The members of the object at `index`; `special` may read a member's value itself (``MemberRead/consumed``).
     private mutating func objectMembers(
-        depth: Int, _ special: (inout JSONReader, String) throws(Failure) -> JSONValue?
+        depth: Int, _ special: (inout JSONReader, String) throws(Failure) -> MemberRead
     ) throws(Failure) -> [String: JSONValue] {
         guard depth <= limits.maximumDepth else { throw fail("nesting deeper than \(limits.maximumDepth)") }
         index += 1
@@ -139,14 +174,14 @@ package struct JSONReader {
             guard peek() == UInt8(ascii: ":") else { throw fail("expected ':'") }
             index += 1
             skipWhitespace()
-            let member: JSONValue
-            if let value = try special(&self, key) {
-                member = value
-            } else {
-                member = try value(depth: depth + 1)
-            }
-            if members.updateValue(member, forKey: key) != nil && limits.rejectsDuplicateKeys {
-                throw Failure(offset: keyOffset, reason: "duplicate key")
+            switch try special(&self, key) {
+            case .consumed:
+                break
+            case .decode:
+                let member = try value(depth: depth + 1)
+                if members.updateValue(member, forKey: key) != nil && limits.rejectsDuplicateKeys {
+                    throw Failure(offset: keyOffset, reason: "duplicate key")
+                }
             }
             skipWhitespace()
             switch peek() {

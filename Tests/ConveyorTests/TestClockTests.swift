@@ -54,6 +54,9 @@ struct TestClockTests {
             try await ConveyorClient(provider: provider).enqueue(Probe<Flaky>.self, ProbeInput(value: 1))
             let log = EventLog(stream)
             await log.wait(for: .retried)
+            // The event comes before the worker's settle task returns the message with its 10 s delay: the clock
+            // must not move before the broker has it (the delay would then count from a later instant).
+            while try await provider.stats(of: "default").inFlight > 0 { try await Task.sleep(for: .milliseconds(1)) }
             #expect(await provider.advance(until: { false }, step: .seconds(1), limit: .seconds(9)) == false)
             #expect(attempts.value == [1], "the retry ran before its 10 s backoff")
             #expect(await provider.advance(until: { attempts.value.count == 2 }, step: .seconds(1), limit: .seconds(2)))

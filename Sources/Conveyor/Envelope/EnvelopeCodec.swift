@@ -96,8 +96,8 @@ public enum EnvelopeCodec {
                 "envelope version \(version) is not supported (this worker reads version \(Envelope.currentVersion))"
             )
         }
-        func string(_ key: String, required: Bool) throws(ConveyorError) -> String? {
-            switch fields[key] {
+        func string(_ value: JSONValue?, _ key: String, required: Bool) throws(ConveyorError) -> String? {
+            switch value {
             case .none, .null?:
                 if required { throw ConveyorError(.malformedEnvelope, "missing field \"\(key)\"") }
                 return nil
@@ -108,8 +108,8 @@ public enum EnvelopeCodec {
                 throw ConveyorError(.malformedEnvelope, "field \"\(key)\" must be a string")
             }
         }
-        func int(_ key: String) throws(ConveyorError) -> Int? {
-            switch fields[key] {
+        func int(_ value: JSONValue?, _ key: String) throws(ConveyorError) -> Int? {
+            switch value {
             case .none, .null?: return nil
             case .number(let text)?:
                 guard let i = integer(text) else {
@@ -119,15 +119,15 @@ public enum EnvelopeCodec {
             default: throw ConveyorError(.malformedEnvelope, "field \"\(key)\" must be an integer")
             }
         }
-        func date(_ key: String, required: Bool) throws(ConveyorError) -> Date? {
-            guard let text = try string(key, required: required) else { return nil }
+        func date(_ value: JSONValue?, _ key: String, required: Bool) throws(ConveyorError) -> Date? {
+            guard let text = try string(value, key, required: required) else { return nil }
             guard let date = RFC3339.parse(text) else {
                 throw ConveyorError(.malformedEnvelope, "field \"\(key)\" is not an RFC 3339 timestamp")
             }
             return date
         }
-        func map(_ key: String) throws(ConveyorError) -> [String: String] {
-            switch fields[key] {
+        func map(_ value: JSONValue?, _ key: String) throws(ConveyorError) -> [String: String] {
+            switch value {
             case .none, .null?: return [:]
             case .object(let members)?:
                 var strings: [String: String] = [:]
@@ -140,20 +140,20 @@ public enum EnvelopeCodec {
             }
             throw ConveyorError(.malformedEnvelope, "field \"\(key)\" must be an object of strings")
         }
-        let id = try string("id", required: true)!
-        let task = try string("task", required: true)!
+        let id = try string(fields.id, "id", required: true)!
+        let task = try string(fields.task, "task", required: true)!
         guard let range = fields.payload else {
             throw ConveyorError(.malformedEnvelope, "missing field \"payload\"")
         }
-        let priority = try int("priority") ?? 0
+        let priority = try int(fields.priority, "priority") ?? 0
         guard (0...9).contains(priority) else {
             throw ConveyorError(.malformedEnvelope, "field \"priority\" must be between 0 and 9")
         }
-        let maxAttempts = try int("max_attempts")
+        let maxAttempts = try int(fields.maxAttempts, "max_attempts")
         if let maxAttempts, maxAttempts < 1 {
             throw ConveyorError(.malformedEnvelope, "field \"max_attempts\" must be at least 1")
         }
-        let offset = try int("attempt_offset") ?? 0
+        let offset = try int(fields.attemptOffset, "attempt_offset") ?? 0
         guard (0...Envelope.maximumAttemptOffset).contains(offset) else {
             throw ConveyorError(
                 .malformedEnvelope, "field \"attempt_offset\" must be between 0 and \(Envelope.maximumAttemptOffset) (is \(offset))")
@@ -162,15 +162,15 @@ public enum EnvelopeCodec {
             id: JobID(id),
             task: task,
             payload: Array(bytes[range]),
-            createdAt: try date("created_at", required: false) ?? Date(),
-            correlationID: try string("correlation_id", required: false),
-            deduplicationKey: try string("dedup_key", required: false),
+            createdAt: try date(fields.createdAt, "created_at", required: false) ?? Date(),
+            correlationID: try string(fields.correlationID, "correlation_id", required: false),
+            deduplicationKey: try string(fields.dedupKey, "dedup_key", required: false),
             priority: priority,
             maxAttempts: maxAttempts,
             attemptOffset: offset,
-            notBefore: try date("not_before", required: false),
-            traceContext: try map("trace"),
-            headers: try map("headers"),
+            notBefore: try date(fields.notBefore, "not_before", required: false),
+            traceContext: try map(fields.trace, "trace"),
+            headers: try map(fields.headers, "headers"),
             version: version
         )
     }
@@ -196,24 +196,6 @@ public enum EnvelopeCodec {
             case "trace": trace = value
             case "headers": headers = value
             default: break
-            }
-        }
-
-        subscript(key: String) -> JSONValue? {
-            switch key {
-            case "v": v
-            case "id": id
-            case "task": task
-            case "created_at": createdAt
-            case "correlation_id": correlationID
-            case "dedup_key": dedupKey
-            case "priority": priority
-            case "max_attempts": maxAttempts
-            case "attempt_offset": attemptOffset
-            case "not_before": notBefore
-            case "trace": trace
-            case "headers": headers
-            default: nil
             }
         }
     }

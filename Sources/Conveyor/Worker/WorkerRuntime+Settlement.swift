@@ -145,7 +145,7 @@ extension WorkerRuntime {
         retryAfter: Duration? = nil
     ) {
         metricsMiddleware.record(kind, job.entry?.metrics ?? metrics.unknown, duration: duration)
-        guard endObservers.middleware.count > 1 || hub.isActive else { return }
+        guard !configuration.middleware.isEmpty || hub.isActive else { return }
         let envelope = try? job.message.envelope.get()
         endObservers.jobEnded(
             WorkerEvent(

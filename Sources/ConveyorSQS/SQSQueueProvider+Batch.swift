@@ -1,13 +1,6 @@
 import Conveyor
 
 extension SQSQueueProvider {
-    /// An entry of a `*Batch` call that failed.
-    struct BatchFailure {
-        var id: String
-        var code: String
-        var message: String
-    }
-
     /// A request that threw: its error, and whether it (or an earlier attempt of it) may have been processed by SQS.
     struct BatchInterruption {
         var error: any Error
@@ -18,9 +11,9 @@ extension SQSQueueProvider {
     /// `failed`, `ignored`, `unanswered` and `unsettled`.
     struct BatchOutcome {
         /// The `Successful` items of every round.
-        var successful: [JSONValue] = []
+        var successful: [SQSAPI.BatchSuccess] = []
         /// Entries that failed for good (the sender's fault, or still failing after the last attempt).
-        var failed: [BatchFailure] = []
+        var failed: [SQSAPI.BatchFailure] = []
         /// Entries dropped without a retry because `ignore` said so.
         var ignored = 0
         /// Ids of entries that a 2xx answer listed neither as successful nor as failed: their outcome is unknown.
@@ -31,67 +24,54 @@ extension SQSQueueProvider {
         var interruption: BatchInterruption?
     }
 
-    /// Calls the batch `action` on the queue at `url` with `entries` (each one's fields, without `Id`, under its
-    /// `id`), then again with the entries that failed for a transient reason (not the sender's fault) after the
-    /// client's backoff, until none is left or the client's attempts run out. Failures for which `ignore` is true
-    /// are neither retried nor reported (e.g. receipts that are no longer valid).
+    /// Sends the batch `request`, then again with the entries that failed for a transient reason (not the sender's
+    /// fault) after the client's backoff, until none is left or the client's attempts run out. Failures for which
+    /// `ignore` is true are neither retried nor reported (e.g. receipts that are no longer valid). `queue` names the
+    /// queue in logs.
     ///
     /// It never throws: a request that throws (after the client's own retries), or a cancellation during the
     /// backoff, ends the call with the entries still pending in ``BatchOutcome/unsettled``, so that what the
     /// earlier rounds achieved is kept.
-    func callBatch(
-        _ action: String,
-        url: String,
-        queue: String? = nil,
-        entries: [(id: String, fields: [String: JSONValue])],
-        ignore: (BatchFailure) -> Bool = { _ in false }
+    func callBatch<Request: SQSBatchRequest>(
+        _ request: Request, queue: String? = nil, ignore: (SQSAPI.BatchFailure) -> Bool = { _ in false }
     ) async -> BatchOutcome {
         var outcome = BatchOutcome()
-        var pending = entries
+        var pending = request
         var attempt = 1
-        while !pending.isEmpty {
-            let body: [JSONValue] = pending.map { entry in
-                var fields = entry.fields
-                fields["Id"] = .string(entry.id)
-                return .object(fields)
-            }
-            let response: JSONValue
+        while !pending.entries.isEmpty {
+            let response: SQSAPI.BatchResult
             var mayHaveReachedSQS = false
             do {
-                response = try await client.call(
-                    action, ["QueueUrl": .string(url), "Entries": .array(body)], queue: queue, mayHaveReachedSQS: &mayHaveReachedSQS
-                )
+                response = try await client.call(pending, queue: queue, mayHaveReachedSQS: &mayHaveReachedSQS)
             } catch {
-                outcome.unsettled = pending.map(\.id)
+                outcome.unsettled = pending.entries.map(\.id)
                 outcome.interruption = BatchInterruption(error: error, mayHaveReachedSQS: mayHaveReachedSQS)
                 return outcome
             }
+            let byID = Dictionary(pending.entries.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
             var answered = Set<String>()
-            for item in response["Successful"]?.array ?? [] {
-                guard let id = item["Id"]?.string, answered.insert(id).inserted else { continue }
-                outcome.successful.append(item)
+            for success in response.successful where byID[success.id] != nil && answered.insert(success.id).inserted {
+                outcome.successful.append(success)
             }
-            let byID = Dictionary(pending.map { ($0.id, $0) }, uniquingKeysWith: { first, _ in first })
-            var retry: [(id: String, fields: [String: JSONValue])] = []
-            for item in response["Failed"]?.array ?? [] {
-                guard let id = item["Id"]?.string, let entry = byID[id], answered.insert(id).inserted else { continue }
-                let failure = BatchFailure(id: id, code: item["Code"]?.string ?? "unknown", message: item["Message"]?.string ?? "")
+            var retry: [Request.Entry] = []
+            for failure in response.failed {
+                guard let entry = byID[failure.id], answered.insert(failure.id).inserted else { continue }
                 if ignore(failure) {
                     outcome.ignored += 1
-                } else if !(item["SenderFault"]?.bool ?? false) && attempt < client.retry.maxAttempts {
+                } else if !failure.senderFault && attempt < client.retry.maxAttempts {
                     retry.append(entry)
                 } else {
                     outcome.failed.append(failure)
                 }
             }
-            outcome.unanswered += pending.map(\.id).filter { !answered.contains($0) }
-            pending = retry
-            if !pending.isEmpty {
+            outcome.unanswered += pending.entries.map(\.id).filter { !answered.contains($0) }
+            pending.entries = retry
+            if !pending.entries.isEmpty {
                 do {
                     try await Task.sleep(for: client.retry.delay(beforeRetry: attempt))
                 } catch {
                     // The retry was not sent: SQS had refused these entries.
-                    outcome.unsettled = pending.map(\.id)
+                    outcome.unsettled = pending.entries.map(\.id)
                     outcome.interruption = BatchInterruption(error: error, mayHaveReachedSQS: false)
                     return outcome
                 }

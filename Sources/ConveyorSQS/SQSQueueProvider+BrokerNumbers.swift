@@ -12,14 +12,6 @@ extension SQSQueueProvider {
     /// Latest accepted `SentTimestamp`: 9999-12-31T23:59:59.999Z in Unix milliseconds.
     static let latestBrokerTimestamp = 253_402_300_799_999.0
 
-    /// The text of a JSON string or number (SQS sends numbers as strings; other producers or emulators may not).
-    static func numberText(_ value: JSONValue?) -> String? {
-        switch value {
-        case .string(let text)?, .number(let text)?: text
-        default: nil
-        }
-    }
-
     /// `text` as an integer clamped to `range`: integers as written, decimals and exponents rounded toward zero,
     /// anything beyond the range (including `±inf` and integers too long for `Int`) at its nearest bound; `nil` for
     /// text that is not a number (empty, `nan`, words).

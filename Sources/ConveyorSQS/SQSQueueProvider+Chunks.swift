@@ -37,28 +37,22 @@ extension SQSQueueProvider {
         return outputs.compactMap { $0 }
     }
 
-    /// Runs the batch `action` (`DeleteMessageBatch`, `ChangeMessageVisibilityBatch`) for `handles` in chunks of 10,
-    /// up to ``Configuration/maxConcurrentBatches`` in flight, each entry with the receipt handle plus `fields`.
+    /// Runs a batch action on receipts (`DeleteMessageBatch`, `ChangeMessageVisibilityBatch`, as `request` builds it
+    /// from a chunk's entries) for `handles` in chunks of 10, up to ``Configuration/maxConcurrentBatches`` in flight.
     ///
     /// Every chunk runs to its end even when another one fails; then, if any entry was not settled, one error says
     /// how many messages could not be `verb` and why, and how many may or may not have been (a request that failed
     /// after it may have reached SQS). Entries for which `isStale` is true (receipts no longer valid) are ignored;
     /// their count is returned. A call whose only trouble is the caller's cancellation before any request left
     /// throws `CancellationError`.
-    func receiptBatch(
-        _ action: String, handles: [String], fields: [String: JSONValue], url: String, queue: String, verb: String,
-        isStale: @escaping @Sendable (BatchFailure) -> Bool
+    func receiptBatch<Request: SQSBatchRequest>(
+        handles: [String], queue: String, verb: String,
+        request: @escaping @Sendable ([SQSAPI.ReceiptEntry]) -> Request,
+        isStale: @escaping @Sendable (SQSAPI.BatchFailure) -> Bool
     ) async throws -> Int {
         let outcomes = try await forEachChunk(Self.chunked(handles)) { chunk -> ReceiptChunkOutcome in
-            let outcome = await self.callBatch(
-                action, url: url,
-                entries: chunk.enumerated().map { index, handle in
-                    var entry = fields
-                    entry["ReceiptHandle"] = .string(handle)
-                    return (id: "r\(index)", fields: entry)
-                },
-                ignore: isStale
-            )
+            let entries = chunk.enumerated().map { index, handle in SQSAPI.ReceiptEntry(id: "r\(index)", receiptHandle: handle) }
+            let outcome = await self.callBatch(request(entries), ignore: isStale)
             return ReceiptChunkOutcome(outcome)
         }
         var failed: [String] = []
@@ -97,7 +91,7 @@ extension SQSQueueProvider {
     }
 }
 
-/// What became of the entries of one chunk of ``SQSQueueProvider/receiptBatch(_:handles:fields:url:queue:verb:isStale:)``.
+/// What became of the entries of one chunk of ``SQSQueueProvider/receiptBatch(handles:queue:verb:request:isStale:)``.
 struct ReceiptChunkOutcome: Sendable {
     /// `code: message` of each entry SQS refused for good.
     var failed: [String]

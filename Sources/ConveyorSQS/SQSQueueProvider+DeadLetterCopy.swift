@@ -20,7 +20,7 @@ extension SQSQueueProvider {
         /// The message body: the envelope with the reason headers, or as received.
         package var body: String
         /// The `MessageAttributes` (String attributes).
-        package var attributes: [String: JSONValue]
+        package var attributes: [String: SQSAPI.MessageAttribute]
         /// Body and attribute bytes as SQS counts them against `MaximumMessageSize`.
         package var size: Int
         /// What had to go for the copy to fit.
@@ -54,11 +54,11 @@ extension SQSQueueProvider {
 
         func build(reasonBytes: Int, headers: Bool, optionalAttributes: Bool, fit: DeadLetterCopy.Fit) -> DeadLetterCopy {
             let shortReason = truncated(reasonText, toBytes: reasonBytes)
-            var attributes: [String: JSONValue] = [:]
+            var attributes: [String: SQSAPI.MessageAttribute] = [:]
             var size = 0
             func attribute(_ name: String, _ value: String?) {
                 guard let value = value.map(sqsSafe), !value.isEmpty else { return }
-                attributes[name] = .object(stringAttribute(value))
+                attributes[name] = .string(value)
                 size += name.utf8.count + value.utf8.count + "String".utf8.count
             }
             attribute("conveyor.dead_letter_reason", shortReason.isEmpty ? "-" : shortReason)

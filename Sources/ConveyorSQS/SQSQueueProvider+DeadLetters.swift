@@ -14,7 +14,7 @@ extension SQSQueueProvider {
     /// false.
     func drain(
         url: String, visibility: Duration, limit: () -> Int = { 10 },
-        _ body: ([(raw: JSONValue, isNew: Bool)]) async throws -> Bool
+        _ body: ([(raw: SQSAPI.Message, isNew: Bool)]) async throws -> Bool
     ) async throws {
         var seen = Set<String>()
         while true {
@@ -23,7 +23,7 @@ extension SQSQueueProvider {
             let batch = try await receiveRaw(url: url, max: want, wait: Self.drainWait, visibility: visibility)
             if batch.isEmpty { return }
             let marked = batch.map { raw in
-                (raw: raw, isNew: seen.insert(raw["MessageId"]?.string ?? raw["ReceiptHandle"]?.string ?? "").inserted)
+                (raw: raw, isNew: seen.insert(raw.messageID.isEmpty ? raw.receiptHandle : raw.messageID).inserted)
             }
             guard try await body(marked), marked.contains(where: \.isNew) else { return }
         }
@@ -55,9 +55,9 @@ extension SQSQueueProvider {
         return Array(letters.prefix(limit))
     }
 
-    static func deadLetter(from message: ReceivedMessage, raw: JSONValue) -> DeadLetter {
+    static func deadLetter(from message: ReceivedMessage, raw: SQSAPI.Message) -> DeadLetter {
         func attribute(_ name: String) -> String? {
-            raw["MessageAttributes"]?[name]?["StringValue"]?.string
+            raw.stringAttribute(name)
         }
         let envelope = message.envelope.successValue
         let code = attribute("conveyor.dead_letter_code") ?? envelope?.headers[Envelope.HeaderKey.deadLetterCode] ?? "max_receive_count"
@@ -112,7 +112,7 @@ extension SQSQueueProvider {
                         if ids != nil {
                             skipped.append(message.receiptHandle)
                         } else {
-                            rawCopies.append((message.receiptHandle, raw["Body"]?.string ?? ""))
+                            rawCopies.append((message.receiptHandle, raw.body))
                         }
                     }
                 }
@@ -130,12 +130,12 @@ extension SQSQueueProvider {
                     toDelete += toSend.map(\.handle)
                 }
                 for (handle, body) in rawCopies {
-                    var fields: [String: JSONValue] = ["QueueUrl": .string(source.url), "MessageBody": .string(body.isEmpty ? " " : body)]
+                    var fields = SQSAPI.MessageFields(body: body.isEmpty ? " " : body)
                     if source.fifo {
-                        fields["MessageGroupId"] = "default"
-                        fields["MessageDeduplicationId"] = .string(UUID().uuidString)
+                        fields.groupID = "default"
+                        fields.deduplicationID = UUID().uuidString
                     }
-                    _ = try await client.call("SendMessage", fields, queue: queue)
+                    _ = try await client.call(SQSAPI.SendMessage(queueURL: source.url, message: fields), queue: queue)
                     toDelete.append(handle)
                 }
                 if !toDelete.isEmpty {
@@ -161,7 +161,7 @@ extension SQSQueueProvider {
         let dlq = try await withQueue(deadLetterQueue(of: queue)) { $0 }
         var deleted = 0
         try await drain(url: dlq.url, visibility: .seconds(60)) { batch in
-            let handles = batch.compactMap { $0.raw["ReceiptHandle"]?.string }
+            let handles = batch.map(\.raw.receiptHandle)
             try await deleteMessages(handles, url: dlq.url, queue: dlq.name)
             deleted += handles.count
             return true
@@ -197,10 +197,7 @@ extension SQSQueueProvider {
 
     func createQueueRaw(_ name: String, attributes: [String: String]) async throws -> String {
         do {
-            let response = try await client.call("CreateQueue", ["QueueName": .string(name), "Attributes": JSONValue(attributes)])
-            guard let url = response["QueueUrl"]?.string else {
-                throw ConveyorError(.brokerError, "SQS CreateQueue: response lacks QueueUrl for \(name)")
-            }
+            let url = try await client.call(SQSAPI.CreateQueue(queueName: name, attributes: attributes)).url
             queues.withLock { $0[name] = QueueInfo(url: url, name: name) }
             return url
         } catch let error as ConveyorError where error.code == .queueAlreadyExists {
@@ -209,7 +206,7 @@ extension SQSQueueProvider {
             var settable = attributes
             settable["FifoQueue"] = nil
             if !settable.isEmpty {
-                _ = try await client.call("SetQueueAttributes", ["QueueUrl": .string(info.url), "Attributes": JSONValue(settable)])
+                _ = try await client.call(SQSAPI.SetQueueAttributes(queueURL: info.url, attributes: settable))
             }
             return info.url
         }
@@ -220,7 +217,7 @@ extension SQSQueueProvider {
         for name in [queue, deadLetterQueue(of: queue)] {
             do {
                 let info = try await resolve(name)
-                _ = try await client.call("DeleteQueue", ["QueueUrl": .string(info.url)])
+                _ = try await client.call(SQSAPI.DeleteQueue(queueURL: info.url))
             } catch let error as ConveyorError where error.code == .queueNotFound {
             }
             forget(name)

@@ -6,8 +6,8 @@ extension SQSQueueProvider {
     struct SendEntry: Sendable {
         var index: Int
         var jobID: JobID
-        /// The JSON entry (without `Id`).
-        var fields: [String: JSONValue]
+        /// The message's fields.
+        var message: SQSAPI.MessageFields
         var size: Int
     }
 
@@ -85,12 +85,11 @@ extension SQSQueueProvider {
             entries.append(try prepare(message, index: index, info: info, limit: limit))
         }
         if entries.count == 1 {
-            var fields = entries[0].fields
-            fields["QueueUrl"] = .string(info.url)
+            let request = SQSAPI.SendMessage(queueURL: info.url, message: entries[0].message)
             var mayHaveReachedSQS = false
             do {
-                let response = try await client.call("SendMessage", fields, queue: queue, mayHaveReachedSQS: &mayHaveReachedSQS)
-                return [.sent(messageID: response["MessageId"]?.string)]
+                let messageID = try await client.call(request, queue: queue, mayHaveReachedSQS: &mayHaveReachedSQS)
+                return [.sent(messageID: messageID)]
             } catch {
                 return [Self.outcome(of: error, mayHaveReachedSQS: mayHaveReachedSQS)]
             }
@@ -124,12 +123,13 @@ extension SQSQueueProvider {
     /// outcome of each entry by its index in the `enqueue` call. Never throws.
     func sendBatch(_ chunk: [SendEntry], url: String, queue: String) async -> [(Int, SendOutcome)] {
         let byID = Dictionary(uniqueKeysWithValues: chunk.map { ("m\($0.index)", $0.index) })
-        let outcome = await callBatch(
-            "SendMessageBatch", url: url, queue: queue, entries: chunk.map { (id: "m\($0.index)", fields: $0.fields) })
+        let request = SQSAPI.SendMessageBatch(
+            queueURL: url, entries: chunk.map { SQSAPI.SendMessageBatch.Entry(id: "m\($0.index)", message: $0.message) })
+        let outcome = await callBatch(request, queue: queue)
         var outcomes: [(Int, SendOutcome)] = []
         for success in outcome.successful {
-            guard let id = success["Id"]?.string, let index = byID[id] else { continue }
-            outcomes.append((index, .sent(messageID: success["MessageId"]?.string)))
+            guard let index = byID[success.id] else { continue }
+            outcomes.append((index, .sent(messageID: success.messageID)))
         }
         for failure in outcome.failed {
             guard let index = byID[failure.id] else { continue }
@@ -238,10 +238,10 @@ extension SQSQueueProvider {
         let envelope = message.envelope
         let body = String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self)
         var size = body.utf8.count
-        var attributes: [String: JSONValue] = [:]
+        var attributes: [String: SQSAPI.MessageAttribute] = [:]
         func attribute(_ name: String, _ value: String?) {
             guard let value = value.map(Self.sqsSafe), !value.isEmpty else { return }
-            attributes[name] = .object(Self.stringAttribute(value))
+            attributes[name] = .string(value)
             size += name.utf8.count + value.utf8.count + "String".utf8.count
         }
         attribute("conveyor.task", envelope.task)
@@ -254,8 +254,7 @@ extension SQSQueueProvider {
                 "job \(envelope.id) (\(envelope.task)) is \(size) bytes with its attributes, over the queue's \(limit)-byte limit; store large payloads elsewhere and send a reference"
             )
         }
-        var fields: [String: JSONValue] = ["MessageBody": .string(body)]
-        if !attributes.isEmpty { fields["MessageAttributes"] = .object(attributes) }
+        var fields = SQSAPI.MessageFields(body: body, attributes: attributes)
         if info.fifo {
             guard message.delay <= .zero else {
                 throw ConveyorError(
@@ -263,11 +262,11 @@ extension SQSQueueProvider {
                     "job \(envelope.id): SQS FIFO queue \(info.name) has no per-message delay; set DelaySeconds on the queue or enqueue without a delay"
                 )
             }
-            fields["MessageGroupId"] = .string(message.groupID ?? "default")
-            fields["MessageDeduplicationId"] = .string(Self.deduplicationID(envelope.deduplicationKey ?? envelope.id.rawValue))
+            fields.groupID = message.groupID ?? "default"
+            fields.deduplicationID = Self.deduplicationID(envelope.deduplicationKey ?? envelope.id.rawValue)
         } else if message.delay > .zero {
-            fields["DelaySeconds"] = .int(min(Self.seconds(message.delay), 900))
+            fields.delaySeconds = min(Self.seconds(message.delay), 900)
         }
-        return SendEntry(index: index, jobID: envelope.id, fields: fields, size: size)
+        return SendEntry(index: index, jobID: envelope.id, message: fields, size: size)
     }
 }

@@ -13,29 +13,22 @@ extension SQSQueueProvider {
         }
     }
 
-    func receiveRaw(url: String, max: Int, wait: Duration, visibility: Duration?) async throws -> [JSONValue] {
+    func receiveRaw(url: String, max: Int, wait: Duration, visibility: Duration?) async throws -> [SQSAPI.Message] {
         let waitSeconds = Swift.min(20, Self.seconds(wait))
-        var parameters: [String: JSONValue] = [
-            "QueueUrl": .string(url),
-            "MaxNumberOfMessages": .int(Swift.max(1, Swift.min(10, max))),
-            "WaitTimeSeconds": .int(waitSeconds),
-            "MessageSystemAttributeNames": ["ApproximateReceiveCount", "SentTimestamp"],
-            "AttributeNames": ["ApproximateReceiveCount", "SentTimestamp"],
-            "MessageAttributeNames": ["All"],
-        ]
-        if let visibility {
-            parameters["VisibilityTimeout"] = .int(Swift.min(Self.seconds(visibility), 43_200))
-        }
-        let response = try await client.call("ReceiveMessage", parameters, extraTimeout: .seconds(waitSeconds))
-        return response["Messages"]?.array ?? []
+        let request = SQSAPI.ReceiveMessage(
+            queueURL: url,
+            maxNumberOfMessages: Swift.max(1, Swift.min(10, max)),
+            waitTimeSeconds: waitSeconds,
+            visibilityTimeout: visibility.map { Swift.min(Self.seconds($0), 43_200) }
+        )
+        return try await client.call(request, extraTimeout: .seconds(waitSeconds))
     }
 
-    func decode(_ message: JSONValue, queue: String) -> ReceivedMessage {
-        let body = Array((message["Body"]?.string ?? "").utf8)
-        let attributes = message["Attributes"]
+    func decode(_ message: SQSAPI.Message, queue: String) -> ReceivedMessage {
+        let body = Array(message.body.utf8)
         // Checked: an absurd count becomes ``maximumAttempt`` (dead-lettered by the worker), a bad timestamp nil.
-        let receiveCount = Self.receiveCount(Self.numberText(attributes?["ApproximateReceiveCount"]))
-        let sent = Self.brokerTimestamp(Self.numberText(attributes?["SentTimestamp"]))
+        let receiveCount = Self.receiveCount(message.attributes["ApproximateReceiveCount"])
+        let sent = Self.brokerTimestamp(message.attributes["SentTimestamp"])
         let envelope: Result<Envelope, ConveyorError>
         do {
             envelope = .success(try EnvelopeCodec.decode(body))
@@ -45,7 +38,7 @@ extension SQSQueueProvider {
         let offset = (try? envelope.get())?.attemptOffset ?? 0
         return ReceivedMessage(
             queue: queue,
-            receipt: Receipt(message["ReceiptHandle"]?.string ?? ""),
+            receipt: Receipt(message.receiptHandle),
             attempt: Self.attempt(receiveCount: receiveCount, offset: offset),
             envelope: envelope,
             rawBody: envelope.isSuccess ? nil : body,
@@ -56,11 +49,11 @@ extension SQSQueueProvider {
 
     /// The W3C trace context (`traceparent`, `tracestate`) carried in a received message's String message
     /// attributes, as this provider sends them and as other producers may set them.
-    static func traceContext(of message: JSONValue) -> [String: String] {
-        guard let attributes = message["MessageAttributes"] else { return [:] }
+    static func traceContext(of message: SQSAPI.Message) -> [String: String] {
+        guard !message.messageAttributes.isEmpty else { return [:] }
         var context: [String: String] = [:]
         for key in ["traceparent", "tracestate"] {
-            if let value = attributes[key]?["StringValue"]?.string, !value.isEmpty {
+            if let value = message.stringAttribute(key), !value.isEmpty {
                 context[key] = value
             }
         }
@@ -86,14 +79,16 @@ extension SQSQueueProvider {
     func deleteMessages(_ handles: [String], url: String, queue: String) async throws {
         if handles.count == 1 {
             do {
-                _ = try await client.call("DeleteMessage", ["QueueUrl": .string(url), "ReceiptHandle": .string(handles[0])])
+                _ = try await client.call(SQSAPI.DeleteMessage(queueURL: url, receiptHandle: handles[0]))
             } catch let error as ConveyorError where error.code == .invalidReceipt {
                 logger.debug("acknowledge ignored an invalid receipt", metadata: ["conveyor.queue": "\(queue)"])
             }
             return
         }
         // Chunks of 10, several in flight (``Configuration/maxConcurrentBatches``); every chunk runs, then one error.
-        _ = try await receiptBatch("DeleteMessageBatch", handles: handles, fields: [:], url: url, queue: queue, verb: "deleted") { failure in
+        _ = try await receiptBatch(handles: handles, queue: queue, verb: "deleted") { entries in
+            SQSAPI.DeleteMessageBatch(queueURL: url, entries: entries)
+        } isStale: { failure in
             failure.code.contains("ReceiptHandleIsInvalid") || failure.code.contains("InvalidReceiptHandle")
         }
     }
@@ -107,11 +102,10 @@ extension SQSQueueProvider {
         if let retryAfter {
             try await withQueue(message.queue) { info in
                 do {
-                    _ = try await client.call("ChangeMessageVisibility", [
-                        "QueueUrl": .string(info.url),
-                        "ReceiptHandle": .string(message.receiptHandle),
-                        "VisibilityTimeout": .int(Swift.min(Self.seconds(retryAfter), 43_200)),
-                    ])
+                    _ = try await client.call(SQSAPI.ChangeMessageVisibility(
+                        queueURL: info.url, receiptHandle: message.receiptHandle,
+                        visibilityTimeout: Swift.min(Self.seconds(retryAfter), 43_200)
+                    ))
                 } catch let error as ConveyorError where error.code == .invalidReceipt {
                     logger.debug("fail ignored an invalid receipt", metadata: ["conveyor.queue": "\(message.queue)"])
                 }
@@ -141,16 +135,12 @@ extension SQSQueueProvider {
                 "conveyor.dead_letter_fit": "\(copy.fit.rawValue)", "sqs.maximum_message_bytes": "\(limit)",
             ])
         }
-        var fields: [String: JSONValue] = [
-            "QueueUrl": .string(dlq.url),
-            "MessageBody": .string(copy.body),
-            "MessageAttributes": .object(copy.attributes),
-        ]
+        var fields = SQSAPI.MessageFields(body: copy.body, attributes: copy.attributes)
         if dlq.fifo {
-            fields["MessageGroupId"] = "dead-letter"
-            fields["MessageDeduplicationId"] = .string(Self.deduplicationID("\(jobID)-\(message.attempt)-\(UUID().uuidString)"))
+            fields.groupID = "dead-letter"
+            fields.deduplicationID = Self.deduplicationID("\(jobID)-\(message.attempt)-\(UUID().uuidString)")
         }
-        _ = try await client.call("SendMessage", fields, queue: dlqName)
+        _ = try await client.call(SQSAPI.SendMessage(queueURL: dlq.url, message: fields), queue: dlqName)
         let source = try await resolve(message.queue)
         try await deleteMessages([message.receiptHandle], url: source.url, queue: message.queue)
     }
@@ -181,8 +171,7 @@ extension SQSQueueProvider {
     }
 
     func queueAttributes(_ url: String, _ names: [String]) async throws -> [String: String] {
-        let response = try await client.call("GetQueueAttributes", ["QueueUrl": .string(url), "AttributeNames": JSONValue(names)])
-        return response["Attributes"]?.object.compactMapValues(Self.numberText) ?? [:]
+        try await client.call(SQSAPI.GetQueueAttributes(queueURL: url, names: names))
     }
 }
 

@@ -5,11 +5,9 @@ extension SQSQueueProvider {
     /// when the message is no longer held by this receiver.
     public func extendVisibility(_ message: ReceivedMessage, by duration: Duration) async throws {
         try await withQueue(message.queue) { info in
-            _ = try await client.call("ChangeMessageVisibility", [
-                "QueueUrl": .string(info.url),
-                "ReceiptHandle": .string(message.receiptHandle),
-                "VisibilityTimeout": .int(Swift.min(Self.seconds(duration), 43_200)),
-            ])
+            _ = try await client.call(SQSAPI.ChangeMessageVisibility(
+                queueURL: info.url, receiptHandle: message.receiptHandle, visibilityTimeout: Swift.min(Self.seconds(duration), 43_200)
+            ))
         }
     }
 
@@ -40,9 +38,7 @@ extension SQSQueueProvider {
     func changeVisibility(_ handles: [String], to seconds: Int, url: String, queue: String, verb: String) async throws {
         if handles.count == 1 {
             do {
-                _ = try await client.call("ChangeMessageVisibility", [
-                    "QueueUrl": .string(url), "ReceiptHandle": .string(handles[0]), "VisibilityTimeout": .int(seconds),
-                ])
+                _ = try await client.call(SQSAPI.ChangeMessageVisibility(queueURL: url, receiptHandle: handles[0], visibilityTimeout: seconds))
             } catch let error as ConveyorError where Self.isStaleReceipt(error) {
                 logger.debug("visibility change ignored an invalid receipt", metadata: [
                     "conveyor.queue": "\(queue)", "conveyor.operation": "\(verb)",
@@ -51,9 +47,9 @@ extension SQSQueueProvider {
             return
         }
         // Chunks of 10, several in flight (``Configuration/maxConcurrentBatches``); every chunk runs, then one error.
-        let ignored = try await receiptBatch(
-            "ChangeMessageVisibilityBatch", handles: handles, fields: ["VisibilityTimeout": .int(seconds)], url: url, queue: queue, verb: verb
-        ) { failure in
+        let ignored = try await receiptBatch(handles: handles, queue: queue, verb: verb) { entries in
+            SQSAPI.ChangeMessageVisibilityBatch(queueURL: url, entries: entries, visibilityTimeout: seconds)
+        } isStale: { failure in
             Self.isStaleReceipt(code: failure.code, message: failure.message)
         }
         if ignored > 0 {

@@ -116,18 +116,15 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
             info = QueueInfo(url: queue, name: name)
         } else {
             guard !queue.isEmpty else { throw ConveyorError(.invalidParameter, "queue name is empty") }
-            let response: JSONValue
+            let url: String
             do {
-                response = try await client.call("GetQueueUrl", ["QueueName": .string(queue)])
+                url = try await client.call(SQSAPI.GetQueueURL(queueName: queue)).url
             } catch let error as ConveyorError where error.code == .queueNotFound {
                 // Name the queue, and what to do about it.
                 throw ConveyorError(
                     .queueNotFound,
                     "SQS queue \"\(queue)\" does not exist at \(configuration.resolvedEndpoint) (region \(configuration.region)): create it (conveyor queue create \(queue)) or fix the queue name, region or endpoint"
                 )
-            }
-            guard let url = response["QueueUrl"]?.string else {
-                throw ConveyorError(.brokerError, "SQS GetQueueUrl: response lacks QueueUrl for queue \(queue)")
             }
             info = QueueInfo(url: url, name: queue)
         }
@@ -158,8 +155,8 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
     func maximumMessageBytes(of info: QueueInfo, key: String) async throws -> Int {
         if let known = info.maximumMessageBytes { return known }
         var limit = Self.defaultMaximumMessageBytes
-        if let response = try? await client.call("GetQueueAttributes", ["QueueUrl": .string(info.url), "AttributeNames": ["MaximumMessageSize"]]),
-            let text = Self.numberText(response["Attributes"]?["MaximumMessageSize"])
+        if let attributes = try? await client.call(SQSAPI.GetQueueAttributes(queueURL: info.url, names: ["MaximumMessageSize"])),
+            let text = attributes["MaximumMessageSize"]
         {
             if let value = Self.maximumMessageSize(text) {
                 limit = value
@@ -179,8 +176,8 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
         if let configured = configuration.visibilityTimeout { return configured }
         return try await withQueue(queue) { info in
             if let known = info.visibilityTimeout { return known }
-            let response = try await client.call("GetQueueAttributes", ["QueueUrl": .string(info.url), "AttributeNames": ["VisibilityTimeout"]], queue: queue)
-            let text = Self.numberText(response["Attributes"]?["VisibilityTimeout"])
+            let attributes = try await client.call(SQSAPI.GetQueueAttributes(queueURL: info.url, names: ["VisibilityTimeout"]), queue: queue)
+            let text = attributes["VisibilityTimeout"]
             // SQS allows 0 s to 12 h; 0 cannot be heartbeated (SQS's own default of 30 s is used instead).
             guard let seconds = Self.clampedInteger(text, to: 0...43_200), seconds > 0 else {
                 logger.info("the queue's VisibilityTimeout is missing or 0; assuming 30 s", metadata: [
@@ -222,10 +219,6 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
         if seconds < 0 { return 0 }
         let (total, overflow) = Int(seconds).addingReportingOverflow(roundingUp && attoseconds > 0 ? 1 : 0)
         return overflow ? Int.max : total
-    }
-
-    static func stringAttribute(_ value: String) -> [String: JSONValue] {
-        ["DataType": "String", "StringValue": .string(value)]
     }
 
     /// `text` with the characters SQS refuses in message attributes (controls other than tab, LF and CR; U+FFFE,

@@ -166,13 +166,14 @@ struct FuzzTests {
         var errors: [String: Int] = [:]
         let statuses = [400, 403, 404, 413, 429, 500, 502, 503, 504]
         let count = Self.fuzz("SQS responses", corpus: Self.sqsCorpus) { input in
-            // What SQSClient.call does with a 2xx body (JSONReader), then what receive does with each message.
+            // What SQSClient.call does with a 2xx body (JSONReader, then the typed ReceiveMessage answer), then what receive
+            // does with each message.
             let object = try? JSONReader.read(input, limits: SQSClient.responseLimits)
             if let object {
                 parsed += 1
                 // What parses must write (JSONText) and read back to the same value.
                 #expect((try? JSONReader.read(JSONText.bytes(object), limits: SQSClient.responseLimits)) == object, "written SQS JSON does not read back")
-                for message in object["Messages"]?.array ?? [] {
+                for message in (try? SQSAPI.ReceiveMessage.response(from: object)) ?? [] {
                     let received = provider.decode(message, queue: "fuzz")
                     if case .failure(let error) = received.envelope {
                         undecodable += 1

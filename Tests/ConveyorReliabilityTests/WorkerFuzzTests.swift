@@ -138,12 +138,14 @@ struct WorkerFuzzTests {
                 // A foreign producer's sends: the body as generated, attributes Conveyor never writes itself.
                 let url = try await provider.resolve(queue).url
                 for message in messages {
-                    var fields: [String: JSONValue] = [
-                        "QueueUrl": .string(url), "MessageBody": .string(String(decoding: message.body, as: UTF8.self)),
-                    ]
-                    if !message.sqsAttributes.isEmpty { fields["MessageAttributes"] = .object(message.sqsAttributes.mapValues(JSONValue.init)) }
-                    if message.sqsDelaySeconds > 0 { fields["DelaySeconds"] = .int(message.sqsDelaySeconds) }
-                    _ = try await provider.client.call("SendMessage", fields)
+                    let fields = SQSAPI.MessageFields(
+                        body: String(decoding: message.body, as: UTF8.self),
+                        attributes: message.sqsAttributes.mapValues {
+                            SQSAPI.MessageAttribute(dataType: $0["DataType"] ?? "", stringValue: $0["StringValue"], binaryValue: $0["BinaryValue"])
+                        },
+                        delaySeconds: message.sqsDelaySeconds > 0 ? message.sqsDelaySeconds : nil
+                    )
+                    _ = try await provider.client.call(SQSAPI.SendMessage(queueURL: url, message: fields))
                 }
             }
         }

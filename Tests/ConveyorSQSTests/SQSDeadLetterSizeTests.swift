@@ -21,7 +21,7 @@ private let longReason = (0..<200).map { "step \($0) failed: the downstream serv
 @Suite("SQS dead-letter copies fit the size limit")
 struct SQSDeadLetterCopyTests {
     private func reason(of copy: SQSQueueProvider.DeadLetterCopy) -> String? {
-        copy.attributes["conveyor.dead_letter_reason"]?["StringValue"]?.string
+        copy.attributes["conveyor.dead_letter_reason"]?.stringValue
     }
 
     @Test func smallMessagesKeepTheWholeReasonInHeadersAndAttributes() throws {
@@ -58,7 +58,7 @@ struct SQSDeadLetterCopyTests {
         #expect(copy.body == String(decoding: EnvelopeCodec.encode(original), as: UTF8.self))
         let kept = try #require(reason(of: copy))
         #expect(!kept.isEmpty && longReason.hasPrefix(String(kept.dropLast())))
-        #expect(copy.attributes["conveyor.dead_letter_code"]?["StringValue"]?.string == "task_error")
+        #expect(copy.attributes["conveyor.dead_letter_code"]?.stringValue == "task_error")
     }
 
     @Test func undecodableBodiesStayByteIdentical() throws {
@@ -93,10 +93,10 @@ struct SQSDeadLetterCopyTests {
         }
         #expect(copy.attributes.count >= 5)
         for (name, attribute) in copy.attributes {
-            let value = try #require(attribute["StringValue"]?.string, "\(name)")
+            let value = try #require(attribute.stringValue, "\(name)")
             #expect(!value.unicodeScalars.contains(where: refused), "\(name): \(value.unicodeScalars.map { String($0.value, radix: 16) })")
         }
-        #expect(copy.attributes["conveyor.task"]?["StringValue"]?.string == "test.\u{FFFD}task\u{FFFD}")
+        #expect(copy.attributes["conveyor.task"]?.stringValue == "test.\u{FFFD}task\u{FFFD}")
         #expect(!copy.body.unicodeScalars.contains(where: refused))
         #expect(try EnvelopeCodec.decode(Array(copy.body.utf8)).task == odd.task)
     }
@@ -118,7 +118,7 @@ struct SQSDeadLetterSizeTests {
         try await SQSTestEnvironment.withQueue("dlq-size") { provider, queue in
             for name in [queue, queue + "-dlq"] {
                 let url = try await SQSTestEnvironment.queueURL(provider, name)
-                _ = try await provider.client.call("SetQueueAttributes", ["QueueUrl": .string(url), "Attributes": ["MaximumMessageSize": "1024"]])
+                _ = try await provider.client.call(SQSAPI.SetQueueAttributes(queueURL: url, attributes: ["MaximumMessageSize": "1024"]))
             }
             let sent = envelope(sqsSize: 1024 - 90)
             try await provider.enqueue(OutgoingMessage(envelope: sent), to: queue)

@@ -44,4 +44,87 @@ struct SQSJSONTests {
         // Keys are written sorted: equal requests are equal bytes.
         #expect(String(decoding: JSONText.bytes(["b": 1, "a": [true, .null]]), as: UTF8.self) == #"{"a":[true,null],"b":1}"#)
     }
+
+    // MARK: - Typed requests and responses
+
+    /// A request's body as Foundation reads it.
+    private func object(_ request: some SQSRequest) throws -> NSDictionary {
+        try #require(try JSONSerialization.jsonObject(with: Data(JSONText.bytes(request.json))) as? NSDictionary)
+    }
+
+    @Test func sendRequestsCarryEveryFieldAndOnlyThoseSet() throws {
+        let fifo = SQSAPI.MessageFields(
+            body: "{\"a\":1}", attributes: ["conveyor.task": .string("t"), "blob": SQSAPI.MessageAttribute(dataType: "Binary", binaryValue: "AP8=")],
+            groupID: "g", deduplicationID: "d"
+        )
+        let single = try object(SQSAPI.SendMessage(queueURL: "http://q", message: fifo))
+        #expect(single.isEqual(to: [
+            "QueueUrl": "http://q", "MessageBody": "{\"a\":1}", "MessageGroupId": "g", "MessageDeduplicationId": "d",
+            "MessageAttributes": ["conveyor.task": ["DataType": "String", "StringValue": "t"], "blob": ["DataType": "Binary", "BinaryValue": "AP8="]],
+        ] as [String: Any]))
+        let batch = SQSAPI.SendMessageBatch(queueURL: "http://q", entries: [
+            .init(id: "m0", message: SQSAPI.MessageFields(body: "x", delaySeconds: 5)), .init(id: "m1", message: SQSAPI.MessageFields(body: "y")),
+        ])
+        #expect(batch.messageCount == 2)
+        #expect(try object(batch).isEqual(to: [
+            "QueueUrl": "http://q",
+            "Entries": [["Id": "m0", "MessageBody": "x", "DelaySeconds": 5], ["Id": "m1", "MessageBody": "y"]],
+        ] as [String: Any]))
+    }
+
+    @Test func receiptRequestsNameTheirReceipts() throws {
+        #expect(try object(SQSAPI.ChangeMessageVisibilityBatch(queueURL: "u", entries: [.init(id: "r0", receiptHandle: "h")], visibilityTimeout: 0))
+            .isEqual(to: ["QueueUrl": "u", "Entries": [["Id": "r0", "ReceiptHandle": "h", "VisibilityTimeout": 0]]] as [String: Any]))
+        #expect(try object(SQSAPI.DeleteMessageBatch(queueURL: "u", entries: [.init(id: "r0", receiptHandle: "h")]))
+            .isEqual(to: ["QueueUrl": "u", "Entries": [["Id": "r0", "ReceiptHandle": "h"]]] as [String: Any]))
+        let receive = try object(SQSAPI.ReceiveMessage(queueURL: "u", maxNumberOfMessages: 10, waitTimeSeconds: 20, visibilityTimeout: 30))
+        #expect(receive["VisibilityTimeout"] as? Int == 30)
+        #expect(receive["MessageAttributeNames"] as? [String] == ["All"])
+        #expect(try object(SQSAPI.ReceiveMessage(queueURL: "u", maxNumberOfMessages: 1, waitTimeSeconds: 0))["VisibilityTimeout"] == nil)
+    }
+
+    @Test func receivedMessagesReadWhatIsThereAndNothingTraps() throws {
+        let text = #"""
+            {"Messages":[
+              {"MessageId":"1","ReceiptHandle":"h","Body":"b","Attributes":{"ApproximateReceiveCount":"2","SentTimestamp":1700000000000,"Odd":[1]},
+               "MessageAttributes":{"traceparent":{"DataType":"String","StringValue":"00-x"},"blob":{"DataType":"Binary","BinaryValue":"AP8="},"bad":7}},
+              {"Body":5},
+              7
+            ]}
+            """#
+        let messages = try SQSAPI.ReceiveMessage.response(from: JSONReader.read(Array(text.utf8)))
+        #expect(messages.count == 3)
+        #expect(messages[0] == SQSAPI.Message(
+            messageID: "1", receiptHandle: "h", body: "b", attributes: ["ApproximateReceiveCount": "2", "SentTimestamp": "1700000000000"],
+            messageAttributes: [
+                "traceparent": .string("00-x"), "blob": SQSAPI.MessageAttribute(dataType: "Binary", binaryValue: "AP8="),
+            ]
+        ))
+        #expect(messages[0].stringAttribute("traceparent") == "00-x")
+        // A body that is not a string is an empty body (a malformed envelope for the provider), not a trap.
+        #expect(messages[1] == SQSAPI.Message())
+        #expect(messages[2] == SQSAPI.Message())
+        #expect(try SQSAPI.ReceiveMessage.response(from: .object([:])).isEmpty)
+    }
+
+    @Test func batchResultsKeepOnlyItemsWithAnID() throws {
+        let text = #"""
+            {"Successful":[{"Id":"m0","MessageId":"x"},{"MessageId":"no id"},{"Id":"m2"}],
+             "Failed":[{"Id":"m1","Code":"InternalError","SenderFault":false},{"Id":"m3","Code":"InvalidParameterValue","Message":"bad","SenderFault":true},{"Code":"no id"}]}
+            """#
+        let result = try SQSAPI.SendMessageBatch.response(from: JSONReader.read(Array(text.utf8)))
+        #expect(result.successful == [.init(id: "m0", messageID: "x"), .init(id: "m2", messageID: nil)])
+        #expect(result.failed == [
+            .init(id: "m1", code: "InternalError", message: "", senderFault: false),
+            .init(id: "m3", code: "InvalidParameterValue", message: "bad", senderFault: true),
+        ])
+    }
+
+    @Test func aQueueURLAnswerWithoutTheURLIsATypedError() throws {
+        #expect(try SQSAPI.GetQueueURL.response(from: ["QueueUrl": "http://q"]).url == "http://q")
+        let error = #expect(throws: ConveyorError.self) { try SQSAPI.CreateQueue.response(from: ["QueueUrl": 5]) }
+        #expect(error?.code == .brokerError)
+        #expect(error?.message.contains("QueueUrl") == true)
+        #expect(try SQSAPI.GetQueueAttributes.response(from: ["Attributes": ["A": "1", "B": 2, "C": [true]]]) == ["A": "1", "B": "2"])
+    }
 }

@@ -18,23 +18,18 @@ struct SQSMessageAttributeTests {
             _ = try await provider.enqueue([OutgoingMessage(envelope: traced), OutgoingMessage(envelope: untraced)], to: queue)
 
             let url = try await SQSTestEnvironment.queueURL(provider, queue)
-            var raw: [String: JSONValue] = [:]  // message attributes by task
+            var raw: [String: [String: SQSAPI.MessageAttribute]] = [:]  // message attributes by task
             for _ in 0..<5 where raw.count < 2 {
-                let response = try await provider.client.call("ReceiveMessage", [
-                    "QueueUrl": .string(url), "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1, "MessageAttributeNames": ["All"],
-                ])
-                for message in response["Messages"]?.array ?? [] {
-                    let attributes = message["MessageAttributes"] ?? .object([:])
-                    raw[attributes["conveyor.task"]?["StringValue"]?.string ?? "?"] = attributes
-                    _ = try await provider.client.call("DeleteMessage", [
-                        "QueueUrl": .string(url), "ReceiptHandle": .string(message["ReceiptHandle"]?.string ?? ""),
-                    ])
+                let messages = try await provider.client.call(SQSAPI.ReceiveMessage(queueURL: url, maxNumberOfMessages: 10, waitTimeSeconds: 1))
+                for message in messages {
+                    raw[message.stringAttribute("conveyor.task") ?? "?"] = message.messageAttributes
+                    _ = try await provider.client.call(SQSAPI.DeleteMessage(queueURL: url, receiptHandle: message.receiptHandle))
                 }
             }
             let tracedAttributes = try #require(raw["test.echo"])
-            #expect(tracedAttributes["conveyor.task"]?["DataType"]?.string == "String")
-            #expect(tracedAttributes["conveyor.correlation_id"]?["StringValue"]?.string == "corr-1")
-            #expect(tracedAttributes["traceparent"]?["StringValue"]?.string == traced.traceContext["traceparent"])
+            #expect(tracedAttributes["conveyor.task"]?.dataType == "String")
+            #expect(tracedAttributes["conveyor.correlation_id"]?.stringValue == "corr-1")
+            #expect(tracedAttributes["traceparent"]?.stringValue == traced.traceContext["traceparent"])
             let untracedAttributes = try #require(raw["test.untraced"])
             #expect(untracedAttributes["traceparent"] == nil)
             #expect(untracedAttributes["conveyor.correlation_id"] == nil)
@@ -47,14 +42,10 @@ struct SQSMessageAttributeTests {
             var envelope = SQSTestEnvironment.envelope()
             envelope.traceContext = [:]
             let url = try await SQSTestEnvironment.queueURL(provider, queue)
-            _ = try await provider.client.call("SendMessage", [
-                "QueueUrl": .string(url),
-                "MessageBody": .string(String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self)),
-                "MessageAttributes": [
-                    "traceparent": ["DataType": "String", "StringValue": .string(Self.traceparent)],
-                    "tracestate": ["DataType": "String", "StringValue": "vendor=value"],
-                ],
-            ])
+            _ = try await provider.client.call(SQSAPI.SendMessage(queueURL: url, message: SQSAPI.MessageFields(
+                body: String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self),
+                attributes: ["traceparent": .string(Self.traceparent), "tracestate": .string("vendor=value")]
+            )))
             let message = try #require(try await SQSTestEnvironment.drain(provider, queue, count: 1).first)
             #expect(try message.envelope.get().id == envelope.id)
             #expect(try message.envelope.get().traceContext.isEmpty)

@@ -98,8 +98,7 @@ enum SQSTestEnvironment {
 
     /// The URL of `queue`, from a raw `GetQueueUrl`.
     static func queueURL(_ provider: SQSQueueProvider, _ queue: String) async throws -> String {
-        let response = try await provider.client.call("GetQueueUrl", ["QueueName": .string(queue)])
-        return try #require(response["QueueUrl"]?.string)
+        try await provider.client.call(SQSAPI.GetQueueURL(queueName: queue)).url
     }
 
     /// Job ids of received messages whose envelope decoded.

@@ -67,36 +67,35 @@ package final class SQSClient: Sendable {
     /// What a response may be: SQS answers at most ten messages of at most 1 MiB each (escaped, up to twice that).
     package static let responseLimits = JSONReader.Limits(maximumBytes: 64 << 20, maximumDepth: 64)
 
-    /// Calls `action` with the JSON object `parameters` and returns the decoded JSON response object.
+    /// Sends `request` and returns its typed answer.
     ///
     /// `extraTimeout` lengthens the request timeout (for long polls). `queue` names the queue in logs (for a
     /// send action retried after its request may have been delivered).
-    package func call(
-        _ action: String, _ parameters: [String: JSONValue], extraTimeout: Duration = .zero, queue: String? = nil
-    ) async throws -> JSONValue {
+    package func call<Request: SQSRequest>(
+        _ request: Request, extraTimeout: Duration = .zero, queue: String? = nil
+    ) async throws -> Request.Response {
         var mayHaveReachedSQS = false
-        return try await call(action, parameters, extraTimeout: extraTimeout, queue: queue, mayHaveReachedSQS: &mayHaveReachedSQS)
+        return try await call(request, extraTimeout: extraTimeout, queue: queue, mayHaveReachedSQS: &mayHaveReachedSQS)
     }
 
-    /// Like ``call(_:_:extraTimeout:queue:)``; when it throws, `mayHaveReachedSQS` says whether one of its requests
+    /// Like ``call(_:extraTimeout:queue:)``; when it throws, `mayHaveReachedSQS` says whether one of its requests
     /// may have been processed by SQS all the same (a timeout, a connection lost after connecting, a 5xx answer, a
     /// cancellation or a close while a request was in flight), so that its effect (messages sent, deleted...) is
     /// unknown. It stays `false` when no request can have reached SQS (refused connection, an answer that refused
     /// the request, a task cancelled before its request left).
-    package func call(
-        _ action: String, _ parameters: [String: JSONValue], extraTimeout: Duration = .zero, queue: String? = nil,
-        mayHaveReachedSQS: inout Bool
-    ) async throws -> JSONValue {
-        let body = JSONText.bytes(.object(parameters))
-        let messageCount = if case .array(let entries)? = parameters["Entries"] { entries.count } else { 1 }
+    package func call<Request: SQSRequest>(
+        _ request: Request, extraTimeout: Duration = .zero, queue: String? = nil, mayHaveReachedSQS: inout Bool
+    ) async throws -> Request.Response {
+        let action = Request.action
         let response = try await send(
-            action, body: body, extraTimeout: extraTimeout, queue: queue, messageCount: messageCount, mayHaveReachedSQS: &mayHaveReachedSQS
+            action, body: JSONText.bytes(request.json), extraTimeout: extraTimeout, queue: queue,
+            messageCount: request.messageCount, mayHaveReachedSQS: &mayHaveReachedSQS
         )
-        if response.isEmpty { return .object([:]) }
+        if response.isEmpty { return try Request.response(from: .object([:])) }
         guard let object = try? JSONReader.read(response, limits: Self.responseLimits), case .object = object else {
             throw ConveyorError(.brokerError, "SQS \(action): response is not a JSON object")
         }
-        return object
+        return try Request.response(from: object)
     }
 
     /// Sends a JSON body for `action`, retrying transient failures; returns the response body of a 2xx answer.
@@ -105,7 +104,7 @@ package final class SQSClient: Sendable {
     /// have been processed by SQS already, so its `messageCount` messages may be duplicated: that is logged at info
     /// and counted in `conveyor_possible_duplicate_sends_total`. When such a send finally fails, the error says that
     /// its messages may have been sent. For every action, `mayHaveReachedSQS` is set when a failed attempt may have
-    /// been processed (see ``call(_:_:extraTimeout:queue:mayHaveReachedSQS:)``).
+    /// been processed (see ``call(_:extraTimeout:queue:mayHaveReachedSQS:)``).
     func send(
         _ action: String, body: [UInt8], extraTimeout: Duration = .zero, queue: String? = nil, messageCount: Int = 1,
         mayHaveReachedSQS: inout Bool

@@ -106,7 +106,7 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
         )
     }
 
-    private func checkOpen() throws(ConveyorError) {
+    func checkOpen() throws(ConveyorError) {
         if closed.load(ordering: .relaxed) { throw ConveyorError(.closed, "the RabbitMQ provider is closed") }
     }
 

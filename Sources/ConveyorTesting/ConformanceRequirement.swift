@@ -14,6 +14,8 @@ enum ConformanceRequirement: Sendable {
     case releasing
     /// ``ConformanceHarness/makeProvider`` is set.
     case separateProvider
+    /// The provider is a ``ReplyingProvider``.
+    case replying
 
     /// Why `harness` does not meet the requirement, or nil when it does.
     func unmetReason(_ harness: ConformanceHarness) -> String? {
@@ -31,6 +33,8 @@ enum ConformanceRequirement: Sendable {
             return harness.provider.releasing != nil ? nil : "the provider is not a ReleasingQueueProvider"
         case .separateProvider:
             return harness.makeProvider != nil ? nil : "the harness has no makeProvider to make a provider to close"
+        case .replying:
+            return harness.provider.replying != nil ? nil : "the provider is not a ReplyingProvider"
         }
     }
 }

@@ -15,7 +15,9 @@ import Foundation
 /// - "dead letters keep the job, reason and attempt", "redrive from the dead-letter queue" and "dead-letter after
 ///   max attempts" (a real ``Worker``): a ``DeadLetterQueueProvider``;
 /// - "release hands a message back with the declared attempt": a ``ReleasingQueueProvider``;
-/// - "close": ``ConformanceHarness/makeProvider``.
+/// - "close": ``ConformanceHarness/makeProvider``;
+/// - the "results: …" cases (a real ``Worker`` and ``ConveyorClient/enqueue(_:_:options:tracking:)-(_,T.Input,_,_)``):
+///   a ``ReplyingProvider``.
 ///
 /// Every other case applies to every provider. ``run(_:cases:)`` runs them all and returns a ``ConformanceReport``
 /// of what ran and what did not apply.
@@ -38,6 +40,11 @@ public enum ProviderConformance {
         stats,
         redrive,
         deadLetterAfterMaxAttempts,
+        resultsAfterRetries,
+        resultOfADeadLetteredJob,
+        resultsOfTwoProducers,
+        thousandConcurrentResults,
+        replyToAMissingQueue,
         close,
     ]
 

@@ -5,7 +5,7 @@ import Synchronization
 import Testing
 
 /// A memory provider with one deliberate defect, to check that the conformance suite notices it.
-final class DefectiveProvider: QueueProvider, DeadLetterQueueProvider, QueueProvisioningProvider, ReleasingQueueProvider {
+final class DefectiveProvider: QueueProvider, DeadLetterQueueProvider, QueueProvisioningProvider, ReleasingQueueProvider, ReplyingProvider {
     enum Defect: String, CaseIterable, Sendable {
         /// Acknowledge does nothing: messages come back after their visibility timeout.
         case ackIgnored
@@ -22,6 +22,8 @@ final class DefectiveProvider: QueueProvider, DeadLetterQueueProvider, QueueProv
         /// Release counts an attempt (it fails the message with no delay) while `releaseCountsAsAttempt` says it
         /// does not.
         case releaseCounted
+        /// Replies other than final outcomes (started, progress, retrying) are dropped.
+        case eventsDropped
     }
 
     let base = MemoryQueueProvider()
@@ -80,6 +82,13 @@ final class DefectiveProvider: QueueProvider, DeadLetterQueueProvider, QueueProv
     func purgeDeadLetters(of queue: String) async throws -> Int { try await base.purgeDeadLetters(of: queue) }
     func createQueue(_ queue: String, options: QueueOptions) async throws { try await base.createQueue(queue, options: options) }
     func deleteQueue(_ queue: String) async throws { try await base.deleteQueue(queue) }
+    func createReplyQueue(named name: String) async throws -> String { try await base.createReplyQueue(named: name) }
+    func deleteReplyQueue(_ address: String) async throws { try await base.deleteReplyQueue(address) }
+
+    func sendReply(_ message: OutgoingMessage, to address: String) async throws {
+        if defect == .eventsDropped, let event = try? JobEvent(json: message.envelope.payload), !event.kind.isFinal { return }
+        try await base.sendReply(message, to: address)
+    }
 }
 
 @Suite("Conformance suite catches defects")
@@ -93,6 +102,7 @@ struct ConformanceSuiteSelfTests {
         (.delayIgnored, "delayed enqueue"),
         (.attemptNotCounted, "redelivery after visibility timeout"),
         (.releaseCounted, "release hands a message back with the declared attempt"),
+        (.eventsDropped, "results: one result after retries, progress from each attempt"),
     ]
 
     @Test(arguments: expectations.map { "\($0.0.rawValue) → \($0.1)" })
@@ -124,7 +134,7 @@ struct ConformanceSuiteSelfTests {
         #expect(removed.names.first?.hasPrefix("t-priority-") == true)
     }
 
-    /// A provider without priorities, visibility timeouts, deduplication, a dead-letter queue or release, on a harness that
+    /// A provider without priorities, visibility timeouts, deduplication, a dead-letter queue, release or replies, on a harness that
     /// cannot make a second provider: the cases that need those report themselves not applicable, with the
     /// reason, check nothing (no queue is made for them), and the rest run.
     @Test func casesAProviderCannotSupportAreReportedNotApplicable() async throws {
@@ -150,6 +160,11 @@ struct ConformanceSuiteSelfTests {
             "dead-letter after max attempts": "the provider is not a DeadLetterQueueProvider",
             "release hands a message back with the declared attempt": "the provider is not a ReleasingQueueProvider",
             "close": "the harness has no makeProvider to make a provider to close",
+            "results: one result after retries, progress from each attempt": "the provider is not a ReplyingProvider",
+            "results: a dead-lettered job gives a typed failure": "the provider is not a ReplyingProvider",
+            "results: two producers each get their own": "the provider is not a ReplyingProvider",
+            "results: 1,000 concurrent awaits resolve": "the provider is not a ReplyingProvider",
+            "results: a reply queue that is gone does not stop the job": "the provider is not a ReplyingProvider",
         ]
         #expect(report.notApplicable == expected)
         #expect(report.ran == ProviderConformance.cases.map(\.name).filter { expected[$0] == nil })

@@ -25,6 +25,11 @@ public struct ConveyorClient: Sendable {
         didSet { ProcessQueueDirectory.shared.noteDefaultQueue(defaultQueue) }
     }
 
+    /// Receives the outcomes and events of the jobs this client enqueues with tracking (one reply queue for all of
+    /// them, created on the first such enqueue). Copies of the client share it; run it in your `ServiceGroup`, or
+    /// close it, to delete its reply queue at shutdown.
+    public let results: ResultTracker
+
     private let encoder: JSONEncoder
     private let decoder: JSONDecoder
 
@@ -46,6 +51,7 @@ public struct ConveyorClient: Sendable {
         ProcessQueueDirectory.shared.noteDefaultQueue(defaultQueue)
         self.encoder = JSONEncoder()
         self.decoder = JSONDecoder()
+        self.results = ResultTracker(provider: provider, logger: logger)
     }
 
     /// Enqueues one job of `task` with `input` and returns its handle.
@@ -63,6 +69,77 @@ public struct ConveyorClient: Sendable {
         options: EnqueueOptions = .init()
     ) async throws -> JobHandle<T> {
         try await enqueue(task, [input], options: options)[0]
+    }
+
+    /// Enqueues one job of `task` with `input`, asking for its outcome, and returns a handle to await it.
+    ///
+    /// ```swift
+    /// let job = try await client.enqueue(Resize.self, input, tracking: .result)
+    /// let output = try await job.result(timeout: .seconds(30))
+    /// ```
+    ///
+    /// The worker sends the job's final outcome (and, with ``Tracking/events``, its started, progress and retrying
+    /// events) to this client's reply queue (``results``), before it acknowledges the job; the handle gets exactly
+    /// one outcome, whatever the retries and redeliveries. Needs a ``ReplyingProvider`` (memory, RabbitMQ, SQS) or
+    /// the inline provider (the job has run when this returns); other providers throw
+    /// ``ConveyorError/Code/unsupported``.
+    public func enqueue<T: ConveyorTask>(
+        _ task: T.Type,
+        _ input: T.Input,
+        options: EnqueueOptions = .init(),
+        tracking: Tracking
+    ) async throws -> TrackedJob<T> {
+        try await enqueue(task, [input], options: options, tracking: tracking)[0]
+    }
+
+    /// Enqueues one job of `task` per input with tracking (see ``enqueue(_:_:options:tracking:)-(_,T.Input,_,_)``),
+    /// and returns their handles in order.
+    public func enqueue<T: ConveyorTask>(
+        _ task: T.Type,
+        _ inputs: [T.Input],
+        options: EnqueueOptions = .init(),
+        tracking: Tracking
+    ) async throws -> [TrackedJob<T>] {
+        guard !inputs.isEmpty else { return [] }
+        if provider.replying == nil {
+            // The inline provider has run the jobs when enqueue returns: their outcome is known.
+            let handles = try await enqueue(task, inputs, options: options)
+            return try handles.map { handle in
+                guard let output = handle.output else {
+                    throw ConveyorError(
+                        .unsupported,
+                        "the \(provider.name) provider cannot carry job results; use the memory, RabbitMQ or SQS provider to enqueue with tracking"
+                    )
+                }
+                let bytes = (try? FastJSONEncoder.encode(output)) ?? (try? Array(encoder.encode(output))) ?? Array("null".utf8)
+                let event = JobEvent(kind: .succeeded, jobID: handle.id, task: T.name, queue: handle.queue, attempt: 1, output: bytes)
+                return TrackedJob(raw: TrackedRawJob(id: handle.id, queue: handle.queue, deduplicated: handle.deduplicated, tracker: nil, known: event))
+            }
+        }
+        let address = try await results.replyAddress()
+        var options = options
+        options.reply = EnqueueOptions.ReplyRequest(address: address, events: tracking.events)
+        let handles = try await enqueue(task, inputs, options: options)
+        return handles.map {
+            TrackedJob(raw: TrackedRawJob(id: $0.id, queue: $0.queue, deduplicated: $0.deduplicated, tracker: results))
+        }
+    }
+
+    /// Enqueues one job of the task named `task` per JSON payload with tracking, without type checking (see
+    /// ``enqueueRaw(task:payloads:options:)`` and ``enqueue(_:_:options:tracking:)-(_,T.Input,_,_)``).
+    public func enqueueRaw(task: String, payloads: [[UInt8]], options: EnqueueOptions = .init(), tracking: Tracking) async throws -> [TrackedRawJob] {
+        guard provider.replying != nil else {
+            throw ConveyorError(
+                .unsupported,
+                "the \(provider.name) provider cannot carry job results; use the memory, RabbitMQ or SQS provider to enqueue with tracking"
+            )
+        }
+        let address = try await results.replyAddress()
+        var options = options
+        options.reply = EnqueueOptions.ReplyRequest(address: address, events: tracking.events)
+        let sent = try await enqueueRaw(task: task, payloads: payloads, options: options)
+        let queue = options.queue ?? defaultQueue ?? "default"
+        return sent.map { TrackedRawJob(id: $0.jobID, queue: queue, deduplicated: $0.deduplicated, tracker: results) }
     }
 
     /// Enqueues one job of `task` per input, in one provider call where the broker allows, and returns their
@@ -227,11 +304,28 @@ public struct ConveyorClient: Sendable {
                     maxAttempts: maxAttempts,
                     notBefore: notBefore,
                     traceContext: trace,
-                    headers: notBefore == nil ? [:] : [Envelope.HeaderKey.hopDelay: String(delay.components.seconds * 1000)]
+                    headers: notBefore == nil ? [:] : [Envelope.HeaderKey.hopDelay: String(delay.components.seconds * 1000)],
+                    replyTo: options.reply?.address,
+                    replyEvents: options.reply?.events ?? false
                 )
                 messages.append(OutgoingMessage(envelope: envelope, delay: delay, groupID: groupID))
             }
-            let results = try await provider.enqueue(messages, to: queue)
+            let results: [EnqueueResult]
+            if options.reply != nil {
+                // Tracked before they are sent: a fast worker's reply may come before enqueue returns.
+                let ids = messages.map(\.envelope.id)
+                self.results.track(ids)
+                do {
+                    results = try await provider.enqueue(messages, to: queue)
+                } catch {
+                    let report = (error as? ConveyorError)?.enqueueReport
+                    let sent = Set((report?.sent ?? []) + (report?.uncertain ?? []))
+                    self.results.untrack(ids.filter { !sent.contains($0) }, error: error)
+                    throw error
+                }
+            } else {
+                results = try await provider.enqueue(messages, to: queue)
+            }
             logger.debug(
                 "enqueued",
                 metadata: [

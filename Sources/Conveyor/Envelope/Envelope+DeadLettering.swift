@@ -27,11 +27,14 @@ extension Envelope {
         return copy
     }
 
-    /// The copy of a dead-lettered envelope to send back to its queue: it starts over (``attemptOffset`` 0) and the
-    /// headers in ``deadLetterHeaderKeys`` are removed; the job's own headers stay.
+    /// The copy of a dead-lettered envelope to send back to its queue: it starts over (``attemptOffset`` 0), the
+    /// headers in ``deadLetterHeaderKeys`` are removed, and so is ``replyTo`` (its producer was sent the job's final
+    /// outcome when it was dead-lettered); the job's own headers stay.
     public func redriven() -> Envelope {
         var copy = self
         copy.attemptOffset = 0
+        copy.replyTo = nil
+        copy.replyEvents = false
         for key in Self.deadLetterHeaderKeys { copy.headers[key] = nil }
         return copy
     }

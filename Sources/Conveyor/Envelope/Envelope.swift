@@ -39,6 +39,12 @@ public struct Envelope: Sendable, Hashable {
     public var traceContext: [String: String]
     /// Free-form string headers (`headers`) for extensions (schedule ids, dead-letter reasons, ...).
     public var headers: [String: String]
+    /// Where the worker sends this job's outcome (`reply_to`): the address of the producer's reply queue, as its
+    /// provider named it (see ``ReplyingProvider``); `nil`: nobody waits for it.
+    public var replyTo: String?
+    /// Whether the worker also sends the job's started, progress and retrying events to ``replyTo``
+    /// (`reply_events`); otherwise only the final outcome. Default `false`.
+    public var replyEvents: Bool
 
     /// Creates an envelope.
     public init(
@@ -54,6 +60,8 @@ public struct Envelope: Sendable, Hashable {
         notBefore: Date? = nil,
         traceContext: [String: String] = [:],
         headers: [String: String] = [:],
+        replyTo: String? = nil,
+        replyEvents: Bool = false,
         version: Int = Envelope.currentVersion
     ) {
         self.version = version
@@ -69,6 +77,8 @@ public struct Envelope: Sendable, Hashable {
         self.notBefore = notBefore
         self.traceContext = traceContext
         self.headers = headers
+        self.replyTo = replyTo
+        self.replyEvents = replyEvents
     }
 }
 

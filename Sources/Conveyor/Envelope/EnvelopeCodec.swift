@@ -59,6 +59,11 @@ public enum EnvelopeCodec {
             out.append(contentsOf: #","headers":"#.utf8)
             JSONText.appendStringMap(envelope.headers, to: &out)
         }
+        if let value = envelope.replyTo {
+            out.append(contentsOf: #","reply_to":"#.utf8)
+            JSONText.appendString(value, to: &out)
+            if envelope.replyEvents { out.append(contentsOf: #","reply_events":true"#.utf8) }
+        }
         out.append(UInt8(ascii: "}"))
         return out
     }
@@ -153,6 +158,12 @@ public enum EnvelopeCodec {
         if let maxAttempts, maxAttempts < 1 {
             throw ConveyorError(.malformedEnvelope, "field \"max_attempts\" must be at least 1")
         }
+        let replyEvents: Bool
+        switch fields.replyEvents {
+        case .none, .null?: replyEvents = false
+        case .bool(let value)?: replyEvents = value
+        default: throw ConveyorError(.malformedEnvelope, "field \"reply_events\" must be true or false")
+        }
         let offset = try int(fields.attemptOffset, "attempt_offset") ?? 0
         guard (0...Envelope.maximumAttemptOffset).contains(offset) else {
             throw ConveyorError(
@@ -171,6 +182,8 @@ public enum EnvelopeCodec {
             notBefore: try date(fields.notBefore, "not_before", required: false),
             traceContext: try map(fields.trace, "trace"),
             headers: try map(fields.headers, "headers"),
+            replyTo: try string(fields.replyTo, "reply_to", required: false).flatMap { $0.isEmpty ? nil : $0 },
+            replyEvents: replyEvents,
             version: version
         )
     }
@@ -178,7 +191,7 @@ public enum EnvelopeCodec {
     /// The envelope's known members as read, by name (the payload as its byte range).
     private struct Fields {
         var v, id, task, createdAt, correlationID, dedupKey, priority, maxAttempts, attemptOffset, notBefore: JSONValue?
-        var trace, headers: JSONValue?
+        var trace, headers, replyTo, replyEvents: JSONValue?
         var payload: Range<Int>?
 
         mutating func set(_ key: String, _ value: JSONValue) {
@@ -195,6 +208,8 @@ public enum EnvelopeCodec {
             case "not_before": notBefore = value
             case "trace": trace = value
             case "headers": headers = value
+            case "reply_to": replyTo = value
+            case "reply_events": replyEvents = value
             default: break
             }
         }

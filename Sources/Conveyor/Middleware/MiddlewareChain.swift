@@ -1,11 +1,12 @@
 /// A worker's middleware, outermost first, and the way through them to a task's handler.
 struct MiddlewareChain: Sendable {
     let middleware: [any JobMiddleware]
-    /// Per middleware, a check that says it has nothing to do right now (the event middleware while nobody
-    /// subscribes): the chain then goes past it without entering it, sparing an async frame per job.
-    private let idle: [(@Sendable () -> Bool)?]
+    /// Per middleware, a check that says it has nothing to do for a job (the event middleware while nobody
+    /// subscribes, the reply middleware for untracked jobs): the chain then goes past it without entering it,
+    /// sparing an async frame per job.
+    private let idle: [(@Sendable (JobContext) -> Bool)?]
 
-    init(middleware: [any JobMiddleware], idle: [(@Sendable () -> Bool)?] = []) {
+    init(middleware: [any JobMiddleware], idle: [(@Sendable (JobContext) -> Bool)?] = []) {
         self.middleware = middleware
         self.idle = idle + Array(repeating: nil, count: max(0, middleware.count - idle.count))
     }
@@ -17,7 +18,7 @@ struct MiddlewareChain: Sendable {
         handler: (JobContext) async throws -> Void
     ) async throws {
         var index = index
-        while index < middleware.count, let isIdle = idle[index], isIdle() { index += 1 }
+        while index < middleware.count, let isIdle = idle[index], isIdle(job) { index += 1 }
         guard index < middleware.count else { return try await handler(job) }
         try await middleware[index].handle(job) { [index] job in
             try await run(job, from: index + 1, handler: handler)

@@ -21,4 +21,7 @@ extension QueueProvider {
     /// This provider as a ``SessionOpeningProvider``, if reads that must not leave messages buffered on its
     /// connection need a short-lived provider of their own.
     public var sessions: (any SessionOpeningProvider)? { self as? any SessionOpeningProvider }
+
+    /// This provider as a ``ReplyingProvider``, if it can carry job outcomes and events back to their producers.
+    public var replying: (any ReplyingProvider)? { self as? any ReplyingProvider }
 }

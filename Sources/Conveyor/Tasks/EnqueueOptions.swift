@@ -23,6 +23,14 @@ public struct EnqueueOptions: Sendable, Hashable {
     public var groupID: String?
     /// Explicit job id; `nil`: a random one.
     public var jobID: JobID?
+    /// Where the worker sends the outcome, set by the tracking enqueue (`ConveyorClient.enqueue(_:_:options:tracking:)`).
+    var reply: ReplyRequest?
+
+    /// A reply queue's address and whether events go there too.
+    struct ReplyRequest: Sendable, Hashable {
+        var address: String
+        var events: Bool
+    }
 
     /// Creates options; all default to `nil` (use the task's defaults).
     public init(

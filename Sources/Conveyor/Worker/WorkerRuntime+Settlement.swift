@@ -5,7 +5,9 @@ extension WorkerRuntime {
     /// the job's slot.
     func settle(_ job: Job, _ outcome: Outcome, cancelReason: ExecutorSlot.CancelReason?) async {
         switch outcome {
-        case .succeeded(let duration):
+        case .succeeded(let duration, let output):
+            // A tracked job's outcome goes to its producer before the message is acknowledged.
+            await reply(.succeeded, job, output: output ?? Array("null".utf8))
             ended(.succeeded, job, duration: duration)
             logger.debug("job succeeded", metadata: jobMetadata(job))
             dispatcher.finish(job)
@@ -71,6 +73,7 @@ extension WorkerRuntime {
             return
         }
         let delay = (job.entry?.options.backoff ?? .immediate).delay(forRetry: message.attempt)
+        await reply(.retrying, job, reason: reason, retryAfter: delay)
         ended(.retried, job, duration: duration, error: reason.description, retryAfter: delay)
         logger.debug(
             "job failed; will retry",
@@ -80,6 +83,7 @@ extension WorkerRuntime {
     }
 
     private func deadLetter(_ job: Job, reason: FailureReason, duration: Duration?) async {
+        await reply(.deadLettered, job, reason: reason)
         ended(.deadLettered, job, duration: duration, error: reason.description)
         logger.debug("job dead-lettered", metadata: jobMetadata(job, ["error.message": .string(reason.description)]))
         await failMessage(job, reason: reason, retryAfter: nil)
@@ -133,6 +137,21 @@ extension WorkerRuntime {
             retryAfter == nil ? "dead-lettering a job" : "returning a failed job for retry", [message], error: failure,
             consequence: "it returns after its visibility timeout"
         )
+    }
+
+    /// Sends a tracked job's event to its producer (``Envelope/replyTo``): final events always, retrying only when
+    /// the producer asked for events. Nothing for untracked jobs.
+    private func reply(
+        _ kind: JobEvent.Kind, _ job: Job, output: [UInt8]? = nil, reason: FailureReason? = nil, retryAfter: Duration? = nil
+    ) async {
+        guard case .success(let envelope) = job.message.envelope, let address = envelope.replyTo,
+            kind.isFinal || envelope.replyEvents
+        else { return }
+        let event = JobEvent(
+            kind: kind, jobID: envelope.id, task: envelope.task, queue: job.message.queue, attempt: job.message.attempt,
+            output: output, reason: reason, retryAfter: retryAfter
+        )
+        await replies.send(event, to: address)
     }
 
     /// Tells the middleware how an attempt ended: metrics from the job's own handles; the event, built only when

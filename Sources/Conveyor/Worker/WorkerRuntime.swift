@@ -24,7 +24,8 @@ final class TaskEntry: Sendable {
 
 /// What running a job produced, before the message is settled.
 enum Outcome: Sendable {
-    case succeeded(Duration)
+    /// The handler returned; `output` is its JSON output when the job is tracked (``Envelope/replyTo``).
+    case succeeded(Duration, output: [UInt8]?)
     case failed(any Error, Duration)
     /// Dead-letter without running (malformed body, unknown task).
     case rejected(FailureReason)
@@ -60,6 +61,8 @@ final class WorkerRuntime: Sendable {
     let metricsMiddleware: MetricsMiddleware
     /// The middleware that see how attempts ended through ``JobMiddleware/jobEnded(_:)``: events, then the user's.
     let endObservers: MiddlewareChain
+    /// Sends tracked jobs' events and outcomes to their producers.
+    let replies: ReplySender
 
     init(provider: any QueueProvider, registry: TaskRegistry, configuration: Worker.Configuration, logger: Logger, hub: EventHub) {
         self.provider = provider
@@ -92,13 +95,15 @@ final class WorkerRuntime: Sendable {
         // The timeout middleware only when a task has a timeout; the event middleware is passed by while nobody
         // subscribes; tracing only with a tracer.
         var middleware: [any JobMiddleware] = []
-        var idle: [(@Sendable () -> Bool)?] = []
+        var idle: [(@Sendable (JobContext) -> Bool)?] = []
         if entries.values.contains(where: { $0.options.timeout != nil }) {
             middleware.append(TimeoutMiddleware(clock: clock))
             idle.append(nil)
         }
-        middleware += [metricsMiddleware, events]
-        idle += [nil, { !hub.isActive }]
+        let replies = ReplySender(provider: provider, logger: logger)
+        self.replies = replies
+        middleware += [metricsMiddleware, events, ReplyMiddleware(sender: replies)]
+        idle += [nil, { _ in !hub.isActive }, ReplyMiddleware.isIdle(for:)]
         let tracer = InstrumentationSystem.tracer
         if !(tracer is NoOpTracer) {
             middleware.append(TracingMiddleware(tracer: tracer, instrument: InstrumentationSystem.instrument))
@@ -414,11 +419,13 @@ final class WorkerRuntime: Sendable {
         )
         context.job = job
         context.slot = slot
+        let tracked = envelope.replyTo != nil
+        var output: [UInt8]?
         do {
             try await chain.run(context) { context in
-                _ = try await entry.handler.run(payload: context.envelope.payload, context: context, encodeOutput: false)
+                output = try await entry.handler.run(payload: context.envelope.payload, context: context, encodeOutput: tracked)
             }
-            return .succeeded(clock.now - start)
+            return .succeeded(clock.now - start, output: output)
         } catch {
             return .failed(error, clock.now - start)
         }

@@ -27,6 +27,9 @@ struct AMQPPublication: Sendable {
     var needsDelayLevels = false
     /// A deduplication lock queue to declare before publishing (see `RabbitMQQueueProvider+Deduplication.swift`).
     var deduplicationLock: String?
+    /// The code of the error when RabbitMQ returns the message as unroutable (`mandatory`): ``notConfirmed`` for
+    /// jobs, ``queueNotFound`` for replies (whose queue is never declared by the publisher).
+    var unroutableCode: ConveyorError.Code = .notConfirmed
 
     /// Longest AMQP short string (`message_id`, `correlation_id`, `expiration`, header keys), in bytes.
     static let maximumShortString = 255

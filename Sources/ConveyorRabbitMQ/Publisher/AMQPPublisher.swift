@@ -172,7 +172,7 @@ final class AMQPPublisher: AMQPConnectionDelegate, @unchecked Sendable {
             } else if let reason = returned.removeValue(forKey: id) {
                 // Its queue (or dead-letter queue) may have been deleted behind our back: declare it again on next use.
                 if let queue = entry.publication.queue { topology.declaredQueues.remove(queue) }
-                entry.batch.settle(ConveyorError(.notConfirmed, "RabbitMQ returned \(what) as unroutable (\(reason)): the queue does not exist"))
+                entry.batch.settle(ConveyorError(entry.publication.unroutableCode, "RabbitMQ returned \(what) as unroutable (\(reason)): the queue does not exist"))
             } else {
                 entry.batch.settle(nil)
             }

@@ -1,3 +1,4 @@
+import Synchronization
 import CRabbitMQ
 import Conveyor
 
@@ -66,6 +67,17 @@ struct RabbitMQTopology: Sendable {
 
     var queueType: RabbitMQQueueProvider.QueueType
     var maxPriority: Int?
+    /// The reply queues this provider created (`createReplyQueue`): declared with ``replyQueueArguments`` by
+    /// either connection, never as work queues. Shared by both connections' caches.
+    let replyQueues = ReplyQueueNames()
+    /// How long a reply queue may stay unused (no consumer) before RabbitMQ deletes it (`x-expires`): a producer
+    /// that crashed leaves nothing behind for longer. 5 minutes.
+    static let replyQueueExpiry: Int64 = 300_000
+
+    /// Arguments of a reply queue: classic, deleted after ``replyQueueExpiry`` unused, no dead-lettering.
+    static var replyQueueArguments: [(String, AMQPValue)] {
+        [("x-queue-type", .string("classic")), ("x-expires", .int(replyQueueExpiry))]
+    }
     /// The deduplication window in milliseconds: the TTL of a lock queue's marker and the lock queue's
     /// `x-expires` (see `RabbitMQQueueProvider+Deduplication.swift`).
     var deduplicationMilliseconds: Int64 = 300_000
@@ -106,10 +118,18 @@ final class TopologyCache {
         declaredDelayLevels = false
     }
 
-    /// Declares `queue`, its dead-letter queue and bindings on channel 2, once per connection.
+    /// Declares `queue`, its dead-letter queue and bindings on channel 2, once per connection; a reply queue
+    /// alone, with its own arguments.
     func ensureQueue(_ queue: String, _ c: AMQPConnection, _ s: amqp_connection_state_t) throws(ConveyorError) {
         guard !declaredQueues.contains(queue) else { return }
         try validate(queue)
+        if topology.replyQueues.contains(queue) {
+            let arena = AMQPArena()
+            amqp_queue_declare(s, 2, arena.bytes(queue), 0, 0, 0, 0, arena.table(RabbitMQTopology.replyQueueArguments))
+            try c.check(amqp_get_rpc_reply(s), channel: 2, "declaring reply queue \(queue)")
+            declaredQueues.insert(queue)
+            return
+        }
         try ensureExchanges(c, s)
         let arena = AMQPArena()
         let dlq = RabbitMQTopology.deadLetterQueue(of: queue)
@@ -175,4 +195,13 @@ final class TopologyCache {
             throw ConveyorError(.invalidParameter, "queue name \"\(queue)\" is reserved or contains * or # (RabbitMQ reserves amq.*; * and # are topic wildcards)")
         }
     }
+}
+
+/// The names of the reply queues a provider created, shared by its connections.
+final class ReplyQueueNames: Sendable {
+    private let names = Mutex<Set<String>>([])
+
+    func insert(_ name: String) { names.withLock { _ = $0.insert(name) } }
+    func remove(_ name: String) { names.withLock { _ = $0.remove(name) } }
+    func contains(_ name: String) -> Bool { names.withLock { $0.contains(name) } }
 }

@@ -33,13 +33,20 @@ extension SQSAPI {
         package static let action = "CreateQueue"
         package var queueName: String
         package var attributes: [String: String]
+        /// Cost-allocation tags set at creation (`tags`), left out when empty.
+        package var tags: [String: String]
 
-        package init(queueName: String, attributes: [String: String] = [:]) {
+        package init(queueName: String, attributes: [String: String] = [:], tags: [String: String] = [:]) {
             self.queueName = queueName
             self.attributes = attributes
+            self.tags = tags
         }
 
-        package var json: JSONValue { ["QueueName": .string(queueName), "Attributes": JSONValue(attributes)] }
+        package var json: JSONValue {
+            var members: [String: JSONValue] = ["QueueName": .string(queueName), "Attributes": JSONValue(attributes)]
+            if !tags.isEmpty { members["tags"] = JSONValue(tags) }
+            return .object(members)
+        }
 
         package static func response(from object: JSONValue) throws(ConveyorError) -> QueueURL {
             try QueueURL.read(object, action: action)
@@ -89,5 +96,52 @@ extension SQSAPI {
         package init(queueURL: String) { self.queueURL = queueURL }
 
         package var json: JSONValue { ["QueueUrl": .string(queueURL)] }
+    }
+
+    /// `ListQueues` by name prefix: answers queue URLs (one page, at most `maxResults`).
+    package struct ListQueues: SQSRequest {
+        package static let action = "ListQueues"
+        package var namePrefix: String
+        package var maxResults: Int
+
+        package init(namePrefix: String, maxResults: Int = 1000) {
+            self.namePrefix = namePrefix
+            self.maxResults = maxResults
+        }
+
+        package var json: JSONValue { ["QueueNamePrefix": .string(namePrefix), "MaxResults": .int(maxResults)] }
+
+        package static func response(from object: JSONValue) throws(ConveyorError) -> [String] {
+            (object["QueueUrls"]?.array ?? []).compactMap(\.string)
+        }
+    }
+
+    /// `ListQueueTags`: answers the queue's tags.
+    package struct ListQueueTags: SQSRequest {
+        package static let action = "ListQueueTags"
+        package var queueURL: String
+
+        package init(queueURL: String) { self.queueURL = queueURL }
+
+        package var json: JSONValue { ["QueueUrl": .string(queueURL)] }
+
+        package static func response(from object: JSONValue) throws(ConveyorError) -> [String: String] {
+            object["Tags"]?.object.compactMapValues(\.string) ?? [:]
+        }
+    }
+
+    /// `TagQueue`: sets tags.
+    package struct TagQueue: SQSRequest {
+        package typealias Response = Empty
+        package static let action = "TagQueue"
+        package var queueURL: String
+        package var tags: [String: String]
+
+        package init(queueURL: String, tags: [String: String]) {
+            self.queueURL = queueURL
+            self.tags = tags
+        }
+
+        package var json: JSONValue { ["QueueUrl": .string(queueURL), "Tags": JSONValue(tags)] }
     }
 }

@@ -1,0 +1,159 @@
+import Foundation
+
+// The wire form of a job event (docs/wire-format.md, "Replies and events"): a JSON object carried as the payload of
+// an envelope of task `conveyor.reply`, so that reply queues hold envelopes like every other Conveyor queue.
+
+extension JobEvent {
+    /// The task name of reply envelopes.
+    public static let replyTask = "conveyor.reply"
+
+    /// Longest note or reason text sent (bytes of UTF-8); longer text is cut.
+    static let maximumTextBytes = 1000
+
+    /// The event's JSON object.
+    package var json: [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(160 + (output?.count ?? 0))
+        out.append(contentsOf: #"{"kind":"#.utf8)
+        JSONText.appendString(kind.rawValue, to: &out)
+        out.append(contentsOf: #","id":"#.utf8)
+        JSONText.appendString(jobID.rawValue, to: &out)
+        out.append(contentsOf: #","task":"#.utf8)
+        JSONText.appendString(task, to: &out)
+        out.append(contentsOf: #","queue":"#.utf8)
+        JSONText.appendString(queue, to: &out)
+        out.append(contentsOf: #","attempt":"#.utf8)
+        JSONText.appendInt(attempt, to: &out)
+        out.append(contentsOf: #","at":"#.utf8)
+        JSONText.appendString(RFC3339.format(at), to: &out)
+        if let progress, progress.isFinite {
+            out.append(contentsOf: #","progress":"#.utf8)
+            out.append(contentsOf: String(min(max(progress, 0), 1)).utf8)
+        }
+        if let note {
+            out.append(contentsOf: #","note":"#.utf8)
+            JSONText.appendString(Self.cut(note), to: &out)
+        }
+        if let output, !output.isEmpty {
+            out.append(contentsOf: #","output":"#.utf8)
+            out.append(contentsOf: output)
+        }
+        if let reason {
+            out.append(contentsOf: #","reason_code":"#.utf8)
+            JSONText.appendString(Self.cut(reason.code), to: &out)
+            out.append(contentsOf: #","reason":"#.utf8)
+            JSONText.appendString(Self.cut(reason.message), to: &out)
+        }
+        if let retryAfter {
+            out.append(contentsOf: #","retry_after_ms":"#.utf8)
+            JSONText.appendInt(Self.milliseconds(retryAfter), to: &out)
+        }
+        out.append(UInt8(ascii: "}"))
+        return out
+    }
+
+    /// The reply envelope carrying this event.
+    package var replyEnvelope: Envelope {
+        Envelope(task: Self.replyTask, payload: json, createdAt: at)
+    }
+
+    /// Reads an event from its JSON object; throws ``ConveyorError/Code/malformedEnvelope`` saying which field is
+    /// wrong. Numbers are checked: an attempt outside 1...Int32.max, a progress that is not a finite number, or a
+    /// negative delay are refused, never trapped on.
+    package init(json bytes: [UInt8]) throws(ConveyorError) {
+        var members: [String: JSONValue] = [:]
+        var output: Range<Int>?
+        do {
+            try JSONReader.forEachMember(bytes, limits: .init(maximumBytes: EnvelopeCodec.maximumBodyBytes)) { key, reader throws(JSONReader.Failure) in
+                if key == "output" {
+                    output = try reader.memberRawRange()
+                } else {
+                    members[key] = try reader.memberValue()
+                }
+            }
+        } catch {
+            throw ConveyorError(.malformedEnvelope, "job event is not a JSON object: \(error.description)")
+        }
+        func string(_ key: String) throws(ConveyorError) -> String {
+            guard case .string(let text)? = members[key], !text.isEmpty else {
+                throw ConveyorError(.malformedEnvelope, "job event: field \"\(key)\" must be a non-empty string")
+            }
+            return text
+        }
+        func optionalString(_ key: String) throws(ConveyorError) -> String? {
+            switch members[key] {
+            case .none, .null?: return nil
+            case .string(let text)?: return text
+            default: throw ConveyorError(.malformedEnvelope, "job event: field \"\(key)\" must be a string")
+            }
+        }
+        func number(_ key: String) throws(ConveyorError) -> Double? {
+            switch members[key] {
+            case .none, .null?: return nil
+            case .number(let text)?:
+                guard let value = Double(text), value.isFinite else { break }
+                return value
+            default: break
+            }
+            throw ConveyorError(.malformedEnvelope, "job event: field \"\(key)\" must be a finite number")
+        }
+        let kind = Kind(try string("kind"))
+        let attemptValue = try number("attempt") ?? 1
+        guard attemptValue >= 1, attemptValue <= Double(Int32.max), let attempt = Int(exactly: attemptValue) else {
+            throw ConveyorError(.malformedEnvelope, "job event: field \"attempt\" must be an integer from 1")
+        }
+        let progress = try number("progress")
+        if let progress, !(0...1).contains(progress) {
+            throw ConveyorError(.malformedEnvelope, "job event: field \"progress\" must be between 0 and 1")
+        }
+        var retryAfter: Duration?
+        if let milliseconds = try number("retry_after_ms") {
+            guard milliseconds >= 0, milliseconds <= 1e15 else {
+                throw ConveyorError(.malformedEnvelope, "job event: field \"retry_after_ms\" must be between 0 and 10^15")
+            }
+            retryAfter = .milliseconds(Int64(milliseconds))
+        }
+        let at = try optionalString("at").map { text throws(ConveyorError) -> Date in
+            guard let date = RFC3339.parse(text) else {
+                throw ConveyorError(.malformedEnvelope, "job event: field \"at\" is not an RFC 3339 timestamp")
+            }
+            return date
+        } ?? Date()
+        let code = try optionalString("reason_code")
+        let message = try optionalString("reason")
+        self.init(
+            kind: kind,
+            jobID: JobID(try string("id")),
+            task: try optionalString("task") ?? "",
+            queue: try optionalString("queue") ?? "",
+            attempt: attempt,
+            at: at,
+            progress: progress,
+            note: try optionalString("note"),
+            output: output.map { Array(bytes[$0]) },
+            reason: code == nil && message == nil ? nil : FailureReason(code: code ?? "unknown", message: message ?? ""),
+            retryAfter: retryAfter
+        )
+    }
+
+    /// `text` cut to ``maximumTextBytes`` bytes at a character boundary.
+    private static func cut(_ text: String) -> String {
+        guard text.utf8.count > maximumTextBytes else { return text }
+        var used = 0
+        var end = text.startIndex
+        for character in text {
+            used += character.utf8.count
+            if used > maximumTextBytes - 3 { break }
+            end = text.index(after: end)
+        }
+        return String(text[..<end]) + "…"
+    }
+
+    /// Whole milliseconds of `duration`, 0 for negative ones, at most 10^15.
+    private static func milliseconds(_ duration: Duration) -> Int {
+        let (seconds, attoseconds) = duration.components
+        guard seconds >= 0 else { return 0 }
+        guard seconds < 1_000_000_000_000 else { return 1_000_000_000_000_000 }
+        return Int(seconds) * 1000 + Int(attoseconds / 1_000_000_000_000_000)
+    }
+}

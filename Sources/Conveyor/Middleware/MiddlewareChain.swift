@@ -5,9 +5,13 @@ struct MiddlewareChain: Sendable {
     /// subscribes, the reply middleware for untracked jobs): the chain then goes past it without entering it,
     /// sparing an async frame per job.
     private let idle: [(@Sendable (JobContext) -> Bool)?]
+    /// Worker middleware that only note that an attempt starts (metrics): called in order when the chain is entered,
+    /// without an async frame of their own.
+    private let starters: [any AttemptStartObserver]
 
-    init(middleware: [any JobMiddleware], idle: [(@Sendable (JobContext) -> Bool)?] = []) {
+    init(middleware: [any JobMiddleware], idle: [(@Sendable (JobContext) -> Bool)?] = [], starters: [any AttemptStartObserver] = []) {
         self.middleware = middleware
+        self.starters = starters
         self.idle = idle + Array(repeating: nil, count: max(0, middleware.count - idle.count))
     }
 
@@ -17,6 +21,9 @@ struct MiddlewareChain: Sendable {
         from index: Int = 0,
         handler: (JobContext) async throws -> Void
     ) async throws {
+        if index == 0 {
+            for starter in starters { starter.attemptStarted(job) }
+        }
         var index = index
         while index < middleware.count, let isIdle = idle[index], isIdle(job) { index += 1 }
         guard index < middleware.count else { return try await handler(job) }
@@ -29,4 +36,10 @@ struct MiddlewareChain: Sendable {
     func jobEnded(_ event: WorkerEvent) {
         for middleware in middleware { middleware.jobEnded(event) }
     }
+}
+
+/// Worker middleware whose only work before the handler is synchronous bookkeeping (``MetricsMiddleware``): the
+/// chain calls it on entry instead of entering it, which spares an async frame per job.
+protocol AttemptStartObserver: Sendable {
+    func attemptStarted(_ job: JobContext)
 }

@@ -55,7 +55,7 @@ final class WorkerRuntime: Sendable {
     /// ``Worker/Configuration/clock``: job timeouts and heartbeats follow it.
     let clock: InjectedClock
     let maximumNativeDelay: Duration?
-    /// The worker's middleware (timeouts, metrics, events, tracing when a tracer is bootstrapped), then the user's.
+    /// The worker's middleware (timeouts, events, replies, tracing when a tracer is bootstrapped; metrics noted on entry), then the user's.
     let chain: MiddlewareChain
     /// The chain's metrics middleware, which counts ended attempts from the job's own handles.
     let metricsMiddleware: MetricsMiddleware
@@ -102,13 +102,13 @@ final class WorkerRuntime: Sendable {
         }
         let replies = ReplySender(provider: provider, logger: logger)
         self.replies = replies
-        middleware += [metricsMiddleware, events, ReplyMiddleware(sender: replies)]
-        idle += [nil, { _ in !hub.isActive }, ReplyMiddleware.isIdle(for:)]
+        middleware += [events, ReplyMiddleware(sender: replies)]
+        idle += [{ _ in !hub.isActive }, ReplyMiddleware.isIdle(for:)]
         let tracer = InstrumentationSystem.tracer
         if !(tracer is NoOpTracer) {
             middleware.append(TracingMiddleware(tracer: tracer, instrument: InstrumentationSystem.instrument))
         }
-        self.chain = MiddlewareChain(middleware: middleware + configuration.middleware, idle: idle)
+        self.chain = MiddlewareChain(middleware: middleware + configuration.middleware, idle: idle, starters: [metricsMiddleware])
     }
 
     // MARK: Structure

@@ -35,6 +35,32 @@ struct SleepTask: ConveyorTask {
     }
 }
 
+/// `progress`: reports progress `{"steps": N, "ms": M}` N times, M milliseconds apart (cancellable), and returns
+/// `{"steps": N}`. N is 0 to 10,000 and M 0 to 60,000; other values fail the job without a retry.
+struct ProgressTask: ConveyorTask {
+    static let name = "progress"
+    struct Input: Codable, Sendable {
+        var steps: Int
+        var ms: Int = 0
+    }
+    struct Output: Codable, Sendable {
+        var steps: Int
+    }
+
+    func run(_ input: Input, context: JobContext) async throws -> Output {
+        guard (0...10_000).contains(input.steps), (0...60_000).contains(input.ms) else {
+            throw NonRetryableError("progress: steps must be 0 to 10000 and ms 0 to 60000 (got \(input.steps) and \(input.ms))")
+        }
+        if input.steps > 0 {
+            for step in 1...input.steps {
+                try await Task.sleep(for: .milliseconds(input.ms))
+                context.progress(Double(step) / Double(input.steps), "step \(step) of \(input.steps)")
+            }
+        }
+        return Output(steps: input.steps)
+    }
+}
+
 /// `fail`: always throws, so the job is retried and finally dead-lettered.
 struct FailTask: ConveyorTask {
     static let name = "fail"
@@ -91,10 +117,11 @@ enum BuiltinTasks {
         try registry.register(EchoTask())
         try registry.register(SleepTask())
         try registry.register(FailTask())
+        try registry.register(ProgressTask())
         if let recordFile {
             try registry.register(RecordTask(file: recordFile))
         }
     }
 
-    static let names = ["noop", "echo", "sleep", "fail", "record"]
+    static let names = ["noop", "echo", "sleep", "fail", "progress", "record"]
 }

@@ -1,0 +1,73 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Foundation
+import Testing
+
+/// `conveyor enqueue --wait` against real brokers: outcomes of succeeded, dead-lettered and timed-out jobs, the
+/// built-in `progress` and `echo` tasks' outputs, and the exit status.
+@Suite("conveyor enqueue --wait against real brokers", .serialized)
+struct CLIResultsTests {
+    @Test("RabbitMQ: enqueue --wait --json prints each job's outcome; exit 1 unless all succeeded", .needs(.rabbitMQ))
+    func waitRabbitMQ() async throws {
+        try await waitForOutcomes(try CLIBroker.rabbitMQ())
+    }
+
+    @Test("SQS: enqueue --wait --json prints each job's outcome; exit 1 unless all succeeded", .needs(.sqs))
+    func waitSQS() async throws {
+        try await waitForOutcomes(try CLIBroker.sqs())
+    }
+
+    func waitForOutcomes(_ broker: CLIBroker) async throws {
+        let queue = "cli-wait-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await broker.run(["queue", "create", queue])
+        #expect(created.status == 0, "\(created)")
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue, "--yes"]) } }
+
+        // No worker yet: the wait times out, the job stays queued, exit 1.
+        let waited = try await broker.run(["enqueue"], ["--queue", queue, "--task", "echo", "--wait", "--timeout", "1s", "--json"])
+        #expect(waited.status == 1, "\(waited)")
+        #expect(jsonObject(waited.lines.last ?? "")?["status"] as? String == "timed_out", "\(waited)")
+
+        let worker = try CLIProcess(["worker"] + broker.arguments + ["--queue", queue, "--concurrency", "4", "--shutdown-grace", "5s"])
+        defer { worker.killIfRunning() }
+
+        let echoed = try await broker.run(
+            ["enqueue"], ["--queue", queue, "--task", "echo", "--payload", #"{"a":[1,"é"]}"#, "--count", "3", "--wait", "--timeout", "60s", "--json"])
+        #expect(echoed.status == 0, "\(echoed)")
+        let outcomes = echoed.lines.compactMap(jsonObject)
+        #expect(outcomes.count == 3, "\(echoed)")
+        for outcome in outcomes {
+            #expect(outcome["status"] as? String == "succeeded")
+            #expect(outcome["queue"] as? String == queue)
+            #expect(outcome["attempts"] as? Int == 1)
+            let output = outcome["output"] as? [String: Any]
+            #expect((output?["a"] as? [Any])?.last as? String == "é", "\(outcome)")
+        }
+
+        let progressed = try await broker.run(
+            ["enqueue"], ["--queue", queue, "--task", "progress", "--payload", #"{"steps":3,"ms":20}"#, "--wait", "--timeout", "60s", "--json"])
+        #expect(progressed.status == 0, "\(progressed)")
+        #expect((jsonObject(progressed.lines.last ?? "")?["output"] as? [String: Any])?["steps"] as? Int == 3, "\(progressed)")
+
+        let failed = try await broker.run(
+            ["enqueue"], ["--queue", queue, "--task", "fail", "--max-attempts", "1", "--wait", "--timeout", "60s", "--json"])
+        #expect(failed.status == 1, "\(failed)")
+        let failure = try #require(jsonObject(failed.lines.last ?? ""), "\(failed)")
+        #expect(failure["status"] as? String == "dead_lettered")
+        #expect(failure["reason_code"] as? String == "task_error")
+        #expect((failure["reason"] as? String)?.contains("the fail task always fails") == true)
+        #expect(failure["attempts"] as? Int == 1)
+
+        // The timed-out job of the start ran once the worker came.
+        try await eventually("the queue to be drained") {
+            let stats = try await broker.stats(queue)
+            return stats["ready"] as? Int == 0 && stats["in_flight"] as? Int == 0
+        }
+        worker.signal(SIGTERM)
+        let stopped = await worker.wait()
+        #expect(stopped.status == 0, "\(stopped)")
+    }
+}

@@ -13,7 +13,9 @@ struct BenchCommand: AsyncParsableCommand {
             Phases: (1) enqueue --jobs no-op jobs with --producers concurrent producers; (2) drain them with a \
             worker of --concurrency; (3) produce and consume at once (end to end); (4) on an idle worker, enqueue \
             --latency-samples jobs one at a time and measure enqueue-to-start latency. The last line printed is \
-            one JSON object: provider, jobs, enqueue_per_s, process_per_s, latency_p50_ms, latency_p99_ms, ….
+            one JSON object: provider, jobs, enqueue_per_s, process_per_s, latency_p50_ms, latency_p99_ms, …. With \
+            --await-results, (5) enqueue jobs with tracking and await their results: one at a time \
+            (roundtrip_p50_ms, roundtrip_p99_ms) and 1,000 at once (roundtrip_per_s).
             Progress shows on a terminal only.
 
             Examples:
@@ -31,6 +33,8 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Jobs per enqueue call.") var batchSize: Int = 100
     @Option(name: .customLong("latency-samples"), help: "Jobs enqueued one at a time for the latency phase.") var latencySamples: Int = 1000
     @Option(help: "Queue to use (default: a new, unique queue, deleted afterwards when the provider can).") var queue: String?
+    @Flag(name: .customLong("await-results"), help: "Also measure results: enqueue-to-result round trips one at a time (--latency-samples of them, at least 100) and 1,000 concurrent awaits.")
+    var awaitResults = false
 
     func validate() throws {
         guard jobs >= 1, concurrency >= 1, producers >= 1, batchSize >= 1, payloadBytes >= 0, latencySamples >= 0 else {
@@ -52,7 +56,7 @@ struct BenchCommand: AsyncParsableCommand {
                 let report = try await BenchRunner(
                     provider: provider, queue: queueName, jobs: jobs, concurrency: concurrency,
                     payloadBytes: payloadBytes, producers: producers, batchSize: batchSize,
-                    latencySamples: latencySamples, logger: logger
+                    latencySamples: latencySamples, awaitResults: awaitResults, logger: logger
                 ).run()
                 if createdQueue, let provisioning = provider.provisioning {
                     try? await provisioning.deleteQueue(queueName)
@@ -78,6 +82,9 @@ struct BenchReport {
     var latencyP99: Double
     var cpuMicrosPerJob: Double
     var peakRSSBytes: Int
+    /// With --await-results: enqueue-to-result round trips one at a time (ms), and results per second with 1,000
+    /// concurrent awaits.
+    var roundtrip: (p50: Double, p99: Double, perSecond: Double)?
 
     func printHuman() {
         func rate(_ r: Double) -> String { String(format: "%10.0f jobs/s", r) }
@@ -88,11 +95,21 @@ struct BenchReport {
         print(String(format: "enqueue→start     p50 %.3f ms   p99 %.3f ms", latencyP50, latencyP99))
         print(String(format: "cpu per job       %.2f µs (process, all phases)", cpuMicrosPerJob))
         print("peak RSS          \(peakRSSBytes / 1_048_576) MiB")
+        if let roundtrip {
+            print(String(format: "enqueue→result    p50 %.3f ms   p99 %.3f ms (one at a time)", roundtrip.p50, roundtrip.p99))
+            print(String(format: "results           %10.0f jobs/s (1,000 concurrent awaits)", roundtrip.perSecond))
+        }
+    }
+
+    private var roundtripJSON: String {
+        guard let roundtrip else { return "" }
+        func num(_ v: Double) -> String { String(format: "%.3f", v) }
+        return #","roundtrip_p50_ms":\#(num(roundtrip.p50)),"roundtrip_p99_ms":\#(num(roundtrip.p99)),"roundtrip_per_s":\#(num(roundtrip.perSecond))"#
     }
 
     var json: String {
         func num(_ v: Double) -> String { String(format: "%.3f", v) }
-        return #"{"provider":"\#(provider)","jobs":\#(jobs),"concurrency":\#(concurrency),"payload_bytes":\#(payloadBytes),"enqueue_per_s":\#(num(enqueuePerSecond)),"process_per_s":\#(num(processPerSecond)),"e2e_per_s":\#(num(endToEndPerSecond)),"latency_p50_ms":\#(num(latencyP50)),"latency_p99_ms":\#(num(latencyP99)),"cpu_us_per_job":\#(num(cpuMicrosPerJob)),"peak_rss_bytes":\#(peakRSSBytes)}"#
+        return #"{"provider":"\#(provider)","jobs":\#(jobs),"concurrency":\#(concurrency),"payload_bytes":\#(payloadBytes),"enqueue_per_s":\#(num(enqueuePerSecond)),"process_per_s":\#(num(processPerSecond)),"e2e_per_s":\#(num(endToEndPerSecond)),"latency_p50_ms":\#(num(latencyP50)),"latency_p99_ms":\#(num(latencyP99)),"cpu_us_per_job":\#(num(cpuMicrosPerJob)),"peak_rss_bytes":\#(peakRSSBytes)\#(roundtripJSON)}"#
     }
 }
 
@@ -172,6 +189,7 @@ struct BenchRunner {
     let producers: Int
     let batchSize: Int
     let latencySamples: Int
+    var awaitResults = false
     let logger: Logger
 
     func run() async throws -> BenchReport {
@@ -197,6 +215,7 @@ struct BenchRunner {
         let processSeconds: Double
         let endToEndSeconds: Double
         var latencies: [Double] = []
+        var roundtrip: (p50: Double, p99: Double, perSecond: Double)?
         (processSeconds, endToEndSeconds, latencies) = try await withThrowingTaskGroup(
             of: Void.self, returning: (Double, Double, [Double]).self
         ) { group in
@@ -224,6 +243,7 @@ struct BenchRunner {
                 await probe.wait(for: i + 1, recordLatency: true)
             }
             let samples = probe.latencies
+            if awaitResults { roundtrip = try await measureResults(client: client, pad: pad, options: options) }
             Terminal.endProgress()
             group.cancelAll()
             while let result = await group.nextResult() {
@@ -231,12 +251,13 @@ struct BenchRunner {
             }
             return (process, e2e, samples)
         }
+        await client.results.close()
         latencies.sort()
         func percentile(_ p: Double) -> Double {
             guard !latencies.isEmpty else { return 0 }
             return latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
         }
-        let totalJobs = 2 * jobs + latencySamples
+        let totalJobs = 2 * jobs + latencySamples + (awaitResults ? roundtripSamples + Self.concurrentAwaits : 0)
         return BenchReport(
             provider: provider.name, jobs: jobs, concurrency: concurrency, payloadBytes: payloadBytes,
             enqueuePerSecond: Double(jobs) / enqueueSeconds,
@@ -244,8 +265,42 @@ struct BenchRunner {
             endToEndPerSecond: Double(jobs) / endToEndSeconds,
             latencyP50: percentile(0.5), latencyP99: percentile(0.99),
             cpuMicrosPerJob: (ResourceUsage.cpuSeconds() - cpuStart) / Double(totalJobs) * 1e6,
-            peakRSSBytes: ResourceUsage.peakRSSBytes()
+            peakRSSBytes: ResourceUsage.peakRSSBytes(),
+            roundtrip: roundtrip
         )
+    }
+
+    /// Jobs awaited at once in the results throughput phase.
+    static let concurrentAwaits = 1000
+    var roundtripSamples: Int { max(100, latencySamples) }
+
+    /// Phase 5 (--await-results), on the running worker: round trips one at a time, then 1,000 concurrent awaits.
+    private func measureResults(client: ConveyorClient, pad: String, options: EnqueueOptions) async throws -> (p50: Double, p99: Double, perSecond: Double) {
+        var trips: [Double] = []
+        trips.reserveCapacity(roundtripSamples)
+        for i in 0..<roundtripSamples {
+            if i % 100 == 0 { Terminal.progress("results: \(i)/\(roundtripSamples) round trips") }
+            let start = ContinuousClock.now
+            let job = try await client.enqueue(BenchTask.self, BenchTask.Input(t: 0, pad: pad), options: options, tracking: .result)
+            _ = try await job.result(timeout: .seconds(120))
+            trips.append((ContinuousClock.now - start).seconds * 1000)
+        }
+        trips.sort()
+        Terminal.progress("results: \(Self.concurrentAwaits) concurrent awaits…")
+        let start = ContinuousClock.now
+        var handles: [TrackedJob<BenchTask>] = []
+        for chunk in stride(from: 0, to: Self.concurrentAwaits, by: batchSize) {
+            let n = min(batchSize, Self.concurrentAwaits - chunk)
+            handles += try await client.enqueue(
+                BenchTask.self, (0..<n).map { _ in BenchTask.Input(t: 0, pad: pad) }, options: options, tracking: .result)
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for handle in handles { group.addTask { _ = try await handle.result(timeout: .seconds(300)) } }
+            try await group.waitForAll()
+        }
+        let seconds = (ContinuousClock.now - start).seconds
+        func percentile(_ p: Double) -> Double { trips[min(trips.count - 1, Int(Double(trips.count) * p))] }
+        return (percentile(0.5), percentile(0.99), Double(Self.concurrentAwaits) / seconds)
     }
 
     private var workerConfiguration: Worker.Configuration {

@@ -58,6 +58,8 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
     private let closed = Atomic<Bool>(false)
     /// When the delayed messages this provider published become due, per queue (for ``stats(of:)``).
     private let delayedDue = Mutex<[String: [ContinuousClock.Instant]]>([:])
+    /// Queues whose last event broadcast was returned (no observer), until when to stop trying.
+    let eventSilence = Mutex<[String: ContinuousClock.Instant]>([:])
 
     /// Creates a provider. No connection is opened until the first operation.
     ///

@@ -51,14 +51,14 @@ extension SQSQueueProvider: ReplyingProvider {
         _ = try await client.call(SQSAPI.TagQueue(queueURL: address, tags: [Self.heartbeatTag: String(Int(Date().timeIntervalSince1970))]))
     }
 
-    /// Deletes reply queues named `prefix…` whose heartbeat is older than ``replyQueueIdleLimit`` (at most 50 looked
+    /// Deletes reply queues and event subscription queues named `prefix…` whose heartbeat is older than ``replyQueueIdleLimit`` (at most 50 looked
     /// at per call; errors are logged, never thrown).
     func sweepStaleReplyQueues(prefix: String) async {
         let limit = Int(Date().timeIntervalSince1970) - Int(Self.replyQueueIdleLimit.components.seconds)
         do {
             for url in try await client.call(SQSAPI.ListQueues(namePrefix: prefix, maxResults: 50)) {
                 let tags = try await client.call(SQSAPI.ListQueueTags(queueURL: url))
-                guard tags[Self.replyQueueTag] == "1", let beat = tags[Self.heartbeatTag].flatMap({ Int($0) }), beat < limit else { continue }
+                guard tags[Self.replyQueueTag] == "1" || tags[Self.eventSubscriptionTag] == "1", let beat = tags[Self.heartbeatTag].flatMap({ Int($0) }), beat < limit else { continue }
                 _ = try? await client.call(SQSAPI.DeleteQueue(queueURL: url))
                 logger.info("deleted a reply queue whose producer stopped", metadata: ["conveyor.queue": "\(url)", "sqs.heartbeat": "\(beat)"])
             }

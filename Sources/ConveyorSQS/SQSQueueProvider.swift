@@ -28,6 +28,8 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
     package let client: SQSClient
     let logger: Logger
     let queues = Mutex<[String: QueueInfo]>([:])
+    /// Event subscription queues of observed queues, by observed queue, with when they were last listed.
+    let eventSubscribers = Mutex<[String: (urls: [String], listedAt: ContinuousClock.Instant)]>([:])
     let closed = Atomic<Bool>(false)
 
     /// Largest message SQS accepts by default (256 KiB); a queue's `MaximumMessageSize` attribute may lower it.

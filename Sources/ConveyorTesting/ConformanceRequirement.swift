@@ -16,6 +16,8 @@ enum ConformanceRequirement: Sendable {
     case separateProvider
     /// The provider is a ``ReplyingProvider``.
     case replying
+    /// The provider is an ``EventBroadcastingProvider``.
+    case broadcasting
 
     /// Why `harness` does not meet the requirement, or nil when it does.
     func unmetReason(_ harness: ConformanceHarness) -> String? {
@@ -35,6 +37,8 @@ enum ConformanceRequirement: Sendable {
             return harness.makeProvider != nil ? nil : "the harness has no makeProvider to make a provider to close"
         case .replying:
             return harness.provider.replying != nil ? nil : "the provider is not a ReplyingProvider"
+        case .broadcasting:
+            return harness.provider.broadcasting != nil ? nil : "the provider is not an EventBroadcastingProvider"
         }
     }
 }

@@ -198,4 +198,37 @@ extension ProviderConformance {
             try q.require(ran.withLock { $0 } == 1, "the job ran \(ran.withLock { $0 }) times, expected once")
         }
     }
+
+    /// An observer subscribed to a queue sees the events of a job that another client enqueued without tracking and
+    /// a worker ran: enqueued, both attempts started with progress, the retry and the success.
+    static let observerSeesOthersJobs = ConformanceCase("events: an observer sees the events of jobs it did not enqueue", requires: [.broadcasting]) { harness in
+        try await ConformanceContext.onFreshQueue(harness, hint: "events") { q in
+            let subscription = try await QueueObserver(provider: q.provider, queue: q.queue).subscribe()
+            do {
+                try await withWorker(q, [Flaky()]) {
+                    let handle = try await ConveyorClient(provider: q.provider).enqueue(
+                        Flaky.self, .init(value: 3, failures: 1), options: .init(queue: q.queue))
+                    let wanted: Set<String> = ["enqueued", "started 1", "progress 1", "retrying 1", "started 2", "progress 2", "succeeded 2"]
+                    let stream = subscription.events
+                    let collecting = Task {
+                        var seen: Set<String> = []
+                        for try await event in stream where event.jobID == handle.id {
+                            seen.insert(event.kind == .enqueued ? "enqueued" : "\(event.kind) \(event.attempt)")
+                            if seen.isSuperset(of: wanted) { break }
+                        }
+                        return seen
+                    }
+                    guard let result = await ConformanceContext.result(of: collecting, within: .seconds(30)) else {
+                        throw q.failure("the observer did not see every event of the job within 30 s")
+                    }
+                    let seen = try result.get()
+                    try q.require(seen.isSuperset(of: wanted), "the observer saw \(seen.sorted()), missing \(wanted.subtracting(seen).sorted())")
+                }
+            } catch {
+                await subscription.close()
+                throw error
+            }
+            await subscription.close()
+        }
+    }
 }

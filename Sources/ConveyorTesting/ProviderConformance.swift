@@ -17,7 +17,8 @@ import Foundation
 /// - "release hands a message back with the declared attempt": a ``ReleasingQueueProvider``;
 /// - "close": ``ConformanceHarness/makeProvider``;
 /// - the "results: …" cases (a real ``Worker`` and ``ConveyorClient/enqueue(_:_:options:tracking:)-(_,T.Input,_,_)``):
-///   a ``ReplyingProvider``.
+///   a ``ReplyingProvider``;
+/// - "events: an observer sees the events of jobs it did not enqueue": an ``EventBroadcastingProvider``.
 ///
 /// Every other case applies to every provider. ``run(_:cases:)`` runs them all and returns a ``ConformanceReport``
 /// of what ran and what did not apply.
@@ -45,6 +46,7 @@ public enum ProviderConformance {
         resultsOfTwoProducers,
         thousandConcurrentResults,
         replyToAMissingQueue,
+        observerSeesOthersJobs,
         close,
     ]
 

@@ -94,6 +94,8 @@ final class CLIProcess: @unchecked Sendable {
 
     /// Standard output so far.
     var stdoutSoFar: String { (try? String(contentsOfFile: stdoutPath, encoding: .utf8)) ?? "" }
+    /// Standard error so far.
+    var stderrSoFar: String { (try? String(contentsOfFile: stderrPath, encoding: .utf8)) ?? "" }
 
     /// Waits for the process to exit; after `timeout` (a guard against hangs) it is killed.
     func wait(timeout: Duration = .seconds(180)) async -> CLIResult {

@@ -71,3 +71,47 @@ struct CLIResultsTests {
         #expect(stopped.status == 0, "\(stopped)")
     }
 }
+
+/// `conveyor events` follows a queue's job events from another process, and stops cleanly on SIGINT.
+@Suite("conveyor events against real brokers", .serialized)
+struct CLIEventsTests {
+    @Test("RabbitMQ: events --json shows another process's job from enqueued to succeeded; SIGINT exits 0", .needs(.rabbitMQ))
+    func eventsRabbitMQ() async throws {
+        try await follow(try CLIBroker.rabbitMQ())
+    }
+
+    @Test("SQS: events --json shows another process's job from enqueued to succeeded; SIGINT exits 0", .needs(.sqs))
+    func eventsSQS() async throws {
+        try await follow(try CLIBroker.sqs())
+    }
+
+    func follow(_ broker: CLIBroker) async throws {
+        let queue = "cli-events-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await broker.run(["queue", "create", queue])
+        #expect(created.status == 0, "\(created)")
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue, "--yes"]) } }
+
+        let events = try CLIProcess(["events"] + broker.arguments + ["--queue", queue, "--json", "--task", "progress"])
+        defer { events.killIfRunning() }
+        try await eventually("the subscription to exist") { events.stderrSoFar.contains("following the events of") }
+        let worker = try CLIProcess(["worker"] + broker.arguments + ["--queue", queue, "--shutdown-grace", "5s"])
+        defer { worker.killIfRunning() }
+        _ = try await broker.run(["enqueue"], ["--queue", queue, "--task", "echo", "--wait", "--timeout", "60s"])
+        let ran = try await broker.run(
+            ["enqueue"], ["--queue", queue, "--task", "progress", "--payload", #"{"steps":2,"ms":10}"#, "--wait", "--timeout", "60s", "--json"])
+        #expect(ran.status == 0, "\(ran)")
+        let id = try #require(jsonObject(ran.lines.last ?? "")?["id"] as? String)
+        try await eventually("the job's succeeded event") {
+            events.stdoutSoFar.split(separator: "\n").contains { jsonObject(String($0))?["kind"] as? String == "succeeded" }
+        }
+        events.signal(SIGINT)
+        let followed = await events.wait()
+        #expect(followed.status == 0, "\(followed)")
+        let seen = followed.lines.compactMap(jsonObject)
+        #expect(seen.allSatisfy { $0["task"] as? String == "progress" && $0["queue"] as? String == queue }, "\(followed)")
+        let kinds = Set(seen.filter { $0["id"] as? String == id }.compactMap { $0["kind"] as? String })
+        #expect(kinds.isSuperset(of: ["enqueued", "started", "progress", "succeeded"]), "kinds seen: \(kinds)")
+        worker.signal(SIGTERM)
+        _ = await worker.wait()
+    }
+}

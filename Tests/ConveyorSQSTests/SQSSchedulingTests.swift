@@ -18,8 +18,8 @@ private final class HopTaskBox: Sendable {
 
 @Suite("SQS scheduling", .serialized, .enabled(if: SQSTestEnvironment.enabled, "set CONVEYOR_SQS_ENDPOINT (see scripts/sqs-test-env.sh)"))
 struct SQSSchedulingTests {
-    /// A "long" delay (12 s, standing in for hours) with a 3-s hop size reaches the handler once, through at least
-    /// four sends, never before it is due.
+    /// A "long" delay (12 s, standing in for hours) with a 3-s hop size reaches the handler once, after at least
+    /// one hop (three when the broker delivers on time), never before it is due.
     @Test func longDelayHopsUntilDueAndRunsOnce() async throws {
         var configuration = try SQSTestEnvironment.configuration()
         configuration.maximumHopDelay = .seconds(3)
@@ -58,7 +58,9 @@ struct SQSSchedulingTests {
         #expect(runs.count == 1)
         let run = try #require(runs.first, "the delayed job never ran")
         #expect(run.at >= sentAt.addingTimeInterval(12), "ran early: \(run.at.timeIntervalSince(sentAt)) s after enqueue")
-        #expect(run.hops >= 3, "expected the first send plus at least 3 hops, saw \(run.hops) hops")
+        // Three hops when every delivery is on time; each late delivery (a loaded machine) leaves less to wait, so
+        // fewer hops. What holds whatever the timing: the job was sent on at least once and never ran early.
+        #expect(run.hops >= 1, "expected the first send plus at least one hop, saw \(run.hops) hops")
         #expect(run.attempt == 1)
     }
 

@@ -165,6 +165,7 @@ struct ConformanceSuiteSelfTests {
             "results: two producers each get their own": "the provider is not a ReplyingProvider",
             "results: 1,000 concurrent awaits resolve": "the provider is not a ReplyingProvider",
             "results: a reply queue that is gone does not stop the job": "the provider is not a ReplyingProvider",
+            "events: an observer sees the events of jobs it did not enqueue": "the provider is not an EventBroadcastingProvider",
         ]
         #expect(report.notApplicable == expected)
         #expect(report.ran == ProviderConformance.cases.map(\.name).filter { expected[$0] == nil })

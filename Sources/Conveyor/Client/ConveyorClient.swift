@@ -326,6 +326,17 @@ public struct ConveyorClient: Sendable {
             } else {
                 results = try await provider.enqueue(messages, to: queue)
             }
+            if let broadcasting = provider.broadcasting, broadcasting.mayHaveEventSubscribers(queue) {
+                // Observers of the queue see the jobs arrive (best effort: a failure does not fail the enqueue).
+                let events = zip(messages, results).filter { !$0.1.deduplicated }.map { message, _ in
+                    JobEvent(kind: .enqueued, jobID: message.envelope.id, task: task, queue: queue, attempt: 1, at: now)
+                }
+                do {
+                    try await broadcasting.broadcastEvents(events, of: queue)
+                } catch {
+                    logger.debug("could not broadcast enqueued events", metadata: ["conveyor.queue": .string(queue), "error.message": .string("\(error)")])
+                }
+            }
             logger.debug(
                 "enqueued",
                 metadata: [

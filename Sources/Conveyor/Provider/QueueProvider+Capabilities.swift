@@ -24,4 +24,7 @@ extension QueueProvider {
 
     /// This provider as a ``ReplyingProvider``, if it can carry job outcomes and events back to their producers.
     public var replying: (any ReplyingProvider)? { self as? any ReplyingProvider }
+
+    /// This provider as an ``EventBroadcastingProvider``, if observers can follow a queue's job events.
+    public var broadcasting: (any EventBroadcastingProvider)? { self as? any EventBroadcastingProvider }
 }

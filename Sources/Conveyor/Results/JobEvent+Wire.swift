@@ -6,6 +6,26 @@ import Foundation
 extension JobEvent {
     /// The task name of reply envelopes.
     public static let replyTask = "conveyor.reply"
+    /// The task name of broadcast envelopes, whose payload is a JSON array of events
+    /// (``EventBroadcastingProvider``).
+    public static let eventsTask = "conveyor.events"
+
+    /// The broadcast envelope carrying `events`.
+    package static func broadcastEnvelope(_ events: [JobEvent]) -> Envelope {
+        var payload: [UInt8] = [UInt8(ascii: "[")]
+        for (index, event) in events.enumerated() {
+            if index > 0 { payload.append(UInt8(ascii: ",")) }
+            payload += event.json
+        }
+        payload.append(UInt8(ascii: "]"))
+        return Envelope(task: eventsTask, payload: payload)
+    }
+
+    /// The events of a broadcast envelope's payload; malformed ones are left out.
+    package static func broadcastEvents(_ payload: [UInt8]) -> [JobEvent] {
+        guard case .array(let items)? = try? JSONReader.read(payload, limits: .init(maximumBytes: EnvelopeCodec.maximumBodyBytes)) else { return [] }
+        return items.compactMap { item in try? JobEvent(json: JSONText.bytes(item)) }
+    }
 
     /// Longest note or reason text sent (bytes of UTF-8); longer text is cut.
     static let maximumTextBytes = 1000

@@ -29,6 +29,11 @@ public struct JobEvent: Sendable, Hashable, CustomStringConvertible {
         /// Final: the job ended but its outcome cannot be delivered (for example an output larger than the broker
         /// allows: reason code `result_too_large`).
         public static let failed = Kind("failed")
+        /// Observers only: the job was enqueued.
+        public static let enqueued = Kind("enqueued")
+        /// Observers only: an attempt was interrupted (the worker shut down, or its message could not be settled);
+        /// the broker delivers the job again.
+        public static let interrupted = Kind("interrupted")
 
         /// Whether this kind ends the job: nothing follows it.
         public var isFinal: Bool { self == .succeeded || self == .deadLettered || self == .failed }

@@ -164,7 +164,7 @@ extension WorkerRuntime {
         retryAfter: Duration? = nil
     ) {
         metricsMiddleware.record(kind, job.entry?.metrics ?? metrics.unknown, duration: duration)
-        guard !configuration.middleware.isEmpty || hub.isActive else { return }
+        guard !configuration.middleware.isEmpty || hub.isActive || broadcaster.wants(job.message.queue) else { return }
         let envelope = try? job.message.envelope.get()
         endObservers.jobEnded(
             WorkerEvent(

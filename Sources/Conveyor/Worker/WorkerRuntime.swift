@@ -63,6 +63,8 @@ final class WorkerRuntime: Sendable {
     let endObservers: MiddlewareChain
     /// Sends tracked jobs' events and outcomes to their producers.
     let replies: ReplySender
+    /// Broadcasts job events of observed queues.
+    let broadcaster: EventBroadcaster
 
     init(provider: any QueueProvider, registry: TaskRegistry, configuration: Worker.Configuration, logger: Logger, hub: EventHub) {
         self.provider = provider
@@ -90,7 +92,9 @@ final class WorkerRuntime: Sendable {
         self.maximumNativeDelay = provider.capabilities.maximumNativeDelay
         let metricsMiddleware = MetricsMiddleware(metrics: metrics)
         self.metricsMiddleware = metricsMiddleware
-        let events = EventsMiddleware(hub: hub)
+        let broadcaster = EventBroadcaster(provider: provider, logger: logger)
+        self.broadcaster = broadcaster
+        let events = EventsMiddleware(hub: hub, broadcaster: broadcaster)
         self.endObservers = MiddlewareChain(middleware: [events] + configuration.middleware)
         // The timeout middleware only when a task has a timeout; the event middleware is passed by while nobody
         // subscribes; tracing only with a tracer.
@@ -103,7 +107,7 @@ final class WorkerRuntime: Sendable {
         let replies = ReplySender(provider: provider, logger: logger)
         self.replies = replies
         middleware += [events, ReplyMiddleware(sender: replies)]
-        idle += [{ _ in !hub.isActive }, ReplyMiddleware.isIdle(for:)]
+        idle += [events.isIdle(for:), ReplyMiddleware.isIdle(for:)]
         let tracer = InstrumentationSystem.tracer
         if !(tracer is NoOpTracer) {
             middleware.append(TracingMiddleware(tracer: tracer, instrument: InstrumentationSystem.instrument))
@@ -121,6 +125,7 @@ final class WorkerRuntime: Sendable {
     /// ``Worker/Configuration/settleTimeout`` and is then cancelled.
     func run() async {
         let settling = Task { await self.settler.run() }
+        let broadcasting = Task { await self.broadcaster.run() }
         let settleTimeout = configuration.settleTimeout
         let deadline = Mutex<Task<Void, Never>?>(nil)
         await withTaskCancellationHandler {
@@ -140,6 +145,8 @@ final class WorkerRuntime: Sendable {
         }
         settler.finish()
         await settling.value
+        broadcaster.finish()
+        await broadcasting.value
         deadline.withLock { $0 }?.cancel()
     }
 

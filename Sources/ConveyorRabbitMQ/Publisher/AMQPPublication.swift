@@ -25,6 +25,8 @@ struct AMQPPublication: Sendable {
     var queue: String?
     /// Whether the delay levels must exist before publishing.
     var needsDelayLevels = false
+    /// Whether Conveyor's exchanges (dead-letter, delay delivery, events) must exist before publishing.
+    var needsExchanges = false
     /// A deduplication lock queue to declare before publishing (see `RabbitMQQueueProvider+Deduplication.swift`).
     var deduplicationLock: String?
     /// The code of the error when RabbitMQ returns the message as unroutable (`mandatory`): ``notConfirmed`` for

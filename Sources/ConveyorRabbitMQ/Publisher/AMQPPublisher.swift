@@ -96,6 +96,7 @@ final class AMQPPublisher: AMQPConnectionDelegate, @unchecked Sendable {
             do throws(ConveyorError) {
                 for publication in publications {
                     if publication.needsDelayLevels { try topology.ensureDelayLevels(c, s) }
+                    if publication.needsExchanges { try topology.ensureExchanges(c, s) }
                     if let lock = publication.deduplicationLock { try topology.declareDeduplicationLock(lock, c, s) }
                     if declaresQueues, let queue = publication.queue { try topology.ensureQueue(queue, c, s) }
                 }

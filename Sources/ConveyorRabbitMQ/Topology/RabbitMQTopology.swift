@@ -26,6 +26,8 @@ struct RabbitMQTopology: Sendable {
     static let deadLetterExchange = "conveyor.dead-letter"
     /// Topic exchange delivering messages out of the last delay level to their work queue.
     static let delayDeliveryExchange = "conveyor.delay.deliver"
+    /// Direct exchange carrying job events to observers, routed by the name of the queue they are about.
+    static let eventsExchange = "conveyor.events"
 
     static func delayExchange(level: Int) -> String { "conveyor.delay.\(level)" }
     static func delayQueue(level: Int) -> String { "conveyor.delay.\(level)" }
@@ -157,6 +159,8 @@ final class TopologyCache {
         try c.check(amqp_get_rpc_reply(s), channel: 2, "declaring exchange \(RabbitMQTopology.deadLetterExchange)")
         amqp_exchange_declare(s, 2, arena.bytes(RabbitMQTopology.delayDeliveryExchange), arena.bytes("topic"), 0, 1, 0, 0, amqp_table_t())
         try c.check(amqp_get_rpc_reply(s), channel: 2, "declaring exchange \(RabbitMQTopology.delayDeliveryExchange)")
+        amqp_exchange_declare(s, 2, arena.bytes(RabbitMQTopology.eventsExchange), arena.bytes("direct"), 0, 1, 0, 0, amqp_table_t())
+        try c.check(amqp_get_rpc_reply(s), channel: 2, "declaring exchange \(RabbitMQTopology.eventsExchange)")
         declaredExchanges = true
     }
 

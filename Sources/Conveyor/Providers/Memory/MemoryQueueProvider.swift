@@ -56,6 +56,10 @@ public final class MemoryQueueProvider: QueueProvider, ReleasingQueueProvider, S
     let state: Mutex<MemoryBrokerState>
     /// ``Configuration/clock``.
     let clock: InjectedClock
+    /// Event subscriptions: the subscription queues of each observed queue.
+    let eventSubscriptions = Mutex<[String: Set<String>]>([:])
+    /// How many event subscriptions exist, so that a worker asks per job without taking a lock.
+    let eventSubscriptionCount = Atomic<Int>(0)
 
     /// Creates an empty provider.
     public init(configuration: Configuration = .init()) {

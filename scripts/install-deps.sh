@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what building Conveyor needs, when it is missing: the C libraries librabbitmq and libcurl with their
 # headers (apt packages librabbitmq-dev, libcurl4-openssl-dev) and pkg-config. With --tests, also what the tests
-# need: rabbitmq-server, bsdutils (`script`, for the CLI test that needs a terminal) and python3.
+# need: rabbitmq-server, bsdutils (`script`, for the CLI test that needs a terminal), python3 with venv, and
+# chromium with chromium-driver (the browser test of the Hummingbird example, scripts/browser-test.sh).
 #
 #   scripts/install-deps.sh            # for building and running (scripts/demo.sh)
 #   scripts/install-deps.sh --tests    # for the tests (scripts/test.sh)
@@ -10,7 +11,7 @@
 set -euo pipefail
 
 packages=(librabbitmq-dev libcurl4-openssl-dev pkg-config)
-[ "${1:-}" = --tests ] && packages+=(rabbitmq-server bsdutils python3)
+[ "${1:-}" = --tests ] && packages+=(rabbitmq-server bsdutils python3 python3-venv chromium chromium-driver)
 
 # Only the libraries are needed to build: where pkg-config finds both (Homebrew, another distribution, an earlier
 # install), there is nothing to do for a build.

@@ -41,7 +41,7 @@ extension RabbitMQQueueProvider: EventBroadcastingProvider {
     /// by RabbitMQ 5 minutes after its last consumer left) bound to `conveyor.events` with routing key `queue`.
     public func subscribeToEvents(of queue: String) async throws -> String {
         try checkOpen()
-        let name = "conveyor-events-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
+        let name = TemporaryQueueName.make("conveyor-events")
         topology.replyQueues.insert(name)
         try await publisher.connection.perform { [publisher] c, s throws(ConveyorError) in
             try publisher.topology.ensureExchanges(c, s)

@@ -63,7 +63,7 @@ extension SQSQueueProvider: EventBroadcastingProvider {
         try checkOpen()
         let prefix = Self.eventSubscriptionPrefix(of: queue)
         await sweepStaleReplyQueues(prefix: prefix)
-        let name = prefix + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
+        let name = TemporaryQueueName.make(String(prefix.dropLast()))
         let info = try await client.call(SQSAPI.CreateQueue(
             queueName: name,
             attributes: ["MessageRetentionPeriod": "3600"],

@@ -137,8 +137,7 @@ public final class ResultTracker: Service, Sendable {
 
     /// Creates the reply queue and starts its reader; wakes every caller that waited for the address.
     private func open(_ replying: any ReplyingProvider) async -> Result<String, any Error> {
-        let unique = UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
-        let name = "\(configuration.replyQueuePrefix)-\(unique)"
+        let name = TemporaryQueueName.make(configuration.replyQueuePrefix)
         let result: Result<String, any Error>
         do {
             result = .success(try await replying.createReplyQueue(named: name))

@@ -20,7 +20,7 @@ extension MemoryQueueProvider: EventBroadcastingProvider {
 
     /// Creates an in-process subscription queue for `queue`'s events.
     public func subscribeToEvents(of queue: String) async throws -> String {
-        let address = "conveyor-events-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(16)
+        let address = TemporaryQueueName.make("conveyor-events")
         try await createQueue(address, options: QueueOptions(deadLetterQueue: false))
         eventSubscriptions.withLock { subscriptions in
             if subscriptions[queue, default: []].insert(address).inserted { eventSubscriptionCount.add(1, ordering: .relaxed) }

@@ -31,7 +31,9 @@ fi
 
 need=()
 for pkg in "${packages[@]}"; do
-  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+  # Installed means "install ok installed": `dpkg -s` also succeeds for a package removed with its configuration
+  # files kept ("deinstall ok config-files"), whose programs are gone.
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0
 

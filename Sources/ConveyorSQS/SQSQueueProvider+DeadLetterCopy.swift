@@ -42,7 +42,7 @@ extension SQSQueueProvider {
         of message: ReceivedMessage, reason: FailureReason, limit: Int, now: Date = Date()
     ) throws -> DeadLetterCopy {
         let reasonText = reason.message.isEmpty ? "-" : reason.message
-        let code = reason.code.isEmpty ? "-" : truncated(reason.code, toBytes: 256)
+        let code = reason.code.isEmpty ? "-" : reason.code.truncated(toUTF8Bytes: 256)
         let original: Envelope? = try? message.envelope.get()
         let originalBody: String
         if let original {
@@ -53,7 +53,7 @@ extension SQSQueueProvider {
         }
 
         func build(reasonBytes: Int, headers: Bool, optionalAttributes: Bool, fit: DeadLetterCopy.Fit) -> DeadLetterCopy {
-            let shortReason = truncated(reasonText, toBytes: reasonBytes)
+            let shortReason = reasonText.truncated(toUTF8Bytes: reasonBytes)
             var attributes: [String: SQSAPI.MessageAttribute] = [:]
             var size = 0
             func attribute(_ name: String, _ value: String?) {
@@ -108,22 +108,5 @@ extension SQSQueueProvider {
             .messageTooLarge,
             "the dead-letter copy of \(original.map { "job \($0.id)" } ?? "a message") from \(message.queue) is \(best?.size ?? 0) bytes with only the failure code, over the dead-letter queue's \(limit)-byte limit; raise the dead-letter queue's MaximumMessageSize"
         )
-    }
-
-    /// `text` cut to at most `bytes` bytes of UTF-8 at a character boundary, ending in "…" when cut.
-    static func truncated(_ text: String, toBytes bytes: Int) -> String {
-        if text.utf8.count <= bytes { return text }
-        let ellipsis = "…"
-        let budget = bytes - ellipsis.utf8.count
-        guard budget > 0 else { return "" }
-        var used = 0
-        var end = text.startIndex
-        for character in text {
-            let length = character.utf8.count
-            if used + length > budget { break }
-            used += length
-            end = text.index(after: end)
-        }
-        return String(text[..<end]) + ellipsis
     }
 }

@@ -52,7 +52,7 @@ extension JobEvent {
         }
         if let note {
             out.append(contentsOf: #","note":"#.utf8)
-            JSONText.appendString(Self.cut(note), to: &out)
+            JSONText.appendString(note.truncated(toUTF8Bytes: Self.maximumTextBytes), to: &out)
         }
         if let output, !output.isEmpty {
             out.append(contentsOf: #","output":"#.utf8)
@@ -60,9 +60,9 @@ extension JobEvent {
         }
         if let reason {
             out.append(contentsOf: #","reason_code":"#.utf8)
-            JSONText.appendString(Self.cut(reason.code), to: &out)
+            JSONText.appendString(reason.code.truncated(toUTF8Bytes: Self.maximumTextBytes), to: &out)
             out.append(contentsOf: #","reason":"#.utf8)
-            JSONText.appendString(Self.cut(reason.message), to: &out)
+            JSONText.appendString(reason.message.truncated(toUTF8Bytes: Self.maximumTextBytes), to: &out)
         }
         if let retryAfter {
             out.append(contentsOf: #","retry_after_ms":"#.utf8)
@@ -154,19 +154,6 @@ extension JobEvent {
             reason: code == nil && message == nil ? nil : FailureReason(code: code ?? "unknown", message: message ?? ""),
             retryAfter: retryAfter
         )
-    }
-
-    /// `text` cut to ``maximumTextBytes`` bytes at a character boundary.
-    private static func cut(_ text: String) -> String {
-        guard text.utf8.count > maximumTextBytes else { return text }
-        var used = 0
-        var end = text.startIndex
-        for character in text {
-            used += character.utf8.count
-            if used > maximumTextBytes - 3 { break }
-            end = text.index(after: end)
-        }
-        return String(text[..<end]) + "…"
     }
 
     /// Whole milliseconds of `duration`, 0 for negative ones, at most 10^15.

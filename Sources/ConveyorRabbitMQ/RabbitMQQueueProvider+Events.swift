@@ -40,13 +40,9 @@ extension RabbitMQQueueProvider: EventBroadcastingProvider {
     /// Declares a subscription queue `conveyor-events-<16 hex>` (as a reply queue: classic, not durable, deleted
     /// by RabbitMQ 5 minutes after its last consumer left) bound to `conveyor.events` with routing key `queue`.
     public func subscribeToEvents(of queue: String) async throws -> String {
-        try checkOpen()
-        let name = TemporaryQueueName.make("conveyor-events")
-        topology.replyQueues.insert(name)
+        let name = try await createReplyQueue(named: TemporaryQueueName.make("conveyor-events"))
         try await publisher.connection.perform { [publisher] c, s throws(ConveyorError) in
             try publisher.topology.ensureExchanges(c, s)
-            publisher.topology.declaredQueues.remove(name)
-            try publisher.topology.ensureQueue(name, c, s)
             let arena = AMQPArena()
             amqp_queue_bind(s, 2, arena.bytes(name), arena.bytes(RabbitMQTopology.eventsExchange), arena.bytes(queue), amqp_table_t())
             try c.check(amqp_get_rpc_reply(s), channel: 2, "binding \(name) to the events of \(queue)")

@@ -60,18 +60,10 @@ extension SQSQueueProvider: EventBroadcastingProvider {
     /// tagged with a heartbeat, deleted by another observer when the heartbeat is over 10 minutes old) and returns
     /// its URL. Workers and producers in this process see it at once, those of other processes within 10 s.
     public func subscribeToEvents(of queue: String) async throws -> String {
-        try checkOpen()
-        let prefix = Self.eventSubscriptionPrefix(of: queue)
-        await sweepStaleReplyQueues(prefix: prefix)
-        let name = TemporaryQueueName.make(String(prefix.dropLast()))
-        let info = try await client.call(SQSAPI.CreateQueue(
-            queueName: name,
-            attributes: ["MessageRetentionPeriod": "3600"],
-            tags: [Self.eventSubscriptionTag: "1", Self.heartbeatTag: String(Int(Date().timeIntervalSince1970))]
-        ))
-        queues.withLock { $0[info.url] = QueueInfo(url: info.url, name: name) }
+        let name = TemporaryQueueName.make(String(Self.eventSubscriptionPrefix(of: queue).dropLast()))
+        let url = try await createTemporaryQueue(name, tag: Self.eventSubscriptionTag)
         eventSubscribers.withLock { $0[queue] = nil }
-        return info.url
+        return url
     }
 
     /// Deletes the subscription queue.

@@ -15,6 +15,12 @@ extension SQSQueueProvider: ReplyingProvider {
     /// same name prefix (`name` up to its last `-`) whose heartbeat is older than ``replyQueueIdleLimit``: those of
     /// producers that crashed.
     public func createReplyQueue(named name: String) async throws -> String {
+        try await createTemporaryQueue(name, tag: Self.replyQueueTag)
+    }
+
+    /// Creates the temporary queue `name` (messages kept one hour, tagged with `tag` and a heartbeat) after deleting
+    /// the stale ones of its prefix (`name` up to its last `-`); returns its URL.
+    func createTemporaryQueue(_ name: String, tag: String) async throws -> String {
         try checkOpen()
         if let dash = name.lastIndex(of: "-") {
             await sweepStaleReplyQueues(prefix: String(name[...dash]))
@@ -22,7 +28,7 @@ extension SQSQueueProvider: ReplyingProvider {
         let info = try await client.call(SQSAPI.CreateQueue(
             queueName: name,
             attributes: ["MessageRetentionPeriod": "3600"],
-            tags: [Self.replyQueueTag: "1", Self.heartbeatTag: String(Int(Date().timeIntervalSince1970))]
+            tags: [tag: "1", Self.heartbeatTag: String(Int(Date().timeIntervalSince1970))]
         ))
         queues.withLock { $0[info.url] = QueueInfo(url: info.url, name: name) }
         return info.url

@@ -65,33 +65,19 @@ public final class JobEventSubscription: Sendable {
         let (stream, continuation) = AsyncThrowingStream.makeStream(of: JobEvent.self)
         self.events = stream
         // The reader lives until close() cancels it, the stream is dropped, or the provider closes.
+        let reading = TemporaryQueueReader(
+            provider: provider, address: address, wait: .seconds(20), what: "job events", logger: logger,
+            refresh: { try await broadcasting.refreshEventSubscription(address) },
+            retryDelay: { _ in .seconds(1) }
+        )
         self.reader = Task {
-            var lastHeartbeat = ContinuousClock.now
-            while !Task.isCancelled {
-                do {
-                    let messages = try await provider.receive(from: address, max: 10, wait: .seconds(20))
-                    for message in messages {
-                        guard case .success(let envelope) = message.envelope, envelope.task == JobEvent.eventsTask else { continue }
-                        for event in JobEvent.broadcastEvents(envelope.payload) { continuation.yield(event) }
-                    }
-                    if !messages.isEmpty { try await provider.acknowledge(messages) }
-                    if ContinuousClock.now - lastHeartbeat >= ReplyingProviderDefaults.heartbeatInterval {
-                        lastHeartbeat = ContinuousClock.now
-                        try await broadcasting.refreshEventSubscription(address)
-                    }
-                } catch {
-                    if Task.isCancelled || error is CancellationError { break }
-                    if (error as? ConveyorError)?.code == .closed {
-                        continuation.finish(throwing: error)
-                        return
-                    }
-                    logger.info("receiving job events failed; trying again", metadata: [
-                        "conveyor.queue": "\(queue)", "error.message": "\(error)",
-                    ])
-                    try? await Task.sleep(for: .seconds(1))
+            let closed = await reading.run { messages in
+                for message in messages {
+                    guard case .success(let envelope) = message.envelope, envelope.task == JobEvent.eventsTask else { continue }
+                    for event in JobEvent.broadcastEvents(envelope.payload) { continuation.yield(event) }
                 }
             }
-            continuation.finish()
+            continuation.finish(throwing: closed)
         }
         let reader = self.reader
         continuation.onTermination = { _ in reader.cancel() }

@@ -225,31 +225,16 @@ public final class ResultTracker: Service, Sendable {
 
     /// Long-polls the reply queue until cancelled or the provider closes.
     private func read(_ address: String) async {
-        var failures = 0
-        var lastHeartbeat = ContinuousClock.now
-        while !Task.isCancelled {
-            do {
-                let messages = try await provider.receive(from: address, max: 10, wait: configuration.receiveWait)
-                failures = 0
-                if ContinuousClock.now - lastHeartbeat >= ReplyingProviderDefaults.heartbeatInterval {
-                    lastHeartbeat = ContinuousClock.now
-                    try await provider.replying?.refreshReplyQueue(address)
-                }
-                for message in messages { deliver(message) }
-                if !messages.isEmpty { try await provider.acknowledge(messages) }
-            } catch let error as ConveyorError where error.code == .closed {
-                state.withLock { $0.close(ConveyorError(.closed, "the provider was closed; the jobs go on")) }.run()
-                return
-            } catch {
-                // Cancelled by close(): whatever the interrupted call threw.
-                if Task.isCancelled || error is CancellationError { return }
-                failures += 1
-                let delay = Duration.milliseconds(min(5_000, 100 << min(failures, 6)))
-                logger.info("receiving replies failed; trying again", metadata: [
-                    "conveyor.queue": "\(address)", "error.message": "\(error)", "retry.after": "\(delay)",
-                ])
-                try? await Task.sleep(for: delay)
-            }
+        let reader = TemporaryQueueReader(
+            provider: provider, address: address, wait: configuration.receiveWait, what: "replies", logger: logger,
+            refresh: { [provider] in try await provider.replying?.refreshReplyQueue(address) },
+            retryDelay: { failures in .milliseconds(min(5_000, 100 << min(failures, 6))) }
+        )
+        let closed = await reader.run { messages in
+            for message in messages { deliver(message) }
+        }
+        if closed != nil {
+            state.withLock { $0.close(ConveyorError(.closed, "the provider was closed; the jobs go on")) }.run()
         }
     }
 

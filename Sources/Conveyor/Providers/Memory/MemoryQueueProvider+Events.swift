@@ -20,8 +20,7 @@ extension MemoryQueueProvider: EventBroadcastingProvider {
 
     /// Creates an in-process subscription queue for `queue`'s events.
     public func subscribeToEvents(of queue: String) async throws -> String {
-        let address = TemporaryQueueName.make("conveyor-events")
-        try await createQueue(address, options: QueueOptions(deadLetterQueue: false))
+        let address = try await createReplyQueue(named: TemporaryQueueName.make("conveyor-events"))
         eventSubscriptions.withLock { subscriptions in
             if subscriptions[queue, default: []].insert(address).inserted { eventSubscriptionCount.add(1, ordering: .relaxed) }
         }

@@ -105,21 +105,13 @@ public struct ConveyorClient: Sendable {
             // The inline provider has run the jobs when enqueue returns: their outcome is known.
             let handles = try await enqueue(task, inputs, options: options)
             return try handles.map { handle in
-                guard let output = handle.output else {
-                    throw ConveyorError(
-                        .unsupported,
-                        "the \(provider.name) provider cannot carry job results; use the memory, RabbitMQ or SQS provider to enqueue with tracking"
-                    )
-                }
+                guard let output = handle.output else { throw ResultTracker.cannotCarryResults(provider) }
                 let bytes = (try? FastJSONEncoder.encode(output)) ?? (try? Array(encoder.encode(output))) ?? Array("null".utf8)
                 let event = JobEvent(kind: .succeeded, jobID: handle.id, task: T.name, queue: handle.queue, attempt: 1, output: bytes)
                 return TrackedJob(raw: TrackedRawJob(id: handle.id, queue: handle.queue, deduplicated: handle.deduplicated, tracker: nil, known: event))
             }
         }
-        let address = try await results.replyAddress()
-        var options = options
-        options.reply = EnqueueOptions.ReplyRequest(address: address, events: tracking.events)
-        let handles = try await enqueue(task, inputs, options: options)
+        let handles = try await enqueue(task, inputs, options: try await replying(options, tracking))
         return handles.map {
             TrackedJob(raw: TrackedRawJob(id: $0.id, queue: $0.queue, deduplicated: $0.deduplicated, tracker: results))
         }
@@ -128,18 +120,17 @@ public struct ConveyorClient: Sendable {
     /// Enqueues one job of the task named `task` per JSON payload with tracking, without type checking (see
     /// ``enqueueRaw(task:payloads:options:)`` and ``enqueue(_:_:options:tracking:)-(_,T.Input,_,_)``).
     public func enqueueRaw(task: String, payloads: [[UInt8]], options: EnqueueOptions = .init(), tracking: Tracking) async throws -> [TrackedRawJob] {
-        guard provider.replying != nil else {
-            throw ConveyorError(
-                .unsupported,
-                "the \(provider.name) provider cannot carry job results; use the memory, RabbitMQ or SQS provider to enqueue with tracking"
-            )
-        }
-        let address = try await results.replyAddress()
-        var options = options
-        options.reply = EnqueueOptions.ReplyRequest(address: address, events: tracking.events)
+        let options = try await replying(options, tracking)
         let sent = try await enqueueRaw(task: task, payloads: payloads, options: options)
         let queue = options.queue ?? defaultQueue ?? "default"
         return sent.map { TrackedRawJob(id: $0.jobID, queue: queue, deduplicated: $0.deduplicated, tracker: results) }
+    }
+
+    /// `options` with this client's reply queue (created on first use) as where outcomes go.
+    private func replying(_ options: EnqueueOptions, _ tracking: Tracking) async throws -> EnqueueOptions {
+        var options = options
+        options.reply = EnqueueOptions.ReplyRequest(address: try await results.replyAddress(), events: tracking.events)
+        return options
     }
 
     /// Enqueues one job of `task` per input, in one provider call where the broker allows, and returns their

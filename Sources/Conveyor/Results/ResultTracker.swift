@@ -94,14 +94,17 @@ public final class ResultTracker: Service, Sendable {
 
     // MARK: - Producer side (package)
 
+    /// The error of tracking on a provider that is not a ``ReplyingProvider``.
+    static func cannotCarryResults(_ provider: any QueueProvider) -> ConveyorError {
+        ConveyorError(
+            .unsupported,
+            "the \(provider.name) provider cannot carry job results; use the memory, RabbitMQ or SQS provider to enqueue with tracking"
+        )
+    }
+
     /// The reply queue's address, creating the queue and starting its reader on first use.
     package func replyAddress() async throws -> String {
-        guard let replying = provider.replying else {
-            throw ConveyorError(
-                .unsupported,
-                "the \(provider.name) provider cannot carry job results; use the memory, RabbitMQ or SQS provider to enqueue with tracking"
-            )
-        }
+        guard let replying = provider.replying else { throw Self.cannotCarryResults(provider) }
         enum Step { case ready(String), wait, create, closed }
         let step: Step = channel.withLock { channel in
             switch channel {

@@ -1,6 +1,7 @@
 import Conveyor
 import ConveyorSQS
 import Foundation
+import Logging
 import Synchronization
 import Testing
 
@@ -62,5 +63,62 @@ struct SQSResultTests {
             try await running.value
             await client.results.close()
         }
+    }
+
+    /// Reports progress once and returns its input.
+    struct Stepper: ConveyorTask {
+        static let name = "test.stepper"
+        func run(_ input: Int, context: JobContext) async throws -> Int {
+            context.progress(0.5, "half")
+            return input
+        }
+    }
+
+    /// The request log (trace level) of a run with a tracked job, its events and an observer holds no short poll:
+    /// the reply queue, the observer's subscription and the worker all long-poll.
+    @Test func resultsEventsAndObserversNeverShortPoll() async throws {
+        let logs = CapturedLogs()
+        var logger = logs.logger(label: "conveyor.sqs.request-log")
+        logger.logLevel = .trace
+        let provider = try SQSQueueProvider(configuration: SQSTestEnvironment.configuration(), logger: logger)
+        let queue = SQSTestEnvironment.uniqueName("no-short-poll")
+        try await provider.createQueue(queue, options: QueueOptions())
+        let subscription = try await QueueObserver(provider: provider, queue: queue).subscribe()
+        let worker = Worker(
+            provider: provider, registry: try TaskRegistry([Stepper()]),
+            configuration: Worker.Configuration(queues: [queue], concurrency: 2, receiveWait: .seconds(1))
+        )
+        let running = Task { try await worker.run() }
+        let client = ConveyorClient(provider: provider)
+        var failure: (any Error)?
+        do {
+            let job = try await client.enqueue(Stepper.self, 7, options: .init(queue: queue), tracking: .events)
+            var kinds: [JobEvent.Kind] = []
+            for await event in job.events { kinds.append(event.kind) }
+            #expect(kinds.contains(.progress) && kinds.last == .succeeded, "\(kinds)")
+            #expect(try await job.result(timeout: .seconds(30)) == 7)
+            var observed = false
+            for try await event in subscription.events where event.jobID == job.id && event.kind == .succeeded {
+                observed = true
+                break
+            }
+            #expect(observed)
+        } catch {
+            failure = error
+        }
+        worker.triggerGracefulShutdown()
+        _ = await running.result
+        await subscription.close()
+        await client.results.close()
+        try? await provider.deleteQueue(queue)
+        try? await provider.close()
+        if let failure { throw failure }
+
+        let receives = logs.entries.filter { $0.message == "SQS request" && $0.metadata["sqs.action"] == "ReceiveMessage" }
+        let queues = Set(receives.compactMap { $0.metadata["sqs.queue_url"] })
+        // The work queue, the reply queue and the observer's subscription queue.
+        #expect(queues.count >= 3, "ReceiveMessage went to \(queues.sorted())")
+        let shortPolls = receives.filter { Int($0.metadata["sqs.wait_seconds"] ?? "") ?? 0 < 1 }
+        #expect(shortPolls.isEmpty, "short polls: \(shortPolls.map(\.metadata))")
     }
 }

@@ -1,4 +1,5 @@
 import Conveyor
+import Logging
 
 extension SQSAPI {
     /// `SendMessage`: answers the message id, when SQS gave one.
@@ -37,6 +38,8 @@ extension SQSAPI {
         package var systemAttributeNames: [String]
         /// `MessageAttributeNames`.
         package var messageAttributeNames: [String]
+        /// A short poll (`WaitTimeSeconds` 0) shows in the request log as `sqs.wait_seconds=0`.
+        package var logMetadata: Logger.Metadata { ["sqs.wait_seconds": "\(waitTimeSeconds)", "sqs.queue_url": "\(queueURL)"] }
 
         package init(
             queueURL: String, maxNumberOfMessages: Int, waitTimeSeconds: Int, visibilityTimeout: Int? = nil,

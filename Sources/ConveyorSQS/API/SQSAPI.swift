@@ -1,4 +1,5 @@
 import Conveyor
+import Logging
 
 /// The SQS actions the provider calls, as typed requests and responses of the AWS JSON 1.0 protocol.
 ///
@@ -25,10 +26,13 @@ package protocol SQSRequest: Sendable {
     var messageCount: Int { get }
     /// The typed answer read from the response's JSON object (`{}` for an empty body).
     static func response(from object: JSONValue) throws(ConveyorError) -> Response
+    /// What the request log (trace level) shows of the request beside its action; nothing by default.
+    var logMetadata: Logger.Metadata { get }
 }
 
 extension SQSRequest {
     package var messageCount: Int { 1 }
+    package var logMetadata: Logger.Metadata { [:] }
 }
 
 extension SQSRequest where Response == SQSAPI.Empty {

@@ -87,6 +87,8 @@ package final class SQSClient: Sendable {
         _ request: Request, extraTimeout: Duration = .zero, queue: String? = nil, mayHaveReachedSQS: inout Bool
     ) async throws -> Request.Response {
         let action = Request.action
+        // The request log: one line per action (retries of it not repeated), at trace level only.
+        logger.trace("SQS request", metadata: request.logMetadata.merging(["sqs.action": "\(action)"]) { $1 })
         let response = try await send(
             action, body: JSONText.bytes(request.json), extraTimeout: extraTimeout, queue: queue,
             messageCount: request.messageCount, mayHaveReachedSQS: &mayHaveReachedSQS

@@ -78,4 +78,18 @@ struct CLITests {
         // Piped: no progress escape sequences on stderr.
         #expect(!result.stderr.contains("\u{1B}[2K"))
     }
+
+    @Test("bench --await-results adds the round trips, results per second and the same burst untracked")
+    func benchResultsJSON() async throws {
+        let result = try await CLIProcess.run([
+            "bench", "--provider", "memory", "--jobs", "200", "--latency-samples", "10", "--await-results", "--awaits", "300",
+        ])
+        #expect(result.status == 0, "\(result)")
+        let last = try #require(result.lines.last)
+        let object = try #require(jsonObject(last), "\(last)")
+        for key in ["roundtrip_p50_ms", "roundtrip_p99_ms", "roundtrip_per_s", "untracked_burst_per_s"] {
+            #expect((object[key] as? Double ?? 0) > 0, "missing or zero \(key) in \(last)")
+        }
+        #expect(result.stdout.contains("300 concurrent awaits"), "\(result.stdout)")
+    }
 }

@@ -15,7 +15,9 @@ struct BenchCommand: AsyncParsableCommand {
             --latency-samples jobs one at a time and measure enqueue-to-start latency. The last line printed is \
             one JSON object: provider, jobs, enqueue_per_s, process_per_s, latency_p50_ms, latency_p99_ms, …. With \
             --await-results, (5) enqueue jobs with tracking and await their results: one at a time \
-            (roundtrip_p50_ms, roundtrip_p99_ms) and 1,000 at once (roundtrip_per_s).
+            (roundtrip_p50_ms, roundtrip_p99_ms) and --awaits (1,000) at once (roundtrip_per_s), then as many \
+            jobs without tracking, enqueued the same way, until the worker started them all (untracked_burst_per_s: \
+            throughput with results against without is roundtrip_per_s / untracked_burst_per_s).
             Progress shows on a terminal only.
 
             Examples:
@@ -33,12 +35,13 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("batch-size"), help: "Jobs per enqueue call.") var batchSize: Int = 100
     @Option(name: .customLong("latency-samples"), help: "Jobs enqueued one at a time for the latency phase.") var latencySamples: Int = 1000
     @Option(help: "Queue to use (default: a new, unique queue, deleted afterwards when the provider can).") var queue: String?
-    @Flag(name: .customLong("await-results"), help: "Also measure results: enqueue-to-result round trips one at a time (--latency-samples of them, at least 100) and 1,000 concurrent awaits.")
+    @Flag(name: .customLong("await-results"), help: "Also measure results: enqueue-to-result round trips one at a time (--latency-samples of them, at least 100), then --awaits jobs awaited at once and, for comparison, as many jobs without tracking.")
     var awaitResults = false
+    @Option(help: "Jobs awaited at once in the results phase (--await-results).") var awaits: Int = 1000
 
     func validate() throws {
-        guard jobs >= 1, concurrency >= 1, producers >= 1, batchSize >= 1, payloadBytes >= 0, latencySamples >= 0 else {
-            throw ValidationError("--jobs, --concurrency, --producers and --batch-size must be at least 1")
+        guard jobs >= 1, concurrency >= 1, producers >= 1, batchSize >= 1, payloadBytes >= 0, latencySamples >= 0, awaits >= 1 else {
+            throw ValidationError("--jobs, --concurrency, --producers, --batch-size and --awaits must be at least 1")
         }
     }
 
@@ -56,7 +59,7 @@ struct BenchCommand: AsyncParsableCommand {
                 let report = try await BenchRunner(
                     provider: provider, queue: queueName, jobs: jobs, concurrency: concurrency,
                     payloadBytes: payloadBytes, producers: producers, batchSize: batchSize,
-                    latencySamples: latencySamples, awaitResults: awaitResults, logger: logger
+                    latencySamples: latencySamples, awaitResults: awaitResults, awaits: awaits, logger: logger
                 ).run()
                 if createdQueue, let provisioning = provider.provisioning {
                     try? await provisioning.deleteQueue(queueName)
@@ -82,9 +85,17 @@ struct BenchReport {
     var latencyP99: Double
     var cpuMicrosPerJob: Double
     var peakRSSBytes: Int
-    /// With --await-results: enqueue-to-result round trips one at a time (ms), and results per second with 1,000
-    /// concurrent awaits.
-    var roundtrip: (p50: Double, p99: Double, perSecond: Double)?
+    /// With --await-results: enqueue-to-result round trips one at a time (ms), results per second with `awaits`
+    /// concurrent awaits, and jobs per second for the same burst without tracking.
+    var roundtrip: Roundtrip?
+
+    struct Roundtrip {
+        var p50: Double
+        var p99: Double
+        var awaits: Int
+        var perSecond: Double
+        var untrackedPerSecond: Double
+    }
 
     func printHuman() {
         func rate(_ r: Double) -> String { String(format: "%10.0f jobs/s", r) }
@@ -97,14 +108,15 @@ struct BenchReport {
         print("peak RSS          \(peakRSSBytes / 1_048_576) MiB")
         if let roundtrip {
             print(String(format: "enqueue→result    p50 %.3f ms   p99 %.3f ms (one at a time)", roundtrip.p50, roundtrip.p99))
-            print(String(format: "results           %10.0f jobs/s (1,000 concurrent awaits)", roundtrip.perSecond))
+            print(String(format: "results           %10.0f jobs/s (%d concurrent awaits)", roundtrip.perSecond, roundtrip.awaits))
+            print(String(format: "same, untracked   %10.0f jobs/s (results at %.0f %% of it)", roundtrip.untrackedPerSecond, 100 * roundtrip.perSecond / roundtrip.untrackedPerSecond))
         }
     }
 
     private var roundtripJSON: String {
         guard let roundtrip else { return "" }
         func num(_ v: Double) -> String { String(format: "%.3f", v) }
-        return #","roundtrip_p50_ms":\#(num(roundtrip.p50)),"roundtrip_p99_ms":\#(num(roundtrip.p99)),"roundtrip_per_s":\#(num(roundtrip.perSecond))"#
+        return #","roundtrip_p50_ms":\#(num(roundtrip.p50)),"roundtrip_p99_ms":\#(num(roundtrip.p99)),"roundtrip_per_s":\#(num(roundtrip.perSecond)),"untracked_burst_per_s":\#(num(roundtrip.untrackedPerSecond))"#
     }
 
     var json: String {
@@ -190,6 +202,7 @@ struct BenchRunner {
     let batchSize: Int
     let latencySamples: Int
     var awaitResults = false
+    var awaits = 1000
     let logger: Logger
 
     func run() async throws -> BenchReport {
@@ -215,7 +228,7 @@ struct BenchRunner {
         let processSeconds: Double
         let endToEndSeconds: Double
         var latencies: [Double] = []
-        var roundtrip: (p50: Double, p99: Double, perSecond: Double)?
+        var roundtrip: BenchReport.Roundtrip?
         (processSeconds, endToEndSeconds, latencies) = try await withThrowingTaskGroup(
             of: Void.self, returning: (Double, Double, [Double]).self
         ) { group in
@@ -243,7 +256,7 @@ struct BenchRunner {
                 await probe.wait(for: i + 1, recordLatency: true)
             }
             let samples = probe.latencies
-            if awaitResults { roundtrip = try await measureResults(client: client, pad: pad, options: options) }
+            if awaitResults { roundtrip = try await measureResults(client: client, probe: probe, pad: pad, options: options) }
             Terminal.endProgress()
             group.cancelAll()
             while let result = await group.nextResult() {
@@ -257,7 +270,7 @@ struct BenchRunner {
             guard !latencies.isEmpty else { return 0 }
             return latencies[min(latencies.count - 1, Int(Double(latencies.count) * p))]
         }
-        let totalJobs = 2 * jobs + latencySamples + (awaitResults ? roundtripSamples + Self.concurrentAwaits : 0)
+        let totalJobs = 2 * jobs + latencySamples + (awaitResults ? roundtripSamples + 2 * awaits : 0)
         return BenchReport(
             provider: provider.name, jobs: jobs, concurrency: concurrency, payloadBytes: payloadBytes,
             enqueuePerSecond: Double(jobs) / enqueueSeconds,
@@ -270,12 +283,12 @@ struct BenchRunner {
         )
     }
 
-    /// Jobs awaited at once in the results throughput phase.
-    static let concurrentAwaits = 1000
     var roundtripSamples: Int { max(100, latencySamples) }
 
-    /// Phase 5 (--await-results), on the running worker: round trips one at a time, then 1,000 concurrent awaits.
-    private func measureResults(client: ConveyorClient, pad: String, options: EnqueueOptions) async throws -> (p50: Double, p99: Double, perSecond: Double) {
+    /// Phase 5 (--await-results), on the running worker: round trips one at a time; then `awaits` jobs enqueued in
+    /// batches and awaited at once; then, for comparison, the same burst without tracking (until the worker started
+    /// them all).
+    private func measureResults(client: ConveyorClient, probe: BenchProbe, pad: String, options: EnqueueOptions) async throws -> BenchReport.Roundtrip {
         var trips: [Double] = []
         trips.reserveCapacity(roundtripSamples)
         for i in 0..<roundtripSamples {
@@ -286,11 +299,11 @@ struct BenchRunner {
             trips.append((ContinuousClock.now - start).seconds * 1000)
         }
         trips.sort()
-        Terminal.progress("results: \(Self.concurrentAwaits) concurrent awaits…")
+        Terminal.progress("results: \(awaits) concurrent awaits…")
         let start = ContinuousClock.now
         var handles: [TrackedJob<BenchTask>] = []
-        for chunk in stride(from: 0, to: Self.concurrentAwaits, by: batchSize) {
-            let n = min(batchSize, Self.concurrentAwaits - chunk)
+        for chunk in stride(from: 0, to: awaits, by: batchSize) {
+            let n = min(batchSize, awaits - chunk)
             handles += try await client.enqueue(
                 BenchTask.self, (0..<n).map { _ in BenchTask.Input(t: 0, pad: pad) }, options: options, tracking: .result)
         }
@@ -299,8 +312,20 @@ struct BenchRunner {
             try await group.waitForAll()
         }
         let seconds = (ContinuousClock.now - start).seconds
+        Terminal.progress("results: \(awaits) jobs without tracking…")
+        probe.reset()
+        let untrackedStart = ContinuousClock.now
+        for chunk in stride(from: 0, to: awaits, by: batchSize) {
+            let n = min(batchSize, awaits - chunk)
+            _ = try await client.enqueue(BenchTask.self, (0..<n).map { _ in BenchTask.Input(t: 0, pad: pad) }, options: options)
+        }
+        await probe.wait(for: awaits)
+        let untrackedSeconds = (ContinuousClock.now - untrackedStart).seconds
         func percentile(_ p: Double) -> Double { trips[min(trips.count - 1, Int(Double(trips.count) * p))] }
-        return (percentile(0.5), percentile(0.99), Double(Self.concurrentAwaits) / seconds)
+        return BenchReport.Roundtrip(
+            p50: percentile(0.5), p99: percentile(0.99), awaits: awaits,
+            perSecond: Double(awaits) / seconds, untrackedPerSecond: Double(awaits) / untrackedSeconds
+        )
     }
 
     private var workerConfiguration: Worker.Configuration {

@@ -13,7 +13,7 @@ public struct JobID: Hashable, Sendable, Codable, CustomStringConvertible, Expre
     public init(stringLiteral value: String) { self.rawValue = value }
 
     /// Generates a new random identifier (UUID v4, lowercase).
-    public static func random() -> JobID { JobID(UUID().uuidString.lowercased()) }
+    public static func random() -> JobID { fastRandom() }
 
     /// The ``rawValue``.
     public var description: String { rawValue }

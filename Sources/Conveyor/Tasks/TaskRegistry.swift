@@ -109,6 +109,8 @@ final class AnyTaskHandler: Sendable {
                 try await task.run(input, context: context) as T.Output
             }
             guard encodeOutput else { return nil }
+            // As for inputs: the fast encoder handles common shapes; when unsure it gives up and JSONEncoder decides.
+            if let bytes = try? FastJSONEncoder.encode(output) { return bytes }
             do {
                 return Array(try encoder.encode(output))
             } catch {

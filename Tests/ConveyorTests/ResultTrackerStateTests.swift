@@ -151,6 +151,110 @@ struct ResultTrackerStateTests {
         #expect((await waiting.value.error as? ConveyorError)?.code == .connectionFailed)
         #expect(state.withLock { $0.deliver(Self.event(.succeeded, id)).0 } == .untracked)
     }
+
+    // MARK: - Timeouts (one timer per tracker)
+
+    /// Registers a waiter for `id` with `timeout` at `now`; returns the actions and where its result lands.
+    static func timedWait(
+        _ state: inout ResultTrackerState, _ id: JobID, _ timeout: Duration, now: ContinuousClock.Instant, into box: ResultBox
+    ) async -> ResultTrackerState.Actions {
+        // The waiter is a continuation held by a task, which records its result in `box`.
+        let (waiters, handOver) = AsyncStream<ResultTrackerState.Waiter>.makeStream()
+        Task {
+            let result = await Result { () async throws -> JobEvent in
+                try await withCheckedThrowingContinuation { waiter in handOver.yield(waiter) }
+            }
+            box.set(result)
+        }
+        var iterator = waiters.makeAsyncIterator()
+        let waiter = await iterator.next()!
+        return state.wait(for: id, token: state.makeToken(), timeout: timeout, now: now, waiter)
+    }
+
+    final class ResultBox: Sendable {
+        private let value = Mutex<Result<JobEvent, any Error>?>(nil)
+        func set(_ result: Result<JobEvent, any Error>) { value.withLock { $0 = result } }
+        /// The result, once the waiter was resumed.
+        func get() async -> Result<JobEvent, any Error> {
+            while true {
+                if let result = value.withLock({ $0 }) { return result }
+                await Task.yield()
+            }
+        }
+    }
+
+    @Test func aTimedWaiterArmsTheTimerAndFailsWithTimeoutWhenItFires() async throws {
+        var state = ResultTrackerState()
+        let id = JobID("slow")
+        state.track([id])
+        let t0 = ContinuousClock.now
+        let box = ResultBox()
+        let actions = await Self.timedWait(&state, id, .seconds(5), now: t0, into: box)
+        let timer = try #require(actions.arm)
+        #expect(timer.at == t0 + .seconds(5))
+        // Early: nothing is due; the timer is armed again for the same deadline.
+        let early = state.expire(now: t0 + .seconds(4), timer: timer)
+        #expect(early.resume.isEmpty)
+        let rearmed = try #require(early.arm)
+        #expect(rearmed.at == timer.at)
+        let due = state.expire(now: t0 + .seconds(5), timer: rearmed)
+        #expect(due.arm == nil)
+        due.run()
+        let error = try #require(await box.get().error as? ConveyorError)
+        #expect(error.code == .timeout)
+        #expect(error.message.contains("slow"))
+        #expect(state.timedCounts == (0, 0))
+        // The job goes on: its final event still comes and is kept for a later wait.
+        #expect(state.deliver(Self.event(.succeeded, id)).0 == .delivered)
+    }
+
+    @Test func anEarlierDeadlineSupersedesTheArmedTimerAndTheOldOneDoesNothing() async throws {
+        var state = ResultTrackerState()
+        let (long, short) = (JobID("long"), JobID("short"))
+        state.track([long, short])
+        let t0 = ContinuousClock.now
+        let longBox = ResultBox()
+        let shortBox = ResultBox()
+        let first = try #require(await Self.timedWait(&state, long, .seconds(60), now: t0, into: longBox).arm)
+        let second = try #require(await Self.timedWait(&state, short, .seconds(1), now: t0, into: shortBox).arm)
+        #expect(second.at == t0 + .seconds(1) && second.generation > first.generation)
+        // A later deadline does not arm again.
+        let laterBox = ResultBox()
+        #expect(await Self.timedWait(&state, long, .seconds(90), now: t0, into: laterBox).arm == nil)
+        #expect(state.expire(now: t0 + .seconds(120), timer: first).isEmpty, "a superseded timer must do nothing")
+        let fired = state.expire(now: t0 + .seconds(1), timer: second)
+        fired.run()
+        #expect((await shortBox.get().error as? ConveyorError)?.code == .timeout)
+        // Armed again for the long waiters, which the final event then settles.
+        #expect(fired.arm?.at == t0 + .seconds(60))
+        state.deliver(Self.event(.succeeded, long)).1.run()
+        #expect(try await longBox.get().get().kind == .succeeded)
+        #expect(try await laterBox.get().get().kind == .succeeded)
+        #expect(state.timedCounts.waiters == 0)
+        // The timer fires for waiters settled since: nothing to fail, nothing armed.
+        let stale = state.expire(now: t0 + .seconds(60), timer: try #require(fired.arm))
+        #expect(stale.resume.isEmpty && stale.arm == nil)
+        #expect(state.timedCounts == (0, 0))
+    }
+
+    @Test func deadlinesOfSettledWaitersDoNotPileUp() async throws {
+        var state = ResultTrackerState(retainedOutcomes: 100)
+        let t0 = ContinuousClock.now
+        var boxes: [ResultBox] = []
+        for i in 0..<2_000 {
+            let id = JobID("job-\(i)")
+            state.track([id])
+            let box = ResultBox()
+            await Self.timedWait(&state, id, .seconds(300), now: t0, into: box).run()
+            state.deliver(Self.event(.succeeded, id)).1.run()
+            boxes.append(box)
+        }
+        for box in boxes { #expect(try await box.get().get().kind == .succeeded) }
+        let counts = state.timedCounts
+        #expect(counts.waiters == 0)
+        #expect(counts.deadlines <= 65, "\(counts.deadlines) deadlines kept for no waiter")
+    }
+
 }
 
 extension Result {

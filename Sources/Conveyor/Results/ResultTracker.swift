@@ -51,6 +51,8 @@ public final class ResultTracker: Service, Sendable {
     private let logger: Logger
     private let state: Mutex<ResultTrackerState>
     private let channel = Mutex<Channel>(.idle)
+    /// The task sleeping until the earliest deadline of the waiters with a timeout (see ``ResultTrackerState/Timer``).
+    private let timer = Mutex<(generation: UInt64, task: Task<Void, Never>)?>(nil)
 
     /// Creates a tracker; nothing is created on the broker until a job is enqueued with tracking.
     public init(provider: any QueueProvider, configuration: Configuration = .init(), logger: Logger = Logger(label: "conveyor.results")) {
@@ -73,6 +75,7 @@ public final class ResultTracker: Service, Sendable {
             return channel
         }
         state.withLock { $0.close(ConveyorError(.closed, "the result tracker was closed; the jobs go on")) }.run()
+        timer.withLock { $0 }?.task.cancel()
         switch previous {
         case .open(let address, let reader):
             reader.cancel()
@@ -186,24 +189,13 @@ public final class ResultTracker: Service, Sendable {
     /// The final event of `id`: at once when it came already; otherwise when it comes, until `timeout` (then
     /// ``ConveyorError/Code/timeout``) or the caller's cancellation (`CancellationError`). Either only stops the
     /// waiting: the job goes on.
+    ///
+    /// Timeouts cost no task each: one timer per tracker sleeps until the earliest deadline of its waiters.
     package func finalEvent(for id: JobID, timeout: Duration?) async throws -> JobEvent {
-        guard let timeout else { return try await finalEvent(for: id) }
-        return try await withThrowingTaskGroup(of: JobEvent.self) { group in
-            group.addTask { try await self.finalEvent(for: id) }
-            group.addTask {
-                try await Task.sleep(for: timeout)
-                throw ConveyorError(.timeout, "job \(id) had no outcome within \(timeout); it goes on, only the waiting stopped")
-            }
-            defer { group.cancelAll() }
-            return try await group.next()!
-        }
-    }
-
-    private func finalEvent(for id: JobID) async throws -> JobEvent {
         let token = state.withLock { $0.makeToken() }
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { (waiter: ResultTrackerState.Waiter) in
-                state.withLock { $0.wait(for: id, token: token, waiter) }.run()
+                run(state.withLock { $0.wait(for: id, token: token, timeout: timeout, waiter) })
                 // Cancelled before the waiter was registered: the handler below found nothing to resume.
                 if Task.isCancelled {
                     state.withLock { $0.stopWaiting(for: id, token: token, error: CancellationError()) }.run()
@@ -212,6 +204,24 @@ public final class ResultTracker: Service, Sendable {
         } onCancel: {
             state.withLock { $0.stopWaiting(for: id, token: token, error: CancellationError()) }.run()
         }
+    }
+
+    /// Runs `actions`, starting the timer they arm (and cancelling the one it supersedes).
+    private func run(_ actions: ResultTrackerState.Actions) {
+        actions.run()
+        guard let timer = actions.arm else { return }
+        let sleeping = Task { [weak self] in
+            do { try await Task.sleep(until: timer.at, clock: .continuous) } catch { return }
+            guard let self else { return }
+            self.run(self.state.withLock { $0.expire(now: .now, timer: timer) })
+        }
+        // Two callers may arm at once: the later generation is the armed one, whatever order they get here in.
+        let superseded = self.timer.withLock { current -> Task<Void, Never>? in
+            if let running = current, running.generation > timer.generation { return sleeping }
+            defer { current = (timer.generation, sleeping) }
+            return current?.task
+        }
+        superseded?.cancel()
     }
 
     /// `id`'s events, from the first one received (up to ``ResultTrackerState/maximumHistory``); the sequence ends

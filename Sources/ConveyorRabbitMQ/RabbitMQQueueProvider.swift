@@ -395,13 +395,16 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
         }
     }
 
-    /// Stops consuming `queue`, then deletes it and `<queue>.dlq`. Missing queues are not an error.
+    /// Stops consuming `queue`, then deletes it, `<queue>.dlq` and its pause marker `conveyor.paused.<queue>`. Missing
+    /// queues are not an error.
     public func deleteQueue(_ queue: String) async throws {
         try checkOpen()
         await consumer.forget(queue)
         try await publisher.connection.perform { [publisher] c, s throws(ConveyorError) in
             let arena = AMQPArena()
-            for name in [queue, RabbitMQTopology.deadLetterQueue(of: queue)] {
+            // With its pause marker queue (RabbitMQQueueProvider+Pausing.swift), when its name fits.
+            let marker = try? Self.pauseMarkerQueue(of: queue)
+            for name in [queue, RabbitMQTopology.deadLetterQueue(of: queue)] + (marker.map { [$0] } ?? []) {
                 amqp_queue_delete(s, 2, arena.bytes(name), 0, 0)
                 try c.check(amqp_get_rpc_reply(s), channel: 2, "deleting queue \(name)")
             }

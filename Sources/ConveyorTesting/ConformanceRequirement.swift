@@ -18,6 +18,8 @@ enum ConformanceRequirement: Sendable {
     case replying
     /// The provider is an ``EventBroadcastingProvider``.
     case broadcasting
+    /// The provider is a ``PausingProvider``.
+    case pausing
 
     /// Why `harness` does not meet the requirement, or nil when it does.
     func unmetReason(_ harness: ConformanceHarness) -> String? {
@@ -39,6 +41,8 @@ enum ConformanceRequirement: Sendable {
             return harness.provider.replying != nil ? nil : "the provider is not a ReplyingProvider"
         case .broadcasting:
             return harness.provider.broadcasting != nil ? nil : "the provider is not an EventBroadcastingProvider"
+        case .pausing:
+            return harness.provider.pausing != nil ? nil : "the provider is not a PausingProvider"
         }
     }
 }

@@ -47,6 +47,7 @@ public enum ProviderConformance {
         thousandConcurrentResults,
         replyToAMissingQueue,
         observerSeesOthersJobs,
+        pauseAndResume,
         close,
     ]
 

@@ -40,6 +40,35 @@ struct CLIBrokerTests {
         try await queueDeleteConfirmation(try CLIBroker.sqs())
     }
 
+    @Test("RabbitMQ: queue pause, stats --json shows paused, queue resume", .needs(.rabbitMQ))
+    func pauseAndResumeRabbitMQ() async throws {
+        try await pauseAndResume(try CLIBroker.rabbitMQ())
+    }
+
+    @Test("SQS: queue pause, stats --json shows paused, queue resume", .needs(.sqs))
+    func pauseAndResumeSQS() async throws {
+        try await pauseAndResume(try CLIBroker.sqs())
+    }
+
+    func pauseAndResume(_ broker: CLIBroker) async throws {
+        let queue = "cli-pause-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await broker.run(["queue", "create", queue])
+        #expect(created.status == 0, "\(created)")
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue, "--yes"]) } }
+        #expect(try await broker.stats(queue)["paused"] as? Bool == false)
+        let paused = try await broker.run(["queue", "pause", queue])
+        #expect(paused.status == 0, "\(paused)")
+        #expect(paused.stdout.contains("paused \(queue)"), "\(paused)")
+        #expect(try await broker.stats(queue)["paused"] as? Bool == true)
+        let plain = try await broker.run(["stats"], ["--queue", queue])
+        #expect(plain.stdout.contains("PAUSED"), "\(plain)")
+        let resumed = try await broker.run(["queue", "resume", queue])
+        #expect(resumed.status == 0, "\(resumed)")
+        #expect(try await broker.stats(queue)["paused"] as? Bool == false)
+        let none = try await broker.run(["queue", "pause"])
+        #expect(none.status == 2, "pause without a queue is a usage error: \(none)")
+    }
+
     func enqueueAndWork(_ broker: CLIBroker) async throws {
         let queue = "cli-\(UUID().uuidString.prefix(8).lowercased())"
         let created = try await broker.run(["queue", "create", queue])

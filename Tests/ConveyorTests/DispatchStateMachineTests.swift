@@ -186,6 +186,31 @@ struct DispatchStateMachineTests {
         #expect(machine.outstanding == 0)
     }
 
+    @Test func withdrawingTakesBackTheMatchingWaitingJobsAndAdmitsReceivers() {
+        var machine = Machine(concurrency: 2, batchSize: 2, receivers: 1)
+        #expect(machine.reserveBatch() == 2)
+        #expect(machine.reserveBatch() == 2)
+        #expect(machine.reserveBatch(queueing: 5) == nil)
+        // Job ids: even ones are of the queue being paused. Task "a" (limit 1) holds job 2 back behind job 1.
+        let a1 = TestJob(id: 1, task: "a", limit: 1), a2 = TestJob(id: 2, task: "a", limit: 1)
+        _ = machine.deliver([a1, a2], reserved: 2)
+        #expect(take(&machine) == a1)
+        guard case .wait = machine.executorWantsJob() else { Issue.record("expected to wait"); return }
+        _ = machine.deliver([TestJob(id: 3), TestJob(id: 4)], reserved: 2)
+        #expect(machine.blockedCount == 1)
+        #expect(machine.outstanding == 4)
+
+        let actions = machine.withdraw { $0.id.isMultiple(of: 2) }
+        #expect(actions.release.map(\.id).sorted() == [2, 4])
+        #expect(machine.buffer.map(\.id) == [3])
+        #expect(machine.blocked.isEmpty && machine.blockedCount == 0)
+        // Two places freed: the waiting receiver gets its batch; the running job and job 3 stay.
+        #expect(actions.receivers.map(\.0) == [5])
+        #expect(machine.outstanding == 4)
+        #expect(take(&machine)?.id == 3)
+        #expect(machine.withdraw { _ in true }.release.isEmpty, "running jobs are never withdrawn")
+    }
+
     @Test func drainingSendsIdleExecutorsAwayAndReturnsLateDeliveries() {
         var machine = Machine(concurrency: 2, batchSize: 2, receivers: 1)
         let granted = machine.reserveBatch()

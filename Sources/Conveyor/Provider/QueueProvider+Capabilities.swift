@@ -27,4 +27,7 @@ extension QueueProvider {
 
     /// This provider as an ``EventBroadcastingProvider``, if observers can follow a queue's job events.
     public var broadcasting: (any EventBroadcastingProvider)? { self as? any EventBroadcastingProvider }
+
+    /// This provider as a ``PausingProvider``, if it can pause and resume a queue for every worker.
+    public var pausing: (any PausingProvider)? { self as? any PausingProvider }
 }

@@ -177,6 +177,31 @@ struct DispatchStateMachine<Item: DispatchableJob, Executor, Receiver> {
         return actions
     }
 
+    /// Takes back the jobs received but not running (buffered, or held back by a per-task limit) that match
+    /// `predicate` (those of a queue just paused), returned in ``Actions/release``; the room they leave admits
+    /// waiting receivers.
+    mutating func withdraw(where predicate: (Item) -> Bool) -> Actions {
+        var actions = Actions()
+        var jobs: [Item] = []
+        var kept = Deque<Item>()
+        for job in buffer {
+            if predicate(job) { jobs.append(job) } else { kept.append(job) }
+        }
+        buffer = kept
+        for (task, held) in blocked {
+            let withdrawn = held.filter(predicate)
+            guard !withdrawn.isEmpty else { continue }
+            jobs += withdrawn
+            blockedCount -= withdrawn.count
+            let rest = held.filter { !predicate($0) }
+            blocked[task] = rest.isEmpty ? nil : Deque(rest)
+        }
+        outstanding -= jobs.count
+        actions.release = jobs
+        admitReceivers(&actions)
+        return actions
+    }
+
     /// Jobs received but not running (buffered, or held back by a per-task limit) since at least `cutoff`.
     func heldJobs(receivedBefore cutoff: ContinuousClock.Instant) -> [Item] {
         var jobs: [Item] = buffer.filter { $0.receivedAt <= cutoff }

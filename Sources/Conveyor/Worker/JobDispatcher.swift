@@ -54,6 +54,16 @@ final class JobDispatcher: Sendable {
         return actions.release
     }
 
+    /// Takes back the jobs of `queue` that wait in the worker (not running), to give them back to the broker.
+    func withdraw(queue: String) -> [Job] {
+        let (actions, idleWaiter) = state.withLock { state in
+            let actions = state.machine.withdraw { $0.message.queue == queue }
+            return (actions, state.idleWaiter(for: actions))
+        }
+        run(actions, idleWaiter)
+        return actions.release
+    }
+
     // MARK: Executors
 
     /// The next job to run, waiting until one is delivered; `nil` when the worker is draining.

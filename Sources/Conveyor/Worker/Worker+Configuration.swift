@@ -37,6 +37,11 @@ extension Worker {
         /// metrics, ``WorkerEvent``s, tracing); the task's handler is the end of the chain. See ``JobMiddleware``.
         /// Default empty.
         public var middleware: [any JobMiddleware]
+        /// How often the worker reads whether each of its queues is paused (``ConveyorClient/pause(_:)``), with
+        /// a provider that can pause (``PausingProvider``): one broker request per queue per interval (RabbitMQ:
+        /// a queue declaration; SQS: `ListQueueTags`), none per job. A worker stops taking jobs from a paused
+        /// queue within about this interval, and starts again as soon after a resume. Default 1 s.
+        public var pauseCheckInterval: Duration = .seconds(1)
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
@@ -83,6 +88,9 @@ extension Worker {
             }
             if let receiversPerQueue, receiversPerQueue < 1 {
                 throw ConveyorError(.invalidConfiguration, "Worker.Configuration.receiversPerQueue must be at least 1 (is \(receiversPerQueue))")
+            }
+            guard pauseCheckInterval > .zero else {
+                throw ConveyorError(.invalidConfiguration, "Worker.Configuration.pauseCheckInterval must be positive (is \(pauseCheckInterval))")
             }
             guard receiveWait >= .zero, shutdownGracePeriod >= .zero, settleTimeout >= .zero else {
                 throw ConveyorError(.invalidConfiguration, "Worker.Configuration.receiveWait, shutdownGracePeriod and settleTimeout must not be negative")

@@ -50,6 +50,8 @@ final class WorkerRuntime: Sendable {
     let entries: [String: TaskEntry]
     let metrics: WorkerMetrics
     let dispatcher: JobDispatcher
+    /// Which queues are paused, as last read from the broker.
+    let pauses = PauseGate()
     let slots: [ExecutorSlot]
     let settler: Settler
     /// ``Worker/Configuration/clock``: job timeouts and heartbeats follow it.
@@ -189,7 +191,14 @@ final class WorkerRuntime: Sendable {
         if let prefetching = provider.prefetching {
             prefetching.prepareToReceive(from: queue, capacity: configuration.concurrency + configuration.batchSize * receivers)
         }
+        let pausing = provider.pausing
+        // A worker started on a paused queue takes nothing from it: read the state before the first receive.
+        var pauseReading = PauseReading()
+        if let pausing { await readPause(of: queue, pausing, &pauseReading) }
         await withTaskGroup(of: Void.self) { group in
+            if let pausing {
+                group.addTask { [pauseReading] in await self.watchPause(of: queue, pausing, pauseReading) }
+            }
             for _ in 0..<receivers {
                 group.addTask { await self.receiveLoop(queue, visibilityTimeout: visibilityTimeout) }
             }
@@ -233,6 +242,10 @@ final class WorkerRuntime: Sendable {
         // A cancelled receive returns at once without suspending: stop here rather than spin on it until the
         // supervisor has begun the drain.
         while !Task.isCancelled {
+            if pauses.isPaused(queue) {
+                await pauses.waitUntilOpen(queue)
+                continue
+            }
             let reserved = await dispatcher.reserveBatch()
             if reserved == 0 { return }
             let messages: [ReceivedMessage]
@@ -259,6 +272,13 @@ final class WorkerRuntime: Sendable {
                 _ = dispatcher.deliver([], reserved: reserved)
                 continue
             }
+            if pauses.isPaused(queue) {
+                // Paused while this receive was out: the jobs go back unstarted.
+                _ = dispatcher.deliver([], reserved: reserved)
+                let now = clock.now
+                await release(messages.map { Job(message: $0, entry: nil, receivedAt: now, visibilityTimeout: visibilityTimeout) })
+                continue
+            }
             let now = clock.now
             var jobs: [Job] = []
             jobs.reserveCapacity(messages.count)
@@ -269,6 +289,44 @@ final class WorkerRuntime: Sendable {
             }
             let rejected = dispatcher.deliver(jobs, reserved: reserved)
             if !rejected.isEmpty { await release(rejected) }
+        }
+    }
+
+    /// What a worker last knew of a queue's paused state, and whether reading it failed (logged once per failure run).
+    struct PauseReading {
+        var failing = false
+    }
+
+    /// Reads whether `queue` is paused into ``pauses``. On a failure the last reading stays (not paused at first);
+    /// the first failure of a run is logged at info, and the recovery too.
+    private func readPause(of queue: String, _ pausing: any PausingProvider, _ reading: inout PauseReading) async {
+        do {
+            let paused = try await pausing.isPaused(queue)
+            if reading.failing {
+                reading.failing = false
+                logger.info("reading whether the queue is paused works again", metadata: ["conveyor.queue": .string(queue)])
+            }
+            guard pauses.set(queue, paused: paused) else { return }
+            logger.info(paused ? "queue paused: taking no new jobs from it" : "queue resumed", metadata: ["conveyor.queue": .string(queue)])
+            if paused { await release(dispatcher.withdraw(queue: queue)) }
+        } catch {
+            if Task.isCancelled { return }
+            if !reading.failing {
+                reading.failing = true
+                logger.info(
+                    "reading whether the queue is paused failed; the worker keeps its last reading and tries again",
+                    metadata: ["conveyor.queue": .string(queue), "error.message": .string(String(describing: error))]
+                )
+            }
+        }
+    }
+
+    /// Reads whether `queue` is paused every ``Worker/Configuration/pauseCheckInterval`` until the drain begins.
+    private func watchPause(of queue: String, _ pausing: any PausingProvider, _ reading: PauseReading) async {
+        var reading = reading
+        while true {
+            do { try await Task.sleep(for: configuration.pauseCheckInterval) } catch { return }
+            await readPause(of: queue, pausing, &reading)
         }
     }
 

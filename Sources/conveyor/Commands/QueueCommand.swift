@@ -2,11 +2,11 @@ import ArgumentParser
 import Conveyor
 import Logging
 
-/// `conveyor queue create|delete`: provisioning for development and tests.
+/// `conveyor queue create|delete|pause|resume`: provisioning for development and tests, and pausing queues.
 struct QueueCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "queue",
-        abstract: "Create or delete queues (with their dead-letter queues).",
+        abstract: "Create or delete queues (with their dead-letter queues); pause or resume them.",
         discussion: """
             For development and tests; production queues are usually provisioned by infrastructure code.
 
@@ -14,8 +14,10 @@ struct QueueCommand: AsyncParsableCommand {
               conveyor queue create emails --provider rabbitmq
               conveyor queue create orders.fifo --fifo --provider sqs --max-receive-count 5
               conveyor queue delete emails --provider sqs --yes
+              conveyor queue pause emails --provider rabbitmq
+              conveyor queue resume emails --provider rabbitmq
             """,
-        subcommands: [Create.self, Delete.self]
+        subcommands: [Create.self, Delete.self, Pause.self, Resume.self]
     )
 
     struct Create: AsyncParsableCommand {
@@ -60,6 +62,47 @@ struct QueueCommand: AsyncParsableCommand {
                     try await provisioning.deleteQueue(queue)
                     print("deleted \(queue)")
                 }
+            }
+        }
+    }
+
+    struct Pause: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Pause queues: workers take no new jobs from them (within about 1 s), running jobs finish.",
+            discussion: """
+                The paused state lives in the broker (RabbitMQ: a message in the queue conveyor.paused.<queue>; SQS: \
+                the queue tag conveyor-paused), so it outlives worker restarts until `conveyor queue resume`. Jobs can \
+                still be enqueued. `conveyor stats --json` shows "paused".
+                """
+        )
+        @OptionGroup var providerOptions: ProviderOptions
+        @OptionGroup var logging: LoggingOptions
+        @Argument(help: "Queue names.") var queues: [String]
+
+        func run() async throws {
+            try await reportingErrors { try await QueueCommand.setPaused(true, queues, providerOptions, logging) }
+        }
+    }
+
+    struct Resume: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Resume paused queues: workers take jobs from them again within about 1 s.")
+        @OptionGroup var providerOptions: ProviderOptions
+        @OptionGroup var logging: LoggingOptions
+        @Argument(help: "Queue names.") var queues: [String]
+
+        func run() async throws {
+            try await reportingErrors { try await QueueCommand.setPaused(false, queues, providerOptions, logging) }
+        }
+    }
+
+    static func setPaused(_ paused: Bool, _ queues: [String], _ providerOptions: ProviderOptions, _ logging: LoggingOptions) async throws {
+        guard !queues.isEmpty else { throw ConveyorError(.invalidParameter, "name at least one queue") }
+        Logger.bootstrapOnce()
+        try await providerOptions.withProvider(logger: logging.makeLogger(), allowMemory: false) { provider in
+            let client = ConveyorClient(provider: provider)
+            for queue in queues {
+                if paused { try await client.pause(queue) } else { try await client.resume(queue) }
+                print(paused ? "paused \(queue)" : "resumed \(queue)")
             }
         }
     }

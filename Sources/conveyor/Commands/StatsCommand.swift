@@ -6,10 +6,11 @@ import Foundation
 struct StatsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stats",
-        abstract: "Show ready, in-flight, delayed and dead-lettered counts of a queue.",
+        abstract: "Show ready, in-flight, delayed and dead-lettered counts of a queue, and whether it is paused.",
         discussion: """
             --watch refreshes in place on a terminal (one line per refresh when piped) until interrupted. --json \
-            prints {"queue":…,"ready":N,"in_flight":N,"delayed":N,"dead_lettered":N} (one line per refresh).
+            prints {"queue":…,"ready":N,"in_flight":N,"delayed":N,"dead_lettered":N,"paused":true|false} (one line per \
+            refresh).
 
             Examples:
               conveyor stats --provider rabbitmq --queue emails
@@ -32,10 +33,11 @@ struct StatsCommand: AsyncParsableCommand {
             try await providerOptions.withProvider(logger: logger, allowMemory: false) { provider in
                 repeat {
                     let stats = try await provider.stats(of: queue)
+                    let paused = try await provider.pausing?.isPaused(queue) ?? false
                     if json {
-                        Terminal.writeOut(#"{"queue":\#(JSONText.quoted(queue)),"ready":\#(stats.ready),"in_flight":\#(stats.inFlight),"delayed":\#(stats.delayed),"dead_lettered":\#(stats.deadLettered)}"# + "\n")
+                        Terminal.writeOut(#"{"queue":\#(JSONText.quoted(queue)),"ready":\#(stats.ready),"in_flight":\#(stats.inFlight),"delayed":\#(stats.delayed),"dead_lettered":\#(stats.deadLettered),"paused":\#(paused)}"# + "\n")
                     } else {
-                        let line = "\(queue): ready \(stats.ready)  in flight \(stats.inFlight)  delayed \(stats.delayed)  dead-lettered \(stats.deadLettered)"
+                        let line = "\(queue): ready \(stats.ready)  in flight \(stats.inFlight)  delayed \(stats.delayed)  dead-lettered \(stats.deadLettered)" + (paused ? "  PAUSED" : "")
                         if watch && Terminal.isInteractive {
                             Terminal.writeOut("\r\u{1B}[2K\(line)")
                         } else {

@@ -15,6 +15,8 @@ struct MemoryBrokerState {
     var queues: [String: MemoryQueue] = [:]
     var counters = MemoryCounters()
     var closed = false
+    /// Queues paused (``PausingProvider``); a queue need not exist to be paused.
+    var paused: Set<String> = []
 
     init(configuration: MemoryQueueProvider.Configuration, generation: UInt64) {
         self.configuration = configuration
@@ -81,6 +83,7 @@ struct MemoryBrokerState {
 
     mutating func deleteQueue(_ queue: String) throws(ConveyorError) -> [MemoryAction] {
         guard !closed else { throw closedError() }
+        paused.remove(queue)
         guard var removed = queues.removeValue(forKey: queue) else { return [] }
         var actions: [MemoryAction] = []
         for waiter in removed.waiters {

@@ -94,22 +94,42 @@ struct CLIBrokerTests {
         let watched = await watch.wait()
         #expect(watched.lines.allSatisfy { jsonObject($0)?["ready"] as? Int == 25 }, "\(watched)")
 
+        // sleep jobs record their start and end with --record; an out-of-range one is dead-lettered, not run.
+        let slept = try await broker.run(["enqueue"], ["--queue", queue, "--task", "sleep", "--payload", #"{"ms":30}"#, "--count", "3", "--json"])
+        #expect(slept.status == 0, "\(slept)")
+        let sleepIDs = Set(slept.lines.compactMap { jsonObject($0)?["id"] as? String })
+        let tooLong = try await broker.run(["enqueue"], ["--queue", queue, "--task", "sleep", "--payload", #"{"ms":-5}"#])
+        #expect(tooLong.status == 0, "\(tooLong)")
+
         let record = FileManager.default.temporaryDirectory.appendingPathComponent("cli-record-\(queue).log").path
         defer { try? FileManager.default.removeItem(atPath: record) }
         let worker = try CLIProcess(
             ["worker"] + broker.arguments + ["--queue", queue, "--concurrency", "4", "--record", record, "--shutdown-grace", "5s"])
-        try await eventually("25 recorded jobs") {
+        try await eventually("28 recorded jobs and the bad sleep job dead-lettered") {
             let text = (try? String(contentsOfFile: record, encoding: .utf8)) ?? ""
-            return text.split(separator: "\n").count >= 25
+            guard text.split(separator: "\n").count >= 28 else { return false }
+            return try await broker.stats(queue)["dead_lettered"] as? Int == 1
         }
         worker.signal(SIGTERM)
         let stopped = await worker.wait()
         #expect(stopped.status == 0, "\(stopped)")
 
-        let lines = try String(contentsOfFile: record, encoding: .utf8).split(separator: "\n")
+        let all = try String(contentsOfFile: record, encoding: .utf8).split(separator: "\n")
+        let (sleeps, lines) = (all.filter { $0.contains(" sleep ") }, all.filter { !$0.contains(" sleep ") })
         let recordedIDs = Set(lines.map { String($0.split(separator: " ")[0]) })
         #expect(recordedIDs == Set(ids))
         #expect(lines.allSatisfy { $0.hasSuffix(#" record {"n":1}"#) })
+        // "<job id> <attempt> sleep <started unix ms> <finished unix ms>", at least 30 ms apart.
+        #expect(Set(sleeps.map { String($0.split(separator: " ")[0]) }) == sleepIDs)
+        for line in sleeps {
+            let fields = line.split(separator: " ")
+            #expect(fields.count == 5 && fields[1] == "1", "\(line)")
+            if fields.count == 5, let started = Int64(fields[3]), let finished = Int64(fields[4]) {
+                #expect(finished - started >= 30 && started > 1_700_000_000_000, "\(line)")
+            } else {
+                Issue.record("not a sleep record line: \(line)")
+            }
+        }
 
         let deleted = try await broker.run(["queue", "delete", queue, "--yes"])
         #expect(deleted.status == 0, "\(deleted)")

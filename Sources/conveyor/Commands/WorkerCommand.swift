@@ -14,7 +14,8 @@ struct WorkerCommand: AsyncParsableCommand {
         discussion: """
             Tasks: noop (does nothing), echo (logs and returns its payload), sleep ({"ms": N}), fail (always \
             throws, so the job is retried then dead-lettered), record (appends "<job id> <attempt> <task> \
-            <payload>" to --record FILE before the job is acknowledged). SIGTERM or SIGINT stops receiving, \
+            <payload>" to --record FILE before the job is acknowledged; with --record, sleep appends "<job id> <attempt> \
+            sleep <started unix ms> <finished unix ms>" when it finishes). SIGTERM or SIGINT stops receiving, \
             lets running jobs finish within --shutdown-grace, then returns the rest to the broker, and exits 0.
 
             With --metrics-port P the worker serves Prometheus text metrics at http://127.0.0.1:P/metrics \

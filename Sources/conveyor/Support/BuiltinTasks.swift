@@ -25,13 +25,26 @@ struct EchoTask: ConveyorTask {
     }
 }
 
-/// `sleep`: waits `{"ms": N}` milliseconds (cancellable).
+/// `sleep`: waits `{"ms": N}` milliseconds (cancellable; N is 0 to 86,400,000, other values fail the job without
+/// a retry). With a record file, appends `<job id> <attempt> sleep <started unix ms> <finished unix ms>` when it
+/// finishes, so that runs can be checked for overlap and rate from outside.
 struct SleepTask: ConveyorTask {
     static let name = "sleep"
     struct Input: Codable, Sendable { var ms: Int }
+    var file: RecordFile?
+
     func run(_ input: Input, context: JobContext) async throws -> NoOutput {
+        guard (0...86_400_000).contains(input.ms) else {
+            throw NonRetryableError("sleep: ms must be 0 to 86400000 (a day); got \(input.ms)")
+        }
+        let started = Self.unixMilliseconds()
         try await Task.sleep(for: .milliseconds(input.ms))
+        try file?.append("\(context.jobID) \(context.attempt) sleep \(started) \(Self.unixMilliseconds())\n")
         return NoOutput()
+    }
+
+    static func unixMilliseconds() -> Int64 {
+        Int64((Date().timeIntervalSince1970 * 1000).rounded(.down))
     }
 }
 
@@ -115,7 +128,7 @@ enum BuiltinTasks {
     static func register(in registry: inout TaskRegistry, recordFile: RecordFile?) throws {
         try registry.register(NoopTask())
         try registry.register(EchoTask())
-        try registry.register(SleepTask())
+        try registry.register(SleepTask(file: recordFile))
         try registry.register(FailTask())
         try registry.register(ProgressTask())
         if let recordFile {

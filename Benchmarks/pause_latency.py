@@ -4,8 +4,9 @@ after `conveyor queue resume` the first one starts, with two workers busy on a q
     python3 Benchmarks/pause_latency.py rabbitmq        # or sqs; uses .build-release/release/conveyor
 
 RabbitMQ from AMQP_URL (default amqp://guest:guest@127.0.0.1:5672/), SQS from AWS_ENDPOINT_URL_SQS (default
-http://127.0.0.1:4566). Start times come from the workers' --record lines ("<id> <attempt> sleep <started ms>
-<finished ms>"); the pause and resume instants are when the command returned (the state was in the broker).
+http://127.0.0.1:4566; LocalStack takes any credentials: AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test). Start
+times come from the workers' --record lines ("<id> <attempt> sleep <started ms> <finished ms>"); the pause and
+resume instants are when the command returned (the state was in the broker).
 """
 import os
 import subprocess

@@ -41,23 +41,31 @@ extension RabbitMQQueueProvider: PausingProvider {
         }
     }
 
-    /// Whether `queue` is paused: one declaration of its marker queue, which answers its message count.
+    /// Whether `queue` is paused: one declaration of its marker queue, which answers its message count. With
+    /// ``Configuration/declaresQueuesOnFirstUse`` off (a user without `configure` permission), the declaration is
+    /// passive and a missing marker queue means not paused (RabbitMQ logs that channel error on its side).
     public func isPaused(_ queue: String) async throws -> Bool {
         try checkOpen()
-        return try await markerCount(try Self.pauseMarkerQueue(of: queue)) > 0
-    }
-
-    private func markerCount(_ marker: String) async throws -> Int {
-        try await requestMetrics.measure("declare") {
-            try await publisher.connection.perform { c, s throws(ConveyorError) in try Self.declareMarker(marker, c, s) }
+        let marker = try Self.pauseMarkerQueue(of: queue)
+        do {
+            return try await markerCount(marker, passive: !configuration.declaresQueuesOnFirstUse) > 0
+        } catch let error as ConveyorError where error.code == .queueNotFound {
+            return false
         }
     }
 
-    /// Declares the marker queue (durable, no arguments; idempotent) and returns its message count.
+    private func markerCount(_ marker: String, passive: Bool = false) async throws -> Int {
+        try await requestMetrics.measure("declare") {
+            try await publisher.connection.perform { c, s throws(ConveyorError) in try Self.declareMarker(marker, passive: passive, c, s) }
+        }
+    }
+
+    /// Declares the marker queue (durable, no arguments; idempotent; or only checks it, `passive`) and returns its
+    /// message count.
     @discardableResult
-    private static func declareMarker(_ marker: String, _ c: AMQPConnection, _ s: amqp_connection_state_t) throws(ConveyorError) -> Int {
+    private static func declareMarker(_ marker: String, passive: Bool = false, _ c: AMQPConnection, _ s: amqp_connection_state_t) throws(ConveyorError) -> Int {
         let arena = AMQPArena()
-        let ok = amqp_queue_declare(s, 2, arena.bytes(marker), 0, 1, 0, 0, amqp_table_t())
+        let ok = amqp_queue_declare(s, 2, arena.bytes(marker), passive ? 1 : 0, 1, 0, 0, amqp_table_t())
         try c.check(amqp_get_rpc_reply(s), channel: 2, "declaring \(marker)")
         return Int(ok?.pointee.message_count ?? 0)
     }

@@ -206,6 +206,12 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
         consumer.prepare(queue, prefetch: Swift.min(65_535, Swift.min(Swift.max(1, capacity), 32_768) * 2))
     }
 
+    /// Cancels `queue`'s consumer and requeues the deliveries buffered for it and not yet received (a paused queue);
+    /// the next receive of `queue` consumes again.
+    public func stopPrefetching(from queue: String) async {
+        await consumer.stopConsuming(queue)
+    }
+
     /// Acks the deliveries. Receipts from an older connection (redelivered since) are ignored.
     public func acknowledge(_ messages: [ReceivedMessage]) async throws {
         try checkOpen()

@@ -9,6 +9,7 @@ struct DispatchStateMachineTests {
         var task: String = "t"
         var limit: Int?
         var receivedAt: ContinuousClock.Instant = DispatchStateMachineTests.t0
+        var queue = "q"
 
         var concurrencyLimit: (task: String, limit: Int)? { limit.map { (task, $0) } }
     }
@@ -209,6 +210,24 @@ struct DispatchStateMachineTests {
         #expect(machine.outstanding == 4)
         #expect(take(&machine)?.id == 3)
         #expect(machine.withdraw { _ in true }.release.isEmpty, "running jobs are never withdrawn")
+    }
+
+    @Test func aPausedQueuesDeliveriesAreReleasedUntilItResumes() {
+        var machine = Machine(concurrency: 1, batchSize: 2, receivers: 2)
+        #expect(machine.reserveBatch() == 2)
+        _ = machine.deliver([TestJob(id: 1, queue: "a"), TestJob(id: 2, queue: "b")], reserved: 2)
+        #expect(take(&machine)?.id == 1)
+        #expect(machine.pause("b").release.map(\.id) == [2])
+        #expect(machine.reserveBatch() == 2)
+        let late = machine.deliver([TestJob(id: 3, queue: "b"), TestJob(id: 4, queue: "a")], reserved: 2)
+        #expect(late.release.map(\.id) == [3], "a paused queue's late delivery goes back")
+        #expect(machine.buffer.map(\.id) == [4])
+        #expect(machine.outstanding == 2)  // job 1 running, job 4 buffered
+        machine.resume("b")
+        #expect(machine.reserveBatch() == 2)
+        let resumed = machine.deliver([TestJob(id: 5, queue: "b")], reserved: 2)
+        #expect(resumed.release.isEmpty)
+        #expect(machine.buffer.map(\.id) == [4, 5])
     }
 
     @Test func drainingSendsIdleExecutorsAwayAndReturnsLateDeliveries() {

@@ -8,4 +8,14 @@ public protocol PrefetchingQueueProvider: QueueProvider {
     /// and waiting locally). A prefetch configured on the provider itself takes precedence. Calls after the
     /// first receive of `queue` may be ignored.
     func prepareToReceive(from queue: String, capacity: Int)
+
+    /// Stops pushing `queue`'s messages ahead of `receive` and hands back those pushed and not yet received, because
+    /// the consumer will not receive from `queue` for a while (it is paused): pushed messages would stay
+    /// unacknowledged meanwhile. The next receive of `queue` starts pushing again. Does nothing by default.
+    func stopPrefetching(from queue: String) async
+}
+
+extension PrefetchingQueueProvider {
+    /// Does nothing.
+    public func stopPrefetching(from queue: String) async {}
 }

@@ -52,7 +52,8 @@ public final class ResultTracker: Service, Sendable {
     private let state: Mutex<ResultTrackerState>
     private let channel = Mutex<Channel>(.idle)
     /// The task sleeping until the earliest deadline of the waiters with a timeout (see ``ResultTrackerState/Timer``).
-    private let timer = Mutex<(generation: UInt64, task: Task<Void, Never>)?>(nil)
+    /// Generation `UInt64.max` once closed: a timer armed after that cancels itself.
+    private let timer = Mutex<(generation: UInt64, task: Task<Void, Never>?)>((0, nil))
 
     /// Creates a tracker; nothing is created on the broker until a job is enqueued with tracking.
     public init(provider: any QueueProvider, configuration: Configuration = .init(), logger: Logger = Logger(label: "conveyor.results")) {
@@ -75,7 +76,7 @@ public final class ResultTracker: Service, Sendable {
             return channel
         }
         state.withLock { $0.close(ConveyorError(.closed, "the result tracker was closed; the jobs go on")) }.run()
-        timer.withLock { $0 }?.task.cancel()
+        stopTimer()
         switch previous {
         case .open(let address, let reader):
             reader.cancel()
@@ -217,11 +218,19 @@ public final class ResultTracker: Service, Sendable {
         }
         // Two callers may arm at once: the later generation is the armed one, whatever order they get here in.
         let superseded = self.timer.withLock { current -> Task<Void, Never>? in
-            if let running = current, running.generation > timer.generation { return sleeping }
+            if current.generation > timer.generation { return sleeping }
             defer { current = (timer.generation, sleeping) }
-            return current?.task
+            return current.task
         }
         superseded?.cancel()
+    }
+
+    /// Cancels the timer for good (the tracker or its provider closed).
+    private func stopTimer() {
+        timer.withLock { current -> Task<Void, Never>? in
+            defer { current = (.max, nil) }
+            return current.task
+        }?.cancel()
     }
 
     /// `id`'s events, from the first one received (up to ``ResultTrackerState/maximumHistory``); the sequence ends
@@ -248,6 +257,7 @@ public final class ResultTracker: Service, Sendable {
         }
         if closed != nil {
             state.withLock { $0.close(ConveyorError(.closed, "the provider was closed; the jobs go on")) }.run()
+            stopTimer()
         }
     }
 

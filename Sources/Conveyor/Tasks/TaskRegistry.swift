@@ -84,6 +84,8 @@ final class AnyTaskHandler: Sendable {
         let encoder = JSONEncoder()
         // Off once the fast decoder missed on a valid input of this type: later ones would be read twice.
         let fastPath = FastPathSwitch()
+        // Off once the fast encoder gave up on an output of this type: later ones would be encoded twice.
+        let fastOutput = FastPathSwitch()
         self.body = { payload, context, encodeOutput in
             var fast: T.Input?
             if fastPath.isOn {
@@ -110,7 +112,10 @@ final class AnyTaskHandler: Sendable {
             }
             guard encodeOutput else { return nil }
             // As for inputs: the fast encoder handles common shapes; when unsure it gives up and JSONEncoder decides.
-            if let bytes = try? FastJSONEncoder.encode(output) { return bytes }
+            if fastOutput.isOn {
+                if let bytes = try? FastJSONEncoder.encode(output) { return bytes }
+                fastOutput.turnOff()
+            }
             do {
                 return Array(try encoder.encode(output))
             } catch {

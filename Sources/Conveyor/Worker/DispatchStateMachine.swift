@@ -6,6 +6,8 @@ protocol DispatchableJob {
     var concurrencyLimit: (task: String, limit: Int)? { get }
     /// When the worker received it.
     var receivedAt: ContinuousClock.Instant { get }
+    /// The queue it came from.
+    var queue: String { get }
 }
 
 /// The worker's local buffer and slot accounting, as a value: receivers reserve and deliver batches, a fixed pool
@@ -58,6 +60,8 @@ struct DispatchStateMachine<Item: DispatchableJob, Executor, Receiver> {
     /// Receivers waiting for room for a batch, served in order of arrival.
     private(set) var receiverWaiters: Deque<Receiver> = []
     private(set) var draining = false
+    /// Queues paused (``pause(_:)``): their jobs are not dispatched; deliveries of them are released.
+    private(set) var paused: Set<String> = []
     private(set) var shutdownRequested = false
     /// True when the grace period is over, or skipped (immediate shutdown).
     private(set) var graceExpired = false
@@ -95,6 +99,11 @@ struct DispatchStateMachine<Item: DispatchableJob, Executor, Receiver> {
             wakeAll(&actions)
             actions.release = jobs
             return actions
+        }
+        var jobs = jobs
+        if !paused.isEmpty {
+            actions.release = jobs.filter { paused.contains($0.queue) }
+            jobs.removeAll { paused.contains($0.queue) }
         }
         outstanding += jobs.count
         buffer.append(contentsOf: jobs)
@@ -177,9 +186,20 @@ struct DispatchStateMachine<Item: DispatchableJob, Executor, Receiver> {
         return actions
     }
 
+    /// Pauses `queue`: its jobs waiting here (buffered, or held back by a per-task limit) are returned in
+    /// ``Actions/release``, and so are its jobs delivered later, until ``resume(_:)``. Running jobs go on.
+    mutating func pause(_ queue: String) -> Actions {
+        paused.insert(queue)
+        return withdraw { $0.queue == queue }
+    }
+
+    /// Resumes `queue` (see ``pause(_:)``).
+    mutating func resume(_ queue: String) {
+        paused.remove(queue)
+    }
+
     /// Takes back the jobs received but not running (buffered, or held back by a per-task limit) that match
-    /// `predicate` (those of a queue just paused), returned in ``Actions/release``; the room they leave admits
-    /// waiting receivers.
+    /// `predicate`, returned in ``Actions/release``; the room they leave admits waiting receivers.
     mutating func withdraw(where predicate: (Item) -> Bool) -> Actions {
         var actions = Actions()
         var jobs: [Item] = []

@@ -18,6 +18,8 @@ final class Job: Sendable {
 }
 
 extension Job: DispatchableJob {
+    var queue: String { message.queue }
+
     var concurrencyLimit: (task: String, limit: Int)? {
         guard let entry, let limit = entry.limit else { return nil }
         return (entry.name, limit)

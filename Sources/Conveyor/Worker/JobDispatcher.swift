@@ -44,7 +44,8 @@ final class JobDispatcher: Sendable {
     }
 
     /// Hands received messages to idle executors or the buffer. `reserved` is what ``reserveBatch()`` returned.
-    /// Returns the jobs to release (give back to the broker) because the worker is draining.
+    /// Returns the jobs to release (give back to the broker) because the worker is draining or their queue is
+    /// paused.
     func deliver(_ jobs: [Job], reserved: Int) -> [Job] {
         let (actions, idleWaiter) = state.withLock { state in
             let actions = state.machine.deliver(jobs, reserved: reserved)
@@ -54,14 +55,20 @@ final class JobDispatcher: Sendable {
         return actions.release
     }
 
-    /// Takes back the jobs of `queue` that wait in the worker (not running), to give them back to the broker.
-    func withdraw(queue: String) -> [Job] {
+    /// Pauses `queue`: returns its jobs waiting in the worker (not running), to give back to the broker; its jobs
+    /// delivered later come back from ``deliver(_:reserved:)`` the same way, until ``resume(queue:)``.
+    func pause(queue: String) -> [Job] {
         let (actions, idleWaiter) = state.withLock { state in
-            let actions = state.machine.withdraw { $0.message.queue == queue }
+            let actions = state.machine.pause(queue)
             return (actions, state.idleWaiter(for: actions))
         }
         run(actions, idleWaiter)
         return actions.release
+    }
+
+    /// Resumes `queue` (see ``pause(queue:)``).
+    func resume(queue: String) {
+        state.withLock { $0.machine.resume(queue) }
     }
 
     // MARK: Executors

@@ -30,7 +30,8 @@ extension Worker {
         /// clock (one that moves only when the test advances it, such as swift-clocks' `TestClock`), given to the
         /// ``MemoryQueueProvider`` too (``MemoryQueueProvider/Configuration/clock``), tests timeouts and
         /// heartbeats deterministically and at once. Receive waits follow the provider's clock; the shutdown
-        /// grace period, ``settleTimeout`` and retries of failing broker calls stay in real time.
+        /// grace period, ``settleTimeout``, ``pauseCheckInterval`` and retries of failing broker calls stay in real
+        /// time.
         /// Default `ContinuousClock()`.
         public var clock: any Clock<Duration>
         /// Middleware around every job this worker runs, outermost first, inside the worker's own (timeouts,

@@ -248,6 +248,11 @@ final class WorkerRuntime: Sendable {
             }
             let reserved = await dispatcher.reserveBatch()
             if reserved == 0 { return }
+            if pauses.isPaused(queue) {
+                // Paused while this receiver waited for room (the pause's withdrawal makes room): no receive.
+                _ = dispatcher.deliver([], reserved: reserved)
+                continue
+            }
             let messages: [ReceivedMessage]
             do {
                 messages = try await provider.receive(from: queue, max: reserved, wait: configuration.receiveWait)
@@ -273,8 +278,10 @@ final class WorkerRuntime: Sendable {
                 continue
             }
             if pauses.isPaused(queue) {
-                // Paused while this receive was out: the jobs go back unstarted.
+                // Paused while this receive was out: the jobs go back unstarted, and so does what this receive's
+                // provider may have pushed since the pause stopped it.
                 _ = dispatcher.deliver([], reserved: reserved)
+                await provider.prefetching?.stopPrefetching(from: queue)
                 let now = clock.now
                 await release(messages.map { Job(message: $0, entry: nil, receivedAt: now, visibilityTimeout: visibilityTimeout) })
                 continue
@@ -306,9 +313,17 @@ final class WorkerRuntime: Sendable {
                 reading.failing = false
                 logger.info("reading whether the queue is paused works again", metadata: ["conveyor.queue": .string(queue)])
             }
+            // Resumed: the dispatcher takes the queue's jobs again before its receivers wake.
+            if !paused { dispatcher.resume(queue: queue) }
             guard pauses.set(queue, paused: paused) else { return }
             logger.info(paused ? "queue paused: taking no new jobs from it" : "queue resumed", metadata: ["conveyor.queue": .string(queue)])
-            if paused { await release(dispatcher.withdraw(queue: queue)) }
+            if paused {
+                // From here the dispatcher gives back the queue's jobs it holds or is handed, and the provider
+                // stops pushing them.
+                let withdrawn = dispatcher.pause(queue: queue)
+                await provider.prefetching?.stopPrefetching(from: queue)
+                await release(withdrawn)
+            }
         } catch {
             if Task.isCancelled { return }
             if !reading.failing {
@@ -325,7 +340,9 @@ final class WorkerRuntime: Sendable {
     private func watchPause(of queue: String, _ pausing: any PausingProvider, _ reading: PauseReading) async {
         var reading = reading
         while true {
-            do { try await Task.sleep(for: configuration.pauseCheckInterval) } catch { return }
+            // ±10 % jitter, so that a fleet of workers started together does not check in step.
+            let interval = configuration.pauseCheckInterval * Double.random(in: 0.9...1.1)
+            do { try await Task.sleep(for: interval) } catch { return }
             await readPause(of: queue, pausing, &reading)
         }
     }

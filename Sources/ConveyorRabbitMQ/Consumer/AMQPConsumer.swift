@@ -33,6 +33,9 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
         var inFlight: Set<UInt64> = []
         /// Created by ``prepare(_:prefetch:)``: consuming has not started yet.
         var prepared = false
+        /// Consuming was stopped by ``stopConsuming(_:)`` (a paused queue); the next receive starts it again, and a
+        /// reconnect does not.
+        var stopped = false
     }
 
     private struct Shared {
@@ -88,8 +91,9 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
         let (step, isNew): (Step, Bool) = try shared.withLock { s throws(ConveyorError) in
             if s.closed { throw ConveyorError(.closed, "the RabbitMQ provider is closed") }
             var q = s.queues[queue] ?? QueueState(prefetch: configuredPrefetch ?? Swift.min(Swift.max(max, 1), 65535), prepared: true)
-            let isNew = q.prepared
+            let isNew = q.prepared || q.stopped
             q.prepared = false
+            q.stopped = false
             defer { s.queues[queue] = q }
             if !q.buffer.isEmpty {
                 return (.done(Self.take(max, from: &q)), isNew)
@@ -304,6 +308,40 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
         }
     }
 
+    /// Stops pushing `queue`'s messages (`basic.cancel`) and hands the deliveries buffered for it and not yet
+    /// received back to RabbitMQ (rejected with requeue), so that a paused queue holds no unacknowledged delivery
+    /// (RabbitMQ closes a channel whose delivery stays unacknowledged past its `consumer_timeout`). Deliveries
+    /// handed out stay in flight. The next receive of `queue` consumes again.
+    func stopConsuming(_ queue: String) async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            let accepted = connection.submit { [self] c in
+                defer { continuation.resume() }
+                let generation = c.generation
+                let buffered: [UInt64] = shared.withLock { s in
+                    guard var q = s.queues[queue] else { return [] }
+                    defer { s.queues[queue] = q }
+                    q.stopped = true
+                    let tags = s.generation == generation ? q.buffer.map(\.amqpReceipt.deliveryTag) : []
+                    q.buffer.removeAll()
+                    return tags
+                }
+                guard consuming.contains(queue), let s = c.state else { return }
+                consuming.remove(queue)
+                let arena = AMQPArena()
+                amqp_basic_cancel(s, 1, arena.bytes(queue))
+                try? c.check(amqp_get_rpc_reply(s), channel: 1, "basic.cancel \(queue)")
+                // Deliveries read before the cancel-ok and not yet buffered; later ones are rejected as they come.
+                let staged = (incoming.removeValue(forKey: queue) ?? []).map(\.deliveryTag)
+                guard let s = c.state, !(buffered + staged).isEmpty else { return }
+                let status = rejectOnThread(buffered + staged, generation: generation, s)
+                if status != AMQP_STATUS_OK.rawValue {
+                    c.markLost(ConveyorError(.connectionFailed, "reject failed: \(AMQPConnection.describe(status))", retryable: true))
+                }
+            }
+            if !accepted { continuation.resume() }
+        }
+    }
+
     func close() {
         let waiters = shared.withLock { s -> [Waiter] in
             s.closed = true
@@ -362,7 +400,7 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
         guard let s = connection.state else { return }
         let queues = shared.withLock { st -> [String] in
             st.generation = connection.generation
-            return st.queues.keys.sorted()
+            return st.queues.filter { !$0.value.stopped }.keys.sorted()
         }
         for queue in queues {
             do throws(ConveyorError) {
@@ -386,6 +424,14 @@ final class AMQPConsumer: AMQPConnectionDelegate, @unchecked Sendable {
             let (read, reply) = AMQPDelivery.read(s, channel: frame.channel, tag: tag, redelivered: redelivered, connection: connection)
             try connection.check(reply, channel: 1, "reading a delivery")
             guard let delivery = read else { return }
+            guard consuming.contains(queue) else {
+                // Its consumer was cancelled (a paused queue) after RabbitMQ sent it: hand it back.
+                let status = rejectOnThread([tag], generation: connection.generation, s)
+                if status != AMQP_STATUS_OK.rawValue {
+                    connection.markLost(ConveyorError(.connectionFailed, "reject failed: \(AMQPConnection.describe(status))", retryable: true))
+                }
+                return
+            }
             incoming[queue, default: []].append(delivery)
         case conveyor_method_basic_cancel:
             // The broker cancelled the consumer (the queue was deleted).

@@ -9,8 +9,8 @@ struct StatsCommand: AsyncParsableCommand {
         abstract: "Show ready, in-flight, delayed and dead-lettered counts of a queue, and whether it is paused.",
         discussion: """
             --watch refreshes in place on a terminal (one line per refresh when piped) until interrupted. --json \
-            prints {"queue":…,"ready":N,"in_flight":N,"delayed":N,"dead_lettered":N,"paused":true|false} (one line per \
-            refresh).
+            prints {"queue":…,"ready":N,"in_flight":N,"delayed":N,"dead_lettered":N,"paused":true|false|null} (one \
+            line per refresh; null when whether it is paused cannot be read).
 
             Examples:
               conveyor stats --provider rabbitmq --queue emails
@@ -33,11 +33,12 @@ struct StatsCommand: AsyncParsableCommand {
             try await providerOptions.withProvider(logger: logger, allowMemory: false) { provider in
                 repeat {
                     let stats = try await provider.stats(of: queue)
-                    let paused = try await provider.pausing?.isPaused(queue) ?? false
+                    // Unknown (null) when the provider cannot pause or the check is not allowed (a read-only user).
+                    let paused: Bool? = try? await provider.pausing?.isPaused(queue)
                     if json {
-                        Terminal.writeOut(#"{"queue":\#(JSONText.quoted(queue)),"ready":\#(stats.ready),"in_flight":\#(stats.inFlight),"delayed":\#(stats.delayed),"dead_lettered":\#(stats.deadLettered),"paused":\#(paused)}"# + "\n")
+                        Terminal.writeOut(#"{"queue":\#(JSONText.quoted(queue)),"ready":\#(stats.ready),"in_flight":\#(stats.inFlight),"delayed":\#(stats.delayed),"dead_lettered":\#(stats.deadLettered),"paused":\#(paused.map(String.init) ?? "null")}"# + "\n")
                     } else {
-                        let line = "\(queue): ready \(stats.ready)  in flight \(stats.inFlight)  delayed \(stats.delayed)  dead-lettered \(stats.deadLettered)" + (paused ? "  PAUSED" : "")
+                        let line = "\(queue): ready \(stats.ready)  in flight \(stats.inFlight)  delayed \(stats.delayed)  dead-lettered \(stats.deadLettered)" + (paused == true ? "  PAUSED" : "")
                         if watch && Terminal.isInteractive {
                             Terminal.writeOut("\r\u{1B}[2K\(line)")
                         } else {

@@ -101,8 +101,14 @@ struct CLIEventsTests {
             ["enqueue"], ["--queue", queue, "--task", "progress", "--payload", #"{"steps":2,"ms":10}"#, "--wait", "--timeout", "60s", "--json"])
         #expect(ran.status == 0, "\(ran)")
         let id = try #require(jsonObject(ran.lines.last ?? "")?["id"] as? String)
-        try await eventually("the job's succeeded event") {
-            events.stdoutSoFar.split(separator: "\n").contains { jsonObject(String($0))?["kind"] as? String == "succeeded" }
+        // The producer broadcasts "enqueued" after its send returned, the worker its events as it runs: on SQS the
+        // enqueued event can come last (CI saw the follower stopped after "succeeded", before it), so wait for both.
+        try await eventually("the job's enqueued and succeeded events") {
+            let kinds = Set(events.stdoutSoFar.split(separator: "\n").compactMap { line -> String? in
+                guard let object = jsonObject(String(line)), object["id"] as? String == id else { return nil }
+                return object["kind"] as? String
+            })
+            return kinds.isSuperset(of: ["enqueued", "succeeded"])
         }
         events.signal(SIGINT)
         let followed = await events.wait()

@@ -289,3 +289,79 @@ struct CloudCredentialsTests {
         #expect(longLived.requests.count == 2)
     }
 }
+
+/// A profile's `credential_process`, run for real through `/bin/sh`.
+@Suite("AWS credential_process")
+struct CredentialProcessTests {
+    static let secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+
+    /// A config file with profile `p` whose credential_process is `command`, and the environment pointing at it.
+    func profile(_ command: String, extra: String = "") throws -> (env: [String: String], cleanup: () -> Void) {
+        let config = NSTemporaryDirectory() + "conveyor-aws-\(UUID().uuidString)"
+        try "[profile p]\ncredential_process = \(command)\n\(extra)".write(toFile: config, atomically: true, encoding: .utf8)
+        let env = ["AWS_CONFIG_FILE": config, "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/conveyor-credentials", "HOME": "/nonexistent"]
+        return (env, { try? FileManager.default.removeItem(atPath: config) })
+    }
+
+    /// A script printing `output` (single-quoted for the shell).
+    func script(_ body: String) throws -> String {
+        let path = NSTemporaryDirectory() + "conveyor-credential-process-\(UUID().uuidString).sh"
+        try "#!/bin/sh\n\(body)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
+        return path
+    }
+
+    @Test func aProcessThatPrintsVersion1GivesCredentialsWithTheirExpiry() async throws {
+        let script = try script(#"echo '{"Version": 1, "AccessKeyId": "AKIDPROCESS", "SecretAccessKey": "\#(Self.secret)", "SessionToken": "tok", "Expiration": "2030-01-02T03:04:05Z"}'"#)
+        defer { try? FileManager.default.removeItem(atPath: script) }
+        let (env, cleanup) = try profile("\(script) --with an-argument")
+        defer { cleanup() }
+        let credentials = try await ProfileCredentialsProvider(profile: "p", environment: env).credentials()
+        #expect(credentials.accessKeyID == "AKIDPROCESS")
+        #expect(credentials.secretAccessKey == Self.secret)
+        #expect(credentials.sessionToken == "tok")
+        #expect(credentials.expiration == ISO8601DateFormatter().date(from: "2030-01-02T03:04:05Z"))
+        // Static keys of the profile win over the process, as in the SDKs.
+        let (staticEnv, cleanupStatic) = try profile("/bin/false", extra: "aws_access_key_id = STATIC\naws_secret_access_key = s\n")
+        defer { cleanupStatic() }
+        #expect(try await ProfileCredentialsProvider(profile: "p", environment: staticEnv).credentials().accessKeyID == "STATIC")
+    }
+
+    @Test func failuresSayWhatWentWrongAndNeverShowTheOutput() async throws {
+        let cases: [(body: String, expected: String)] = [
+            ("echo 'not json \(Self.secret)'", "not a JSON object"),
+            (#"echo '{"Version": 2, "AccessKeyId": "A", "SecretAccessKey": "\#(Self.secret)"}'"#, "\"Version\": 1"),
+            (#"echo '{"Version": 1, "SecretAccessKey": "\#(Self.secret)"}'"#, "lacks AccessKeyId"),
+            (#"echo '{"Version": 1, "AccessKeyId": "A", "SecretAccessKey": "\#(Self.secret)", "Expiration": "soon"}'"#, "ISO 8601"),
+            ("echo '\(Self.secret)' >&2; exit 3", "exited with status 3"),
+        ]
+        for (body, expected) in cases {
+            let script = try script(body)
+            defer { try? FileManager.default.removeItem(atPath: script) }
+            let (env, cleanup) = try profile(script)
+            defer { cleanup() }
+            do {
+                _ = try await ProfileCredentialsProvider(profile: "p", environment: env).credentials()
+                Issue.record("\(body): no error")
+            } catch let error as ConveyorError {
+                #expect(error.message.contains("profile \"p\": credential_process"), "\(error)")
+                #expect(error.message.contains(expected), "\(error)")
+                #expect(!String(describing: error).contains(Self.secret), "\(error)")
+            }
+        }
+    }
+
+    @Test func aProcessThatHangsIsStoppedAtTheTimeout() async throws {
+        let (env, cleanup) = try profile("sleep 30")
+        defer { cleanup() }
+        var provider = ProfileCredentialsProvider(profile: "p", environment: env)
+        provider.credentialProcessTimeout = .milliseconds(300)
+        do {
+            _ = try await provider.credentials()
+            Issue.record("a hanging credential_process gave credentials")
+        } catch let error as ConveyorError {
+            #expect(error.code == .timeout, "\(error)")
+            #expect(error.message.contains("was stopped"), "\(error)")
+        }
+    }
+}

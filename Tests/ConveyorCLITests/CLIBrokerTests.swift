@@ -50,6 +50,33 @@ struct CLIBrokerTests {
         try await pauseAndResume(try CLIBroker.sqs())
     }
 
+    @Test("SQS: --profile takes the region and credentials of a profile, here from its credential_process", .needs(.sqs))
+    func profileWithCredentialProcess() async throws {
+        let broker = try CLIBroker.sqs()
+        let outer = ProcessInfo.processInfo.environment
+        let config = NSTemporaryDirectory() + "conveyor-cli-profile-\(UUID().uuidString)"
+        try """
+            [profile cp]
+            credential_process = printf '{"Version": 1, "AccessKeyId": "%s", "SecretAccessKey": "%s"}' "$CP_KEY" "$CP_SECRET"
+            """.write(toFile: config, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: config) }
+        // No credentials in the environment: only the profile's process has them.
+        let environment = [
+            "AWS_CONFIG_FILE": config, "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
+            "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "", "AWS_PROFILE": "",
+            "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "", "AWS_EC2_METADATA_DISABLED": "true",
+            "CP_KEY": outer["AWS_ACCESS_KEY_ID"] ?? "test", "CP_SECRET": outer["AWS_SECRET_ACCESS_KEY"] ?? "test",
+        ]
+        let queue = "cli-profile-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await CLIProcess.run(["queue", "create", queue] + broker.arguments + ["--profile", "cp"], environment: environment)
+        #expect(created.status == 0, "\(created)")
+        let missing = try await CLIProcess.run(["stats", "--queue", queue] + broker.arguments + ["--profile", "missing"], environment: environment)
+        #expect(missing.status == 3, "\(missing)")
+        #expect(missing.stderr.contains("profile \"missing\""), "\(missing)")
+        let deleted = try await CLIProcess.run(["queue", "delete", queue, "--yes"] + broker.arguments + ["--profile", "cp"], environment: environment)
+        #expect(deleted.status == 0, "\(deleted)")
+    }
+
     func pauseAndResume(_ broker: CLIBroker) async throws {
         let queue = "cli-pause-\(UUID().uuidString.prefix(8).lowercased())"
         let created = try await broker.run(["queue", "create", queue])

@@ -22,6 +22,9 @@ struct ProviderOptions: ParsableArguments {
     @Option(name: .long, help: "AWS region for sqs (env AWS_REGION or AWS_DEFAULT_REGION).")
     var region: String?
 
+    @Option(name: .long, help: "AWS profile for sqs: its region and credentials (static keys or credential_process) (env AWS_PROFILE; default default).")
+    var profile: String?
+
     /// The provider kind after flags and environment.
     var kind: String {
         (provider ?? ProcessInfo.processInfo.environment["CONVEYOR_PROVIDER"] ?? "memory").lowercased()
@@ -58,6 +61,7 @@ struct ProviderOptions: ParsableArguments {
         case "sqs":
             if let endpoint { env["AWS_ENDPOINT_URL_SQS"] = endpoint }
             if let region { env["AWS_REGION"] = region }
+            if let profile { env["AWS_PROFILE"] = profile }
             var configuration = try SQSQueueProvider.Configuration.fromEnvironment(env)
             if let visibilityTimeout { configuration.visibilityTimeout = visibilityTimeout }
             return try SQSQueueProvider(configuration: configuration, logger: logger)

@@ -54,7 +54,7 @@ extension RabbitMQQueueProvider: PausingProvider {
         }
     }
 
-    private func markerCount(_ marker: String, passive: Bool = false) async throws -> Int {
+    func markerCount(_ marker: String, passive: Bool = false) async throws -> Int {
         try await requestMetrics.measure("declare") {
             try await publisher.connection.perform { c, s throws(ConveyorError) in try Self.declareMarker(marker, passive: passive, c, s) }
         }
@@ -63,7 +63,7 @@ extension RabbitMQQueueProvider: PausingProvider {
     /// Declares the marker queue (durable, no arguments; idempotent; or only checks it, `passive`) and returns its
     /// message count.
     @discardableResult
-    private static func declareMarker(_ marker: String, passive: Bool = false, _ c: AMQPConnection, _ s: amqp_connection_state_t) throws(ConveyorError) -> Int {
+    static func declareMarker(_ marker: String, passive: Bool = false, _ c: AMQPConnection, _ s: amqp_connection_state_t) throws(ConveyorError) -> Int {
         let arena = AMQPArena()
         let ok = amqp_queue_declare(s, 2, arena.bytes(marker), passive ? 1 : 0, 1, 0, 0, amqp_table_t())
         try c.check(amqp_get_rpc_reply(s), channel: 2, "declaring \(marker)")

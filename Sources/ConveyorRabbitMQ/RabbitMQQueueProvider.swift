@@ -60,6 +60,8 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
     private let delayedDue = Mutex<[String: [ContinuousClock.Instant]]>([:])
     /// Queues whose last event broadcast was returned (no observer), until when to stop trying.
     let eventSilence = Mutex<[String: ContinuousClock.Instant]>([:])
+    /// The cancellation markers last read per queue (see `RabbitMQQueueProvider+Cancelling.swift`).
+    let cancellationReadings = Mutex<[String: CancellationReading]>([:])
 
     /// Creates a provider. No connection is opened until the first operation.
     ///
@@ -401,16 +403,16 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
         }
     }
 
-    /// Stops consuming `queue`, then deletes it, `<queue>.dlq` and its pause marker `conveyor.paused.<queue>`. Missing
-    /// queues are not an error.
+    /// Stops consuming `queue`, then deletes it, `<queue>.dlq`, its pause marker `conveyor.paused.<queue>` and its
+    /// cancellation markers `conveyor.cancelled.<queue>`. Missing queues are not an error.
     public func deleteQueue(_ queue: String) async throws {
         try checkOpen()
         await consumer.forget(queue)
         try await publisher.connection.perform { [publisher] c, s throws(ConveyorError) in
             let arena = AMQPArena()
-            // With its pause marker queue (RabbitMQQueueProvider+Pausing.swift), when its name fits.
-            let marker = try? Self.pauseMarkerQueue(of: queue)
-            for name in [queue, RabbitMQTopology.deadLetterQueue(of: queue)] + (marker.map { [$0] } ?? []) {
+            // With its marker queues (RabbitMQQueueProvider+Pausing.swift, +Cancelling.swift), when their names fit.
+            let markers = [try? Self.pauseMarkerQueue(of: queue), try? Self.cancellationMarkerQueue(of: queue)].compactMap { $0 }
+            for name in [queue, RabbitMQTopology.deadLetterQueue(of: queue)] + markers {
                 amqp_queue_delete(s, 2, arena.bytes(name), 0, 0)
                 try c.check(amqp_get_rpc_reply(s), channel: 2, "deleting queue \(name)")
             }

@@ -31,6 +31,8 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
     /// Event subscription queues of observed queues, by observed queue, with when they were last listed.
     let eventSubscribers = Mutex<[String: (urls: [String], listedAt: ContinuousClock.Instant)]>([:])
     let closed = Atomic<Bool>(false)
+    /// The tags last read per queue URL (paused state, cancellation markers) and when: see ``controlTags(of:)``.
+    let controlTagReadings = Mutex<[String: (tags: [String: String], readAt: ContinuousClock.Instant)]>([:])
 
     /// Largest message SQS accepts by default (256 KiB); a queue's `MaximumMessageSize` attribute may lower it.
     public static let defaultMaximumMessageBytes = 262_144

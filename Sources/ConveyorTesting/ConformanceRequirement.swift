@@ -20,6 +20,8 @@ enum ConformanceRequirement: Sendable {
     case broadcasting
     /// The provider is a ``PausingProvider``.
     case pausing
+    /// The provider is a ``CancellingProvider``.
+    case cancelling
 
     /// Why `harness` does not meet the requirement, or nil when it does.
     func unmetReason(_ harness: ConformanceHarness) -> String? {
@@ -43,6 +45,8 @@ enum ConformanceRequirement: Sendable {
             return harness.provider.broadcasting != nil ? nil : "the provider is not an EventBroadcastingProvider"
         case .pausing:
             return harness.provider.pausing != nil ? nil : "the provider is not a PausingProvider"
+        case .cancelling:
+            return harness.provider.cancelling != nil ? nil : "the provider is not a CancellingProvider"
         }
     }
 }

@@ -29,15 +29,14 @@ extension ProviderConformance {
 
     /// Runs a real worker of `tasks` on the context's queue around `body`.
     static func withWorker(
-        _ q: ConformanceContext, _ tasks: [any ConveyorTask], concurrency: Int = 4, _ body: () async throws -> Void
+        _ q: ConformanceContext, _ tasks: [any ConveyorTask], concurrency: Int = 4,
+        controlCheckInterval: Duration = .seconds(1), _ body: () async throws -> Void
     ) async throws {
-        let worker = Worker(
-            provider: q.provider,
-            registry: try TaskRegistry(tasks),
-            configuration: Worker.Configuration(
-                queues: [q.queue], concurrency: concurrency, receiveWait: .seconds(1), shutdownGracePeriod: .seconds(5)
-            )
+        var configuration = Worker.Configuration(
+            queues: [q.queue], concurrency: concurrency, receiveWait: .seconds(1), shutdownGracePeriod: .seconds(5)
         )
+        configuration.pauseCheckInterval = controlCheckInterval
+        let worker = Worker(provider: q.provider, registry: try TaskRegistry(tasks), configuration: configuration)
         let running = Task { try await worker.run() }
         do {
             try await body()

@@ -18,7 +18,8 @@ import Foundation
 /// - "close": ``ConformanceHarness/makeProvider``;
 /// - the "results: …" cases (a real ``Worker`` and ``ConveyorClient/enqueue(_:_:options:tracking:)-(_,T.Input,_,_)``):
 ///   a ``ReplyingProvider``;
-/// - "events: an observer sees the events of jobs it did not enqueue": an ``EventBroadcastingProvider``.
+/// - "events: an observer sees the events of jobs it did not enqueue": an ``EventBroadcastingProvider``;
+/// - "pause: …": a ``PausingProvider``; "cancel: …": a ``CancellingProvider`` and a ``ReplyingProvider``.
 ///
 /// Every other case applies to every provider. ``run(_:cases:)`` runs them all and returns a ``ConformanceReport``
 /// of what ran and what did not apply.
@@ -48,6 +49,7 @@ public enum ProviderConformance {
         replyToAMissingQueue,
         observerSeesOthersJobs,
         pauseAndResume,
+        cancellation,
         close,
     ]
 

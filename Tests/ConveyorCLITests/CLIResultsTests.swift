@@ -121,3 +121,67 @@ struct CLIEventsTests {
         _ = await worker.wait()
     }
 }
+
+/// `conveyor job cancel` from another process: a delayed job never runs, a running `sleep` job stops, neither is
+/// retried nor dead-lettered, and `conveyor events` shows both as cancelled.
+@Suite("conveyor job cancel against real brokers", .serialized)
+struct CLICancelTests {
+    @Test("RabbitMQ: job cancel stops a running sleep job and a delayed one; events shows cancelled", .needs(.rabbitMQ))
+    func cancelRabbitMQ() async throws {
+        try await cancel(try CLIBroker.rabbitMQ())
+    }
+
+    @Test("SQS: job cancel stops a running sleep job and a delayed one; events shows cancelled", .needs(.sqs))
+    func cancelSQS() async throws {
+        try await cancel(try CLIBroker.sqs())
+    }
+
+    func cancel(_ broker: CLIBroker) async throws {
+        let queue = "cli-cancel-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await broker.run(["queue", "create", queue])
+        #expect(created.status == 0, "\(created)")
+        defer { _ = Task { _ = try? await broker.run(["queue", "delete", queue, "--yes"]) } }
+
+        for usage in [[String](), ["--expires-after", "0s", "x"], ["--expires-after", "400d", "x"], ["--expires-after", "1e300", "x"]] {
+            let refused = try await broker.run(["job", "cancel"], ["--queue", queue] + usage)
+            #expect(refused.status == 2, "job cancel \(usage) is a usage error: \(refused)")
+        }
+
+        let events = try CLIProcess(["events"] + broker.arguments + ["--queue", queue, "--json", "--task", "sleep"])
+        defer { events.killIfRunning() }
+        try await eventually("the subscription to exist") { events.stderrSoFar.contains("following the events of") }
+        let delayed = try await broker.run(["enqueue"], ["--queue", queue, "--task", "sleep", "--payload", #"{"ms":10}"#, "--delay", "4s", "--json"])
+        let long = try await broker.run(["enqueue"], ["--queue", queue, "--task", "sleep", "--payload", #"{"ms":120000}"#, "--json"])
+        let delayedID = try #require(jsonObject(delayed.lines.last ?? "")?["id"] as? String, "\(delayed)")
+        let longID = try #require(jsonObject(long.lines.last ?? "")?["id"] as? String, "\(long)")
+        let cancelledDelayed = try await broker.run(["job", "cancel"], ["--queue", queue, delayedID])
+        #expect(cancelledDelayed.status == 0, "\(cancelledDelayed)")
+        #expect(cancelledDelayed.stdout.contains("cancelled \(delayedID)"), "\(cancelledDelayed)")
+
+        let record = FileManager.default.temporaryDirectory.appendingPathComponent("cli-cancel-\(queue).log").path
+        defer { try? FileManager.default.removeItem(atPath: record) }
+        let worker = try CLIProcess(["worker"] + broker.arguments + ["--queue", queue, "--record", record, "--shutdown-grace", "5s"])
+        defer { worker.killIfRunning() }
+        func kinds(_ id: String) -> Set<String> {
+            Set(events.stdoutSoFar.split(separator: "\n").compactMap { line -> String? in
+                guard let object = jsonObject(String(line)), object["id"] as? String == id else { return nil }
+                return object["kind"] as? String
+            })
+        }
+        try await eventually("the long sleep job to start") { kinds(longID).contains("started") }
+        let cancelledLong = try await broker.run(["job", "cancel"], ["--queue", queue, "--expires-after", "1h", longID])
+        #expect(cancelledLong.status == 0, "\(cancelledLong)")
+        try await eventually("both jobs cancelled") { kinds(longID).contains("cancelled") && kinds(delayedID).contains("cancelled") }
+        worker.signal(SIGTERM)
+        let stopped = await worker.wait()
+        #expect(stopped.status == 0, "\(stopped)")
+        events.signal(SIGINT)
+        _ = await events.wait()
+        #expect(!kinds(delayedID).contains("started"), "the cancelled delayed job started: \(kinds(delayedID))")
+        #expect(kinds(longID).isDisjoint(with: ["retrying", "dead_lettered", "succeeded"]), "\(kinds(longID))")
+        let recorded = (try? String(contentsOfFile: record, encoding: .utf8)) ?? ""
+        #expect(recorded.isEmpty, "a cancelled job finished: \(recorded)")
+        let stats = try await broker.stats(queue)
+        #expect(stats["ready"] as? Int == 0 && stats["dead_lettered"] as? Int == 0, "\(stats)")
+    }
+}

@@ -34,6 +34,11 @@ struct CLITests {
         let badQueueType = try await CLIProcess.run(["stats", "--provider", "rabbitmq", "--queue-type", "stream", "--queue", "q"])
         #expect(badQueueType.status == 2, "\(badQueueType)")
         #expect(badQueueType.stderr.contains("unknown RabbitMQ queue type 'stream'"), "\(badQueueType)")
+        // Durations past what a Duration holds are refused (these trapped the process before: exit 132).
+        for huge in ["1e300", "99999999999999999999d", "inf"] {
+            let hugeDelay = try await CLIProcess.run(["enqueue", "--provider", "memory", "--task", "noop", "--delay", huge])
+            #expect(hugeDelay.status == 2, "--delay \(huge): \(hugeDelay)")
+        }
         let memoryStats = try await CLIProcess.run(["stats", "--provider", "memory"])
         #expect(memoryStats.status == 2, "\(memoryStats)")
 

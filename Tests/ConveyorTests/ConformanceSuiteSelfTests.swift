@@ -167,6 +167,7 @@ struct ConformanceSuiteSelfTests {
             "results: a reply queue that is gone does not stop the job": "the provider is not a ReplyingProvider",
             "events: an observer sees the events of jobs it did not enqueue": "the provider is not an EventBroadcastingProvider",
             "pause: a paused queue's jobs wait until it is resumed": "the provider is not a PausingProvider",
+            "cancel: waiting, delayed and running jobs end cancelled, not retried nor dead-lettered": "the provider is not a CancellingProvider",
         ]
         #expect(report.notApplicable == expected)
         #expect(report.ran == ProviderConformance.cases.map(\.name).filter { expected[$0] == nil })

@@ -246,6 +246,25 @@ struct ExecutorSlotStateMachineTests {
         #expect(reason == .shutdown)
     }
 
+    @Test func aCancellationByIDCancelsOnlyTheMatchingRunningJob() {
+        var machine = waitingMachine()
+        // Idle: nothing matches, nothing is remembered.
+        let idle = machine.requestCancel(.cancelled) { _ in true }
+        #expect(idle == nil)
+        _ = machine.begin(TestJob(id: 1, receivedAt: t0), timeoutAt: nil)
+        let other = machine.requestCancel(.cancelled) { $0.id == 2 }
+        #expect(other == nil)
+        #expect(machine.cancelReason == nil)
+        let cancelled = machine.requestCancel(.cancelled) { $0.id == 1 }
+        #expect(cancelled?.cancel == true)
+        // Already cancelling: a second reading does not signal again.
+        _ = machine.nextSignals()
+        let again = machine.requestCancel(.cancelled) { $0.id == 1 }
+        #expect(again == nil)
+        let reason = machine.end()
+        #expect(reason == .cancelled)
+    }
+
     @Test func aTimeoutCancelRequestWhileIdleIsNotRemembered() {
         var machine = waitingMachine()
         let cancelled = machine.requestCancel(.timeout)

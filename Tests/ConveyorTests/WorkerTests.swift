@@ -285,6 +285,65 @@ struct WorkerTests {
         #expect(retried.error?.hasPrefix("timeout:") == true)
     }
 
+    @Test("a job cancelled by its id while it runs stops, is not retried nor dead-lettered; one cancelled before it starts never runs")
+    func cancelledByID() async throws {
+        let provider = MemoryQueueProvider()
+        let client = ConveyorClient(provider: provider)
+        let attempts = Shared<[Int]>([])
+        let sawCancellation = Shared(false)
+        let registry = try TaskRegistry([Probe<Doomed> { input, context in
+            attempts.withLock { $0.append(input.value) }
+            do {
+                try await Task.sleep(for: .seconds(30))
+            } catch {
+                sawCancellation.withLock { $0 = true }
+                throw error
+            }
+            return ProbeOutput(doubled: 0)
+        }])
+        var configuration = Worker.Configuration.test()
+        configuration.pauseCheckInterval = .milliseconds(50)
+        let worker = Worker(provider: provider, registry: registry, configuration: configuration, logger: testLogger)
+        let stream = worker.events()
+        let waiting = try await client.enqueue(Probe<Doomed>.self, ProbeInput(value: 1))
+        try await client.cancel(waiting.id, in: "default")
+        let (running, events) = try await withRunningWorker(worker) {
+            let log = EventLog(stream)
+            _ = await log.wait(for: .cancelled)
+            let running = try await client.enqueue(Probe<Doomed>.self, ProbeInput(value: 2))
+            _ = await log.wait(for: .started)
+            try await client.cancel(running.id, in: "default")
+            return (running, await log.wait(for: .cancelled, count: 2))
+        }
+        #expect(attempts.value == [2], "the job cancelled before it started ran")
+        #expect(sawCancellation.value, "the running job's task was not cancelled")
+        let cancelled = events.filter { $0.kind == .cancelled }
+        #expect(cancelled.map(\.jobID) == [waiting.id, running.id])
+        #expect(cancelled[0].duration == nil && cancelled[1].duration != nil)
+        #expect(cancelled.allSatisfy { $0.error?.hasPrefix("cancelled:") == true })
+        #expect(!events.contains { $0.kind == .retried || $0.kind == .deadLettered })
+        let stats = try await provider.stats(of: "default")
+        #expect(stats.ready == 0 && stats.inFlight == 0 && stats.deadLettered == 0)
+        // Settled: the markers are gone.
+        #expect(try await provider.cancellations(in: "default").isEmpty)
+    }
+
+    @Test("cancelling needs a positive lifetime of at most 365 days and a provider that can")
+    func cancelValidation() async throws {
+        let client = ConveyorClient(provider: MemoryQueueProvider())
+        for lifetime in [Duration.zero, .seconds(-1), .seconds(366 * 86_400)] {
+            await #expect(throws: ConveyorError.self) { try await client.cancel("a", in: "q", expiresAfter: lifetime) }
+        }
+        await #expect(throws: ConveyorError.self) { try await client.cancel("", in: "q") }
+        let inline = ConveyorClient(provider: InlineQueueProvider(registry: try TaskRegistry([])))
+        do {
+            try await inline.cancel("a", in: "q")
+            Issue.record("the inline provider accepted a cancellation")
+        } catch let error as ConveyorError {
+            #expect(error.code == .unsupported)
+        }
+    }
+
     @Test("a job longer than the visibility timeout is kept invisible by the heartbeat and runs once")
     func heartbeat() async throws {
         // On a test clock: the job runs 3 s of it under a 1 s visibility timeout (deterministic, and instant).

@@ -55,6 +55,8 @@ public struct ConveyorError: Error, Sendable, Hashable, CustomStringConvertible 
         public static let unsupported = Code("unsupported")
         /// The broker did not confirm a published message (nack, return, or connection lost before confirm).
         public static let notConfirmed = Code("not_confirmed")
+        /// The broker holds no more of what was asked for (SQS: at most 50 tags per queue, which hold cancellations).
+        public static let limitExceeded = Code("limit_exceeded")
     }
 
     /// The error's category.

@@ -31,6 +31,7 @@ struct MetricsMiddleware: JobMiddleware, AttemptStartObserver {
         case .succeeded: task.succeeded.increment()
         case .retried: task.retried.increment()
         case .deadLettered: task.deadLettered.increment()
+        case .cancelled: task.cancelled.increment()
         default: task.failed.increment()
         }
         if let duration { task.duration.recordNanoseconds(duration.nanoseconds) }

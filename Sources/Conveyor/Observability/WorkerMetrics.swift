@@ -6,6 +6,7 @@ final class TaskMetrics: Sendable {
     let retried: Counter
     let deadLettered: Counter
     let failed: Counter
+    let cancelled: Counter
     let duration: Metrics.Timer
 
     init(task: String) {
@@ -16,6 +17,7 @@ final class TaskMetrics: Sendable {
         retried = jobs("retried")
         deadLettered = jobs("dead_lettered")
         failed = jobs("failed")
+        cancelled = jobs("cancelled")
         duration = Metrics.Timer(label: "conveyor_job_duration_seconds", dimensions: [("task", task)], preferredDisplayUnit: .seconds)
     }
 }

@@ -30,4 +30,7 @@ extension QueueProvider {
 
     /// This provider as a ``PausingProvider``, if it can pause and resume a queue for every worker.
     public var pausing: (any PausingProvider)? { self as? any PausingProvider }
+
+    /// This provider as a ``CancellingProvider``, if it can cancel jobs by id for every worker.
+    public var cancelling: (any CancellingProvider)? { self as? any CancellingProvider }
 }

@@ -1,7 +1,8 @@
 import Foundation
 
 /// Something that happened to one job, as its producer (``TrackedJob/events``) and observers see it across
-/// processes: started, progress, retrying, and its one final outcome (succeeded, dead-lettered or failed).
+/// processes: started, progress, retrying, and its one final outcome (succeeded, dead-lettered, failed or
+/// cancelled).
 ///
 /// Workers send these to the reply queue named in the job's ``Envelope/replyTo``; the wire form is documented in
 /// `docs/wire-format.md` ("Replies and events").
@@ -29,6 +30,9 @@ public struct JobEvent: Sendable, Hashable, CustomStringConvertible {
         /// Final: the job ended but its outcome cannot be delivered (for example an output larger than the broker
         /// allows: reason code `result_too_large`).
         public static let failed = Kind("failed")
+        /// Final: the job was cancelled (``ConveyorClient/cancel(_:in:expiresAfter:)``) before it ran or while it
+        /// ran; it is not retried nor dead-lettered. ``JobEvent/reason`` has code `cancelled`.
+        public static let cancelled = Kind("cancelled")
         /// Observers only: the job was enqueued.
         public static let enqueued = Kind("enqueued")
         /// Observers only: an attempt was interrupted (the worker shut down, or its message could not be settled);
@@ -36,7 +40,7 @@ public struct JobEvent: Sendable, Hashable, CustomStringConvertible {
         public static let interrupted = Kind("interrupted")
 
         /// Whether this kind ends the job: nothing follows it.
-        public var isFinal: Bool { self == .succeeded || self == .deadLettered || self == .failed }
+        public var isFinal: Bool { self == .succeeded || self == .deadLettered || self == .failed || self == .cancelled }
     }
 
     /// What happened.
@@ -57,7 +61,8 @@ public struct JobEvent: Sendable, Hashable, CustomStringConvertible {
     public var note: String?
     /// The task's output as JSON (``Kind/succeeded``).
     public var output: [UInt8]?
-    /// Why the attempt or the job failed (``Kind/retrying``, ``Kind/deadLettered``, ``Kind/failed``).
+    /// Why the attempt or the job failed (``Kind/retrying``, ``Kind/deadLettered``, ``Kind/failed``,
+    /// ``Kind/cancelled``).
     public var reason: FailureReason?
     /// Delay before the next attempt (``Kind/retrying``).
     public var retryAfter: Duration?

@@ -34,8 +34,8 @@ public struct TrackedRawJob: Sendable {
         self.known = known
     }
 
-    /// The job's final event (``JobEvent/Kind/succeeded``, ``JobEvent/Kind/deadLettered`` or
-    /// ``JobEvent/Kind/failed``), waiting for it at most `timeout` (`nil`: no limit).
+    /// The job's final event (``JobEvent/Kind/succeeded``, ``JobEvent/Kind/deadLettered``,
+    /// ``JobEvent/Kind/failed`` or ``JobEvent/Kind/cancelled``), waiting for it at most `timeout` (`nil`: no limit).
     ///
     /// A timeout throws ``ConveyorError/Code/timeout`` and cancelling the calling task throws `CancellationError`:
     /// both stop the waiting only; the job goes on, and a later call can still get its outcome.
@@ -47,7 +47,7 @@ public struct TrackedRawJob: Sendable {
         return try await tracker.finalEvent(for: id, timeout: timeout)
     }
 
-    /// The job's output as JSON once it succeeded; throws ``JobFailure`` when it was dead-lettered or failed for
+    /// The job's output as JSON once it succeeded; throws ``JobFailure`` when it was dead-lettered, cancelled or failed for
     /// good, and what ``outcome(timeout:)`` throws.
     public func output(timeout: Duration? = nil) async throws -> [UInt8] {
         let event = try await outcome(timeout: timeout)
@@ -86,7 +86,7 @@ public struct TrackedJob<Task: ConveyorTask>: Sendable {
 
     /// The task's output once the job succeeded, waiting at most `timeout` (`nil`: no limit).
     ///
-    /// Throws ``JobFailure`` when the job was dead-lettered or failed for good (with the final reason and the
+    /// Throws ``JobFailure`` when the job was dead-lettered, cancelled or failed for good (with the final reason and the
     /// attempts), ``ConveyorError/Code/payloadDecodingFailed`` when the output does not decode as `Task.Output`,
     /// ``ConveyorError/Code/timeout`` after `timeout`, and `CancellationError` when the calling task is cancelled;
     /// the last two stop the waiting only, the job goes on.
@@ -109,12 +109,12 @@ public struct TrackedJob<Task: ConveyorTask>: Sendable {
     public var events: AsyncStream<JobEvent> { raw.events }
 }
 
-/// A tracked job that did not succeed: dead-lettered, or failed for good (for example its output was larger than
-/// the broker allows).
+/// A tracked job that did not succeed: dead-lettered, cancelled, or failed for good (for example its output was larger
+/// than the broker allows).
 public struct JobFailure: Error, Sendable, CustomStringConvertible {
     /// The job.
     public var jobID: JobID
-    /// ``JobEvent/Kind/deadLettered`` or ``JobEvent/Kind/failed``.
+    /// ``JobEvent/Kind/deadLettered``, ``JobEvent/Kind/cancelled`` or ``JobEvent/Kind/failed``.
     public var kind: JobEvent.Kind
     /// The final reason: its code (`task_error`, `non_retryable`, `timeout`, `unknown_task`, `result_too_large`, …)
     /// and message.

@@ -54,6 +54,7 @@ final class EventBroadcaster: Sendable {
         case .retried: kind = .retrying
         case .succeeded: kind = .succeeded
         case .deadLettered: kind = .deadLettered
+        case .cancelled: kind = .cancelled
         default: kind = .interrupted
         }
         var reason: FailureReason?

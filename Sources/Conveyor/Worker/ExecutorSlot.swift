@@ -7,7 +7,11 @@ import Synchronization
 /// resumes it outside the lock.
 final class ExecutorSlot: Sendable {
     /// Why a running job was cancelled.
-    enum CancelReason: Sendable { case timeout, shutdown }
+    enum CancelReason: Sendable {
+        case timeout, shutdown
+        /// The job was cancelled by its id (``ConveyorClient/cancel(_:in:expiresAfter:)``).
+        case cancelled
+    }
 
     typealias Machine = ExecutorSlotStateMachine<Job>
     typealias Signals = Machine.Signals
@@ -92,6 +96,11 @@ final class ExecutorSlot: Sendable {
     /// Asks the parent to cancel the running job (forced shutdown); no-op when idle or already cancelling.
     func requestCancel(_ reason: CancelReason) {
         resume(state.withLock { $0.waiter(for: $0.machine.requestCancel(reason)) })
+    }
+
+    /// Asks the parent to cancel the running job for `reason` if `matches` says it is the one; no-op otherwise.
+    func requestCancel(_ reason: CancelReason, ifRunning matches: @Sendable (Job) -> Bool) {
+        resume(state.withLock { $0.waiter(for: $0.machine.requestCancel(reason, ifRunning: matches)) })
     }
 
     /// Clears the cancellation state before a new executor child starts.

@@ -180,6 +180,13 @@ struct ExecutorSlotStateMachine<Item: HeartbeatedJob> {
         return deliver()
     }
 
+    /// Cancels the running job for `reason` if `matches` says it is the one (a job cancelled by its id); nothing
+    /// otherwise, when idle or when already cancelling. Returns the signals to resume the waiting parent with, if any.
+    mutating func requestCancel(_ reason: CancelReason, ifRunning matches: (Item) -> Bool) -> Signals? {
+        guard let running, matches(running.job) else { return nil }
+        return requestCancel(reason)
+    }
+
     /// Clears the cancellation state before a new executor child starts.
     mutating func reset() {
         cancelReason = nil

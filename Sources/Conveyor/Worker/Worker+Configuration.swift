@@ -38,10 +38,12 @@ extension Worker {
         /// metrics, ``WorkerEvent``s, tracing); the task's handler is the end of the chain. See ``JobMiddleware``.
         /// Default empty.
         public var middleware: [any JobMiddleware]
-        /// How often the worker reads whether each of its queues is paused (``ConveyorClient/pause(_:)``), with
-        /// a provider that can pause (``PausingProvider``): one broker request per queue per interval (RabbitMQ:
-        /// a queue declaration; SQS: `ListQueueTags`), none per job. A worker stops taking jobs from a paused
-        /// queue within about this interval, and starts again as soon after a resume. Default 1 s.
+        /// How often the worker reads whether each of its queues is paused (``ConveyorClient/pause(_:)``) and its
+        /// cancellation markers (``ConveyorClient/cancel(_:in:expiresAfter:)``), with a provider that can
+        /// (``PausingProvider``, ``CancellingProvider``): per queue per interval, RabbitMQ declares the two marker
+        /// queues (and reads the cancellation markers when their count changed), SQS sends one `ListQueueTags`;
+        /// nothing per job. A worker stops taking jobs from a paused queue within about this interval, starts
+        /// again as soon after a resume, and cancels a running job as soon after its cancellation. Default 1 s.
         public var pauseCheckInterval: Duration = .seconds(1)
 
         /// Creates a configuration; every parameter has the default documented on its property.

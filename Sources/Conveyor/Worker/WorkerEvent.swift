@@ -23,6 +23,9 @@ public struct WorkerEvent: Sendable, CustomStringConvertible {
         /// The attempt was interrupted by shutdown and its message returned for redelivery, or its message could
         /// not be settled; the broker will deliver it again.
         public static let failed = Kind("failed")
+        /// The job was cancelled (``ConveyorClient/cancel(_:in:expiresAfter:)``) before or while it ran; its message
+        /// was acknowledged, not retried nor dead-lettered.
+        public static let cancelled = Kind("cancelled")
     }
 
     /// What happened.

@@ -18,9 +18,14 @@ extension WorkerRuntime {
         case .rejected(let reason):
             await deadLetter(job, reason: reason, duration: nil)
             dispatcher.finish(job)
+        case .cancelled:
+            await settleCancelled(job, duration: nil)
+            dispatcher.finish(job)
         case .failed(let error, let duration):
             if cancelReason == .shutdown {
                 await returnCancelled(job, duration: duration)
+            } else if cancelReason == .cancelled {
+                await settleCancelled(job, duration: duration)
             } else {
                 await retryOrDeadLetter(job, error: error, duration: duration, timedOut: cancelReason == .timeout)
             }
@@ -97,6 +102,28 @@ extension WorkerRuntime {
             await release([job])
         } else {
             await failMessage(job, reason: FailureReason(code: "shutdown", message: "cancelled: the worker shut down"), retryAfter: .zero)
+        }
+    }
+
+    /// A job cancelled by its id, before it started (`duration` nil) or while it ran: acknowledged, neither retried
+    /// nor dead-lettered; its producer and observers get a `cancelled` event, and the provider may drop the marker.
+    private func settleCancelled(_ job: Job, duration: Duration?) async {
+        let reason = FailureReason(
+            code: "cancelled",
+            message: duration == nil ? "the job was cancelled before it ran" : "the job was cancelled while it ran"
+        )
+        await reply(.cancelled, job, reason: reason)
+        ended(.cancelled, job, duration: duration, error: reason.description)
+        logger.debug("job cancelled", metadata: jobMetadata(job))
+        settler.acks.acknowledge(job.message)
+        guard let cancelling = provider.cancelling, case .success(let envelope) = job.message.envelope else { return }
+        let (queue, failures, message) = (job.message.queue, settler.failures, job.message)
+        await settler.perform {
+            do {
+                try await cancelling.cancellationSettled(envelope.id, in: queue)
+            } catch {
+                failures.record("dropping the marker of a cancelled job", [message], error: error, consequence: "the marker expires by itself")
+            }
         }
     }
 

@@ -29,6 +29,8 @@ enum Outcome: Sendable {
     case failed(any Error, Duration)
     /// Dead-letter without running (malformed body, unknown task).
     case rejected(FailureReason)
+    /// Cancelled by its id before it started: acknowledge without running.
+    case cancelled
     /// Not due yet: send a copy with this delay and acknowledge the received one.
     case hop(Duration, Envelope)
 }
@@ -52,6 +54,8 @@ final class WorkerRuntime: Sendable {
     let dispatcher: JobDispatcher
     /// Which queues are paused, as last read from the broker.
     let pauses = PauseGate()
+    /// The cancellation markers of the worker's queues, as last read from the broker.
+    let cancellations = CancellationBook()
     let slots: [ExecutorSlot]
     let settler: Settler
     /// ``Worker/Configuration/clock``: job timeouts and heartbeats follow it.
@@ -192,12 +196,15 @@ final class WorkerRuntime: Sendable {
             prefetching.prepareToReceive(from: queue, capacity: configuration.concurrency + configuration.batchSize * receivers)
         }
         let pausing = provider.pausing
-        // A worker started on a paused queue takes nothing from it: read the state before the first receive.
-        var pauseReading = PauseReading()
-        if let pausing { await readPause(of: queue, pausing, &pauseReading) }
+        let cancelling = provider.cancelling
+        // A worker started on a paused queue takes nothing from it, and runs none of its cancelled jobs: read both
+        // before the first receive.
+        var readings = ControlReadings()
+        if let pausing { await readPause(of: queue, pausing, &readings.pause) }
+        if let cancelling { await readCancellations(of: queue, cancelling, &readings.cancellations) }
         await withTaskGroup(of: Void.self) { group in
-            if let pausing {
-                group.addTask { [pauseReading] in await self.watchPause(of: queue, pausing, pauseReading) }
+            if pausing != nil || cancelling != nil {
+                group.addTask { [readings] in await self.watchControl(of: queue, pausing, cancelling, readings) }
             }
             for _ in 0..<receivers {
                 group.addTask { await self.receiveLoop(queue, visibilityTimeout: visibilityTimeout) }
@@ -299,9 +306,15 @@ final class WorkerRuntime: Sendable {
         }
     }
 
-    /// What a worker last knew of a queue's paused state, and whether reading it failed (logged once per failure run).
+    /// Whether reading a queue's paused state or cancellation markers failed last time (logged once per failure run).
     struct PauseReading {
         var failing = false
+    }
+
+    /// The two readings of a queue's control state.
+    struct ControlReadings {
+        var pause = PauseReading()
+        var cancellations = PauseReading()
     }
 
     /// Reads whether `queue` is paused into ``pauses``. On a failure the last reading stays (not paused at first);
@@ -336,14 +349,52 @@ final class WorkerRuntime: Sendable {
         }
     }
 
-    /// Reads whether `queue` is paused every ``Worker/Configuration/pauseCheckInterval`` until the drain begins.
-    private func watchPause(of queue: String, _ pausing: any PausingProvider, _ reading: PauseReading) async {
-        var reading = reading
+    /// Reads whether `queue` is paused and its cancellation markers every ``Worker/Configuration/pauseCheckInterval``
+    /// until the drain begins.
+    private func watchControl(
+        of queue: String, _ pausing: (any PausingProvider)?, _ cancelling: (any CancellingProvider)?, _ readings: ControlReadings
+    ) async {
+        var readings = readings
         while true {
             // ±10 % jitter, so that a fleet of workers started together does not check in step.
             let interval = configuration.pauseCheckInterval * Double.random(in: 0.9...1.1)
             do { try await Task.sleep(for: interval) } catch { return }
-            await readPause(of: queue, pausing, &reading)
+            if let pausing { await readPause(of: queue, pausing, &readings.pause) }
+            if let cancelling { await readCancellations(of: queue, cancelling, &readings.cancellations) }
+        }
+    }
+
+    /// Reads `queue`'s cancellation markers into ``cancellations`` and cancels its running jobs that have one. On a
+    /// failure the last reading stays; the first failure of a run is logged at info, and the recovery too.
+    private func readCancellations(of queue: String, _ cancelling: any CancellingProvider, _ reading: inout PauseReading) async {
+        do {
+            let markers = try await cancelling.cancellations(in: queue)
+            if reading.failing {
+                reading.failing = false
+                logger.info("reading the queue's cancellations works again", metadata: ["conveyor.queue": .string(queue)])
+            }
+            cancellations.set(queue, markers)
+            guard !markers.isEmpty else { return }
+            // Every reading, not only new markers: a job that passed its start check just before a marker was
+            // recorded is caught by the next one.
+            let now = Date()
+            for slot in slots {
+                slot.requestCancel(.cancelled) { job in
+                    guard job.message.queue == queue, case .success(let envelope) = job.message.envelope,
+                        let expiry = markers[envelope.id]
+                    else { return false }
+                    return expiry > now
+                }
+            }
+        } catch {
+            if Task.isCancelled { return }
+            if !reading.failing {
+                reading.failing = true
+                logger.info(
+                    "reading the queue's cancellations failed; the worker keeps its last reading and tries again",
+                    metadata: ["conveyor.queue": .string(queue), "error.message": .string(String(describing: error))]
+                )
+            }
         }
     }
 
@@ -482,6 +533,7 @@ final class WorkerRuntime: Sendable {
         case .success(let decoded):
             envelope = decoded
         }
+        if cancellations.isCancelled(envelope.id, in: job.message.queue) { return .cancelled }
         guard let entry = job.entry else {
             return .rejected(FailureReason(ConveyorError.unknownTask(envelope.task)))
         }

@@ -130,6 +130,21 @@ extension SQSAPI {
         }
     }
 
+    /// `UntagQueue`: removes tags.
+    package struct UntagQueue: SQSRequest {
+        package typealias Response = Empty
+        package static let action = "UntagQueue"
+        package var queueURL: String
+        package var keys: [String]
+
+        package init(queueURL: String, keys: [String]) {
+            self.queueURL = queueURL
+            self.keys = keys
+        }
+
+        package var json: JSONValue { ["QueueUrl": .string(queueURL), "TagKeys": JSONValue(keys)] }
+    }
+
     /// `TagQueue`: sets tags.
     package struct TagQueue: SQSRequest {
         package typealias Response = Empty

@@ -17,7 +17,7 @@ struct EnqueueCommand: AsyncParsableCommand {
             With --wait the command waits for each job's outcome (at most --timeout in all), showing progress on \
             standard error when it is a terminal, and prints one line per job as it ends: "<id> succeeded \
             <output>", "<id> dead_lettered <code>: <reason> (N attempts)", "<id> timed_out". With --json: \
-            {"id","queue","status":"succeeded"|"failed"|"dead_lettered"|"timed_out","output","reason_code",\
+            {"id","queue","status":"succeeded"|"failed"|"dead_lettered"|"cancelled"|"timed_out","output","reason_code",\
             "reason","attempts"}. Exit status 0 when every job succeeded, 1 otherwise. A timeout only stops the \
             waiting: the jobs go on.
 

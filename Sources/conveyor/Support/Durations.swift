@@ -19,7 +19,11 @@ struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertibl
     var description: String { text }
 
     static func parse(_ text: String) -> Duration? {
-        if let seconds = Double(text), seconds >= 0 { return .milliseconds(Int64(seconds * 1000)) }
+        if let seconds = Double(text) {
+            // NaN, infinities and values past Int64 milliseconds are refused, not trapped on.
+            guard seconds >= 0, seconds * 1000 < 9.2e18 else { return nil }
+            return .milliseconds(Int64(seconds * 1000))
+        }
         var total: Double = 0
         var number = ""
         var unit = ""
@@ -48,7 +52,7 @@ struct DurationArgument: ExpressibleByArgument, Sendable, CustomStringConvertibl
                 return nil
             }
         }
-        guard !number.isEmpty, flush(), matchedAny, total >= 0 else { return nil }
+        guard !number.isEmpty, flush(), matchedAny, total >= 0, total * 1000 < 9.2e18 else { return nil }
         return .milliseconds(Int64((total * 1000).rounded()))
     }
 }

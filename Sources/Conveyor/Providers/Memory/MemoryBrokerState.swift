@@ -17,6 +17,8 @@ struct MemoryBrokerState {
     var closed = false
     /// Queues paused (``PausingProvider``); a queue need not exist to be paused.
     var paused: Set<String> = []
+    /// Cancellation markers (``CancellingProvider``) per queue: job id and expiry.
+    var cancellations: [String: [JobID: Date]] = [:]
 
     init(configuration: MemoryQueueProvider.Configuration, generation: UInt64) {
         self.configuration = configuration
@@ -84,6 +86,7 @@ struct MemoryBrokerState {
     mutating func deleteQueue(_ queue: String) throws(ConveyorError) -> [MemoryAction] {
         guard !closed else { throw closedError() }
         paused.remove(queue)
+        cancellations[queue] = nil
         guard var removed = queues.removeValue(forKey: queue) else { return [] }
         var actions: [MemoryAction] = []
         for waiter in removed.waiters {

@@ -32,10 +32,10 @@ extension RabbitMQIntegrationTests {
     /// Markers expire with their lifetime: RabbitMQ drops the message, and a reader ignores it before that.
     @Test func cancellationMarkersExpire() async throws {
         try await withQueue("cancel-expiry") { provider, queue in
-            try await ConveyorClient(provider: provider).cancel(["short"], in: queue, expiresAfter: .seconds(1))
+            try await ConveyorClient(provider: provider).cancel(["short"], in: queue, expiresAfter: .seconds(4))
             try await ConveyorClient(provider: provider).cancel(["long"], in: queue, expiresAfter: .seconds(600))
             #expect(Set(try await provider.cancellations(in: queue).keys) == ["short", "long"])
-            try await Task.sleep(for: .milliseconds(1500))
+            try await Task.sleep(for: .milliseconds(4500))
             #expect(Set(try await provider.cancellations(in: queue).keys) == ["long"])
         }
     }

@@ -11,7 +11,7 @@
 set -euo pipefail
 
 packages=(librabbitmq-dev libcurl4-openssl-dev pkg-config)
-[ "${1:-}" = --tests ] && packages+=(rabbitmq-server bsdutils python3 python3-venv chromium chromium-driver)
+[ "${1:-}" = --tests ] && packages+=(rabbitmq-server bsdutils python3 python3-venv chromium chromium-driver openssl)
 
 # Only the libraries are needed to build: where pkg-config finds both (Homebrew, another distribution, an earlier
 # install), there is nothing to do for a build.

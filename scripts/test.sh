@@ -35,7 +35,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== starting RabbitMQ and LocalStack"
-scripts/rabbitmq-start.sh &
+RABBITMQ_TLS_PORT=5671 scripts/rabbitmq-start.sh &
 rabbit_pid=$!
 scripts/localstack-start.sh &
 localstack_pid=$!
@@ -43,6 +43,9 @@ wait "$rabbit_pid"
 wait "$localstack_pid"
 
 export CONVEYOR_AMQP_URL=${CONVEYOR_AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/}
+# The TLS listener of the same node and its test certificates (scripts/rabbitmq-start.sh, scripts/tls-material.sh).
+export CONVEYOR_AMQPS_URL=${CONVEYOR_AMQPS_URL:-amqps://guest:guest@localhost:5671/}
+export CONVEYOR_TLS_DIR=${CONVEYOR_TLS_DIR:-${TMPDIR:-/tmp}/conveyor-tls}
 export AWS_ACCESS_KEY_ID=AKIDEXAMPLE
 export AWS_SECRET_ACCESS_KEY='wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY'
 export AWS_REGION=us-east-1

@@ -14,6 +14,56 @@ static inline amqp_rpc_reply_t conveyor_amqp_login_plain(amqp_connection_state_t
                                       AMQP_SASL_METHOD_PLAIN, user, password);
 }
 
+/* EXTERNAL login (x509 client certificate; RabbitMQ's rabbitmq_auth_mechanism_ssl): the identity is the user name,
+   often empty (the broker takes it from the certificate). */
+static inline amqp_rpc_reply_t conveyor_amqp_login_external(amqp_connection_state_t state, const char *vhost,
+                                                            int channel_max, int frame_max, int heartbeat,
+                                                            const amqp_table_t *client_properties,
+                                                            const char *identity) {
+    return amqp_login_with_properties(state, vhost, channel_max, frame_max, heartbeat, client_properties,
+                                      AMQP_SASL_METHOD_EXTERNAL, identity);
+}
+
+/* Why a TLS peer verification failed. librabbitmq 0.11 reports only AMQP_STATUS_SSL_PEER_VERIFY_FAILED; the X.509
+   error (unknown CA, expired, ...) is read here through a verify callback on the socket's SSL_CTX, which keeps
+   librabbitmq's own mode (SSL_VERIFY_NONE, with the result checked after the handshake) and only records the first
+   error on the calling thread (each AMQP connection opens its socket on its own thread). The OpenSSL functions are
+   looked up at run time in the libssl that librabbitmq loaded, so this target needs no OpenSSL headers or link
+   flags (Homebrew keeps OpenSSL off the default paths); without them the detail is simply missing. */
+#include <dlfcn.h>
+/* The error recorded on this thread (a function-local static: Swift's importer emits it with the function). */
+static inline long *conveyor_tls_verify_error_slot(void) {
+    static __thread long code;
+    return &code;
+}
+typedef int (*conveyor_x509_get_error_fn)(void *);
+static int conveyor_tls_verify_callback(int ok, void *store) {
+    if (!ok && *conveyor_tls_verify_error_slot() == 0) {
+        conveyor_x509_get_error_fn get_error = (conveyor_x509_get_error_fn)dlsym(RTLD_DEFAULT, "X509_STORE_CTX_get_error");
+        *conveyor_tls_verify_error_slot() = get_error ? get_error(store) : -1;
+    }
+    return ok;
+}
+/* Installs the callback on the socket's context and clears the recorded error; returns 0 when OpenSSL's function
+   was not found. SSL_VERIFY_NONE is 0. */
+static inline int conveyor_tls_track_verify_errors(amqp_socket_t *socket) {
+    typedef void (*set_verify_fn)(void *, int, int (*)(int, void *));
+    set_verify_fn set_verify = (set_verify_fn)dlsym(RTLD_DEFAULT, "SSL_CTX_set_verify");
+    void *context = amqp_ssl_socket_get_context(socket);
+    *conveyor_tls_verify_error_slot() = 0;
+    if (!set_verify || !context) return 0;
+    set_verify(context, 0, conveyor_tls_verify_callback);
+    return 1;
+}
+/* OpenSSL's text for the error recorded on this thread since conveyor_tls_track_verify_errors, or NULL. */
+static inline const char *conveyor_tls_verify_error(void) {
+    typedef const char *(*error_string_fn)(long);
+    long code = *conveyor_tls_verify_error_slot();
+    if (code <= 0) return NULL;
+    error_string_fn error_string = (error_string_fn)dlsym(RTLD_DEFAULT, "X509_verify_cert_error_string");
+    return error_string ? error_string(code) : NULL;
+}
+
 /* Method ids and property flags as plain constants (the macros carry casts). */
 static const uint32_t conveyor_method_basic_deliver = AMQP_BASIC_DELIVER_METHOD;
 static const uint32_t conveyor_method_basic_ack = AMQP_BASIC_ACK_METHOD;

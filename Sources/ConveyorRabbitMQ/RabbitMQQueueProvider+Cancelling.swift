@@ -79,9 +79,7 @@ extension RabbitMQQueueProvider: CancellingProvider {
         let bodies = try await requestMetrics.measure("get") {
             try await publisher.connection.perform { c, s throws(ConveyorError) in
                 let messages = try Self.fetch(marker, limit: limit, c, s)
-                if let last = messages.last {
-                    try c.check(status: amqp_basic_nack(s, 2, last.deliveryTag, 1, 1), "putting back the cancellation markers of \(queue)")
-                }
+                try Self.putBack(messages, c, s, "putting back the cancellation markers of \(queue)")
                 return messages.map(\.body)
             }
         }

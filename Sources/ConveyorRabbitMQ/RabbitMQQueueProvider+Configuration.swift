@@ -9,7 +9,11 @@ extension RabbitMQQueueProvider {
     public struct Configuration: Sendable, CustomStringConvertible, CustomReflectable {
         /// The broker URI, `amqp://user:password@host:port/vhost` (default port 5672, default vhost `/`) or
         /// `amqps://...` for TLS (default port 5671, peer and host name verification on). User name, password and
-        /// vhost are percent-decoded (`%2F` is `/`).
+        /// vhost are percent-decoded (`%2F` is `/`). The query may set what the TLS and authentication settings
+        /// below set, with the names other AMQP clients use, and then wins over them: `cacertfile`, `certfile`,
+        /// `keyfile` (paths, percent-encoded), `verify` (`verify_peer` or `verify_none`) and `auth_mechanism`
+        /// (`plain` or `external`), e.g.
+        /// `amqps://rabbitmq.example.com/prod?cacertfile=/etc/ssl/ca.pem&certfile=/etc/app/cert.pem&keyfile=/etc/app/key.pem&auth_mechanism=external`.
         public var url: String {
             didSet { parsed = try? AMQPURL(parsing: url) }
         }
@@ -33,8 +37,21 @@ extension RabbitMQQueueProvider {
         public var reconnectBackoff: ReconnectBackoff
         /// Timeout of one TCP/TLS connect and login. Default 10 s.
         public var connectTimeout: Duration
-        /// A PEM file of trusted CA certificates for `amqps://`. Default `nil`: the system's trust store.
+        /// A PEM file of trusted CA certificates for `amqps://` (URL query `cacertfile`). Default `nil`: the
+        /// system's trust store.
         public var tlsCACertificatePath: String?
+        /// A client certificate (PEM) to present for `amqps://` (URL query `certfile`), with ``tlsKeyPath``; for
+        /// brokers that require one, and for ``AuthMechanism/external`` login. Default `nil`: none.
+        public var tlsCertificatePath: String?
+        /// The private key (PEM, unencrypted) of ``tlsCertificatePath`` (URL query `keyfile`). Default `nil`.
+        public var tlsKeyPath: String?
+        /// Whether `amqps://` verifies the broker's certificate chain and host name (URL query `verify`:
+        /// `verify_peer` or `verify_none`). Turning it off makes the connection open to interception; for tests
+        /// only. Default `true`.
+        public var tlsVerifiesPeer: Bool
+        /// How the connection logs in (URL query `auth_mechanism`). Default ``AuthMechanism/plain``: the URL's user
+        /// name and password.
+        public var authMechanism: AuthMechanism
         /// Declare a queue (and its dead-letter queue) the first time it is used. Default `true`. With `false`,
         /// queues must exist (``RabbitMQQueueProvider/createQueue(_:options:)``) and publishing to a missing queue
         /// fails with ``Conveyor/ConveyorError/Code/notConfirmed`` (the message is returned as unroutable).
@@ -61,6 +78,10 @@ extension RabbitMQQueueProvider {
             reconnectBackoff: ReconnectBackoff = ReconnectBackoff(),
             connectTimeout: Duration = .seconds(10),
             tlsCACertificatePath: String? = nil,
+            tlsCertificatePath: String? = nil,
+            tlsKeyPath: String? = nil,
+            tlsVerifiesPeer: Bool = true,
+            authMechanism: AuthMechanism = .plain,
             declaresQueuesOnFirstUse: Bool = true,
             deduplicationWindow: Duration = RabbitMQQueueProvider.deduplicationWindow
         ) throws(ConveyorError) {
@@ -74,6 +95,10 @@ extension RabbitMQQueueProvider {
             self.reconnectBackoff = reconnectBackoff
             self.connectTimeout = connectTimeout
             self.tlsCACertificatePath = tlsCACertificatePath
+            self.tlsCertificatePath = tlsCertificatePath
+            self.tlsKeyPath = tlsKeyPath
+            self.tlsVerifiesPeer = tlsVerifiesPeer
+            self.authMechanism = authMechanism
             self.declaresQueuesOnFirstUse = declaresQueuesOnFirstUse
             self.deduplicationWindow = deduplicationWindow
         }
@@ -120,6 +145,10 @@ extension RabbitMQQueueProvider {
                 "declaresQueuesOnFirstUse: \(declaresQueuesOnFirstUse)", "deduplicationWindow: \(deduplicationWindow)",
             ]
             if let tlsCACertificatePath { parts.append("tlsCACertificatePath: \(tlsCACertificatePath)") }
+            if let tlsCertificatePath { parts.append("tlsCertificatePath: \(tlsCertificatePath)") }
+            if let tlsKeyPath { parts.append("tlsKeyPath: \(tlsKeyPath)") }
+            if !tlsVerifiesPeer { parts.append("tlsVerifiesPeer: false") }
+            if authMechanism != .plain { parts.append("authMechanism: \(authMechanism)") }
             return "RabbitMQQueueProvider.Configuration(" + parts.joined(separator: ", ") + ")"
         }
 
@@ -137,6 +166,10 @@ extension RabbitMQQueueProvider {
                     "reconnectBackoff": reconnectBackoff,
                     "connectTimeout": connectTimeout,
                     "tlsCACertificatePath": tlsCACertificatePath as Any,
+                    "tlsCertificatePath": tlsCertificatePath as Any,
+                    "tlsKeyPath": tlsKeyPath as Any,
+                    "tlsVerifiesPeer": tlsVerifiesPeer,
+                    "authMechanism": authMechanism,
                     "declaresQueuesOnFirstUse": declaresQueuesOnFirstUse,
                     "deduplicationWindow": deduplicationWindow,
                 ],
@@ -148,6 +181,18 @@ extension RabbitMQQueueProvider {
         func validated() throws(ConveyorError) -> AMQPURL {
             let parsed: AMQPURL
             if let p = self.parsed { parsed = p } else { parsed = try AMQPURL(parsing: url) }
+            if (tlsCertificatePath == nil) != (tlsKeyPath == nil) {
+                throw ConveyorError(.invalidConfiguration, "tlsCertificatePath and tlsKeyPath go together: set both or neither")
+            }
+            if !parsed.tls, tlsCertificatePath != nil || tlsCACertificatePath != nil {
+                throw ConveyorError(.invalidConfiguration, "TLS files are set but the URL is amqp://: use amqps:// (port 5671 by default)")
+            }
+            if (parsed.authMechanism ?? authMechanism) == .external, parsed.certificatePath ?? tlsCertificatePath == nil {
+                throw ConveyorError(
+                    .invalidConfiguration,
+                    "the external auth mechanism logs in with a TLS client certificate: set tlsCertificatePath and tlsKeyPath (or certfile and keyfile in the URL)"
+                )
+            }
             if let maxPriority {
                 guard queueType == .classic else {
                     throw ConveyorError(
@@ -219,5 +264,25 @@ extension RabbitMQQueueProvider {
             guard nanoseconds.isFinite, nanoseconds > 0 else { return .zero }
             return .nanoseconds(nanoseconds < 9e18 ? Int64(nanoseconds) : Int64(9e18))
         }
+    }
+}
+
+extension RabbitMQQueueProvider {
+    /// How a connection logs in to RabbitMQ.
+    public struct AuthMechanism: Hashable, Sendable, CustomStringConvertible {
+        /// The SASL mechanism's name in lower case.
+        public let name: String
+        private init(_ name: String) { self.name = name }
+
+        /// SASL `PLAIN`: the URL's user name and password.
+        public static let plain = AuthMechanism("plain")
+        /// SASL `EXTERNAL`: the identity of the TLS client certificate (``Configuration/tlsCertificatePath``);
+        /// RabbitMQ needs the `rabbitmq_auth_mechanism_ssl` plugin and a user named after the certificate (by
+        /// default its distinguished name; `ssl_cert_login_from = common_name` for its common name). The URL's
+        /// password is not used.
+        public static let external = AuthMechanism("external")
+
+        /// The name.
+        public var description: String { name }
     }
 }

@@ -16,10 +16,7 @@ extension RabbitMQQueueProvider {
         let dlq = RabbitMQTopology.deadLetterQueue(of: queue)
         let fetched = try await publisher.connection.perform { c, s throws(ConveyorError) in
             let messages = try Self.fetch(dlq, limit: limit, c, s)
-            if let last = messages.last {
-                let status = amqp_basic_nack(s, 2, last.deliveryTag, 1, 1)
-                try c.check(status: status, "requeueing dead letters")
-            }
+            try Self.putBack(messages, c, s, "requeueing dead letters")
             return messages
         }
         return fetched.map(Self.deadLetter)
@@ -40,6 +37,15 @@ extension RabbitMQQueueProvider {
         var rawBody: [UInt8]? = nil
         if case .failure = envelope { rawBody = d.body }
         return DeadLetter(envelope: envelope, rawBody: rawBody, reason: FailureReason(code: code, message: message), attempts: attempts)
+    }
+
+    /// Puts fetched messages back (`basic.reject` with requeue, one per message). Never `basic.nack` with `multiple`:
+    /// a redrive keeps its fetched messages unsettled on the same channel across turns of the thread, and a
+    /// multiple nack would requeue those too (its later ack then fails with "unknown delivery tag"). Thread only.
+    static func putBack(_ messages: [AMQPDelivery], _ c: AMQPConnection, _ s: amqp_connection_state_t, _ what: String) throws(ConveyorError) {
+        for message in messages {
+            try c.check(status: amqp_basic_reject(s, 2, message.deliveryTag, 1), what)
+        }
     }
 
     /// Fetches up to `limit` messages of `queue` without settling them. Thread only.

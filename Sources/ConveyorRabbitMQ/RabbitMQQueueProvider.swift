@@ -91,7 +91,11 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
             connectionName: configuration.connectionName,
             connectTimeout: configuration.connectTimeout,
             backoff: configuration.reconnectBackoff,
-            caCertificatePath: configuration.tlsCACertificatePath
+            caCertificatePath: url.caCertificatePath ?? configuration.tlsCACertificatePath,
+            certificatePath: url.certificatePath ?? configuration.tlsCertificatePath,
+            keyPath: url.keyPath ?? configuration.tlsKeyPath,
+            verifiesPeer: url.verifiesPeer ?? configuration.tlsVerifiesPeer,
+            authMechanism: url.authMechanism ?? configuration.authMechanism
         )
         var publisherSettings = settings
         publisherSettings.connectionName += " (publisher)"

@@ -37,4 +37,38 @@ extension RabbitMQIntegrationTests {
             #expect(try await provider.redrive(queue, ids: nil) == 0)
         }
     }
+
+    /// A redrive keeps its fetched dead letters unsettled across turns of the publisher thread. Listing dead letters
+    /// and reading cancellation markers in between, on the same provider, must not settle those (they once put back
+    /// with one multiple `basic.nack`, which also requeued the redrive's messages: its ack then failed with
+    /// "PRECONDITION_FAILED - unknown delivery tag", seen when the conformance cases ran concurrently over TLS).
+    @Test func redrive_survivesConcurrentListingsAndMarkerReads() async throws {
+        try await withQueue("redrive-concurrent", configure: { $0.prefetch = 2000 }) { provider, queue in
+            let count = 3 * RabbitMQQueueProvider.redriveChunk + 1
+            let dlq = RabbitMQTopology.deadLetterQueue(of: queue)
+            let publications = (0..<count).map { index in
+                let envelope = testEnvelope(index)
+                var p = provider.publication(for: envelope, body: EnvelopeCodec.encode(envelope), queue: queue, delay: .zero, attempt: 3)
+                p.routingKey = dlq
+                return p
+            }
+            try await provider.publisher.publish(publications)
+            try await ConveyorClient(provider: provider).cancel(["marker"], in: queue)
+            let redriving = Task { try await provider.redrive(queue, ids: nil) }
+            let reading = Task {
+                while !Task.isCancelled {
+                    _ = try await provider.deadLetters(of: queue, limit: 3)
+                    provider.cancellationReadings.withLock { $0 = [:] }  // read the markers again each time
+                    _ = try await provider.cancellations(in: queue)
+                }
+            }
+            let moved = try await redriving.value
+            reading.cancel()
+            _ = try? await reading.value
+            #expect(moved == count)
+            let received = try await provider.receive(from: queue, count: count)
+            #expect(received.count == count)
+            try await provider.acknowledge(received)
+        }
+    }
 }

@@ -4,6 +4,43 @@ import Testing
 @testable import ConveyorRabbitMQ
 
 @Suite struct RabbitMQConfigurationTests {
+    /// The URL's query sets TLS files, verification and the login mechanism, as other AMQP clients accept them.
+    @Test func urlQuerySetsTLSAndLogin() throws {
+        let url = try AMQPURL(parsing: "amqps://u:p@h/v?cacertfile=/etc/ca%20dir/ca.pem&certfile=/c.pem&keyfile=/k.pem&verify=verify_none&auth_mechanism=EXTERNAL")
+        #expect(url.caCertificatePath == "/etc/ca dir/ca.pem")
+        #expect(url.certificatePath == "/c.pem" && url.keyPath == "/k.pem")
+        #expect(url.verifiesPeer == false)
+        #expect(url.authMechanism == .external)
+        #expect(url.vhost == "v" && url.port == 5671)
+        #expect(url.redacted == "amqps://u:***@h:5671/v")
+        let plain = try AMQPURL(parsing: "amqps://h/?verify=verify_peer&auth_mechanism=plain")
+        #expect(plain.verifiesPeer == true && plain.authMechanism == .plain && plain.caCertificatePath == nil)
+    }
+
+    @Test(arguments: [
+        "amqps://h/?cacertfile=", "amqps://h/?heartbeat=10", "amqps://h/?verify=maybe", "amqps://h/?auth_mechanism=kerberos",
+        "amqp://h/?cacertfile=/ca.pem", "amqp://h/?verify=verify_none", "amqps://h/?certfile=/c.pem", "amqps://h/?keyfile=/k.pem",
+        "amqps://h/?cacertfile=%zz",
+    ])
+    func badURLQueriesAreRefused(_ text: String) {
+        #expect(throws: ConveyorError.self) { try AMQPURL(parsing: text) }
+    }
+
+    /// External login needs a client certificate; a certificate needs its key; TLS files need amqps.
+    @Test func tlsSettingsAreChecked() throws {
+        #expect(throws: ConveyorError.self) {
+            try RabbitMQQueueProvider(configuration: .init(url: "amqps://h/", authMechanism: .external))
+        }
+        #expect(throws: ConveyorError.self) {
+            try RabbitMQQueueProvider(configuration: .init(url: "amqps://h/", tlsCertificatePath: "/c.pem"))
+        }
+        #expect(throws: ConveyorError.self) {
+            try RabbitMQQueueProvider(configuration: .init(url: "amqp://h/", tlsCACertificatePath: "/ca.pem"))
+        }
+        _ = try RabbitMQQueueProvider(configuration: .init(url: "amqps://h/?certfile=/c.pem&keyfile=/k.pem&auth_mechanism=external"))
+        _ = try RabbitMQQueueProvider(configuration: .init(url: "amqps://h/", tlsCertificatePath: "/c.pem", tlsKeyPath: "/k.pem", authMechanism: .external))
+    }
+
     @Test func parsesURL() throws {
         let c = try RabbitMQQueueProvider.Configuration(url: "amqp://user:p%40ss@example.com:5673/my%2Fvhost")
         #expect(c.url == "amqp://user:p%40ss@example.com:5673/my%2Fvhost")

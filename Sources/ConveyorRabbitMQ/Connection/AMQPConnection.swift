@@ -12,6 +12,10 @@ struct AMQPSettings: Sendable {
     var connectTimeout: Duration
     var backoff: RabbitMQQueueProvider.ReconnectBackoff
     var caCertificatePath: String?
+    var certificatePath: String? = nil
+    var keyPath: String? = nil
+    var verifiesPeer = true
+    var authMechanism = RabbitMQQueueProvider.AuthMechanism.plain
 }
 
 /// The owner of a connection. Every method is called on the connection's thread.
@@ -342,13 +346,29 @@ final class AMQPConnection: @unchecked Sendable {
         var timeout = timeval(settings.connectTimeout)
         _ = amqp_set_handshake_timeout(s, &timeout)
         let socket = try makeSocket(s)
+        let tracksVerifyErrors = url.tls && conveyor_tls_track_verify_errors(socket) != 0
         let rc = amqp_socket_open_noblock(socket, url.host, Int32(url.port), &timeout)
         guard rc == AMQP_STATUS_OK.rawValue else {
+            let reason = tracksVerifyErrors ? conveyor_tls_verify_error().map { String(cString: $0) } : nil
             throw ConveyorError(
                 .connectionFailed,
-                "cannot connect to RabbitMQ at \(url.redacted): \(AMQPConnection.describe(rc))",
+                "cannot connect to RabbitMQ at \(url.redacted): \(Self.describeOpenFailure(rc, host: url.host, verifyError: reason))",
                 retryable: true
             )
+        }
+    }
+
+    /// What failed when opening the socket, saying for TLS which check refused the broker and what to change.
+    static func describeOpenFailure(_ rc: Int32, host: String, verifyError: String?) -> String {
+        switch rc {
+        case AMQP_STATUS_SSL_PEER_VERIFY_FAILED.rawValue:
+            return "TLS: the broker's certificate was refused (\(verifyError ?? "verification failed")); trust its CA with tlsCACertificatePath or cacertfile in the URL, or renew the broker's certificate"
+        case AMQP_STATUS_SSL_HOSTNAME_VERIFY_FAILED.rawValue:
+            return "TLS: the broker's certificate is not for host \(host); connect with a host name the certificate names"
+        case AMQP_STATUS_SSL_CONNECTION_FAILED.rawValue:
+            return "TLS handshake failed (is it a TLS port? does the broker require a client certificate?): \(describe(rc))"
+        default:
+            return describe(rc)
         }
     }
 
@@ -365,12 +385,22 @@ final class AMQPConnection: @unchecked Sendable {
         guard let socket = amqp_ssl_socket_new(s) else {
             throw ConveyorError(.connectionFailed, "cannot create a TLS socket")
         }
-        amqp_ssl_socket_set_verify_peer(socket, 1)
-        amqp_ssl_socket_set_verify_hostname(socket, 1)
+        let verify: amqp_boolean_t = settings.verifiesPeer ? 1 : 0
+        amqp_ssl_socket_set_verify_peer(socket, verify)
+        amqp_ssl_socket_set_verify_hostname(socket, verify)
         if let ca = settings.caCertificatePath {
             let rc = amqp_ssl_socket_set_cacert(socket, ca)
             if rc != AMQP_STATUS_OK.rawValue {
                 throw ConveyorError(.invalidConfiguration, "cannot load the CA certificates at \(ca): \(AMQPConnection.describe(rc))")
+            }
+        }
+        if let certificate = settings.certificatePath, let key = settings.keyPath {
+            let rc = amqp_ssl_socket_set_key(socket, certificate, key)
+            if rc != AMQP_STATUS_OK.rawValue {
+                throw ConveyorError(
+                    .invalidConfiguration,
+                    "cannot load the client certificate \(certificate) with the key \(key) (both PEM, the key unencrypted and matching the certificate): \(AMQPConnection.describe(rc))"
+                )
             }
         }
         return socket
@@ -395,9 +425,11 @@ final class AMQPConnection: @unchecked Sendable {
                 ("exchange_exchange_bindings", .bool(true)),
             ])),
         ])
-        let reply = conveyor_amqp_login_plain(
-            s, url.vhost, 0, 131_072, settings.heartbeatSeconds, &properties, url.user, url.password
-        )
+        let reply = settings.authMechanism == .external
+            // The identity sent is the URL's user name (librabbitmq cannot send an empty one); RabbitMQ takes the
+            // identity from the certificate and ignores it.
+            ? conveyor_amqp_login_external(s, url.vhost, 0, 131_072, settings.heartbeatSeconds, &properties, url.user.isEmpty ? "conveyor" : url.user)
+            : conveyor_amqp_login_plain(s, url.vhost, 0, 131_072, settings.heartbeatSeconds, &properties, url.user, url.password)
         try checkLogin(reply, s)
     }
 

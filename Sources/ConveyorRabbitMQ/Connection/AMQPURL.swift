@@ -1,7 +1,9 @@
 import Foundation
 import Conveyor
 
-/// A parsed AMQP URI: `amqp://user:pass@host:port/vhost` or `amqps://...`.
+/// A parsed AMQP URI: `amqp://user:pass@host:port/vhost` or `amqps://...`, with the TLS and authentication options
+/// of its query string (as RabbitMQ's URI spec and other AMQP clients name them): `cacertfile`, `certfile`,
+/// `keyfile`, `verify` (`verify_peer` or `verify_none`) and `auth_mechanism` (`plain` or `external`).
 struct AMQPURL: Sendable, Hashable {
     var tls: Bool
     var host: String
@@ -9,6 +11,19 @@ struct AMQPURL: Sendable, Hashable {
     var user: String
     var password: String
     var vhost: String
+    /// `cacertfile`: a PEM file of trusted CA certificates.
+    var caCertificatePath: String?
+    /// `certfile`: the client certificate (PEM).
+    var certificatePath: String?
+    /// `keyfile`: the client certificate's private key (PEM).
+    var keyPath: String?
+    /// `verify`: `false` for `verify_none`.
+    var verifiesPeer: Bool?
+    /// `auth_mechanism`.
+    var authMechanism: RabbitMQQueueProvider.AuthMechanism?
+
+    /// The query keys understood.
+    static let queryKeys = ["cacertfile", "certfile", "keyfile", "verify", "auth_mechanism"]
 
     /// The URI with the password masked, for logs and errors.
     var redacted: String {
@@ -35,8 +50,11 @@ struct AMQPURL: Sendable, Hashable {
         } else {
             throw fail("the scheme must be amqp:// or amqps://")
         }
-        // Drop a query string (not supported; options come from Configuration).
-        if let q = rest.firstIndex(of: "?") { rest = rest[..<q] }
+        var query: Substring = ""
+        if let q = rest.firstIndex(of: "?") {
+            query = rest[rest.index(after: q)...]
+            rest = rest[..<q]
+        }
         var vhostText: Substring? = nil
         if let slash = rest.firstIndex(of: "/") {
             vhostText = rest[rest.index(after: slash)...]
@@ -87,6 +105,36 @@ struct AMQPURL: Sendable, Hashable {
             vhost = v
         } else {
             vhost = "/"
+        }
+        for pair in query.split(separator: "&") where !pair.isEmpty {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let key = AMQPURL.percentDecode(parts[0]), let value = AMQPURL.percentDecode(parts.count > 1 ? parts[1] : "") else {
+                throw fail("bad percent-encoding in the query")
+            }
+            switch key {
+            case "cacertfile", "certfile", "keyfile":
+                guard !value.isEmpty else { throw fail("\(key) needs a file path") }
+                guard tls else { throw fail("\(key) needs an amqps:// URL") }
+                if key == "cacertfile" { caCertificatePath = value } else if key == "certfile" { certificatePath = value } else { keyPath = value }
+            case "verify":
+                guard tls else { throw fail("verify needs an amqps:// URL") }
+                switch value {
+                case "verify_peer": verifiesPeer = true
+                case "verify_none": verifiesPeer = false
+                default: throw fail("verify must be verify_peer or verify_none, not \(value)")
+                }
+            case "auth_mechanism":
+                switch value.lowercased() {
+                case "plain": authMechanism = .plain
+                case "external": authMechanism = .external
+                default: throw fail("auth_mechanism must be plain or external, not \(value)")
+                }
+            default:
+                throw fail("unknown query parameter \(key); known: \(AMQPURL.queryKeys.joined(separator: ", "))")
+            }
+        }
+        if (certificatePath == nil) != (keyPath == nil) {
+            throw fail("certfile and keyfile go together")
         }
     }
 

@@ -49,8 +49,8 @@ extension RabbitMQQueueProvider {
         /// `verify_peer` or `verify_none`). Turning it off makes the connection open to interception; for tests
         /// only. Default `true`.
         public var tlsVerifiesPeer: Bool
-        /// How the connection logs in (URL query `auth_mechanism`). Default ``AuthMechanism/plain``: the URL's user
-        /// name and password.
+        /// How the connection logs in (URL query `auth_mechanism`). Default `plain` (``AuthMechanism/plain``): the
+        /// URL's user name and password.
         public var authMechanism: AuthMechanism
         /// Declare a queue (and its dead-letter queue) the first time it is used. Default `true`. With `false`,
         /// queues must exist (``RabbitMQQueueProvider/createQueue(_:options:)``) and publishing to a missing queue

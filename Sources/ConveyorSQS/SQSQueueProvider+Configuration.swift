@@ -37,6 +37,10 @@ extension SQSQueueProvider {
         /// Longest delay of one hop (`DelaySeconds`), 1 s to 900 s. Longer delays are carried by the envelope's
         /// `not_before` and re-sent until due. Default 900 s (the SQS maximum); tests lower it to exercise hops.
         public var maximumHopDelay: Duration
+        /// A PEM file of CA certificates to trust for an `https` endpoint instead of the system's store, as the AWS
+        /// SDKs' `AWS_CA_BUNDLE` and profile `ca_bundle` (which ``fromEnvironment(_:)`` reads): for a private
+        /// endpoint or a TLS-inspecting proxy. Default `nil`: the system's trust store.
+        public var caBundlePath: String?
 
         /// Creates a configuration; every parameter has the documented default.
         public init(
@@ -50,8 +54,10 @@ extension SQSQueueProvider {
             requestTimeout: Duration = .seconds(30),
             connectTimeout: Duration = .seconds(5),
             maxConcurrentBatches: Int = 8,
-            maximumHopDelay: Duration = .seconds(900)
+            maximumHopDelay: Duration = .seconds(900),
+            caBundlePath: String? = nil
         ) {
+            self.caBundlePath = caBundlePath
             self.region = region
             self.endpoint = endpoint
             self.credentials = credentials
@@ -74,7 +80,8 @@ extension SQSQueueProvider {
         /// - region: `AWS_REGION`, `AWS_DEFAULT_REGION`, then the `region` of the profile (`AWS_PROFILE` or
         ///   `default`) in `~/.aws/config` (`AWS_CONFIG_FILE`); `us-east-1` when only an endpoint is configured;
         /// - endpoint: `AWS_ENDPOINT_URL_SQS`, then `AWS_ENDPOINT_URL`;
-        /// - credentials: the standard chain over `env`.
+        /// - credentials: the standard chain over `env`;
+        /// - CA bundle: `AWS_CA_BUNDLE`, then the `ca_bundle` of the profile.
         ///
         /// Throws ``ConveyorError/Code/invalidConfiguration`` when no region can be found.
         public static func fromEnvironment(
@@ -83,11 +90,14 @@ extension SQSQueueProvider {
             func value(_ key: String) -> String? { env[key].flatMap { $0.isEmpty ? nil : $0 } }
             let endpoint = value("AWS_ENDPOINT_URL_SQS") ?? value("AWS_ENDPOINT_URL")
             var region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION")
-            if region == nil {
+            var caBundle = value("AWS_CA_BUNDLE")
+            if region == nil || caBundle == nil {
                 let profile = value("AWS_PROFILE") ?? "default"
                 let home = env["HOME"] ?? NSHomeDirectory()
                 let configFile = value("AWS_CONFIG_FILE") ?? "\(home)/.aws/config"
-                region = AWSConfigFile.load(configFile, isConfig: true)[profile]?["region"]
+                let settings = AWSConfigFile.load(configFile, isConfig: true)[profile]
+                region = region ?? settings?["region"]
+                caBundle = caBundle ?? settings?["ca_bundle"].flatMap { $0.isEmpty ? nil : $0 }
             }
             if region == nil, endpoint != nil { region = "us-east-1" }
             guard let region else {
@@ -96,7 +106,9 @@ extension SQSQueueProvider {
                     "no AWS region: set AWS_REGION, e.g. AWS_REGION=us-east-1 (or AWS_DEFAULT_REGION, or region in the profile of ~/.aws/config)"
                 )
             }
-            return Configuration(region: region, endpoint: endpoint, credentials: AWSCredentialsProviderChain.standard(environment: env))
+            return Configuration(
+                region: region, endpoint: endpoint, credentials: AWSCredentialsProviderChain.standard(environment: env), caBundlePath: caBundle
+            )
         }
     }
 }

@@ -70,6 +70,7 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
             retry: configuration.retryPolicy,
             requestTimeout: configuration.requestTimeout,
             connectTimeout: configuration.connectTimeout,
+            caBundlePath: configuration.caBundlePath,
             logger: logger
         )
     }

@@ -11,10 +11,12 @@ package final class SQSClient: Sendable {
     let hostHeader: String
     let region: String
     let credentials: any AWSCredentialsProvider
-    let http: CurlMultiLoop
+    package let http: CurlMultiLoop
     let retry: SQSRetryPolicy
     let requestTimeout: Duration
     let connectTimeout: Duration
+    /// ``SQSQueueProvider/Configuration/caBundlePath``.
+    let caBundlePath: String?
     let logger: Logger
     private let signer: SigV4Signer
     /// Request latency and errors per action (`conveyor_broker_request_*{provider="sqs"}`).
@@ -41,6 +43,7 @@ package final class SQSClient: Sendable {
         retry: SQSRetryPolicy,
         requestTimeout: Duration,
         connectTimeout: Duration,
+        caBundlePath: String? = nil,
         logger: Logger
     ) throws(ConveyorError) {
         guard let components = URLComponents(string: endpoint), let scheme = components.scheme?.lowercased(),
@@ -60,6 +63,7 @@ package final class SQSClient: Sendable {
         self.retry = retry
         self.requestTimeout = requestTimeout
         self.connectTimeout = connectTimeout
+        self.caBundlePath = caBundlePath
         self.logger = logger
         self.signer = SigV4Signer(region: region, service: "sqs")
     }
@@ -193,7 +197,8 @@ package final class SQSClient: Sendable {
             headers: headers + signed.headersToAdd,
             body: body,
             timeout: requestTimeout + extraTimeout,
-            connectTimeout: connectTimeout
+            connectTimeout: connectTimeout,
+            caBundlePath: caBundlePath
         )
         // A task cancelled before its request leaves gets a CancellationError that says the request was not sent.
         try Task.checkCancellation()
@@ -202,6 +207,14 @@ package final class SQSClient: Sendable {
             response = try await http.perform(request)
         } catch let error as HTTPTransportError {
             uncertainDelivery = Self.uncertainDelivery(error)
+            // A certificate the CA bundle does not vouch for (60) or a bundle that cannot be read (77) will not fix
+            // itself by retrying: say what to set instead.
+            if error.code == 60 || error.code == 77 {
+                throw ConveyorError(
+                    .connectionFailed,
+                    "SQS \(action): TLS: \(error.message) (endpoint \(endpoint)); trust the endpoint's CA with AWS_CA_BUNDLE, ca_bundle in the profile, or SQSQueueProvider.Configuration.caBundlePath"
+                )
+            }
             throw ConveyorError(.connectionFailed, "SQS \(action): \(error.message) (endpoint \(endpoint))", retryable: true)
         } catch {
             // Cancelled, or the provider closed, while the request may have been in flight.

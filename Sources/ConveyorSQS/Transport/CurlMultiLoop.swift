@@ -48,6 +48,8 @@ package final class CurlMultiLoop: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Transfers finished and connections opened for them: requests per connection (and so per TLS handshake).
+    package let counters = TransferCounters()
     private let name: String
     private let operations: Operations
 
@@ -249,6 +251,9 @@ package final class CurlMultiLoop: Sendable {
             guard message.pointee.msg == CURLMSG_DONE, let easy = message.pointee.easy_handle else { continue }
             let code = message.pointee.data.result
             guard let transfer = handles.active.removeValue(forKey: easy) else { continue }
+            var connects = 0
+            conveyor_curl_easy_getinfo_long(easy, CURLINFO_NUM_CONNECTS, &connects)
+            counters.record(connections: connects)
             curl_multi_remove_handle(multi, easy)
             let result: Result<HTTPResponse, any Error>
             if code == CURLE_OK {
@@ -256,7 +261,7 @@ package final class CurlMultiLoop: Sendable {
                 conveyor_curl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
                 result = .success(HTTPResponse(status: status, headers: transfer.responseHeaders, body: transfer.responseBody))
             } else {
-                let text = String(cString: curl_easy_strerror(code))
+                let text = transfer.detailedError ?? String(cString: curl_easy_strerror(code))
                 result = .failure(HTTPTransportError(code: Int(code.rawValue), message: text, timedOut: code == CURLE_OPERATION_TIMEDOUT))
             }
             curl_easy_reset(easy)
@@ -327,9 +332,25 @@ private final class Transfer: @unchecked Sendable {
     var responseBody: [UInt8] = []
     var responseHeaders: [String: String] = [:]
     private var headerList: UnsafeMutablePointer<curl_slist>?
+    /// libcurl's detailed message of a failure (`CURLOPT_ERRORBUFFER`, 256 bytes): "SSL certificate problem:
+    /// self-signed certificate" where `curl_easy_strerror` only says "SSL peer certificate ... was not OK".
+    let errorBuffer: UnsafeMutablePointer<CChar> = {
+        let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: 256)
+        buffer.initialize(repeating: 0, count: 256)
+        return buffer
+    }()
 
     init(request: HTTPRequest) {
         self.request = request
+    }
+
+    deinit {
+        errorBuffer.deallocate()
+    }
+
+    /// The detailed failure message, if libcurl wrote one.
+    var detailedError: String? {
+        errorBuffer[0] == 0 ? nil : String(cString: errorBuffer)
     }
 
     /// Attaches the continuation; false when the task was cancelled first.
@@ -385,11 +406,15 @@ private final class Transfer: @unchecked Sendable {
         func set(_ option: CURLoption, _ value: Int) { ok = ok && conveyor_curl_easy_setopt_long(easy, option, value) == CURLE_OK }
         request.url.withCString { ok = ok && conveyor_curl_easy_setopt_pointer(easy, CURLOPT_URL, $0) == CURLE_OK }
         set(CURLOPT_NOSIGNAL, 1)
+        ok = ok && conveyor_curl_easy_setopt_pointer(easy, CURLOPT_ERRORBUFFER, UnsafeRawPointer(errorBuffer)) == CURLE_OK
         set(CURLOPT_SSL_VERIFYPEER, 1)
         set(CURLOPT_SSL_VERIFYHOST, 2)
         set(CURLOPT_TCP_KEEPALIVE, 1)
         set(CURLOPT_TCP_NODELAY, 1)
         if request.bypassProxy { ok = ok && conveyor_curl_easy_bypass_proxy(easy) == CURLE_OK }
+        if let ca = request.caBundlePath {
+            ca.withCString { ok = ok && conveyor_curl_easy_setopt_pointer(easy, CURLOPT_CAINFO, $0) == CURLE_OK }
+        }
         set(CURLOPT_CONNECTTIMEOUT_MS, Self.milliseconds(request.connectTimeout))
         set(CURLOPT_TIMEOUT_MS, Self.milliseconds(request.timeout))
         var list: UnsafeMutablePointer<curl_slist>? = nil
@@ -450,4 +475,21 @@ private final class Transfer: @unchecked Sendable {
     private static func milliseconds(_ d: Duration) -> Int {
         max(1, Int(d.nanoseconds / 1_000_000))
     }
+}
+
+/// How many transfers a ``CurlMultiLoop`` finished and how many new connections (each with its TLS handshake for
+/// `https`) libcurl opened for them (`CURLINFO_NUM_CONNECTS`): with connection reuse, far fewer connections.
+package final class TransferCounters: Sendable {
+    private let transfers = Atomic<Int>(0)
+    private let connections = Atomic<Int>(0)
+
+    func record(connections opened: Int) {
+        transfers.add(1, ordering: .relaxed)
+        connections.add(max(0, opened), ordering: .relaxed)
+    }
+
+    /// Transfers finished (successfully or not).
+    package var finishedTransfers: Int { transfers.load(ordering: .relaxed) }
+    /// Connections opened.
+    package var openedConnections: Int { connections.load(ordering: .relaxed) }
 }

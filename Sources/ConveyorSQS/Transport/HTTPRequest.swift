@@ -15,6 +15,8 @@ package struct HTTPRequest: Sendable {
     /// Whether to connect directly even when `http_proxy`, `all_proxy` (or their upper-case forms) name a proxy:
     /// for the credential endpoints, whose answers and tokens must not cross a proxy. Default: false.
     package var bypassProxy: Bool
+    /// A PEM file of trusted CA certificates for `https` (`CURLOPT_CAINFO`); `nil`: libcurl's default store.
+    package var caBundlePath: String?
 
     package init(
         method: String,
@@ -23,8 +25,10 @@ package struct HTTPRequest: Sendable {
         body: [UInt8] = [],
         timeout: Duration = .seconds(30),
         connectTimeout: Duration = .seconds(5),
-        bypassProxy: Bool = false
+        bypassProxy: Bool = false,
+        caBundlePath: String? = nil
     ) {
+        self.caBundlePath = caBundlePath
         self.method = method
         self.url = url
         self.headers = headers

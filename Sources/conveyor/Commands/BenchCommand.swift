@@ -1,5 +1,6 @@
 import ArgumentParser
 import Conveyor
+import ConveyorSQS
 import Foundation
 import Logging
 import Synchronization
@@ -88,6 +89,8 @@ struct BenchReport {
     /// With --await-results: enqueue-to-result round trips one at a time (ms), results per second with `awaits`
     /// concurrent awaits, and jobs per second for the same burst without tracking.
     var roundtrip: Roundtrip?
+    /// SQS: HTTP requests finished and connections (TLS handshakes for https) opened for them, over the whole run.
+    var http: (requests: Int, connections: Int)?
 
     struct Roundtrip {
         var p50: Double
@@ -106,11 +109,19 @@ struct BenchReport {
         print(String(format: "enqueue→start     p50 %.3f ms   p99 %.3f ms", latencyP50, latencyP99))
         print(String(format: "cpu per job       %.2f µs (process, all phases)", cpuMicrosPerJob))
         print("peak RSS          \(peakRSSBytes / 1_048_576) MiB")
+        if let http {
+            print("http              \(http.requests) requests over \(http.connections) connections")
+        }
         if let roundtrip {
             print(String(format: "enqueue→result    p50 %.3f ms   p99 %.3f ms (one at a time)", roundtrip.p50, roundtrip.p99))
             print(String(format: "results           %10.0f jobs/s (%d concurrent awaits)", roundtrip.perSecond, roundtrip.awaits))
             print(String(format: "same, untracked   %10.0f jobs/s (results at %.0f %% of it)", roundtrip.untrackedPerSecond, 100 * roundtrip.perSecond / roundtrip.untrackedPerSecond))
         }
+    }
+
+    private var httpJSON: String {
+        guard let http else { return "" }
+        return #","http_requests":\#(http.requests),"http_connections":\#(http.connections)"#
     }
 
     private var roundtripJSON: String {
@@ -121,7 +132,7 @@ struct BenchReport {
 
     var json: String {
         func num(_ v: Double) -> String { String(format: "%.3f", v) }
-        return #"{"provider":"\#(provider)","jobs":\#(jobs),"concurrency":\#(concurrency),"payload_bytes":\#(payloadBytes),"enqueue_per_s":\#(num(enqueuePerSecond)),"process_per_s":\#(num(processPerSecond)),"e2e_per_s":\#(num(endToEndPerSecond)),"latency_p50_ms":\#(num(latencyP50)),"latency_p99_ms":\#(num(latencyP99)),"cpu_us_per_job":\#(num(cpuMicrosPerJob)),"peak_rss_bytes":\#(peakRSSBytes)\#(roundtripJSON)}"#
+        return #"{"provider":"\#(provider)","jobs":\#(jobs),"concurrency":\#(concurrency),"payload_bytes":\#(payloadBytes),"enqueue_per_s":\#(num(enqueuePerSecond)),"process_per_s":\#(num(processPerSecond)),"e2e_per_s":\#(num(endToEndPerSecond)),"latency_p50_ms":\#(num(latencyP50)),"latency_p99_ms":\#(num(latencyP99)),"cpu_us_per_job":\#(num(cpuMicrosPerJob)),"peak_rss_bytes":\#(peakRSSBytes)\#(roundtripJSON)\#(httpJSON)}"#
     }
 }
 
@@ -279,7 +290,8 @@ struct BenchRunner {
             latencyP50: percentile(0.5), latencyP99: percentile(0.99),
             cpuMicrosPerJob: (ResourceUsage.cpuSeconds() - cpuStart) / Double(totalJobs) * 1e6,
             peakRSSBytes: ResourceUsage.peakRSSBytes(),
-            roundtrip: roundtrip
+            roundtrip: roundtrip,
+            http: (provider as? SQSQueueProvider).map { ($0.client.http.counters.finishedTransfers, $0.client.http.counters.openedConnections) }
         )
     }
 

@@ -52,7 +52,7 @@ export AWS_REGION=us-east-1
 unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_SQS || true
 export CONVEYOR_SQS_ENDPOINT=http://127.0.0.1:4566
 # LocalStack also answers HTTPS on its port, with a self-signed certificate for localhost: its certificate is the CA
-# bundle of the SQS-over-HTTPS tests.
+# bundle of the SQS-over-HTTPS tests (which reach it as localhost, the name the certificate carries).
 mkdir -p "$CONVEYOR_TLS_DIR"
 if ! openssl s_client -connect 127.0.0.1:4566 -servername localhost </dev/null 2>/dev/null | openssl x509 >"$CONVEYOR_TLS_DIR/localstack.pem" 2>/dev/null; then
   echo "error: could not read LocalStack's HTTPS certificate on 127.0.0.1:4566" >&2

@@ -41,6 +41,10 @@ extension SQSQueueProvider {
         /// SDKs' `AWS_CA_BUNDLE` and profile `ca_bundle` (which ``fromEnvironment(_:)`` reads): for a private
         /// endpoint or a TLS-inspecting proxy. Default `nil`: the system's trust store.
         public var caBundlePath: String?
+        /// Whether requests to SQS go through the proxy that `https_proxy`, `http_proxy` or `all_proxy` name (except
+        /// the hosts in `no_proxy`), as libcurl and the AWS SDKs do. `false` connects directly whatever the
+        /// environment says. (The credential endpoints are never proxied.) Default `true`.
+        public var usesProxyFromEnvironment: Bool
 
         /// Creates a configuration; every parameter has the documented default.
         public init(
@@ -55,8 +59,10 @@ extension SQSQueueProvider {
             connectTimeout: Duration = .seconds(5),
             maxConcurrentBatches: Int = 8,
             maximumHopDelay: Duration = .seconds(900),
-            caBundlePath: String? = nil
+            caBundlePath: String? = nil,
+            usesProxyFromEnvironment: Bool = true
         ) {
+            self.usesProxyFromEnvironment = usesProxyFromEnvironment
             self.caBundlePath = caBundlePath
             self.region = region
             self.endpoint = endpoint

@@ -71,6 +71,7 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
             requestTimeout: configuration.requestTimeout,
             connectTimeout: configuration.connectTimeout,
             caBundlePath: configuration.caBundlePath,
+            usesProxyFromEnvironment: configuration.usesProxyFromEnvironment,
             logger: logger
         )
     }

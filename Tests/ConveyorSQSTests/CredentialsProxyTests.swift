@@ -96,4 +96,35 @@ struct CredentialsProxyTests {
         #expect(imds.requests.map(\.method) == ["PUT", "GET", "GET"])
         #expect(proxy.requests.map(\.path) == ["http://localhost:\(imds.port)/control"])
     }
+
+    /// SQS requests follow the proxy environment by default, as libcurl and the AWS SDKs do, and go direct with
+    /// `usesProxyFromEnvironment` off.
+    @Test(.timeLimit(.minutes(1))) func sqsRequestsFollowTheProxyEnvironmentUnlessTurnedOff() async throws {
+        let proxy = try LocalHTTPServer { _ in (400, #"{"__type":"com.amazonaws.sqs#InvalidAction","message":"proxied"}"#) }
+        defer { proxy.stop() }
+        let sqs = try LocalHTTPServer { _ in (400, #"{"__type":"com.amazonaws.sqs#InvalidAction","message":"direct"}"#) }
+        defer { sqs.stop() }
+        func statsError(direct: Bool) async throws -> String {
+            var configuration = SQSQueueProvider.Configuration(
+                region: "us-east-1", endpoint: "http://localhost:\(sqs.port)",
+                credentials: StaticCredentialsProvider(AWSCredentials(accessKeyID: "AKID", secretAccessKey: "secret"))
+            )
+            configuration.retryPolicy = SQSRetryPolicy(maxAttempts: 1)
+            configuration.usesProxyFromEnvironment = !direct
+            let provider = try SQSQueueProvider(configuration: configuration)
+            defer { Task { try? await provider.close() } }
+            do {
+                _ = try await provider.stats(of: "q")
+                return "no error"
+            } catch {
+                return "\(error)"
+            }
+        }
+        let (proxied, direct) = try await Self.withProxy(port: proxy.port) {
+            (try await statsError(direct: false), try await statsError(direct: true))
+        }
+        #expect(proxied.contains("proxied"), "\(proxied)")
+        #expect(direct.contains("direct"), "\(direct)")
+        #expect(proxy.requests.count == 1 && sqs.requests.count == 1)
+    }
 }

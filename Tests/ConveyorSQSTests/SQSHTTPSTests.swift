@@ -4,7 +4,7 @@ import ConveyorTesting
 import Foundation
 import Testing
 
-/// SQS over HTTPS: LocalStack's TLS endpoint (a self-signed certificate for localhost) trusted through a CA bundle,
+/// SQS over HTTPS: LocalStack's TLS endpoint (a self-signed certificate for localhost and 127.0.0.1) trusted through a CA bundle,
 /// as the AWS SDKs take it (`AWS_CA_BUNDLE`, profile `ca_bundle`, or the configuration). scripts/test.sh exports the
 /// endpoint and the bundle.
 @Suite(
@@ -43,7 +43,8 @@ struct SQSHTTPSTests {
         try await provider.close()
     }
 
-    /// Connections are reused: sequential requests share a connection, so few TLS handshakes for many requests.
+    /// Connections are reused: sequential requests share a connection, so few TLS handshakes for many requests (at
+    /// least ten requests per connection here; one is typical).
     @Test func requestsReuseConnections() async throws {
         let provider = try Env.provider()
         let queue = "conveyor-https-reuse-\(UUID().uuidString.prefix(8).lowercased())"
@@ -52,7 +53,7 @@ struct SQSHTTPSTests {
         try await provider.deleteQueue(queue)
         let counters = provider.client.http.counters
         #expect(counters.finishedTransfers >= 50)
-        #expect(counters.openedConnections <= 3, "\(counters.openedConnections) connections for \(counters.finishedTransfers) requests")
+        #expect(counters.openedConnections * 10 <= counters.finishedTransfers, "\(counters.openedConnections) connections for \(counters.finishedTransfers) requests")
         try await provider.close()
     }
 
@@ -86,6 +87,9 @@ enum SQSHTTPSEnvironment {
         if env["AWS_REGION"] == nil { env["AWS_REGION"] = "us-east-1" }
         var configuration = try SQSQueueProvider.Configuration.fromEnvironment(env)
         configuration.requestTimeout = .seconds(20)
+        // CredentialsProxyTests sets proxy variables for the whole process while other suites run, and keeps only
+        // 127.0.0.1 direct; this endpoint is localhost (the name its certificate carries).
+        configuration.usesProxyFromEnvironment = false
         return try SQSQueueProvider(configuration: configuration)
     }
 }

@@ -17,6 +17,8 @@ package final class SQSClient: Sendable {
     let connectTimeout: Duration
     /// ``SQSQueueProvider/Configuration/caBundlePath``.
     let caBundlePath: String?
+    /// ``SQSQueueProvider/Configuration/usesProxyFromEnvironment``.
+    let usesProxyFromEnvironment: Bool
     let logger: Logger
     private let signer: SigV4Signer
     /// Request latency and errors per action (`conveyor_broker_request_*{provider="sqs"}`).
@@ -44,6 +46,7 @@ package final class SQSClient: Sendable {
         requestTimeout: Duration,
         connectTimeout: Duration,
         caBundlePath: String? = nil,
+        usesProxyFromEnvironment: Bool = true,
         logger: Logger
     ) throws(ConveyorError) {
         guard let components = URLComponents(string: endpoint), let scheme = components.scheme?.lowercased(),
@@ -64,6 +67,7 @@ package final class SQSClient: Sendable {
         self.requestTimeout = requestTimeout
         self.connectTimeout = connectTimeout
         self.caBundlePath = caBundlePath
+        self.usesProxyFromEnvironment = usesProxyFromEnvironment
         self.logger = logger
         self.signer = SigV4Signer(region: region, service: "sqs")
     }
@@ -198,6 +202,7 @@ package final class SQSClient: Sendable {
             body: body,
             timeout: requestTimeout + extraTimeout,
             connectTimeout: connectTimeout,
+            bypassProxy: !usesProxyFromEnvironment,
             caBundlePath: caBundlePath
         )
         // A task cancelled before its request leaves gets a CancellationError that says the request was not sent.

@@ -114,6 +114,9 @@ package final class CurlMultiLoop: Sendable {
         if let multi = state.multi { operations.multiWakeup(multi) }
     }
 
+    /// Idle connections kept open for reuse (`CURLMOPT_MAXCONNECTS`).
+    static let maximumIdleConnections = 64
+
     private static var closedError: ConveyorError { ConveyorError(.closed, "the SQS provider has been closed") }
 
     private func submit(_ transfer: Transfer) {
@@ -129,6 +132,10 @@ package final class CurlMultiLoop: Sendable {
                         timedOut: false
                     ))
                 }
+                // Keep up to 64 idle connections: libcurl's default cache (4 × the easy handles attached at the
+                // moment) shrinks whenever fewer transfers run, closing connections a later burst must open again,
+                // each with a TLS handshake for https.
+                _ = conveyor_curl_multi_setopt_long(multi, CURLMOPT_MAXCONNECTS, Self.maximumIdleConnections)
                 state.multi = multi
                 state.started = true
                 state.adds.append(transfer)

@@ -39,6 +39,12 @@ struct CLITests {
             let hugeDelay = try await CLIProcess.run(["enqueue", "--provider", "memory", "--task", "noop", "--delay", huge])
             #expect(hugeDelay.status == 2, "--delay \(huge): \(hugeDelay)")
         }
+        // Counts past what the worker or the bench can hold are refused (these trapped the process before: exit 132).
+        for huge in [["worker", "--provider", "memory", "--queue", "q", "--concurrency", "9223372036854775807"],
+                     ["bench", "--provider", "memory", "--jobs", "9223372036854775807"]] {
+            let refused = try await CLIProcess.run(huge)
+            #expect(refused.status == 2, "\(huge): \(refused)")
+        }
         let memoryStats = try await CLIProcess.run(["stats", "--provider", "memory"])
         #expect(memoryStats.status == 2, "\(memoryStats)")
 

@@ -622,6 +622,12 @@ struct WorkerLifecycleTests {
             Worker.Configuration(concurrency: 0),
             Worker.Configuration(batchSize: 0),
             Worker.Configuration(queues: ["a", "a"]),
+            // Past the limits: Int.max trapped the process before (one executor per unit of concurrency, and
+            // concurrency + batchSize × receivers overflowed).
+            Worker.Configuration(concurrency: .max),
+            Worker.Configuration(concurrency: Worker.Configuration.maximumConcurrency + 1),
+            Worker.Configuration(batchSize: .max),
+            Worker.Configuration(receiversPerQueue: .max),
         ] {
             let worker = Worker(provider: provider, registry: TaskRegistry(), configuration: configuration, logger: testLogger)
             do {

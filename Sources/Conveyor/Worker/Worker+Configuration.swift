@@ -3,15 +3,16 @@ extension Worker {
     public struct Configuration: Sendable {
         /// Queues to receive from, one long-polling receiver each. Default `["default"]`.
         public var queues: [String]
-        /// Most jobs running at once in this worker, across all tasks and queues. Default 16.
+        /// Most jobs running at once in this worker, across all tasks and queues, 1 to ``maximumConcurrency``.
+        /// Default 16.
         public var concurrency: Int
         /// Most messages asked for per receive. The worker holds at most `concurrency + batchSize ×
         /// receiversPerQueue` received messages per queue (running or waiting locally) and a receiver asks only
-        /// when a whole batch fits. Default 10.
+        /// when a whole batch fits. 1 to ``maximumBatchSize``. Default 10.
         public var batchSize: Int
         /// Receives in flight at once per queue (several long polls, as SQS needs to keep many executors busy).
         /// `nil` (the default) picks enough receivers to fill every executor in one round:
-        /// `concurrency / batchSize` rounded up, between 1 and 8.
+        /// `concurrency / batchSize` rounded up, between 1 and 8. At most ``maximumReceiversPerQueue``.
         public var receiversPerQueue: Int?
         /// Longest a receive waits for a message (long poll). Default 20 s.
         public var receiveWait: Duration
@@ -45,6 +46,13 @@ extension Worker {
         /// nothing per job. A worker stops taking jobs from a paused queue within about this interval, starts
         /// again as soon after a resume, and cancels a running job as soon after its cancellation. Default 1 s.
         public var pauseCheckInterval: Duration = .seconds(1)
+
+        /// The largest ``concurrency`` accepted: 10,000.
+        public static let maximumConcurrency = 10_000
+        /// The largest ``batchSize`` accepted: 10,000.
+        public static let maximumBatchSize = 10_000
+        /// The largest ``receiversPerQueue`` accepted: 1,000.
+        public static let maximumReceiversPerQueue = 1_000
 
         /// Creates a configuration; every parameter has the default documented on its property.
         public init(
@@ -83,14 +91,19 @@ extension Worker {
             guard Set(queues).count == queues.count else {
                 throw ConveyorError(.invalidConfiguration, "Worker.Configuration.queues lists a queue twice")
             }
-            guard concurrency >= 1 else {
-                throw ConveyorError(.invalidConfiguration, "Worker.Configuration.concurrency must be at least 1 (is \(concurrency))")
+            // Upper bounds too: the worker allocates one executor per unit of concurrency and sizes buffers from
+            // concurrency + batchSize × receivers, which must neither exhaust memory nor overflow.
+            guard (1...Self.maximumConcurrency).contains(concurrency) else {
+                throw ConveyorError(.invalidConfiguration, "Worker.Configuration.concurrency must be 1 to \(Self.maximumConcurrency) (is \(concurrency))")
             }
-            guard batchSize >= 1 else {
-                throw ConveyorError(.invalidConfiguration, "Worker.Configuration.batchSize must be at least 1 (is \(batchSize))")
+            guard (1...Self.maximumBatchSize).contains(batchSize) else {
+                throw ConveyorError(.invalidConfiguration, "Worker.Configuration.batchSize must be 1 to \(Self.maximumBatchSize) (is \(batchSize))")
             }
-            if let receiversPerQueue, receiversPerQueue < 1 {
-                throw ConveyorError(.invalidConfiguration, "Worker.Configuration.receiversPerQueue must be at least 1 (is \(receiversPerQueue))")
+            if let receiversPerQueue, !(1...Self.maximumReceiversPerQueue).contains(receiversPerQueue) {
+                throw ConveyorError(
+                    .invalidConfiguration,
+                    "Worker.Configuration.receiversPerQueue must be 1 to \(Self.maximumReceiversPerQueue) (is \(receiversPerQueue))"
+                )
             }
             guard pauseCheckInterval > .zero else {
                 throw ConveyorError(.invalidConfiguration, "Worker.Configuration.pauseCheckInterval must be positive (is \(pauseCheckInterval))")

@@ -44,6 +44,14 @@ struct BenchCommand: AsyncParsableCommand {
         guard jobs >= 1, concurrency >= 1, producers >= 1, batchSize >= 1, payloadBytes >= 0, latencySamples >= 0, awaits >= 1 else {
             throw ValidationError("--jobs, --concurrency, --producers, --batch-size and --awaits must be at least 1")
         }
+        // Phase sizes are added and multiplied: bounded so that no count overflows.
+        guard jobs <= 100_000_000, latencySamples <= 10_000_000, awaits <= 10_000_000, payloadBytes <= 1 << 30,
+            producers <= 10_000, batchSize <= 100_000, concurrency <= Worker.Configuration.maximumConcurrency
+        else {
+            throw ValidationError(
+                "--jobs at most 100000000, --latency-samples and --awaits at most 10000000, --payload-bytes at most 1073741824, --producers at most 10000, --batch-size at most 100000, --concurrency at most \(Worker.Configuration.maximumConcurrency)"
+            )
+        }
     }
 
     func run() async throws {

@@ -51,7 +51,9 @@ struct WorkerCommand: AsyncParsableCommand {
     var metricsBind: String = "127.0.0.1"
 
     func validate() throws {
-        guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1") }
+        guard (1...Worker.Configuration.maximumConcurrency).contains(concurrency) else {
+            throw ValidationError("--concurrency must be 1 to \(Worker.Configuration.maximumConcurrency)")
+        }
         guard maxAttempts >= 1 else { throw ValidationError("--max-attempts must be at least 1") }
         if visibilityTimeout != nil, providerOptions.kind == "rabbitmq" {
             throw ValidationError("--visibility-timeout applies to memory and sqs: RabbitMQ has none (it redelivers when a connection closes)")

@@ -12,8 +12,9 @@ import Testing
 /// `amqps://` against the local node's TLS listener (scripts/rabbitmq-start.sh with RABBITMQ_TLS_PORT, certificates
 /// from scripts/tls-material.sh): the right CA runs the conformance suite; a wrong CA, an expired certificate and a
 /// wrong host name each fail at connect saying which; a client certificate logs in with EXTERNAL.
+/// One case at a time: the suite repeats the whole conformance suite beside the other suites (see SQSHTTPSTests).
 @Suite(
-    "RabbitMQ over TLS", .timeLimit(.minutes(3)),
+    "RabbitMQ over TLS", .serialized, .timeLimit(.minutes(5)),
     .enabled(if: RabbitMQTLSEnvironment.enabled, "set CONVEYOR_AMQPS_URL and CONVEYOR_TLS_DIR (scripts/test.sh does; RABBITMQ_TLS_PORT=5671 scripts/rabbitmq-start.sh starts the listener)")
 )
 struct RabbitMQTLSTests {

@@ -18,14 +18,7 @@ extension RabbitMQQueueProvider: CancellingProvider {
     /// that nothing consumes; each message is one marker, `{"id":"<job id>","expires_at_ms":<unix ms>}`, published
     /// with that lifetime as its per-message TTL (`expiration`), so RabbitMQ drops it when it expires.
     static func cancellationMarkerQueue(of queue: String) throws(ConveyorError) -> String {
-        let marker = "conveyor.cancelled." + queue
-        guard marker.utf8.count <= AMQPPublication.maximumShortString else {
-            throw ConveyorError(
-                .invalidParameter,
-                "cannot cancel jobs of queue \(queue): its marker queue name \"conveyor.cancelled.<queue>\" would be over RabbitMQ's 255 bytes; use a queue name of at most \(AMQPPublication.maximumShortString - 19) bytes"
-            )
-        }
-        return marker
+        try markerQueue("conveyor.cancelled.", of: queue, "cannot cancel jobs of queue \(queue): its marker queue name")
     }
 
     /// Publishes one persistent marker message per id (confirmed) to ``cancellationMarkerQueue(of:)``, which is

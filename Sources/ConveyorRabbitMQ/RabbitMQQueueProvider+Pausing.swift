@@ -5,11 +5,17 @@ extension RabbitMQQueueProvider: PausingProvider {
     /// The queue whose messages mark `queue` paused: `conveyor.paused.<queue>`, a durable classic queue that nothing
     /// consumes; `queue` is paused while it holds a message.
     static func pauseMarkerQueue(of queue: String) throws(ConveyorError) -> String {
-        let marker = "conveyor.paused." + queue
+        try markerQueue("conveyor.paused.", of: queue, "cannot pause queue \(queue): its pause marker queue name")
+    }
+
+    /// `prefix + queue`, the name of one of `queue`'s marker queues (pause, cancellations); throws, starting the
+    /// message with `refusal`, when it would be over RabbitMQ's 255 bytes.
+    static func markerQueue(_ prefix: String, of queue: String, _ refusal: String) throws(ConveyorError) -> String {
+        let marker = prefix + queue
         guard marker.utf8.count <= AMQPPublication.maximumShortString else {
             throw ConveyorError(
                 .invalidParameter,
-                "cannot pause queue \(queue): its pause marker queue name \"conveyor.paused.<queue>\" would be over RabbitMQ's 255 bytes; use a queue name of at most \(AMQPPublication.maximumShortString - 16) bytes"
+                "\(refusal) \"\(prefix)<queue>\" would be over RabbitMQ's 255 bytes; use a queue name of at most \(AMQPPublication.maximumShortString - prefix.utf8.count) bytes"
             )
         }
         return marker

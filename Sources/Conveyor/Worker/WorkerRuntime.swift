@@ -306,26 +306,40 @@ final class WorkerRuntime: Sendable {
         }
     }
 
-    /// Whether reading a queue's paused state or cancellation markers failed last time (logged once per failure run).
-    struct PauseReading {
+    /// Whether reading one kind of a queue's control state (`what`: its paused state, its cancellation markers) failed
+    /// last time: the first failure of a run is logged at info, and the recovery too.
+    struct ControlReading {
+        let what: String
         var failing = false
+
+        mutating func succeeded(_ queue: String, _ logger: Logger) {
+            guard failing else { return }
+            failing = false
+            logger.info("reading \(what) works again", metadata: ["conveyor.queue": .string(queue)])
+        }
+
+        mutating func failed(_ queue: String, _ error: any Error, _ logger: Logger) {
+            guard !failing else { return }
+            failing = true
+            logger.info(
+                "reading \(what) failed; the worker keeps its last reading and tries again",
+                metadata: ["conveyor.queue": .string(queue), "error.message": .string(String(describing: error))]
+            )
+        }
     }
 
     /// The two readings of a queue's control state.
     struct ControlReadings {
-        var pause = PauseReading()
-        var cancellations = PauseReading()
+        var pause = ControlReading(what: "whether the queue is paused")
+        var cancellations = ControlReading(what: "the queue's cancellations")
     }
 
     /// Reads whether `queue` is paused into ``pauses``. On a failure the last reading stays (not paused at first);
     /// the first failure of a run is logged at info, and the recovery too.
-    private func readPause(of queue: String, _ pausing: any PausingProvider, _ reading: inout PauseReading) async {
+    private func readPause(of queue: String, _ pausing: any PausingProvider, _ reading: inout ControlReading) async {
         do {
             let paused = try await pausing.isPaused(queue)
-            if reading.failing {
-                reading.failing = false
-                logger.info("reading whether the queue is paused works again", metadata: ["conveyor.queue": .string(queue)])
-            }
+            reading.succeeded(queue, logger)
             // Resumed: the dispatcher takes the queue's jobs again before its receivers wake.
             if !paused { dispatcher.resume(queue: queue) }
             guard pauses.set(queue, paused: paused) else { return }
@@ -339,13 +353,7 @@ final class WorkerRuntime: Sendable {
             }
         } catch {
             if Task.isCancelled { return }
-            if !reading.failing {
-                reading.failing = true
-                logger.info(
-                    "reading whether the queue is paused failed; the worker keeps its last reading and tries again",
-                    metadata: ["conveyor.queue": .string(queue), "error.message": .string(String(describing: error))]
-                )
-            }
+            reading.failed(queue, error, logger)
         }
     }
 
@@ -366,13 +374,10 @@ final class WorkerRuntime: Sendable {
 
     /// Reads `queue`'s cancellation markers into ``cancellations`` and cancels its running jobs that have one. On a
     /// failure the last reading stays; the first failure of a run is logged at info, and the recovery too.
-    private func readCancellations(of queue: String, _ cancelling: any CancellingProvider, _ reading: inout PauseReading) async {
+    private func readCancellations(of queue: String, _ cancelling: any CancellingProvider, _ reading: inout ControlReading) async {
         do {
             let markers = try await cancelling.cancellations(in: queue)
-            if reading.failing {
-                reading.failing = false
-                logger.info("reading the queue's cancellations works again", metadata: ["conveyor.queue": .string(queue)])
-            }
+            reading.succeeded(queue, logger)
             cancellations.set(queue, markers)
             guard !markers.isEmpty else { return }
             // Every reading, not only new markers: a job that passed its start check just before a marker was
@@ -388,13 +393,7 @@ final class WorkerRuntime: Sendable {
             }
         } catch {
             if Task.isCancelled { return }
-            if !reading.failing {
-                reading.failing = true
-                logger.info(
-                    "reading the queue's cancellations failed; the worker keeps its last reading and tries again",
-                    metadata: ["conveyor.queue": .string(queue), "error.message": .string(String(describing: error))]
-                )
-            }
+            reading.failed(queue, error, logger)
         }
     }
 

@@ -303,18 +303,19 @@ struct CredentialProcessTests {
         return (env, { try? FileManager.default.removeItem(atPath: config) })
     }
 
-    /// A script printing `output` (single-quoted for the shell).
+    /// A script running `body`. Commands run it as `/bin/sh <path>`, never by executing the file itself: a process
+    /// that another test spawns while this file is being written inherits the open descriptor, and executing a file
+    /// open for writing fails with ETXTBSY (the shell's status 126), which made this suite flaky under parallel tests.
     func script(_ body: String) throws -> String {
         let path = NSTemporaryDirectory() + "conveyor-credential-process-\(UUID().uuidString).sh"
         try "#!/bin/sh\n\(body)\n".write(toFile: path, atomically: true, encoding: .utf8)
-        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: path)
         return path
     }
 
     @Test func aProcessThatPrintsVersion1GivesCredentialsWithTheirExpiry() async throws {
         let script = try script(#"echo '{"Version": 1, "AccessKeyId": "AKIDPROCESS", "SecretAccessKey": "\#(Self.secret)", "SessionToken": "tok", "Expiration": "2030-01-02T03:04:05Z"}'"#)
         defer { try? FileManager.default.removeItem(atPath: script) }
-        let (env, cleanup) = try profile("\(script) --with an-argument")
+        let (env, cleanup) = try profile("/bin/sh \(script) --with an-argument")
         defer { cleanup() }
         let credentials = try await ProfileCredentialsProvider(profile: "p", environment: env).credentials()
         #expect(credentials.accessKeyID == "AKIDPROCESS")
@@ -338,7 +339,7 @@ struct CredentialProcessTests {
         for (body, expected) in cases {
             let script = try script(body)
             defer { try? FileManager.default.removeItem(atPath: script) }
-            let (env, cleanup) = try profile(script)
+            let (env, cleanup) = try profile("/bin/sh \(script)")
             defer { cleanup() }
             do {
                 _ = try await ProfileCredentialsProvider(profile: "p", environment: env).credentials()

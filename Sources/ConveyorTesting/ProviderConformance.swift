@@ -50,6 +50,8 @@ public enum ProviderConformance {
         observerSeesOthersJobs,
         pauseAndResume,
         cancellation,
+        globalConcurrency,
+        globalRate,
         close,
     ]
 

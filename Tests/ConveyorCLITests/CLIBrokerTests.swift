@@ -50,6 +50,28 @@ struct CLIBrokerTests {
         try await pauseAndResume(try CLIBroker.sqs())
     }
 
+    @Test("RabbitMQ: limit set --concurrency/--rate for a task and a key, then limit delete", .needs(.rabbitMQ))
+    func limitSetAndDeleteRabbitMQ() async throws {
+        try await limitSetAndDelete(try CLIBroker.rabbitMQ())
+    }
+
+    @Test("SQS: limit set --concurrency/--rate for a task and a key, then limit delete", .needs(.sqs))
+    func limitSetAndDeleteSQS() async throws {
+        try await limitSetAndDelete(try CLIBroker.sqs())
+    }
+
+    func limitSetAndDelete(_ broker: CLIBroker) async throws {
+        let task = "cli-limit-\(UUID().uuidString.prefix(8).lowercased())"
+        for key in [[], ["--key", "tenant-1"]] {
+            let set = try await broker.run(["limit", "set", task] + key, ["--concurrency", "3", "--rate", "20/s,burst=30"])
+            #expect(set.status == 0, "\(set)")
+            #expect(set.stdout.contains("global concurrency of \(task): 3"), "\(set)")
+            #expect(set.stdout.contains("global rate limit of \(task): 20/s,burst=30"), "\(set)")
+            let deleted = try await broker.run(["limit", "delete", task] + key)
+            #expect(deleted.status == 0, "\(deleted)")
+        }
+    }
+
     @Test("SQS: --profile takes the region and credentials of a profile, here from its credential_process", .needs(.sqs))
     func profileWithCredentialProcess() async throws {
         let broker = try CLIBroker.sqs()

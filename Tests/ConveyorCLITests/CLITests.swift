@@ -103,4 +103,25 @@ struct CLITests {
         }
         #expect(result.stdout.contains("300 concurrent awaits"), "\(result.stdout)")
     }
+
+    @Test("flow-limit options out of range or malformed are usage errors (exit 2) that say what to write")
+    func limitUsage() async throws {
+        for (arguments, fragment) in [
+            (["worker", "--provider", "memory", "--global-concurrency", "sleep=0"], "global-concurrency"),
+            (["worker", "--provider", "memory", "--global-concurrency", "sleep=99999999999999999999"], "global-concurrency"),
+            (["worker", "--provider", "memory", "--global-concurrency", "nosuch=3"], "built-in task"),
+            (["worker", "--provider", "memory", "--rate-limit", "sleep=5/fortnight"], "rate-limit"),
+            (["worker", "--provider", "memory", "--rate-limit", "sleep=0/s"], "rate-limit"),
+            (["worker", "--provider", "memory", "--rate-limit", "sleep=5/s,burst=-1"], "rate-limit"),
+            (["worker", "--provider", "memory", "--rate-limit", "sleep=5/10ms"], "rate-limit"),
+            (["limit", "set", "sleep", "--provider", "rabbitmq"], "--concurrency, --rate or both"),
+            (["limit", "set", "sleep", "--provider", "rabbitmq", "--concurrency", "10001"], "--concurrency must be"),
+            (["limit", "set", "sleep", "--provider", "rabbitmq", "--rate", "1e9/s"], "--rate must be"),
+            (["enqueue", "--provider", "rabbitmq", "--task", "sleep", "--limit-key", String(repeating: "k", count: 257)], "--limit-key"),
+        ] {
+            let result = try await CLIProcess.run(arguments)
+            #expect(result.status == 2, "\(arguments): \(result)")
+            #expect(result.stderr.contains(fragment), "\(arguments): \(result)")
+        }
+    }
 }

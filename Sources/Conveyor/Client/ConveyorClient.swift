@@ -164,6 +164,7 @@ public struct ConveyorClient: Sendable {
         let results = try await send(
             task: T.name,
             payloads: payloads,
+            limitKeys: options.limitKey == nil ? inputs.map { T.limitKey(for: $0) } : [],
             options: options,
             queue: queue,
             priority: options.priority ?? taskOptions.priority,
@@ -228,6 +229,7 @@ public struct ConveyorClient: Sendable {
     private func send(
         task: String,
         payloads: [[UInt8]],
+        limitKeys: [String?] = [],
         options: EnqueueOptions,
         queue: String,
         priority: Int,
@@ -248,6 +250,11 @@ public struct ConveyorClient: Sendable {
         }
         if let maxAttempts, maxAttempts < 1 {
             throw ConveyorError(.invalidParameter, "EnqueueOptions.maxAttempts is \(maxAttempts); it must be at least 1")
+        }
+        for key in limitKeys + [options.limitKey] {
+            if let key, key.utf8.count > 256 {
+                throw ConveyorError(.invalidParameter, "the limit key of a job of \(task) has \(key.utf8.count) bytes; use at most 256")
+            }
         }
         let now = Date()
         var delay: Duration = .zero
@@ -284,6 +291,10 @@ public struct ConveyorClient: Sendable {
             let randomIDs = options.jobID == nil ? JobID.fastRandom(count: payloads.count) : []
             for (index, payload) in payloads.enumerated() {
                 let id = options.jobID ?? randomIDs[index]
+                var headers: [String: String] = notBefore == nil ? [:] : [Envelope.HeaderKey.hopDelay: String(delay.components.seconds * 1000)]
+                if let key = options.limitKey ?? (index < limitKeys.count ? limitKeys[index] : nil) {
+                    headers[Envelope.HeaderKey.limitKey] = key
+                }
                 let envelope = Envelope(
                     id: id,
                     task: task,
@@ -295,7 +306,7 @@ public struct ConveyorClient: Sendable {
                     maxAttempts: maxAttempts,
                     notBefore: notBefore,
                     traceContext: trace,
-                    headers: notBefore == nil ? [:] : [Envelope.HeaderKey.hopDelay: String(delay.components.seconds * 1000)],
+                    headers: headers,
                     replyTo: options.reply?.address,
                     replyEvents: options.reply?.events ?? false
                 )

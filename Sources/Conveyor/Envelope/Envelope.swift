@@ -97,5 +97,9 @@ extension Envelope {
         public static let deadLetteredAt = "x-dead-lettered-at"
         /// The last error message of a retried job.
         public static let lastError = "x-last-error"
+        /// The key a job's flow limits are counted by (``ConveyorTask/limitKey(for:)``, ``EnqueueOptions/limitKey``):
+        /// jobs of one task with different keys have separate global concurrency and rate limits, e.g. one per
+        /// tenant. Absent: the task's one limit.
+        public static let limitKey = "x-limit-key"
     }
 }

@@ -35,6 +35,11 @@ public protocol ConveyorTask: Sendable {
     /// Defaults for every job of this task (attempts, backoff, timeout, concurrency, priority, queue).
     static var options: TaskOptions { get }
 
+    /// The key this job's flow limits (``TaskOptions/globalConcurrency``, ``TaskOptions/rateLimit``) are counted by,
+    /// computed from the input when the job is enqueued (e.g. the tenant, so each tenant gets its own limit), at most
+    /// 256 bytes; ``EnqueueOptions/limitKey`` overrides it. Default `nil`: one limit for the whole task.
+    static func limitKey(for input: Input) -> String?
+
     /// Runs one job and returns its output. Throwing retries the job according to ``TaskOptions/backoff`` until
     /// ``TaskOptions/maxAttempts``; throwing a ``NonRetryableError`` dead-letters it at once. The task is
     /// cancelled (Swift task cancellation) when it exceeds its timeout or when the worker shuts down.
@@ -51,8 +56,11 @@ public protocol ConveyorTask: Sendable {
 }
 
 extension ConveyorTask {
-    /// Default options: see ``TaskOptions/init(maxAttempts:backoff:timeout:concurrency:priority:queue:groupID:)``.
+    /// Default options: see ``TaskOptions/init(maxAttempts:backoff:timeout:concurrency:priority:queue:groupID:globalConcurrency:rateLimit:)``.
     public static var options: TaskOptions { TaskOptions() }
+
+    /// `nil`: one limit for the whole task.
+    public static func limitKey(for input: Input) -> String? { nil }
 
     /// Runs the `run` that returns ``Output`` and discards the output.
     public func run(_ input: Input, context: JobContext) async throws {

@@ -23,6 +23,9 @@ public struct EnqueueOptions: Sendable, Hashable {
     public var groupID: String?
     /// Explicit job id; `nil`: a random one.
     public var jobID: JobID?
+    /// The key the task's flow limits count this job by (e.g. a tenant id), at most 256 bytes; `nil`: the task's
+    /// ``ConveyorTask/limitKey(for:)``. Sent as the header ``Envelope/HeaderKey/limitKey``.
+    public var limitKey: String?
     /// Where the worker sends the outcome, set by the tracking enqueue (`ConveyorClient.enqueue(_:_:options:tracking:)`).
     var reply: ReplyRequest?
 
@@ -42,7 +45,8 @@ public struct EnqueueOptions: Sendable, Hashable {
         queue: String? = nil,
         maxAttempts: Int? = nil,
         groupID: String? = nil,
-        jobID: JobID? = nil
+        jobID: JobID? = nil,
+        limitKey: String? = nil
     ) {
         self.delay = delay
         self.runAt = runAt
@@ -53,6 +57,7 @@ public struct EnqueueOptions: Sendable, Hashable {
         self.maxAttempts = maxAttempts
         self.groupID = groupID
         self.jobID = jobID
+        self.limitKey = limitKey
     }
 }
 

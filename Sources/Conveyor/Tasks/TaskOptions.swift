@@ -22,6 +22,12 @@ public struct TaskOptions: Sendable, Hashable {
     /// ``EnqueueOptions/groupID`` is `nil`: jobs of one group run in order, one at a time. Default `nil`: the
     /// provider's default group. Brokers without message groups ignore it.
     public var groupID: String?
+    /// Most jobs of this task running at once across every worker on the same broker, 1...10,000 (`nil`: no
+    /// global limit). Held as permits in a queue of the broker; see the Flow control article. Default `nil`.
+    public var globalConcurrency: Int?
+    /// How many jobs of this task may start per interval, per process or across every worker (``RateLimit/scope``).
+    /// Default `nil`: no limit.
+    public var rateLimit: RateLimit?
 
     /// Creates options; every parameter has the default documented on its property. Values are checked where
     /// the options are used (see ``TaskOptions``), so this never traps.
@@ -32,7 +38,9 @@ public struct TaskOptions: Sendable, Hashable {
         concurrency: Int? = nil,
         priority: Int = 0,
         queue: String = "default",
-        groupID: String? = nil
+        groupID: String? = nil,
+        globalConcurrency: Int? = nil,
+        rateLimit: RateLimit? = nil
     ) {
         self.maxAttempts = maxAttempts
         self.backoff = backoff
@@ -41,7 +49,12 @@ public struct TaskOptions: Sendable, Hashable {
         self.priority = priority
         self.queue = queue
         self.groupID = groupID
+        self.globalConcurrency = globalConcurrency
+        self.rateLimit = rateLimit
     }
+
+    /// Largest ``globalConcurrency``: 10,000 permits.
+    public static let maximumGlobalConcurrency = 10_000
 }
 
 extension TaskOptions {
@@ -60,6 +73,10 @@ extension TaskOptions {
         if let concurrency, concurrency < 1 {
             throw invalid("concurrency is \(concurrency); it must be at least 1, or nil for only the worker's limit")
         }
+        if let globalConcurrency, !(1...Self.maximumGlobalConcurrency).contains(globalConcurrency) {
+            throw invalid("globalConcurrency is \(globalConcurrency); use 1...\(Self.maximumGlobalConcurrency), or nil for no global limit")
+        }
+        try rateLimit?.validate("\(owner()): TaskOptions")
         if let timeout, timeout <= .zero {
             throw invalid("timeout is \(timeout); it must be positive, or nil for no limit")
         }

@@ -71,6 +71,8 @@ final class WorkerRuntime: Sendable {
     let replies: ReplySender
     /// Broadcasts job events of observed queues.
     let broadcaster: EventBroadcaster
+    /// Global concurrency and rate limits of the tasks that have them.
+    let flow: FlowGate
 
     init(provider: any QueueProvider, registry: TaskRegistry, configuration: Worker.Configuration, logger: Logger, hub: EventHub) {
         self.provider = provider
@@ -84,6 +86,7 @@ final class WorkerRuntime: Sendable {
             entries[name] = TaskEntry(handler: handler, options: configuration.taskOptionOverrides[name] ?? handler.options)
         }
         self.entries = entries
+        self.flow = FlowGate(entries: entries.values, provider: provider, concurrency: configuration.concurrency, logger: logger)
         let metrics = WorkerMetrics(queues: configuration.queues)
         self.metrics = metrics
         let inFlight = metrics.inFlight
@@ -132,6 +135,7 @@ final class WorkerRuntime: Sendable {
     func run() async {
         let settling = Task { await self.settler.run() }
         let broadcasting = Task { await self.broadcaster.run() }
+        let flowing = flow.isEmpty ? nil : Task { await self.flow.run() }
         let settleTimeout = configuration.settleTimeout
         let deadline = Mutex<Task<Void, Never>?>(nil)
         await withTaskCancellationHandler {
@@ -149,6 +153,8 @@ final class WorkerRuntime: Sendable {
             }
             deadline.withLock { $0 = timer }
         }
+        flowing?.cancel()
+        await flowing?.value
         settler.finish()
         await settling.value
         broadcaster.finish()
@@ -541,6 +547,29 @@ final class WorkerRuntime: Sendable {
         ) {
             return .hop(delay, copy)
         }
+        var lease: FlowGate.Lease?
+        if flow.limits(entry.name) {
+            switch await flow.admit(entry.name, key: envelope.headers[Envelope.HeaderKey.limitKey]) {
+            case .admitted(let admitted):
+                lease = admitted
+            case .deferred(let delay, let reason):
+                logger.debug("job waits for its flow limit; sent back", metadata: [
+                    "conveyor.queue": .string(job.message.queue), "conveyor.task": .string(entry.name), "job.id": .string(envelope.id.rawValue),
+                    "job.delay": .stringConvertible(delay), "flow.reason": .string(reason),
+                ])
+                // The copy keeps the attempt it would have run as: waiting for a limit is no attempt.
+                var copy = envelope
+                copy.attemptOffset = min(max(job.message.attempt - 1, 0), Envelope.maximumAttemptOffset)
+                return .hop(delay, copy)
+            }
+        }
+        let outcome = await run(job, envelope: envelope, entry: entry, slot: slot)
+        if let lease { await settler.perform { await self.flow.release(lease) } }
+        return outcome
+    }
+
+    /// Passes an admitted job through the middleware chain to its handler.
+    private func run(_ job: Job, envelope: Envelope, entry: TaskEntry, slot: ExecutorSlot) async -> Outcome {
         let start = clock.now
         slot.begin(job)
         var context = JobContext(

@@ -132,6 +132,15 @@ final class TopologyCache {
             declaredQueues.insert(queue)
             return
         }
+        if FlowQueues.isFlowQueue(queue) {
+            // The permits and tokens of global limits: classic (quorum queues of RabbitMQ 3.10 crash the channel when
+            // a delivery crosses a basic.cancel, which waiting for tickets does often), durable, no dead-lettering.
+            let arena = AMQPArena()
+            amqp_queue_declare(s, 2, arena.bytes(queue), 0, 1, 0, 0, arena.table([("x-queue-type", .string("classic"))]))
+            try c.check(amqp_get_rpc_reply(s), channel: 2, "declaring flow-control queue \(queue)")
+            declaredQueues.insert(queue)
+            return
+        }
         try ensureExchanges(c, s)
         let arena = AMQPArena()
         let dlq = RabbitMQTopology.deadLetterQueue(of: queue)

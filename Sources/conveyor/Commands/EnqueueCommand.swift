@@ -41,6 +41,10 @@ struct EnqueueCommand: AsyncParsableCommand {
     @Option(name: .customLong("correlation-id"), help: "Correlation id.") var correlationID: String?
     @Option(name: .customLong("max-attempts"), help: "Attempts before dead-lettering (default: the task's).") var maxAttempts: Int?
     @Option(help: "How many copies to enqueue.") var count: Int = 1
+    @Option(
+        name: .customLong("limit-key"),
+        help: "The key the task's global limits count these jobs by (e.g. a tenant); each key has its own limits.")
+    var limitKey: String?
     @Flag(help: "Print one JSON object per job instead of bare ids.") var json = false
     @Flag(help: "Wait for each job's outcome; exit 1 unless every job succeeded.") var wait = false
     @Option(help: "With --wait: the longest wait for all outcomes (default: no limit), e.g. 30s, 5m.") var timeout: DurationArgument?
@@ -49,6 +53,7 @@ struct EnqueueCommand: AsyncParsableCommand {
         guard count >= 1 else { throw ValidationError("--count must be at least 1") }
         if count > 1, dedupKey != nil { throw ValidationError("--dedup-key names one job; it cannot be used with --count above 1") }
         if let priority, !(0...9).contains(priority) { throw ValidationError("--priority must be between 0 and 9") }
+        if let limitKey, limitKey.utf8.count > 256 { throw ValidationError("--limit-key must be at most 256 bytes") }
         if timeout != nil, !wait { throw ValidationError("--timeout applies to --wait; add --wait") }
         guard (try? JSONSerialization.jsonObject(with: Data(payload.utf8), options: [.fragmentsAllowed])) != nil else {
             throw ValidationError("--payload is not valid JSON: \(payload.prefix(80))")
@@ -67,7 +72,8 @@ struct EnqueueCommand: AsyncParsableCommand {
                     deduplicationKey: dedupKey,
                     correlationID: correlationID,
                     queue: queue,
-                    maxAttempts: maxAttempts
+                    maxAttempts: maxAttempts,
+                    limitKey: limitKey
                 )
                 let body = Array(payload.utf8)
                 if wait {

@@ -27,6 +27,7 @@ struct WorkerCommand: AsyncParsableCommand {
               conveyor worker --provider rabbitmq --queue emails --concurrency 32
               CONVEYOR_PROVIDER=sqs AWS_REGION=eu-west-1 conveyor worker --queue jobs --metrics-port 9464
               conveyor worker --provider sqs --queue smoke --record /tmp/jobs.log
+              conveyor worker --provider rabbitmq --queue jobs --global-concurrency sleep=5 --rate-limit echo=50/s
             """
     )
 
@@ -49,6 +50,18 @@ struct WorkerCommand: AsyncParsableCommand {
     var metricsPort: Int?
     @Option(name: .customLong("metrics-bind"), help: ArgumentHelp("Address the metrics endpoint listens on.", valueName: "address"))
     var metricsBind: String = "127.0.0.1"
+    @Option(
+        name: .customLong("global-concurrency"),
+        help: ArgumentHelp(
+            "Most jobs of a built-in task running at once across every worker on the broker (repeatable), e.g. sleep=5. The first worker seeds the limit; change it with 'conveyor limit set'.",
+            valueName: "task=n"))
+    var globalConcurrency: [ConcurrencyLimitArgument] = []
+    @Option(
+        name: .customLong("rate-limit"),
+        help: ArgumentHelp(
+            "Most jobs of a built-in task starting per interval across every worker (repeatable), e.g. sleep=50/s or sleep=100/m,burst=10.",
+            valueName: "task=n/interval"))
+    var rateLimits: [RateLimitArgument] = []
 
     func validate() throws {
         guard (1...Worker.Configuration.maximumConcurrency).contains(concurrency) else {
@@ -62,6 +75,9 @@ struct WorkerCommand: AsyncParsableCommand {
             throw ValidationError("--metrics-port must be between 0 and 65535")
         }
         guard !metricsBind.isEmpty else { throw ValidationError("--metrics-bind must be an address, such as 127.0.0.1") }
+        for task in globalConcurrency.map(\.task) + rateLimits.map(\.task) where !BuiltinTasks.names.contains(task) {
+            throw ValidationError("--global-concurrency and --rate-limit name a built-in task (\(BuiltinTasks.names.joined(separator: ", "))); got \(task)")
+        }
     }
 
     func run() async throws {
@@ -99,7 +115,9 @@ struct WorkerCommand: AsyncParsableCommand {
                 // The built-in tasks serve whatever queues this worker consumes (producers name the queue per job).
                 overrides[name] = TaskOptions(
                     maxAttempts: maxAttempts, backoff: .fixed(retryDelay.duration), timeout: .seconds(300),
-                    queue: queues.first ?? "default")
+                    queue: queues.first ?? "default",
+                    globalConcurrency: globalConcurrency.last { $0.task == name }?.limit,
+                    rateLimit: rateLimits.last { $0.task == name }?.rate)
             }
             let worker = Worker(
                 provider: provider,

@@ -1,0 +1,79 @@
+import Foundation
+
+extension ConveyorClient {
+    /// Sets the global concurrency limit of `task` to `limit` (1...10,000) for every worker on this broker, without a
+    /// restart: sends a new generation of `limit` permits to the task's permit queue and deletes the waiting permits of
+    /// older generations. Workers adopt the new generation as they receive its permits (within seconds while jobs
+    /// flow) and delete the older permits they still hold when their jobs end, so for a moment the jobs started under
+    /// the old limit and those started under the new one may run together. `key`: the limit of one limit key
+    /// (``ConveyorTask/limitKey(for:)``), `nil` for the task's. See the Flow control article.
+    public func setGlobalConcurrency(_ limit: Int, for task: String, key: String? = nil) async throws {
+        guard (1...TaskOptions.maximumGlobalConcurrency).contains(limit) else {
+            throw ConveyorError(.invalidParameter, "global concurrency of \(task) is \(limit); use 1...\(TaskOptions.maximumGlobalConcurrency)")
+        }
+        let queues = FlowQueues(task: task, key: key, provider: provider)
+        let generation = FlowTicket.generationNow()
+        try await PermitPool.seed(queues: queues, provider: provider, generation: generation, limit: limit, onlyIfUnseeded: false)
+        // Delete the waiting permits of older generations; hold this generation's meanwhile, so that each is seen
+        // once, and give them back at the end.
+        var kept: [ReceivedMessage] = []
+        var stale: [ReceivedMessage] = []
+        provider.prefetching?.prepareToReceive(from: queues.permits, capacity: limit)
+        let deadline = ContinuousClock.now + .seconds(2)
+        do {
+            while ContinuousClock.now < deadline {
+                let messages = try await provider.receive(from: queues.permits, max: 10, wait: .milliseconds(500))
+                if messages.isEmpty && !kept.isEmpty { break }
+                for message in messages {
+                    if let ticket = FlowTicket(message), ticket.generation >= generation { kept.append(message) } else { stale.append(message) }
+                }
+                if !stale.isEmpty {
+                    try await provider.acknowledge(stale)
+                    stale.removeAll()
+                }
+            }
+        } catch {
+            await giveBack(kept)
+            throw error
+        }
+        await provider.prefetching?.stopPrefetching(from: queues.permits)
+        await giveBack(kept)
+    }
+
+    /// Sets the global rate limit of `task` for every worker on this broker, without a restart: sends one token of a
+    /// new generation carrying `rate`; workers adopt it as its tokens spread (each worker that wins a refill slot
+    /// refills with the newest rate it has seen), within a few intervals while jobs flow. `rate.scope` is ignored
+    /// (a process-scoped limit lives in each worker's configuration). `key`: the limit of one limit key, `nil` for the
+    /// task's.
+    public func setRateLimit(_ rate: RateLimit, for task: String, key: String? = nil) async throws {
+        let rate = try rate.validated()
+        let queues = FlowQueues(task: task, key: key, provider: provider)
+        try await TokenQueue.createQueues(queues, provider: provider)
+        let token = FlowTicket.token(generation: FlowTicket.generationNow(), rate: rate)
+        _ = try await provider.enqueue([token.message(deduplicationKey: nil, groupID: nil)], to: queues.tokens)
+    }
+
+    private func giveBack(_ messages: [ReceivedMessage]) async {
+        guard !messages.isEmpty else { return }
+        if let releasing = provider.releasing {
+            try? await releasing.release(messages)
+        } else {
+            for message in messages {
+                try? await provider.fail(message, reason: FailureReason(code: "permit", message: "permit returned"), retryAfter: .zero)
+            }
+        }
+    }
+}
+
+extension ConveyorClient {
+    /// Deletes the broker queues that hold the global limits of `task` (or of one of its limit keys): its permits,
+    /// seed marker, tokens and refill claims. Workers that still run with a limit seed it again. Needs a provider
+    /// that can delete queues (``QueueProvisioningProvider``); does nothing otherwise.
+    public func removeLimits(for task: String, key: String? = nil) async throws {
+        guard let provisioning = provider.provisioning else { return }
+        let queues = FlowQueues(task: task, key: key, provider: provider)
+        for queue in [queues.permits, queues.seeded, queues.tokens, queues.refills] {
+            try await provisioning.deleteQueue(queue)
+        }
+    }
+}

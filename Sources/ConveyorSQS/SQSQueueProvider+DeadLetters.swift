@@ -183,6 +183,9 @@ extension SQSQueueProvider {
             "VisibilityTimeout": String(Self.seconds(options.visibilityTimeout)),
         ]
         if fifo { attributes["FifoQueue"] = "true" }
+        if let retention = options.messageRetention {
+            attributes["MessageRetentionPeriod"] = String(min(max(Self.seconds(retention), 60), 1_209_600))
+        }
         if options.deadLetterQueue {
             let dlqName = deadLetterQueue(of: queue)
             let dlqURL = try await createQueueRaw(dlqName, attributes: fifo ? ["FifoQueue": "true"] : [:])

@@ -77,3 +77,41 @@ extension ConveyorClient {
         }
     }
 }
+
+/// The broker queues of one task's (or limit key's) global limits and what waits in them
+/// (``ConveyorClient/limitQueues(for:key:)``).
+public struct LimitQueues: Sendable, Hashable {
+    /// The queue of the permits of ``TaskOptions/globalConcurrency``.
+    public var permitQueue: String
+    /// Permits no worker holds (a push-consuming provider, RabbitMQ, counts those buffered for a waiting worker as
+    /// held).
+    public var permitsWaiting: Int
+    /// Permits received and not handed back, where the broker counts them (SQS); `nil` where it does not.
+    public var permitsHeld: Int?
+    /// The queue of the tokens of a global ``RateLimit``.
+    public var tokenQueue: String
+    /// Tokens waiting to be taken.
+    public var tokensWaiting: Int
+}
+
+extension ConveyorClient {
+    /// The queues that hold the global limits of `task` (or of one limit key) and their counts; a queue that does not
+    /// exist yet counts 0.
+    public func limitQueues(for task: String, key: String? = nil) async throws -> LimitQueues {
+        let queues = FlowQueues(task: task, key: key, provider: provider)
+        func stats(_ queue: String) async throws -> QueueStats? {
+            do {
+                return try await provider.stats(of: queue)
+            } catch let error as ConveyorError where error.code == .queueNotFound {
+                return nil
+            }
+        }
+        let permits = try await stats(queues.permits)
+        let tokens = try await stats(queues.tokens)
+        return LimitQueues(
+            permitQueue: queues.permits, permitsWaiting: permits?.ready ?? 0,
+            permitsHeld: provider.capabilities.visibilityTimeout ? (permits?.inFlight ?? 0) : nil,
+            tokenQueue: queues.tokens, tokensWaiting: tokens?.ready ?? 0
+        )
+    }
+}

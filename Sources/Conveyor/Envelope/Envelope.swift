@@ -101,5 +101,9 @@ extension Envelope {
         /// jobs of one task with different keys have separate global concurrency and rate limits, e.g. one per
         /// tenant. Absent: the task's one limit.
         public static let limitKey = "x-limit-key"
+        /// How many times a job was sent back because its flow limit had no permit or token free: each time adds a
+        /// quarter second to the next delay (at most 2 s), so a long backlog behind a limit is not received and sent back
+        /// over and over.
+        public static let limitDeferrals = "x-limit-deferrals"
     }
 }

@@ -12,8 +12,8 @@ final class FlowGate: Sendable {
     enum Admission: Sendable {
         /// Run it; give `lease` back with ``FlowGate/release(_:)`` when it ends.
         case admitted(Lease?)
-        /// Send it back to run after this delay.
-        case deferred(Duration, reason: String)
+        /// Send it back to run after this delay; give back `release` (a permit taken before the token was missing).
+        case deferred(Duration, reason: String, release: Lease?)
     }
 
     /// A held permit.
@@ -42,14 +42,21 @@ final class FlowGate: Sendable {
         var pools: [LimitID: PermitPool] = [:]
         var tokenQueues: [LimitID: TokenQueue] = [:]
         var buckets: [LimitID: LocalTokenBucket] = [:]
-        var localWaiters: [LimitID: Int] = [:]
+        /// Jobs waiting in executor slots, per limit and kind (permit, token).
+        var waiting: [WaitID: Int] = [:]
         var nextLease = 0
         var leases: [Int: ReceivedMessage] = [:]
     }
     private let state = Mutex(State())
     /// Token queues made after ``run()`` started, for it to run their refill loops.
-    private let newTokenQueues: AsyncStream<TokenQueue>
-    private let newTokenQueue: AsyncStream<TokenQueue>.Continuation
+    private let newTokenQueues: AsyncStream<(LimitID, TokenQueue)>
+    private let newTokenQueue: AsyncStream<(LimitID, TokenQueue)>.Continuation
+
+    /// Jobs waiting for one kind of ticket of one limit.
+    struct WaitID: Hashable, Sendable {
+        let limit: LimitID
+        let permit: Bool
+    }
 
     /// One limit: a task, and a limit key or none.
     struct LimitID: Hashable, Sendable {
@@ -67,7 +74,7 @@ final class FlowGate: Sendable {
         self.maximumWaiters = max(1, concurrency / 2)
         self.provider = provider
         self.logger = logger
-        (newTokenQueues, newTokenQueue) = AsyncStream.makeStream(of: TokenQueue.self)
+        (newTokenQueues, newTokenQueue) = AsyncStream.makeStream(of: (LimitID, TokenQueue).self)
     }
 
     /// Whether any task has a limit.
@@ -82,35 +89,59 @@ final class FlowGate: Sendable {
         let id = LimitID(task: task, key: key)
         var lease: Lease?
         if let limit = options.globalConcurrency {
-            let pool = self.pool(id, limit: limit)
-            guard pool.receiver.waiting < maximumWaiters else { return .deferred(Self.jitter(.seconds(1)), reason: "no permit free") }
-            do {
-                guard let permit = try await pool.acquire(wait: Self.admissionWait) else {
-                    return .deferred(Self.jitter(.seconds(1)), reason: "no permit free")
-                }
-                let leaseID = state.withLock { state in
-                    state.nextLease += 1
-                    state.leases[state.nextLease] = permit
-                    return state.nextLease
-                }
-                lease = Lease(id: leaseID, pool: pool, permit: permit)
-            } catch {
-                return .deferred(Self.jitter(.seconds(1)), reason: "could not read permits: \(error)")
+            guard let pool = self.pool(id, limit: limit) else {
+                return .deferred(Self.jitter(.seconds(1)), reason: "over \(Self.maximumKeys) limit keys in use", release: nil)
             }
+            let wait = WaitID(limit: id, permit: true)
+            guard enter(wait) else { return .deferred(Self.jitter(.seconds(1)), reason: "no permit free", release: nil) }
+            let acquired: ReceivedMessage?
+            do {
+                acquired = try await pool.acquire(wait: Self.admissionWait)
+                leave(wait)
+            } catch {
+                leave(wait)
+                return .deferred(Self.jitter(.seconds(1)), reason: "could not read permits: \(error)", release: nil)
+            }
+            guard let permit = acquired else { return .deferred(Self.jitter(.seconds(1)), reason: "no permit free", release: nil) }
+            let leaseID = state.withLock { state in
+                state.nextLease += 1
+                state.leases[state.nextLease] = permit
+                return state.nextLease
+            }
+            lease = Lease(id: leaseID, pool: pool, permit: permit)
         }
         if let rate = options.rateLimit, let refusal = await takeToken(id, rate) {
-            if let lease { await release(lease) }
-            return .deferred(refusal.delay, reason: refusal.text)
+            if let lease { forget(lease) }
+            return .deferred(refusal.delay, reason: refusal.text, release: lease)
         }
         return .admitted(lease)
     }
 
-    private func pool(_ id: LimitID, limit: Int) -> PermitPool {
+    /// Counts a job waiting for `wait`'s kind of ticket, unless ``maximumWaiters`` already do.
+    private func enter(_ wait: WaitID) -> Bool {
+        state.withLock { state in
+            guard state.waiting[wait, default: 0] < maximumWaiters else { return false }
+            state.waiting[wait, default: 0] += 1
+            return true
+        }
+    }
+
+    private func leave(_ wait: WaitID) {
+        state.withLock { state in
+            let left = state.waiting[wait, default: 1] - 1
+            state.waiting[wait] = left > 0 ? left : nil
+        }
+    }
+
+    /// The permit pool of `id`; `nil` when ``maximumKeys`` pools are in use and none is idle.
+    private func pool(_ id: LimitID, limit: Int) -> PermitPool? {
         state.withLock { state in
             if let pool = state.pools[id] { return pool }
-            if state.pools.count >= Self.maximumKeys, let idle = state.pools.first(where: { id, pool in
-                pool.receiver.waiting == 0 && !state.leases.values.contains { $0.queue == pool.queues.permits }
-            })?.key {
+            if state.pools.count >= Self.maximumKeys {
+                let held = Set(state.leases.values.map(\.queue))
+                guard let idle = state.pools.first(where: { key, pool in
+                    state.waiting[WaitID(limit: key, permit: true)] == nil && !held.contains(pool.queues.permits)
+                })?.key else { return nil }
                 state.pools[idle] = nil
             }
             let pool = PermitPool(task: id.task, key: id.key, limit: limit, provider: provider, capacity: concurrency, logger: logger)
@@ -121,17 +152,19 @@ final class FlowGate: Sendable {
 
     /// Takes a token of the rate limit `id`; `nil` when it got one.
     private func takeToken(_ id: LimitID, _ rate: RateLimit) async -> (delay: Duration, text: String)? {
+        let wait = WaitID(limit: id, permit: false)
         if rate.scope == .global {
-            let (queue, created) = state.withLock { state -> (TokenQueue, Bool) in
+            let (queue, created) = state.withLock { state -> (TokenQueue?, Bool) in
                 if let queue = state.tokenQueues[id] { return (queue, false) }
+                guard state.tokenQueues.count < Self.maximumKeys else { return (nil, false) }
                 let queue = TokenQueue(task: id.task, key: id.key, rate: rate, provider: provider, logger: logger)
                 state.tokenQueues[id] = queue
                 return (queue, true)
             }
-            if created { newTokenQueue.yield(queue) }
-            guard queue.receiver.waiting < maximumWaiters else {
-                return (Self.jitter(queue.untilNextSlot()), "no token left in this interval")
-            }
+            guard let queue else { return (Self.jitter(.seconds(1)), "over \(Self.maximumKeys) limit keys in use") }
+            if created { newTokenQueue.yield((id, queue)) }
+            guard enter(wait) else { return (Self.jitter(queue.untilNextSlot()), "no token left in this interval") }
+            defer { leave(wait) }
             do {
                 if try await queue.take(wait: min(Self.admissionWait, queue.untilNextSlot() + .milliseconds(200))) { return nil }
                 return (Self.jitter(queue.untilNextSlot()), "no token left in this interval")
@@ -141,18 +174,20 @@ final class FlowGate: Sendable {
         }
         let now = ContinuousClock.now
         let entered = state.withLock { state -> Bool in
-            guard state.localWaiters[id, default: 0] < maximumWaiters else { return false }
+            guard state.waiting[wait, default: 0] < maximumWaiters else { return false }
             if state.buckets[id] == nil {
-                if state.buckets.count >= Self.maximumKeys, let idle = state.buckets.keys.first(where: { state.localWaiters[$0, default: 0] == 0 }) {
+                if state.buckets.count >= Self.maximumKeys,
+                    let idle = state.buckets.keys.first(where: { state.waiting[WaitID(limit: $0, permit: false)] == nil })
+                {
                     state.buckets[idle] = nil
                 }
                 state.buckets[id] = LocalTokenBucket(rate: rate, now: now)
             }
-            state.localWaiters[id, default: 0] += 1
+            state.waiting[wait, default: 0] += 1
             return true
         }
         guard entered else { return (Self.jitter(.seconds(1)), "no token left in this interval") }
-        defer { state.withLock { $0.localWaiters[id, default: 1] -= 1 } }
+        defer { leave(wait) }
         let deadline = now + Self.admissionWait
         while true {
             let now = ContinuousClock.now
@@ -162,9 +197,14 @@ final class FlowGate: Sendable {
         }
     }
 
+    /// Stops heartbeating `lease`'s permit (it is about to be given back).
+    private func forget(_ lease: Lease) {
+        _ = state.withLock { $0.leases.removeValue(forKey: lease.id) }
+    }
+
     /// Gives a permit back.
     func release(_ lease: Lease) async {
-        _ = state.withLock { $0.leases.removeValue(forKey: lease.id) }
+        forget(lease)
         await lease.pool.release(lease.permit)
     }
 
@@ -180,8 +220,14 @@ final class FlowGate: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 await withTaskGroup(of: Void.self) { refills in
-                    for await queue in self.newTokenQueues {
-                        refills.addTask { await queue.refillLoop() }
+                    for await (id, queue) in self.newTokenQueues {
+                        refills.addTask {
+                            await queue.refillLoop()
+                            // Idle (or cancelled): forgotten, so that the next job of the limit starts a new loop.
+                            self.state.withLock { state in
+                                if state.tokenQueues[id] === queue { state.tokenQueues[id] = nil }
+                            }
+                        }
                     }
                     refills.cancelAll()
                 }
@@ -213,15 +259,19 @@ final class FlowGate: Sendable {
             do { try await Task.sleep(for: timeout * 0.7) } catch { return }
             let permits = state.withLock { Array($0.leases.values) }
             guard !permits.isEmpty else { continue }
-            do {
-                for (_, messages) in Dictionary(grouping: permits, by: \.queue) {
+            // Queue by queue, so that one failing does not leave the others' permits to expire.
+            for (queue, messages) in Dictionary(grouping: permits, by: \.queue) {
+                do {
                     try await provider.extendVisibility(messages, by: timeout)
+                } catch {
+                    logger.info(
+                        "could not extend the visibility of held permits",
+                        metadata: [
+                            "conveyor.queue": .string(queue), "flow.permits": .stringConvertible(messages.count),
+                            "error.message": .string(String(describing: error)),
+                        ]
+                    )
                 }
-            } catch {
-                logger.info(
-                    "could not extend the visibility of held permits",
-                    metadata: ["flow.permits": .stringConvertible(permits.count), "error.message": .string(String(describing: error))]
-                )
             }
         }
     }

@@ -9,8 +9,9 @@ import Synchronization
 /// on them; at each slot every worker with the limit sends a claim with the deduplication key `refill-<slot>` to
 /// ``FlowQueues/refills``, so the broker keeps one claim per slot (as the scheduler's claims), and the one worker
 /// that receives it tops the token queue up: `count` tokens, fewer if that would leave more than `burst` waiting.
-/// So, over any window of one interval, at most `count + burst` jobs start, whatever the number of workers, and a
-/// worker that dies only stops taking part.
+/// So, over any window of one interval, about `count + burst` jobs start at most, whatever the number of workers (the
+/// refill reads the waiting tokens from the broker's count, which on SQS is approximate and on RabbitMQ leaves out the
+/// few tokens buffered for waiting workers), and a worker that dies only stops taking part.
 ///
 /// Every token carries its generation's rate: a worker adopts the newest it receives, and refills with it when it
 /// wins a slot; ``ConveyorClient/setRateLimit(_:for:)`` sends one token of a new generation, which spreads so.
@@ -25,6 +26,8 @@ final class TokenQueue: Sendable {
         var prepared = false
         var generation: Int64 = 0
         var rate: RateLimit
+        /// When a job of this worker last waited for a token.
+        var used = ContinuousClock.now
     }
     private let state: Mutex<State>
 
@@ -55,6 +58,7 @@ final class TokenQueue: Sendable {
 
     /// Takes one token; `false` when none came within `wait`.
     func take(wait: Duration) async throws -> Bool {
+        state.withLock { $0.used = .now }
         try await prepare()
         let deadline = ContinuousClock.now + wait
         while true {
@@ -93,11 +97,16 @@ final class TokenQueue: Sendable {
         return .milliseconds(interval - now % interval)
     }
 
-    /// Takes part in every refill slot until cancelled.
+    /// How long a worker takes part in refills after its jobs last waited for a token: 60 s, or ten intervals when
+    /// that is longer. Then the loop ends (the worker forgets the limit until a job needs it again).
+    var idleTimeout: Duration { max(.seconds(60), state.withLock { $0.rate.interval } * 10) }
+
+    /// Takes part in every refill slot until cancelled or idle for ``idleTimeout``.
     func refillLoop() async {
         var failing = false
         while true {
             do { try await Task.sleep(for: untilNextSlot()) } catch { return }
+            if ContinuousClock.now - state.withLock({ $0.used }) > idleTimeout { return }
             do {
                 try await refill()
                 if failing {

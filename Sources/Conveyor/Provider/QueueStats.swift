@@ -49,13 +49,20 @@ public struct QueueOptions: Sendable, Hashable {
     public var maxReceiveCount: Int?
     /// Default visibility timeout of received messages.
     public var visibilityTimeout: Duration
+    /// How long the broker keeps a message, counted from when it was sent, for brokers that drop old messages (SQS
+    /// `MessageRetentionPeriod`, 60 s to 14 days); `nil`: the broker's default (SQS: 4 days). Others ignore it.
+    public var messageRetention: Duration?
 
     /// Creates queue options. Defaults: standard queue with a dead-letter queue, no broker-side receive limit,
-    /// 30 s visibility timeout.
-    public init(fifo: Bool = false, deadLetterQueue: Bool = true, maxReceiveCount: Int? = nil, visibilityTimeout: Duration = .seconds(30)) {
+    /// 30 s visibility timeout, the broker's message retention.
+    public init(
+        fifo: Bool = false, deadLetterQueue: Bool = true, maxReceiveCount: Int? = nil, visibilityTimeout: Duration = .seconds(30),
+        messageRetention: Duration? = nil
+    ) {
         self.fifo = fifo
         self.deadLetterQueue = deadLetterQueue
         self.maxReceiveCount = maxReceiveCount
         self.visibilityTimeout = visibilityTimeout
+        self.messageRetention = messageRetention
     }
 }

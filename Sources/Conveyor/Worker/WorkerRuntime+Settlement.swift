@@ -15,6 +15,9 @@ extension WorkerRuntime {
         case .hop(let delay, let copy):
             await resend(job, copy, after: delay)
             dispatcher.finish(job)
+        case .deferred(let delay, let copy):
+            await resend(job, copy, after: delay, deferral: true)
+            dispatcher.finish(job)
         case .rejected(let reason):
             await deadLetter(job, reason: reason, duration: nil)
             dispatcher.finish(job)
@@ -33,18 +36,33 @@ extension WorkerRuntime {
         }
     }
 
-    /// A job that is not due yet: sends a copy with the remaining delay and acknowledges the received message (or,
-    /// when the copy cannot be sent, returns the message to come back after the delay).
-    private func resend(_ job: Job, _ copy: Envelope, after delay: Duration) async {
+    /// A job that is not due yet (or, `deferral`, waits for its flow limit): sends a copy with the remaining delay and
+    /// acknowledges the received message (or, when the copy cannot be sent, returns the message to come back after
+    /// the delay).
+    ///
+    /// A queue without per-message delays (SQS FIFO) refuses the delayed copy of a deferral: it is then sent at once,
+    /// under a deduplication key of its own (`<job id>-deferral-<n>`), since the job id, its default key there, would
+    /// have the copy dropped as a duplicate of the original within the deduplication window.
+    private func resend(_ job: Job, _ copy: Envelope, after delay: Duration, deferral: Bool = false) async {
         var copy = copy
         copy.deduplicationKey = nil
         let outgoing = OutgoingMessage(envelope: copy, delay: delay)
         let provider = self.provider
         let queue = job.message.queue
+        let sent = copy
         let failure: (any Error)? = await settler.perform {
             do {
                 try await provider.enqueue(outgoing, to: queue)
                 return nil
+            } catch let error as ConveyorError where deferral && error.code == .unsupported {
+                var immediate = sent
+                immediate.deduplicationKey = "\(sent.id.rawValue)-deferral-\(sent.headers[Envelope.HeaderKey.limitDeferrals] ?? "0")"
+                do {
+                    try await provider.enqueue(OutgoingMessage(envelope: immediate), to: queue)
+                    return nil
+                } catch {
+                    return error
+                }
             } catch {
                 return error
             }

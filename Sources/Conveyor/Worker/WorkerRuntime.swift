@@ -33,6 +33,8 @@ enum Outcome: Sendable {
     case cancelled
     /// Not due yet: send a copy with this delay and acknowledge the received one.
     case hop(Duration, Envelope)
+    /// No permit or token of its flow limit: send a copy (same attempt) with this delay and acknowledge the received one.
+    case deferred(Duration, Envelope)
 }
 
 /// Why an executor child task returned.
@@ -552,7 +554,12 @@ final class WorkerRuntime: Sendable {
             switch await flow.admit(entry.name, key: envelope.headers[Envelope.HeaderKey.limitKey]) {
             case .admitted(let admitted):
                 lease = admitted
-            case .deferred(let delay, let reason):
+            case .deferred(var delay, let reason, let release):
+                if let release { await settler.perform { await self.flow.release(release) } }
+                // Each deferral of the same job waits a quarter second more (at most 2 s more): the header comes from
+                // the message, so it is bounded before use.
+                let deferrals = envelope.headers[Envelope.HeaderKey.limitDeferrals].flatMap(Int.init).map { min(max($0, 0), 1_000) } ?? 0
+                delay += .milliseconds(250 * min(deferrals, 8))
                 logger.debug("job waits for its flow limit; sent back", metadata: [
                     "conveyor.queue": .string(job.message.queue), "conveyor.task": .string(entry.name), "job.id": .string(envelope.id.rawValue),
                     "job.delay": .stringConvertible(delay), "flow.reason": .string(reason),
@@ -560,7 +567,8 @@ final class WorkerRuntime: Sendable {
                 // The copy keeps the attempt it would have run as: waiting for a limit is no attempt.
                 var copy = envelope
                 copy.attemptOffset = min(max(job.message.attempt - 1, 0), Envelope.maximumAttemptOffset)
-                return .hop(delay, copy)
+                copy.headers[Envelope.HeaderKey.limitDeferrals] = String(deferrals + 1)
+                return .deferred(delay, copy)
             }
         }
         let outcome = await run(job, envelope: envelope, entry: entry, slot: slot)

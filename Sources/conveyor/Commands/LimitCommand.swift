@@ -17,8 +17,9 @@ struct LimitCommand: AsyncParsableCommand {
               conveyor limit set send-email --rate 50/s --provider sqs
               conveyor limit set send-email --key tenant-42 --concurrency 2 --provider sqs
               conveyor limit delete send-email --provider sqs
+              conveyor limit show sleep --provider rabbitmq
             """,
-        subcommands: [Set.self, Delete.self]
+        subcommands: [Show.self, Set.self, Delete.self]
     )
 
     struct Set: AsyncParsableCommand {
@@ -74,6 +75,38 @@ struct LimitCommand: AsyncParsableCommand {
                 try await providerOptions.withProvider(logger: logging.makeLogger(), allowMemory: false) { provider in
                     try await ConveyorClient(provider: provider).removeLimits(for: task, key: key)
                     print("deleted the limits of \(task)")
+                }
+            }
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print the broker queues of a task's global limits and how many permits and tokens wait in them, as one JSON object.",
+            discussion: """
+                Keys: task, key (or null), permit_queue, permits_waiting (permits no worker holds; RabbitMQ counts \
+                those buffered in a waiting worker as held), permits_held (SQS only: received and not handed back; \
+                null elsewhere), token_queue, tokens_waiting. A queue that does not exist yet counts 0.
+                """
+        )
+        @OptionGroup var providerOptions: ProviderOptions
+        @OptionGroup var logging: LoggingOptions
+        @Argument(help: "Task name.") var task: String
+        @Option(help: "The limit key; default: the task's own limits.") var key: String?
+
+        func run() async throws {
+            Logger.bootstrapOnce()
+            try await reportingErrors {
+                try await providerOptions.withProvider(logger: logging.makeLogger(), allowMemory: false) { provider in
+                    let show = try await ConveyorClient(provider: provider).limitQueues(for: task, key: key)
+                    func json(_ text: String?) -> String {
+                        guard let text else { return "null" }
+                        return "\"" + text.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"") + "\""
+                    }
+                    print(
+                        "{\"task\":\(json(task)),\"key\":\(json(key)),\"permit_queue\":\(json(show.permitQueue)),\"permits_waiting\":\(show.permitsWaiting),"
+                            + "\"permits_held\":\(show.permitsHeld.map(String.init) ?? "null"),\"token_queue\":\(json(show.tokenQueue)),\"tokens_waiting\":\(show.tokensWaiting)}"
+                    )
                 }
             }
         }

@@ -5,7 +5,9 @@
 2. rate: 4 workers with --rate-limit sleep=50/s for 60 s: the most jobs started in any window of one second (the
    bound is 50 plus the burst, 50) and the rate over the run, against the limit;
 3. kill: a worker holding both permits of --global-concurrency sleep=2 is SIGKILLed: how long until both permits
-   wait in the broker again (`conveyor limit show`), and whether every job still ran without a dead letter.
+   wait in the broker again (`conveyor limit show`), and whether every job still ran without a dead letter;
+4. change: 4 workers run under --global-concurrency sleep=2; `conveyor limit set sleep --concurrency 6` is run: how
+   long until more than 2 jobs run at once, and the most at once after it.
 
     python3 Benchmarks/flow_limits.py rabbitmq            # or sqs; uses .build-release/release/conveyor
     FLOW_QUICK=1 python3 Benchmarks/flow_limits.py sqs    # 300 jobs and 15 s of rate, for checking the script
@@ -172,5 +174,28 @@ def kill_part():
                       "max_running": most_at_once(rs)}), flush=True)
 
 
-for part in (sys.argv[2:] or ["concurrency", "rate", "kill"]):
-    {"concurrency": concurrency_part, "rate": rate_part, "kill": kill_part}[part]()
+def change_part():
+    part = Part("change", ["--global-concurrency", "sleep=2"])
+    part.enqueue(2000, 200)
+    time.sleep(8)
+    subprocess.run([binary, "limit", "set", "sleep", "--key", part.key, "--concurrency", "6", *args], check=True, stdout=subprocess.DEVNULL)
+    set_at = int(time.time() * 1000)
+    time.sleep(20)
+    rs, dead = part.finish()
+    before = [r for r in rs if r[3] <= set_at]
+    after = [r for r in rs if r[2] >= set_at]
+    # The first moment after the change at which more than 2 ran at once.
+    events = sorted([(s, 1) for _, _, s, _ in rs] + [(e, -1) for _, _, _, e in rs])
+    running, first_above = 0, None
+    for at, delta in events:
+        running += delta
+        if at >= set_at and running > 2 and first_above is None:
+            first_above = at
+    print(json.dumps({"part": "change", "provider": provider, "from": 2, "to": 6, "max_running_before": most_at_once(before),
+                      "max_running_after": most_at_once(after),
+                      "above_old_limit_after_s": round((first_above - set_at) / 1000, 2) if first_above else None,
+                      "dead_lettered": dead}), flush=True)
+
+
+for part in (sys.argv[2:] or ["concurrency", "rate", "kill", "change"]):
+    {"concurrency": concurrency_part, "rate": rate_part, "kill": kill_part, "change": change_part}[part]()

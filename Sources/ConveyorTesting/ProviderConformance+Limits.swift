@@ -42,6 +42,7 @@ extension ProviderConformance {
     final class RunMeter: Sendable {
         private struct State {
             var starts: [(index: Int, attempt: Int, at: ContinuousClock.Instant)] = []
+            var finished = 0
             var running: [String: Int] = [:]
             var peak: [String: Int] = [:]
         }
@@ -55,7 +56,13 @@ extension ProviderConformance {
             }
         }
 
-        func end(key: String) { state.withLock { $0.running[key, default: 1] -= 1 } }
+        func end(key: String) {
+            state.withLock { state in
+                state.running[key, default: 1] -= 1
+                state.finished += 1
+            }
+        }
+        var finished: Int { state.withLock { $0.finished } }
         var indices: [Int] { state.withLock { $0.starts.map(\.index) } }
         var attempts: Set<Int> { state.withLock { Set($0.starts.map(\.attempt)) } }
         var instants: [ContinuousClock.Instant] { state.withLock { $0.starts.map(\.at) } }
@@ -66,7 +73,8 @@ extension ProviderConformance {
     /// Two workers (on two providers when the harness can make a second one) share a global concurrency limit of 2
     /// per key: over 2 keys × 8 jobs, at most 2 of a key run at once, every job runs once at attempt 1 and none is
     /// dead-lettered (waiting for a permit is no attempt); raised to 4 for one key with
-    /// ``ConveyorClient/setGlobalConcurrency(_:for:key:)``, more than 2 of it run at once, and never more than 4.
+    /// ``ConveyorClient/setGlobalConcurrency(_:for:key:)`` while no job runs, more than 2 of it run at once, and never
+    /// more than 4.
     static let globalConcurrency = ConformanceCase("limits: workers share a global concurrency limit per key, changeable at run time") { harness in
         try await ConformanceContext.onFreshQueue(harness, hint: "limit-concurrency") { q in
             let keys = [q.queue + "-a", q.queue + "-b"]
@@ -83,6 +91,12 @@ extension ProviderConformance {
                 try q.require(meter.indices.sorted() == Array(0..<16), "ran \(meter.indices.sorted()), expected each of 0..<16 once")
                 try q.require(meter.attempts == [1], "attempts \(meter.attempts.sorted()): waiting for a permit counted as an attempt")
 
+                // Set while no job runs (every permit handed back, the workers' permit consumers stopped): the waiting
+                // permits of the old generation are then all deleted, and the new limit holds at once. (Set while jobs
+                // run, the permits they hold come back to workers that have not seen the new generation yet, and the
+                // old and new limits add up for a moment: see the Flow control article.)
+                try await waitFor(q, "the 16 limited jobs to end", within: .seconds(60)) { meter.finished >= 16 }
+                try await Task.sleep(for: .seconds(1))
                 try await client.setGlobalConcurrency(4, for: ConcurrencyLimited.name, key: keys[0])
                 meter.resetPeaks()
                 let more = (16..<40).map { LimitedInput(index: $0, milliseconds: 1500, key: keys[0]) }

@@ -4,8 +4,9 @@ extension ConveyorClient {
     /// Sets the global concurrency limit of `task` to `limit` (1...10,000) for every worker on this broker, without a
     /// restart: sends a new generation of `limit` permits to the task's permit queue and deletes the waiting permits of
     /// older generations. Workers adopt the new generation as they receive its permits (within seconds while jobs
-    /// flow) and delete the older permits they still hold when their jobs end, so for a moment the jobs started under
-    /// the old limit and those started under the new one may run together. `key`: the limit of one limit key
+    /// flow) and delete older permits from then on. Set while no job of the limit runs, the new limit holds at once;
+    /// set while jobs run, the permits they hold come back when they end and may be taken by workers that have not yet
+    /// seen the new generation, so for a while the old and new limits may add up. `key`: the limit of one limit key
     /// (``ConveyorTask/limitKey(for:)``), `nil` for the task's. See the Flow control article.
     public func setGlobalConcurrency(_ limit: Int, for task: String, key: String? = nil) async throws {
         guard (1...TaskOptions.maximumGlobalConcurrency).contains(limit) else {
@@ -14,17 +15,29 @@ extension ConveyorClient {
         let queues = FlowQueues(task: task, key: key, provider: provider)
         let generation = FlowTicket.generationNow()
         try await PermitPool.seed(queues: queues, provider: provider, generation: generation, limit: limit, onlyIfUnseeded: false)
-        // Delete the waiting permits of older generations; hold this generation's meanwhile, so that each is seen
-        // once, and give them back at the end.
+        // Delete the waiting permits of older generations: they were sent before this generation's, so they come out
+        // of the queue first (RabbitMQ puts a permit handed back where it was). Hold this generation's meanwhile, so
+        // that each is seen once, until all `limit` of them are held (or 5 s passed), and give them back at the end.
         var kept: [ReceivedMessage] = []
         var stale: [ReceivedMessage] = []
         provider.prefetching?.prepareToReceive(from: queues.permits, capacity: limit)
-        let deadline = ContinuousClock.now + .seconds(2)
+        let deadline = ContinuousClock.now + .seconds(5)
         do {
-            while ContinuousClock.now < deadline {
+            while kept.count < limit, ContinuousClock.now < deadline {
                 let messages = try await provider.receive(from: queues.permits, max: 10, wait: .milliseconds(500))
-                if messages.isEmpty && !kept.isEmpty { break }
                 for message in messages {
+                    if let ticket = FlowTicket(message), ticket.generation >= generation { kept.append(message) } else { stale.append(message) }
+                }
+                if !stale.isEmpty {
+                    try await provider.acknowledge(stale)
+                    stale.removeAll()
+                }
+            }
+            // What was delivered after the last permit of this generation is older: delete it too.
+            while true {
+                let late = try await provider.receive(from: queues.permits, max: 10, wait: .zero)
+                if late.isEmpty { break }
+                for message in late {
                     if let ticket = FlowTicket(message), ticket.generation >= generation { kept.append(message) } else { stale.append(message) }
                 }
                 if !stale.isEmpty {

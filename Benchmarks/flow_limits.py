@@ -178,22 +178,24 @@ def change_part():
     part = Part("change", ["--global-concurrency", "sleep=2"])
     part.enqueue(2000, 200)
     time.sleep(8)
+    set_begin = int(time.time() * 1000)
     subprocess.run([binary, "limit", "set", "sleep", "--key", part.key, "--concurrency", "6", *args], check=True, stdout=subprocess.DEVNULL)
-    set_at = int(time.time() * 1000)
+    set_done = int(time.time() * 1000)
     time.sleep(20)
     rs, dead = part.finish()
-    before = [r for r in rs if r[3] <= set_at]
-    after = [r for r in rs if r[2] >= set_at]
-    # The first moment after the change at which more than 2 ran at once.
+    before = [r for r in rs if r[3] <= set_begin]
+    settled = [r for r in rs if r[2] >= set_done + 2000]
+    # The first moment after the command began at which more than 2 ran at once.
     events = sorted([(s, 1) for _, _, s, _ in rs] + [(e, -1) for _, _, _, e in rs])
     running, first_above = 0, None
     for at, delta in events:
         running += delta
-        if at >= set_at and running > 2 and first_above is None:
+        if at >= set_begin and running > 2 and first_above is None:
             first_above = at
-    print(json.dumps({"part": "change", "provider": provider, "from": 2, "to": 6, "max_running_before": most_at_once(before),
-                      "max_running_after": most_at_once(after),
-                      "above_old_limit_after_s": round((first_above - set_at) / 1000, 2) if first_above else None,
+    print(json.dumps({"part": "change", "provider": provider, "from": 2, "to": 6, "command_s": round((set_done - set_begin) / 1000, 2),
+                      "max_running_before": most_at_once(before), "max_running_overall": most_at_once(rs),
+                      "max_running_from_2s_after": most_at_once(settled),
+                      "above_old_limit_after_s": round((first_above - set_begin) / 1000, 2) if first_above else None,
                       "dead_lettered": dead}), flush=True)
 
 

@@ -31,6 +31,8 @@ cleanup() {
     scripts/rabbitmq-stop.sh >/dev/null 2>&1 || true
     scripts/localstack-stop.sh >/dev/null 2>&1 || true
   fi
+  # The three-node cluster of the cluster tests (started by them, scripts/rabbitmq-cluster.sh) goes in any case.
+  scripts/rabbitmq-cluster.sh stop >/dev/null 2>&1 || true
 }
 trap cleanup EXIT
 

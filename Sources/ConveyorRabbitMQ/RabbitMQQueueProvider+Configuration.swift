@@ -14,8 +14,20 @@ extension RabbitMQQueueProvider {
         /// `keyfile` (paths, percent-encoded), `verify` (`verify_peer` or `verify_none`) and `auth_mechanism`
         /// (`plain` or `external`), e.g.
         /// `amqps://rabbitmq.example.com/prod?cacertfile=/etc/ssl/ca.pem&certfile=/etc/app/cert.pem&keyfile=/etc/app/key.pem&auth_mechanism=external`.
+        ///
+        /// The nodes of a cluster are several URIs separated by commas (as `AMQP_URL` and `--url` accept them):
+        /// `amqp://u:p@rabbit1:5672/,amqp://u:p@rabbit2:5672/,amqp://u:p@rabbit3:5672/` (or ``init(urls:queueType:maxPriority:prefetch:heartbeat:connectionName:reconnectBackoff:connectTimeout:tlsCACertificatePath:tlsCertificatePath:tlsKeyPath:tlsVerifiesPeer:authMechanism:declaresQueuesOnFirstUse:deduplicationWindow:)``).
+        /// Each connection tries them in a shuffled order and, when its connection is lost or cannot open, goes on
+        /// to the next with ``reconnectBackoff``. All nodes share one scheme and vhost; TLS and authentication
+        /// options given in any node's query apply to all.
         public var url: String {
-            didSet { parsed = try? AMQPURL(parsing: url) }
+            didSet { parsed = try? AMQPURL.parseList(url) }
+        }
+
+        /// The nodes' URIs (``url`` split at its commas).
+        public var urls: [String] {
+            get { AMQPURL.splitList(url) }
+            set { url = newValue.joined(separator: ",") }
         }
         /// The kind of work queue to declare. Default ``QueueType/classic``.
         public var queueType: QueueType
@@ -63,7 +75,7 @@ extension RabbitMQQueueProvider {
         /// Default 5 minutes (``RabbitMQQueueProvider/deduplicationWindow``).
         public var deduplicationWindow: Duration
 
-        fileprivate var parsed: AMQPURL?
+        fileprivate var parsed: [AMQPURL]?
 
         /// Creates a configuration for the broker at `url`. Throws
         /// ``Conveyor/ConveyorError/Code/invalidConfiguration`` when the URI is malformed; the error never contains
@@ -85,7 +97,7 @@ extension RabbitMQQueueProvider {
             declaresQueuesOnFirstUse: Bool = true,
             deduplicationWindow: Duration = RabbitMQQueueProvider.deduplicationWindow
         ) throws(ConveyorError) {
-            self.parsed = try AMQPURL(parsing: url)
+            self.parsed = try AMQPURL.parseList(url)
             self.url = url
             self.queueType = queueType
             self.maxPriority = maxPriority
@@ -101,6 +113,35 @@ extension RabbitMQQueueProvider {
             self.authMechanism = authMechanism
             self.declaresQueuesOnFirstUse = declaresQueuesOnFirstUse
             self.deduplicationWindow = deduplicationWindow
+        }
+
+        /// Creates a configuration for the nodes of a cluster at `urls` (see ``url``); every other parameter as in
+        /// ``init(url:queueType:maxPriority:prefetch:heartbeat:connectionName:reconnectBackoff:connectTimeout:tlsCACertificatePath:tlsCertificatePath:tlsKeyPath:tlsVerifiesPeer:authMechanism:declaresQueuesOnFirstUse:deduplicationWindow:)``.
+        public init(
+            urls: [String],
+            queueType: QueueType = .classic,
+            maxPriority: Int? = nil,
+            prefetch: Int? = nil,
+            heartbeat: Duration = .seconds(30),
+            connectionName: String = "conveyor",
+            reconnectBackoff: ReconnectBackoff = ReconnectBackoff(),
+            connectTimeout: Duration = .seconds(10),
+            tlsCACertificatePath: String? = nil,
+            tlsCertificatePath: String? = nil,
+            tlsKeyPath: String? = nil,
+            tlsVerifiesPeer: Bool = true,
+            authMechanism: AuthMechanism = .plain,
+            declaresQueuesOnFirstUse: Bool = true,
+            deduplicationWindow: Duration = RabbitMQQueueProvider.deduplicationWindow
+        ) throws(ConveyorError) {
+            try self.init(
+                url: urls.joined(separator: ","), queueType: queueType, maxPriority: maxPriority, prefetch: prefetch,
+                heartbeat: heartbeat, connectionName: connectionName, reconnectBackoff: reconnectBackoff,
+                connectTimeout: connectTimeout, tlsCACertificatePath: tlsCACertificatePath,
+                tlsCertificatePath: tlsCertificatePath, tlsKeyPath: tlsKeyPath, tlsVerifiesPeer: tlsVerifiesPeer,
+                authMechanism: authMechanism, declaresQueuesOnFirstUse: declaresQueuesOnFirstUse,
+                deduplicationWindow: deduplicationWindow
+            )
         }
 
         /// The environment variable ``fromEnvironment(_:)`` reads the broker URI from.
@@ -131,8 +172,8 @@ extension RabbitMQQueueProvider {
 
         /// ``url`` with the password masked (`amqp://user:***@host:port/vhost`), for descriptions.
         var redactedURL: String {
-            if let parsed { return parsed.redacted }
-            if let reparsed = try? AMQPURL(parsing: url) { return reparsed.redacted }
+            if let parsed { return parsed.map(\.redacted).joined(separator: ",") }
+            if let reparsed = try? AMQPURL.parseList(url) { return reparsed.map(\.redacted).joined(separator: ",") }
             return "<invalid AMQP URL, not shown>"
         }
 
@@ -177,10 +218,19 @@ extension RabbitMQQueueProvider {
             )
         }
 
-        /// Checks option combinations; called by the provider's initializer.
-        func validated() throws(ConveyorError) -> AMQPURL {
-            let parsed: AMQPURL
-            if let p = self.parsed { parsed = p } else { parsed = try AMQPURL(parsing: url) }
+        /// Checks option combinations and returns the nodes, each with the TLS and authentication options that any
+        /// node's query gives; called by the provider's initializer.
+        func validated() throws(ConveyorError) -> [AMQPURL] {
+            var nodes: [AMQPURL]
+            if let p = self.parsed { nodes = p } else { nodes = try AMQPURL.parseList(url) }
+            for index in nodes.indices {
+                nodes[index].caCertificatePath = nodes.lazy.compactMap(\.caCertificatePath).first
+                nodes[index].certificatePath = nodes.lazy.compactMap(\.certificatePath).first
+                nodes[index].keyPath = nodes.lazy.compactMap(\.keyPath).first
+                nodes[index].verifiesPeer = nodes.lazy.compactMap(\.verifiesPeer).first
+                nodes[index].authMechanism = nodes.lazy.compactMap(\.authMechanism).first
+            }
+            let parsed = nodes[0]
             if (tlsCertificatePath == nil) != (tlsKeyPath == nil) {
                 throw ConveyorError(.invalidConfiguration, "tlsCertificatePath and tlsKeyPath go together: set both or neither")
             }
@@ -216,7 +266,7 @@ extension RabbitMQQueueProvider {
                     "deduplicationWindow must be between 1 millisecond and 4294967295 milliseconds (RabbitMQ's TTL limit), got \(deduplicationWindow)"
                 )
             }
-            return parsed
+            return nodes
         }
     }
 

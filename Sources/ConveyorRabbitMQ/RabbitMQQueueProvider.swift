@@ -68,7 +68,8 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
     /// Throws ``Conveyor/ConveyorError/Code/invalidConfiguration`` for an invalid combination of options, e.g.
     /// ``Configuration/maxPriority`` with quorum queues (quorum queues reject `x-max-priority`).
     public init(configuration: Configuration, logger: Logger = Logger(label: "conveyor.rabbitmq")) throws(ConveyorError) {
-        let url = try configuration.validated()
+        let nodes = try configuration.validated()
+        let url = nodes[0]
         self.configuration = configuration
         self.url = url
         self.logger = logger
@@ -86,7 +87,7 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
             declaresQueuesOnUse: true
         )
         let settings = AMQPSettings(
-            url: url,
+            nodes: nodes,
             heartbeatSeconds: Int32(configuration.heartbeat.components.seconds),
             connectionName: configuration.connectionName,
             connectTimeout: configuration.connectTimeout,
@@ -97,10 +98,13 @@ public final class RabbitMQQueueProvider: QueueProvider, DeadLetterQueueProvider
             verifiesPeer: url.verifiesPeer ?? configuration.tlsVerifiesPeer,
             authMechanism: url.authMechanism ?? configuration.authMechanism
         )
+        // Each connection tries the nodes of a cluster in an order of its own, so that processes spread over them.
         var publisherSettings = settings
         publisherSettings.connectionName += " (publisher)"
+        publisherSettings.nodes.shuffle()
         var consumerSettings = settings
         consumerSettings.connectionName += " (consumer)"
+        consumerSettings.nodes.shuffle()
         self.publisher = AMQPPublisher(
             connection: AMQPConnection(role: "publisher", settings: publisherSettings, logger: logger),
             topology: TopologyCache(topology: topology),

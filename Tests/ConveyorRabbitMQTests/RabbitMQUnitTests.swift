@@ -4,6 +4,37 @@ import Testing
 @testable import ConveyorRabbitMQ
 
 @Suite struct RabbitMQConfigurationTests {
+    /// Several comma-separated URIs are the nodes of a cluster; a comma inside a password stays in it; TLS options of
+    /// any node apply to all; mixed schemes or vhosts are refused without showing a password.
+    @Test func clusterNodeList() throws {
+        let nodes = try AMQPURL.parseList("amqp://u:p,w@a:5681/v,AMQP://u:p@b:5682/v, amqp://u:p@c/v")
+        #expect(nodes.map(\.host) == ["a", "b", "c"])
+        #expect(nodes.map(\.port) == [5681, 5682, 5672])
+        #expect(nodes[0].password == "p,w")
+        let configuration = try RabbitMQQueueProvider.Configuration(urls: ["amqps://u:p@a/?cacertfile=/ca.pem", "amqps://u:p@b/"])
+        #expect(configuration.urls == ["amqps://u:p@a/?cacertfile=/ca.pem", "amqps://u:p@b/"])
+        let validated = try configuration.validated()
+        #expect(validated.map(\.caCertificatePath) == ["/ca.pem", "/ca.pem"])
+        #expect(String(describing: configuration).contains("amqps://u:***@a:5671/,amqps://u:***@b:5671/"), "\(configuration)")
+        for (list, fragment) in [
+            ("amqp://u:secret@a/,amqps://u:secret@b/", "mix amqp:// and amqps://"),
+            ("amqp://u:secret@a/x,amqp://u:secret@b/y", "different vhosts"),
+            ("amqp://u:secret@a/,amqp://u:secret@", "node 2 of 2"),
+        ] {
+            do {
+                _ = try RabbitMQQueueProvider.Configuration(url: list)
+                Issue.record("\(list) was accepted")
+            } catch {
+                #expect(error.message.contains(fragment), "\(error)")
+                #expect(!error.message.contains("secret"), "\(error)")
+            }
+        }
+        // One provider, three nodes: it opens, and each connection has every node.
+        let provider = try RabbitMQQueueProvider(configuration: RabbitMQQueueProvider.Configuration(url: "amqp://g:g@127.0.0.1:1/,amqp://g:g@127.0.0.1:2/"))
+        #expect(provider.publisher.connection.settings.nodes.count == 2)
+        #expect(Set(provider.consumer.connection.settings.nodes.map(\.port)) == [1, 2])
+    }
+
     /// The URL's query sets TLS files, verification and the login mechanism, as other AMQP clients accept them.
     @Test func urlQuerySetsTLSAndLogin() throws {
         let url = try AMQPURL(parsing: "amqps://u:p@h/v?cacertfile=/etc/ca%20dir/ca.pem&certfile=/c.pem&keyfile=/k.pem&verify=verify_none&auth_mechanism=EXTERNAL")
@@ -194,5 +225,40 @@ import Testing
         }
         let c = try RabbitMQQueueProvider.Configuration(url: "amqp://localhost/", deduplicationWindow: .seconds(3))
         #expect(try RabbitMQQueueProvider(configuration: c).capabilities.deduplicationWindow == .seconds(3))
+    }
+}
+
+/// Cluster node lists against the local broker.
+@Suite(.enabled(if: RabbitMQTestEnvironment.enabled, "set CONVEYOR_AMQP_URL (see scripts/rabbitmq-start.sh)")) struct RabbitMQNodeListTests {
+    /// The first operation of a provider whose first nodes are down still works: every node is tried before it fails;
+    /// with every node down it fails with an error naming them all (no password).
+    @Test func downNodesAreSkippedOnTheFirstConnect() async throws {
+        let live = try RabbitMQTestEnvironment.requireURL()
+        let nodes = ["amqp://guest:guest@127.0.0.1:1/", "amqp://guest:guest@127.0.0.1:2/", live]
+        for _ in 0..<3 {
+            // Shuffled per connection: three rounds make it likely that a dead node is tried first.
+            var configuration = try RabbitMQQueueProvider.Configuration(urls: nodes, connectTimeout: .seconds(2))
+            configuration.reconnectBackoff = .init(initial: .milliseconds(50), maximum: .milliseconds(200))
+            let provider = try RabbitMQQueueProvider(configuration: configuration)
+            let queue = "t-nodes-\(UInt32.random(in: 0...UInt32.max))"
+            try await provider.createQueue(queue, options: QueueOptions())
+            try await provider.enqueue(OutgoingMessage(envelope: Envelope(task: "t", payload: Array("{}".utf8))), to: queue)
+            let received = try await provider.receive(from: queue, max: 1, wait: .seconds(5))
+            #expect(received.count == 1)
+            try await provider.acknowledge(received)
+            try await provider.deleteQueue(queue)
+            try await provider.close()
+        }
+        let dead = try RabbitMQQueueProvider(configuration: RabbitMQQueueProvider.Configuration(
+            urls: ["amqp://guest:secret@127.0.0.1:1/", "amqp://guest:secret@127.0.0.1:2/"], connectTimeout: .seconds(2)))
+        do {
+            try await dead.createQueue("t-never", options: QueueOptions())
+            Issue.record("a provider with no live node worked")
+        } catch let error as ConveyorError {
+            #expect(error.message.contains("none of the 2 nodes answered"), "\(error)")
+            #expect(error.message.contains("127.0.0.1:1") && error.message.contains("127.0.0.1:2"), "\(error)")
+            #expect(!error.message.contains("secret"), "\(error)")
+        }
+        try await dead.close()
     }
 }

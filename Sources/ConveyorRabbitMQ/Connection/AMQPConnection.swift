@@ -6,7 +6,8 @@ import Synchronization
 
 /// Connection parameters shared by the provider's connections.
 struct AMQPSettings: Sendable {
-    var url: AMQPURL
+    /// The nodes to connect to, in the order a connection tries them (shuffled by the provider, per connection).
+    var nodes: [AMQPURL]
     var heartbeatSeconds: Int32
     var connectionName: String
     var connectTimeout: Duration
@@ -16,6 +17,9 @@ struct AMQPSettings: Sendable {
     var keyPath: String? = nil
     var verifiesPeer = true
     var authMechanism = RabbitMQQueueProvider.AuthMechanism.plain
+
+    /// Every node, passwords masked, for errors raised away from the connection's thread.
+    var redactedNodes: String { nodes.map(\.redacted).joined(separator: ",") }
 }
 
 /// The owner of a connection. Every method is called on the connection's thread.
@@ -90,6 +94,10 @@ final class AMQPConnection: @unchecked Sendable {
     private var nextAttempt = ContinuousClock.now
     private var lostError: ConveyorError?
     private var deadState: amqp_connection_state_t?
+    /// The node the next connect attempt goes to (an index into ``AMQPSettings/nodes``). Thread only.
+    private var node = 0
+    /// The node of the current (or last) attempt. Thread only.
+    private var url: AMQPURL { settings.nodes[node] }
 
     init(role: String, settings: AMQPSettings, logger: Logger) {
         self.role = role
@@ -198,7 +206,7 @@ final class AMQPConnection: @unchecked Sendable {
             parked.append(job)
             return .parked
         }
-        return .failed(lastError ?? ConveyorError(.connectionFailed, "not connected to RabbitMQ at \(settings.url.redacted)", retryable: true))
+        return .failed(lastError ?? ConveyorError(.connectionFailed, "not connected to RabbitMQ at \(settings.redactedNodes)", retryable: true))
     }
 
     /// Stops the thread after closing the connection; pending jobs fail with `.closed`.
@@ -321,28 +329,38 @@ final class AMQPConnection: @unchecked Sendable {
     /// One connect attempt: a new connection state, its socket, login and channels. On success the connection is
     /// recorded as open; on failure the error is kept for waiting jobs and the next attempt is scheduled.
     private func connect() {
-        guard let s = amqp_new_connection() else {
-            lastError = ConveyorError(.connectionFailed, "cannot allocate an AMQP connection")
+        // Before the first connection has ever opened, every node of a cluster is tried once in a row, so that a first
+        // operation fails only when none answers; afterwards one node per attempt, with the reconnect backoff between.
+        let tries = everConnected ? 1 : settings.nodes.count
+        for _ in 0..<tries {
+            guard let s = amqp_new_connection() else {
+                lastError = ConveyorError(.connectionFailed, "cannot allocate an AMQP connection")
+                return
+            }
+            do throws(ConveyorError) {
+                try openSocket(s)
+                try logIn(s)
+                try openChannels(s)
+            } catch {
+                amqp_destroy_connection(s)
+                lastError = error
+                logger.debug("AMQP connect failed", metadata: ["amqp.url": "\(url.redacted)", "error.message": "\(error)"])
+                nextNode()
+                continue
+            }
+            didOpen(s)
             return
         }
-        do throws(ConveyorError) {
-            try openSocket(s)
-            try logIn(s)
-            try openChannels(s)
-        } catch {
-            amqp_destroy_connection(s)
-            lastError = error
-            scheduleReconnect()
-            logger.debug("AMQP connect failed", metadata: ["error.message": "\(error)"])
-            return
+        if tries > 1, let last = lastError {
+            lastError = ConveyorError(last.code, "none of the \(tries) nodes answered (\(settings.redactedNodes)); the last: \(last.message)", retryable: last.isRetryable)
         }
-        didOpen(s)
+        scheduleReconnect()
     }
 
     /// Creates the TCP or TLS socket of `s` and opens it, within the connect timeout (which also bounds the
     /// handshake).
     private func openSocket(_ s: amqp_connection_state_t) throws(ConveyorError) {
-        let url = settings.url
+        let url = url
         var timeout = timeval(settings.connectTimeout)
         _ = amqp_set_handshake_timeout(s, &timeout)
         let socket = try makeSocket(s)
@@ -375,7 +393,7 @@ final class AMQPConnection: @unchecked Sendable {
     /// A new socket for `s`: TCP, or for `amqps://` TLS with peer and host name verification and the configured
     /// CA certificates.
     private func makeSocket(_ s: amqp_connection_state_t) throws(ConveyorError) -> OpaquePointer {
-        let tls = settings.url.tls
+        let tls = url.tls
         guard tls else {
             guard let socket = amqp_tcp_socket_new(s) else {
                 throw ConveyorError(.connectionFailed, "cannot create a TCP socket")
@@ -409,7 +427,7 @@ final class AMQPConnection: @unchecked Sendable {
     /// Logs in with PLAIN on the URL's vhost, sending the client properties and asking for the configured
     /// heartbeat.
     private func logIn(_ s: amqp_connection_state_t) throws(ConveyorError) {
-        let url = settings.url
+        let url = url
         // The arena owns the properties' C memory until login returns.
         let arena = AMQPArena()
         var properties = arena.table([
@@ -450,7 +468,7 @@ final class AMQPConnection: @unchecked Sendable {
         everConnected = true
         failedAttempts = 0
         lastError = nil
-        logger.info("connected to RabbitMQ", metadata: ["amqp.url": "\(settings.url.redacted)", "amqp.generation": "\(generation)"])
+        logger.info("connected to RabbitMQ", metadata: ["amqp.url": "\(url.redacted)", "amqp.generation": "\(generation)"])
         do throws(ConveyorError) {
             try delegate?.connectionDidOpen(self)
         } catch {
@@ -464,6 +482,12 @@ final class AMQPConnection: @unchecked Sendable {
             job(self)
             handleLost()
         }
+    }
+
+    /// Goes on to the next node of a cluster (a single node stays).
+    private func nextNode() {
+        guard settings.nodes.count > 1 else { return }
+        node = (node + 1) % settings.nodes.count
     }
 
     private func scheduleReconnect() {
@@ -480,10 +504,10 @@ final class AMQPConnection: @unchecked Sendable {
             if reply.library_error == AMQP_STATUS_CONNECTION_CLOSED.rawValue || reply.library_error == AMQP_STATUS_SOCKET_CLOSED.rawValue {
                 throw ConveyorError(
                     .accessDenied,
-                    "RabbitMQ at \(settings.url.redacted) closed the connection during login (\(text)): check the user name, password and vhost"
+                    "RabbitMQ at \(url.redacted) closed the connection during login (\(text)): check the user name, password and vhost"
                 )
             }
-            throw ConveyorError(.connectionFailed, "login to RabbitMQ at \(settings.url.redacted) failed: \(text)", retryable: true)
+            throw ConveyorError(.connectionFailed, "login to RabbitMQ at \(url.redacted) failed: \(text)", retryable: true)
         default:
             try checkHandshake(reply, s, "login")
         }
@@ -495,11 +519,11 @@ final class AMQPConnection: @unchecked Sendable {
             return
         case AMQP_RESPONSE_SERVER_EXCEPTION:
             let (code, text) = AMQPConnection.closeReason(reply.reply)
-            throw AMQPConnection.serverError(code: code, text: text, context: "\(what) on RabbitMQ at \(settings.url.redacted)")
+            throw AMQPConnection.serverError(code: code, text: text, context: "\(what) on RabbitMQ at \(url.redacted)")
         case AMQP_RESPONSE_LIBRARY_EXCEPTION:
-            throw ConveyorError(.connectionFailed, "\(what) on RabbitMQ at \(settings.url.redacted) failed: \(AMQPConnection.describe(reply.library_error))", retryable: true)
+            throw ConveyorError(.connectionFailed, "\(what) on RabbitMQ at \(url.redacted) failed: \(AMQPConnection.describe(reply.library_error))", retryable: true)
         default:
-            throw ConveyorError(.connectionFailed, "\(what) on RabbitMQ at \(settings.url.redacted) failed")
+            throw ConveyorError(.connectionFailed, "\(what) on RabbitMQ at \(url.redacted) failed")
         }
     }
 
@@ -522,8 +546,9 @@ final class AMQPConnection: @unchecked Sendable {
         }
         scheduleReconnect()
         if !isClosing {
-            logger.info("RabbitMQ connection lost; reconnecting", metadata: ["error.message": "\(error)"])
+            logger.info("RabbitMQ connection lost; reconnecting", metadata: ["amqp.url": "\(url.redacted)", "error.message": "\(error)"])
         }
+        nextNode()
         delegate?.connectionDidClose(self, error: error)
     }
 

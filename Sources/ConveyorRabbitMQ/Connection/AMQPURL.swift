@@ -32,6 +32,56 @@ struct AMQPURL: Sendable, Hashable {
         return "\(scheme)://\(user):***@\(host):\(port)\(vhostPart)"
     }
 
+    /// Parses a list of URIs separated by commas (`amqp://a:5672/,amqp://b:5672/`), the nodes of a cluster. A comma
+    /// separates two URIs only where the next one starts (`,amqp://` or `,amqps://`), so a comma inside a password
+    /// stays part of it. Every node must use the same scheme (TLS or not) and vhost; the error never contains a
+    /// password.
+    static func parseList(_ text: String) throws(ConveyorError) -> [AMQPURL] {
+        let pieces = splitList(text)
+        var nodes: [AMQPURL] = []
+        for (index, piece) in pieces.enumerated() {
+            do throws(ConveyorError) {
+                nodes.append(try AMQPURL(parsing: piece))
+            } catch {
+                throw pieces.count == 1 ? error : ConveyorError(.invalidConfiguration, "node \(index + 1) of \(pieces.count): \(error.message)")
+            }
+        }
+        guard let first = nodes.first else { throw ConveyorError(.invalidConfiguration, "no AMQP URL given") }
+        guard nodes.allSatisfy({ $0.tls == first.tls }) else {
+            throw ConveyorError(.invalidConfiguration, "the nodes mix amqp:// and amqps://: use one scheme for every node of a cluster")
+        }
+        guard nodes.allSatisfy({ $0.vhost == first.vhost }) else {
+            throw ConveyorError(.invalidConfiguration, "the nodes name different vhosts: a cluster's nodes share one vhost")
+        }
+        return nodes
+    }
+
+    /// `text` cut before every `,amqp://` and `,amqps://` (case-insensitive, spaces allowed after the comma), the comma
+    /// and spaces dropped.
+    static func splitList(_ text: String) -> [String] {
+        var pieces: [String] = []
+        var current = ""
+        let characters = Array(text)
+        var index = 0
+        while index < characters.count {
+            if characters[index] == "," {
+                var start = index + 1
+                while start < characters.count, characters[start] == " " { start += 1 }
+                let next = String(characters[start...].prefix(8)).lowercased()
+                if next.hasPrefix("amqp://") || next.hasPrefix("amqps://") {
+                    pieces.append(current)
+                    current = ""
+                    index = start
+                    continue
+                }
+            }
+            current.append(characters[index])
+            index += 1
+        }
+        pieces.append(current)
+        return pieces
+    }
+
     /// Parses `text`; the error never contains the password.
     init(parsing text: String) throws(ConveyorError) {
         func fail(_ why: String) -> ConveyorError {

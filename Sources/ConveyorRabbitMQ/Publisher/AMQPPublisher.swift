@@ -56,6 +56,11 @@ final class AMQPPublisher: AMQPConnectionDelegate, @unchecked Sendable {
     /// Queues published to, declared again after a reconnect.
     private var knownQueues: Set<String> = []
     private var needsDelayLevels = false
+    /// When a refused publish last made this publisher reconnect (see ``settle(tag:multiple:nack:)``).
+    private var lastNackReconnect: ContinuousClock.Instant?
+    /// Least time between two reconnects for refused publishes, so that a queue that refuses everything (full, with
+    /// `x-overflow: reject-publish`) does not make the publisher reconnect for every batch.
+    static let nackReconnectInterval: Duration = .seconds(1)
     private let declaresQueues: Bool
 
     init(connection: AMQPConnection, topology: TopologyCache, declaresQueues: Bool) {
@@ -89,7 +94,7 @@ final class AMQPPublisher: AMQPConnectionDelegate, @unchecked Sendable {
             return
         }
         if c.state == nil && !c.everConnected {
-            once.resume(.failure(c.lastError ?? ConveyorError(.connectionFailed, "not connected to RabbitMQ at \(c.settings.url.redacted)", retryable: true)))
+            once.resume(.failure(c.lastError ?? ConveyorError(.connectionFailed, "not connected to RabbitMQ at \(c.settings.redactedNodes)", retryable: true)))
             return
         }
         if let s = c.state {
@@ -164,6 +169,17 @@ final class AMQPPublisher: AMQPConnectionDelegate, @unchecked Sendable {
             }
         } else if let index = unconfirmed.firstIndex(where: { $0.seq == tag }) {
             settled.append(unconfirmed.remove(at: index))
+        }
+        // A work queue's refusal (not a deduplication lock's, which refuses by design) is also how RabbitMQ answers a
+        // publish to a quorum queue whose leader is being elected; seen on RabbitMQ 3.10, the channel then went on
+        // refusing every publish to that queue after the election (a new connection was accepted at once). So the
+        // refused messages fail, and the publisher reconnects (to the next node of a cluster), at most once a second.
+        if nack, settled.contains(where: { $0.publication.deduplicationLock == nil && $0.publication.queue != nil }) {
+            let now = ContinuousClock.now
+            if lastNackReconnect.map({ now - $0 >= Self.nackReconnectInterval }) ?? true {
+                lastNackReconnect = now
+                connection.markLost(ConveyorError(.connectionFailed, "RabbitMQ refused a publish (basic.nack); reconnecting", retryable: true))
+            }
         }
         for entry in settled {
             let id = entry.publication.messageID ?? ""

@@ -1,5 +1,6 @@
 @testable import Conveyor
 import Foundation
+import Synchronization
 import Testing
 
 @Suite("Flow limits: options, tickets, names and the local bucket")
@@ -128,5 +129,55 @@ struct FlowControlTests {
         await #expect(throws: ConveyorError.self) { try await client.setGlobalConcurrency(0, for: "t") }
         await #expect(throws: ConveyorError.self) { try await client.setRateLimit(RateLimit(0), for: "t") }
         try await provider.close()
+    }
+}
+
+/// A limited task does not hold up the other tasks of its queue.
+@Suite("Flow limits and the other tasks of a queue")
+struct FlowLimitNeighbourTests {
+    final class Done: Sendable {
+        private let state = Mutex<[String]>([])
+        func add(_ task: String) { state.withLock { $0.append(task) } }
+        func count(_ task: String) -> Int { state.withLock { $0.filter { $0 == task }.count } }
+    }
+
+    struct Slow: ConveyorTask {
+        static let name = "neighbours.slow"
+        static var options: TaskOptions { TaskOptions(maxAttempts: 1, globalConcurrency: 1) }
+        let done: Done
+        func run(_ input: Int, context: JobContext) async throws {
+            try await Task.sleep(for: .milliseconds(400))
+            done.add(Self.name)
+        }
+    }
+
+    struct Quick: ConveyorTask {
+        static let name = "neighbours.quick"
+        let done: Done
+        func run(_ input: Int, context: JobContext) async throws { done.add(Self.name) }
+    }
+
+    /// Twelve jobs of a task limited to one at a time, queued ahead of six jobs of an unlimited task on the same
+    /// queue of a worker with four slots: the six run while most of the twelve still wait (the limited jobs that find
+    /// no permit wait in at most half the slots, then go back to the queue with a delay).
+    @Test func aLimitedTaskLeavesSlotsToTheOthers() async throws {
+        let provider = MemoryQueueProvider()
+        let done = Done()
+        let client = ConveyorClient(provider: provider)
+        try await client.enqueue(Slow.self, Array(0..<12), options: .init(queue: "q"))
+        try await client.enqueue(Quick.self, Array(0..<6), options: .init(queue: "q"))
+        let worker = Worker(
+            provider: provider, registry: try TaskRegistry([Slow(done: done), Quick(done: done)]),
+            configuration: Worker.Configuration(queues: ["q"], concurrency: 4, receiveWait: .milliseconds(200), shutdownGracePeriod: .seconds(2))
+        )
+        let running = Task { try await worker.run() }
+        let deadline = ContinuousClock.now + .seconds(60)
+        while done.count(Quick.name) < 6, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
+        let slowAtThatTime = done.count(Slow.name)
+        worker.triggerGracefulShutdown()
+        _ = await running.result
+        try await provider.close()
+        #expect(done.count(Quick.name) == 6)
+        #expect(slowAtThatTime <= 3, "the quick jobs waited behind the limited ones (\(slowAtThatTime) of 12 had run first)")
     }
 }

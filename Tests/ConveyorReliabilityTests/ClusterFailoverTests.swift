@@ -1,5 +1,6 @@
 import Conveyor
 import ConveyorRabbitMQ
+import ConveyorTesting
 import Foundation
 import Logging
 import Testing
@@ -94,6 +95,38 @@ extension Faults {
                 #expect(confirmed.count >= jobs * 8 / 10, "the producer did not recover: only \(confirmed.count) jobs confirmed")
                 checkAllRecorded(confirmed, record: record, label: "rabbitmq cluster, leader lost twice")
             }
+            try await provider.close()
+        }
+    }
+}
+
+extension Faults {
+    /// The whole provider conformance suite on the three-node cluster with quorum queues, the provider given every
+    /// node: delays and retries (classic delay-level queues), dead letters, deduplication (lock queues), results,
+    /// events, pause, cancel and global limits all work on a cluster (what a node loss does to each is in the DocC
+    /// article Deploying on RabbitMQ).
+    @Suite("RabbitMQ cluster: provider conformance", .timeLimit(.minutes(6)))
+    struct ClusterConformanceTests {
+        static func provider(_ urls: String) throws -> RabbitMQQueueProvider {
+            try RabbitMQQueueProvider(configuration: RabbitMQQueueProvider.Configuration(url: urls, queueType: .quorum, connectionName: "conveyor-cluster-conformance"))
+        }
+
+        @Test("every conformance case on a three-node cluster, quorum queues", .enabled(if: ReliabilityEnvironment.rabbitMQEnabled, ReliabilityEnvironment.rabbitMQMissing))
+        func conformance() async throws {
+            _ = try await ClusterFailoverTests.cluster(["start"])
+            let urls = try await ClusterFailoverTests.cluster(["urls"])
+            let provider = try Self.provider(urls)
+            let harness = ConformanceHarness.provisioning(provider, makeProvider: { try Self.provider(urls) })
+            // One case at a time: three nodes and the cases' workers on two cores.
+            var notApplicable: Set<String> = []
+            for conformanceCase in ProviderConformance.cases {
+                do {
+                    if case .notApplicable = try await conformanceCase.run(harness) { notApplicable.insert(conformanceCase.name) }
+                } catch {
+                    Issue.record("\(conformanceCase.name): \(error)")
+                }
+            }
+            #expect(notApplicable == ["redelivery after visibility timeout", "priority order"], "\(notApplicable)")
             try await provider.close()
         }
     }

@@ -30,9 +30,11 @@ extension Faults {
         }
 
         /// Enqueues `count` record jobs in batches of 20, `pause` apart, through the faults; a batch that throws is
-        /// not confirmed (its jobs may or may not arrive) and the producer just goes on with the next one.
+        /// not confirmed (its jobs may or may not arrive) and the producer just goes on with the next one, after
+        /// passing the batch number, the failures so far and the error to `failed`.
         static func produce(
-            _ count: Int, to queue: String, provider: any QueueProvider, pause: Duration = .milliseconds(50)
+            _ count: Int, to queue: String, provider: any QueueProvider, pause: Duration = .milliseconds(50),
+            failed report: @escaping @Sendable (_ batch: Int, _ failures: Int, _ error: any Error) -> Void = { _, _, _ in }
         ) -> Task<(confirmed: [String], failedBatches: Int), any Error> {
             Task {
                 var confirmed: [String] = []
@@ -45,6 +47,7 @@ extension Faults {
                         confirmed += try await provider.enqueue(batch, to: queue).map(\.jobID.rawValue)
                     } catch {
                         failed += 1
+                        report(n / 20, failed, error)
                         try await Task.sleep(for: .milliseconds(200))
                     }
                     try await Task.sleep(for: pause)

@@ -25,29 +25,6 @@ extension Faults {
             return result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
         }
 
-        /// Enqueues `count` record jobs in batches of 20, 40 ms apart; a batch that throws is not confirmed, and the
-        /// first errors are printed.
-        static func produce(_ count: Int, to queue: String, provider: any QueueProvider) -> Task<(confirmed: [String], failedBatches: Int), any Error> {
-            Task {
-                var confirmed: [String] = []
-                var failed = 0
-                var n = 0
-                while n < count {
-                    let batch = RecordJobs.envelopes(n..<(n + 20))
-                    n += 20
-                    do {
-                        confirmed += try await provider.enqueue(batch, to: queue).map(\.jobID.rawValue)
-                    } catch {
-                        failed += 1
-                        if failed <= 3 || failed % 25 == 0 { print("cluster: producer batch \(n / 20) failed (\(failed) so far): \(error)") }
-                        try await Task.sleep(for: .milliseconds(200))
-                    }
-                    try await Task.sleep(for: .milliseconds(40))
-                }
-                return (confirmed, failed)
-            }
-        }
-
         @Test("5,000 jobs through a quorum queue while its leader stops, restarts, is killed: none lost",
               .enabled(if: ReliabilityEnvironment.rabbitMQEnabled, ReliabilityEnvironment.rabbitMQMissing))
         func leaderLost() async throws {
@@ -66,7 +43,9 @@ extension Faults {
                 defer { try? FileManager.default.removeItem(atPath: record) }
                 let worker = try startRecordingWorker(target, queue: queue, record: record)
                 defer { worker.cleanUp() }
-                let producer = Self.produce(jobs, to: queue, provider: provider)
+                let producer = BrokerRestartTests.produce(jobs, to: queue, provider: provider, pause: .milliseconds(40)) { batch, failures, error in
+                    if failures <= 3 || failures % 25 == 0 { print("cluster: producer batch \(batch) failed (\(failures) so far): \(error)") }
+                }
                 func progress(_ count: Int) async throws {
                     let ok = try await eventually(timeout: .seconds(120)) { RecordLog.lineCount(record) >= count }
                     #expect(ok, "the worker did not reach \(count) jobs: \(worker.stderr.suffix(1500))")

@@ -19,31 +19,25 @@ extension ConveyorClient {
         // of the queue first (RabbitMQ puts a permit handed back where it was). Hold this generation's meanwhile, so
         // that each is seen once, until all `limit` of them are held (or 5 s passed), and give them back at the end.
         var kept: [ReceivedMessage] = []
-        var stale: [ReceivedMessage] = []
+        /// Keeps this generation's permits and deletes the others.
+        func sort(_ messages: [ReceivedMessage]) async throws {
+            var stale: [ReceivedMessage] = []
+            for message in messages {
+                if let ticket = FlowTicket(message), ticket.generation >= generation { kept.append(message) } else { stale.append(message) }
+            }
+            if !stale.isEmpty { try await provider.acknowledge(stale) }
+        }
         provider.prefetching?.prepareToReceive(from: queues.permits, capacity: limit)
         let deadline = ContinuousClock.now + .seconds(5)
         do {
             while kept.count < limit, ContinuousClock.now < deadline {
-                let messages = try await provider.receive(from: queues.permits, max: 10, wait: .milliseconds(500))
-                for message in messages {
-                    if let ticket = FlowTicket(message), ticket.generation >= generation { kept.append(message) } else { stale.append(message) }
-                }
-                if !stale.isEmpty {
-                    try await provider.acknowledge(stale)
-                    stale.removeAll()
-                }
+                try await sort(try await provider.receive(from: queues.permits, max: 10, wait: .milliseconds(500)))
             }
             // What was delivered after the last permit of this generation is older: delete it too.
             while true {
                 let late = try await provider.receive(from: queues.permits, max: 10, wait: .zero)
                 if late.isEmpty { break }
-                for message in late {
-                    if let ticket = FlowTicket(message), ticket.generation >= generation { kept.append(message) } else { stale.append(message) }
-                }
-                if !stale.isEmpty {
-                    try await provider.acknowledge(stale)
-                    stale.removeAll()
-                }
+                try await sort(late)
             }
         } catch {
             await giveBack(kept)
@@ -68,13 +62,7 @@ extension ConveyorClient {
 
     private func giveBack(_ messages: [ReceivedMessage]) async {
         guard !messages.isEmpty else { return }
-        if let releasing = provider.releasing {
-            try? await releasing.release(messages)
-        } else {
-            for message in messages {
-                try? await provider.fail(message, reason: FailureReason(code: "permit", message: "permit returned"), retryAfter: .zero)
-            }
-        }
+        try? await PermitPool.handBack(messages, to: provider)
     }
 }
 

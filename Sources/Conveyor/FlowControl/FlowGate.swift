@@ -173,20 +173,16 @@ final class FlowGate: Sendable {
             }
         }
         let now = ContinuousClock.now
-        let entered = state.withLock { state -> Bool in
-            guard state.waiting[wait, default: 0] < maximumWaiters else { return false }
-            if state.buckets[id] == nil {
-                if state.buckets.count >= Self.maximumKeys,
-                    let idle = state.buckets.keys.first(where: { state.waiting[WaitID(limit: $0, permit: false)] == nil })
-                {
-                    state.buckets[idle] = nil
-                }
-                state.buckets[id] = LocalTokenBucket(rate: rate, now: now)
+        state.withLock { state in
+            guard state.buckets[id] == nil else { return }
+            if state.buckets.count >= Self.maximumKeys,
+                let idle = state.buckets.keys.first(where: { state.waiting[WaitID(limit: $0, permit: false)] == nil })
+            {
+                state.buckets[idle] = nil
             }
-            state.waiting[wait, default: 0] += 1
-            return true
+            state.buckets[id] = LocalTokenBucket(rate: rate, now: now)
         }
-        guard entered else { return (Self.jitter(.seconds(1)), "no token left in this interval") }
+        guard enter(wait) else { return (Self.jitter(.seconds(1)), "no token left in this interval") }
         defer { leave(wait) }
         let deadline = now + Self.admissionWait
         while true {

@@ -112,6 +112,18 @@ final class PermitPool: Sendable {
         _ = try await provider.enqueue([marker], to: queues.seeded)
     }
 
+    /// Makes `permits` available to other workers at once: released where the provider can
+    /// (``ReleasingQueueProvider``), else failed with no delay.
+    static func handBack(_ permits: [ReceivedMessage], to provider: any QueueProvider) async throws {
+        if let releasing = provider.releasing {
+            try await releasing.release(permits)
+            return
+        }
+        for permit in permits {
+            try await provider.fail(permit, reason: FailureReason(code: "permit", message: "permit returned"), retryAfter: .zero)
+        }
+    }
+
     /// A permit of the newest generation, or `nil` when none came within `wait`. Permits of older generations and
     /// messages that are not permits are deleted on the way.
     func acquire(wait: Duration) async throws -> ReceivedMessage? {
@@ -172,11 +184,7 @@ final class PermitPool: Sendable {
                 _ = try await provider.enqueue([copy], to: queues.permits)
                 return
             }
-            if let releasing = provider.releasing {
-                try await releasing.release([permit])
-            } else {
-                try await provider.fail(permit, reason: FailureReason(code: "permit", message: "permit returned"), retryAfter: .zero)
-            }
+            try await Self.handBack([permit], to: provider)
         } catch {
             logger.info(
                 "could not give a permit back; the broker returns it when its visibility timeout passes or the connection closes",

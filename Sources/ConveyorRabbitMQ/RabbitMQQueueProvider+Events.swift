@@ -39,15 +39,9 @@ extension RabbitMQQueueProvider: EventBroadcastingProvider {
 
     /// Declares a subscription queue `conveyor-events-<16 hex>` (as a reply queue: classic, not durable, deleted
     /// by RabbitMQ 5 minutes after its last consumer left) bound to `conveyor.events` with routing key `queue`.
+    /// When the queue is declared again on a new connection (its node was lost), it is bound again.
     public func subscribeToEvents(of queue: String) async throws -> String {
-        let name = try await createReplyQueue(named: TemporaryQueueName.make("conveyor-events"))
-        try await publisher.connection.perform { [publisher] c, s throws(ConveyorError) in
-            try publisher.topology.ensureExchanges(c, s)
-            let arena = AMQPArena()
-            amqp_queue_bind(s, 2, arena.bytes(name), arena.bytes(RabbitMQTopology.eventsExchange), arena.bytes(queue), amqp_table_t())
-            try c.check(amqp_get_rpc_reply(s), channel: 2, "binding \(name) to the events of \(queue)")
-        }
-        return name
+        try await declareReplyQueue(named: TemporaryQueueName.make("conveyor-events"), events: queue)
     }
 
     /// Deletes the subscription queue.

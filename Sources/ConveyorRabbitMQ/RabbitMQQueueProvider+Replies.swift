@@ -6,8 +6,14 @@ extension RabbitMQQueueProvider: ReplyingProvider {
     /// so that a crashed producer leaves nothing behind) and returns `name` as its address. Replies are published to
     /// it through the default exchange with confirms, like jobs.
     public func createReplyQueue(named name: String) async throws -> String {
+        try await declareReplyQueue(named: name, events: nil)
+    }
+
+    /// Declares the reply queue `name`; with `observed`, bound to the `conveyor.events` exchange for the events of
+    /// that queue, again on every declaration (after a reconnection too).
+    func declareReplyQueue(named name: String, events observed: String?) async throws -> String {
         try checkOpen()
-        topology.replyQueues.insert(name)
+        topology.replyQueues.insert(name, events: observed)
         try await publisher.connection.perform { [publisher] c, s throws(ConveyorError) in
             publisher.topology.declaredQueues.remove(name)
             try publisher.topology.ensureQueue(name, c, s)

@@ -104,6 +104,40 @@ struct RabbitMQFaultTests {
     }
 
 
+    /// An event subscription's queue is classic and not durable: a broker restart (or the loss of its node in a
+    /// cluster) removes it, and the observer declares it again when it reconnects. It must be bound again too, or
+    /// the observer silently receives nothing more.
+    @Test func eventSubscriptionIsBoundAgainAfterABrokerRestart() async throws {
+        let observing = try Node.provider()
+        let sending = try Node.provider()
+        let queue = "faults-events-\(UUID().uuidString.prefix(8).lowercased())"
+        let subscription = try await QueueObserver(provider: observing, queue: queue).subscribe()
+        let seen = SeenNotes()
+        let collecting = Task {
+            for try await event in subscription.events { seen.notes.withLock { _ = $0.insert(event.note ?? "") } }
+        }
+        /// Broadcasts an event noted `note` every 500 ms until the observer has it; false after 90 s.
+        func broadcastUntilSeen(_ note: String) async throws -> Bool {
+            let deadline = ContinuousClock.now + .seconds(90)
+            while ContinuousClock.now < deadline {
+                let event = JobEvent(kind: .progress, jobID: JobID.random(), task: "t", queue: queue, attempt: 1, progress: 0.5, note: note)
+                try? await sending.broadcastEvents([event], of: queue)
+                try await Task.sleep(for: .milliseconds(500))
+                if seen.notes.withLock({ $0.contains(note) }) { return true }
+            }
+            return false
+        }
+        #expect(try await broadcastUntilSeen("before"))
+        try Node.rabbitmqctl("stop_app")
+        try Node.rabbitmqctl("start_app")
+        try Node.rabbitmqctl("await_startup", "--timeout", "60")
+        #expect(try await broadcastUntilSeen("after"), "the observer receives events again after the restart")
+        collecting.cancel()
+        await subscription.close()
+        try? await observing.close()
+        try? await sending.close()
+    }
+
     @Test func reconnectAfterBrokerRestartLosesNoJob() async throws {
         try await withQueue("restart", configure: { $0.prefetch = 20 }) { provider, queue in
             let n = 200
@@ -182,4 +216,9 @@ struct RabbitMQFaultTests {
             try await provider.acknowledge(received)
         }
     }
+}
+
+/// Notes of the events an observer received.
+final class SeenNotes: Sendable {
+    let notes = Mutex<Set<String>>([])
 }

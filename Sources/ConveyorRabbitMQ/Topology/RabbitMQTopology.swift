@@ -129,6 +129,13 @@ final class TopologyCache {
             let arena = AMQPArena()
             amqp_queue_declare(s, 2, arena.bytes(queue), 0, 0, 0, 0, arena.table(RabbitMQTopology.replyQueueArguments))
             try c.check(amqp_get_rpc_reply(s), channel: 2, "declaring reply queue \(queue)")
+            // An event subscription is bound again with it: declared anew after its node was lost (a reply queue is
+            // classic and lives on one node), it would otherwise receive nothing.
+            if let observed = topology.replyQueues.observed(by: queue) {
+                try ensureExchanges(c, s)
+                amqp_queue_bind(s, 2, arena.bytes(queue), arena.bytes(RabbitMQTopology.eventsExchange), arena.bytes(observed), amqp_table_t())
+                try c.check(amqp_get_rpc_reply(s), channel: 2, "binding \(queue) to the events of \(observed)")
+            }
             declaredQueues.insert(queue)
             return
         }
@@ -210,11 +217,15 @@ final class TopologyCache {
     }
 }
 
-/// The names of the reply queues a provider created, shared by its connections.
+/// The names of the reply queues a provider created, shared by its connections, with the queue whose events each
+/// event subscription receives (its binding to `conveyor.events`).
 final class ReplyQueueNames: Sendable {
-    private let names = Mutex<Set<String>>([])
+    /// Reply queue name → the observed queue (the binding's routing key), `nil` for a plain reply queue.
+    private let names = Mutex<[String: String?]>([:])
 
-    func insert(_ name: String) { names.withLock { _ = $0.insert(name) } }
-    func remove(_ name: String) { names.withLock { _ = $0.remove(name) } }
-    func contains(_ name: String) -> Bool { names.withLock { $0.contains(name) } }
+    func insert(_ name: String, events observed: String? = nil) { names.withLock { $0[name] = .some(observed) } }
+    func remove(_ name: String) { names.withLock { _ = $0.removeValue(forKey: name) } }
+    func contains(_ name: String) -> Bool { names.withLock { $0[name] != nil } }
+    /// The queue whose events `name` is bound to receive, if it is an event subscription.
+    func observed(by name: String) -> String? { names.withLock { $0[name] ?? nil } }
 }

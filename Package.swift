@@ -9,6 +9,7 @@ let package = Package(
         .library(name: "ConveyorTesting", targets: ["ConveyorTesting"]),
         .library(name: "ConveyorSQS", targets: ["ConveyorSQS"]),
         .library(name: "ConveyorRabbitMQ", targets: ["ConveyorRabbitMQ"]),
+        .library(name: "ConveyorDashboard", targets: ["ConveyorDashboard"]),
         .executable(name: "conveyor", targets: ["conveyor"]),
     ],
     dependencies: [
@@ -21,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        // The dashboard's pages: logic-less templates that HTML-escape every value by default.
+        .package(url: "https://github.com/hummingbird-project/swift-mustache.git", from: "2.1.1"),
         // Tests only: TestClock, a clock that moves when the test says (worker, provider and scheduler timing).
         .package(url: "https://github.com/pointfreeco/swift-clocks.git", from: "1.1.1"),
     ],
@@ -74,6 +77,16 @@ let package = Package(
             ]
         ),
 
+        // MARK: Dashboard
+        .target(
+            name: "ConveyorDashboard",
+            dependencies: [
+                "Conveyor",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Mustache", package: "swift-mustache"),
+            ]
+        ),
+
         // MARK: Command line
         .executableTarget(
             name: "conveyor",
@@ -81,6 +94,7 @@ let package = Package(
                 "Conveyor",
                 "ConveyorSQS",
                 "ConveyorRabbitMQ",
+                "ConveyorDashboard",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -103,6 +117,10 @@ let package = Package(
             name: "ConveyorSQSTests",
             dependencies: ["ConveyorSQS", "ConveyorTesting"],
             resources: [.copy("Resources")]
+        ),
+        .testTarget(
+            name: "ConveyorDashboardTests",
+            dependencies: ["ConveyorDashboard", "Conveyor"]
         ),
         .testTarget(
             name: "ConveyorCLITests",

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The Hummingbird example (Examples/HummingbirdApp) in a real browser, against RabbitMQ: headless Chromium, driven by
-# Selenium (scripts/browser_report.py), starts a report job on the page and sees the progress bar, fed by server-sent
-# events, reach 100% and the job's result appear.
+# The Hummingbird example (Examples/HummingbirdApp) and `conveyor dashboard` in a real browser, against RabbitMQ:
+# headless Chromium, driven by Selenium. scripts/browser_report.py starts a report job on the example's page and sees
+# the progress bar, fed by server-sent events, reach 100% and the job's result appear; scripts/browser_dashboard.py
+# follows a job's progress on the dashboard, checks that markup in a dead letter shows as text, and purges.
 # Needs chromium and chromium-driver (scripts/install-deps.sh --tests installs them) and python3; starts RabbitMQ
 # (scripts/rabbitmq-start.sh, stopped again afterwards unless CONVEYOR_KEEP_BROKERS=1) when it does not run, builds
 # the example, and installs Selenium in .build/browser-venv.
@@ -25,10 +26,11 @@ port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0));
 log=$(mktemp /tmp/conveyor-browser.XXXXXX.log)
 CONVEYOR_PROVIDER=rabbitmq AMQP_URL="$amqp" PORT="$port" "$app" >"$log" 2>&1 &
 pid=$!
+dashboard_pids=()
 cleanup() {
-  kill "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-  rm -f "$log"
+  kill "$pid" "${dashboard_pids[@]}" 2>/dev/null || true
+  wait "$pid" "${dashboard_pids[@]}" 2>/dev/null || true
+  rm -f "$log" "${dashboard_log:-}"
   if [ "$started_rabbitmq" = 1 ] && [ "${CONVEYOR_KEEP_BROKERS:-0}" != 1 ]; then scripts/rabbitmq-stop.sh >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
@@ -40,4 +42,25 @@ done
 if ! "$venv/bin/python" scripts/browser_report.py "http://127.0.0.1:$port/"; then
   echo "== the example app's log"; cat "$log"; exit 1
 fi
+echo "browser test: the example's page passed"
+
+# The dashboard, with a worker, on a queue of its own.
+swift build --product conveyor 2>&1 | grep -E "error|Build complete" || true
+conveyor="$(swift build --show-bin-path)/conveyor"
+queue="browser-dash-$RANDOM$RANDOM"
+dashboard_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+dashboard_log=$(mktemp /tmp/conveyor-dashboard.XXXXXX.log)
+"$conveyor" queue create "$queue" --provider rabbitmq --url "$amqp" >/dev/null
+"$conveyor" worker --provider rabbitmq --url "$amqp" --queue "$queue" --concurrency 4 >>"$dashboard_log" 2>&1 &
+dashboard_pids+=($!)
+"$conveyor" dashboard --provider rabbitmq --url "$amqp" --queue "$queue" --port "$dashboard_port" >>"$dashboard_log" 2>&1 &
+dashboard_pids+=($!)
+for _ in $(seq 1 200); do
+  (exec 3<>"/dev/tcp/127.0.0.1/$dashboard_port") 2>/dev/null && break
+  sleep 0.1
+done
+if ! "$venv/bin/python" scripts/browser_dashboard.py "http://127.0.0.1:$dashboard_port/" "$queue" "$conveyor" "$amqp"; then
+  echo "== the dashboard's and worker's log"; cat "$dashboard_log"; exit 1
+fi
+"$conveyor" queue delete "$queue" --yes --provider rabbitmq --url "$amqp" >/dev/null || true
 echo "browser test: passed (Chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'))"

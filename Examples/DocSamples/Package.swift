@@ -16,6 +16,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
     ],
     // Executable targets: a document's samples are one script (top-level code in main.swift).
     targets: modules.map { name in
@@ -26,6 +27,8 @@ let package = Package(
                 .product(name: "ConveyorTesting", package: "Conveyor"),
                 .product(name: "ConveyorSQS", package: "Conveyor"),
                 .product(name: "ConveyorRabbitMQ", package: "Conveyor"),
+                .product(name: "ConveyorDashboard", package: "Conveyor"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -27,6 +27,7 @@ struct ConveyorCommand: AsyncParsableCommand {
         subcommands: [
             DemoCommand.self, WorkerCommand.self, EnqueueCommand.self, StatsCommand.self, DeadLetterCommand.self,
             QueueCommand.self, JobCommand.self, LimitCommand.self, BenchCommand.self, ScheduleCommand.self, EventsCommand.self,
+            DashboardCommand.self,
         ]
     )
 

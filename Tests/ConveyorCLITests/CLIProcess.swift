@@ -171,15 +171,21 @@ func freeLocalPort() -> Int {
 /// Fetches `http://127.0.0.1:port/path` with a plain blocking socket on a thread of its own; `nil` when nothing
 /// listens yet.
 func httpGet(port: Int, path: String) async -> (status: Int, body: String)? {
+    await httpRequest(port: port, "GET", path)
+}
+
+/// Sends `method path` (with `form` as an `application/x-www-form-urlencoded` body) to 127.0.0.1:port with a plain
+/// blocking socket on a thread of its own; `nil` when nothing listens yet.
+func httpRequest(port: Int, _ method: String, _ path: String, form: String? = nil) async -> (status: Int, body: String)? {
     await withCheckedContinuation { continuation in
         let thread = Thread {
-            continuation.resume(returning: blockingHTTPGet(port: port, path: path))
+            continuation.resume(returning: blockingHTTPRequest(port: port, method, path, form: form))
         }
         thread.start()
     }
 }
 
-private func blockingHTTPGet(port: Int, path: String) -> (status: Int, body: String)? {
+private func blockingHTTPRequest(port: Int, _ method: String, _ path: String, form: String?) -> (status: Int, body: String)? {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
     guard fd >= 0 else { return nil }
     defer { close(fd) }
@@ -191,7 +197,9 @@ private func blockingHTTPGet(port: Int, path: String) -> (status: Int, body: Str
         $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
     }
     guard connected == 0 else { return nil }
-    let request = Array("GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".utf8)
+    var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    if let form { head += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(form.utf8.count)\r\n" }
+    let request = Array((head + "\r\n" + (form ?? "")).utf8)
     _ = request.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
     var response: [UInt8] = []
     var buffer = [UInt8](repeating: 0, count: 65536)

@@ -29,6 +29,8 @@ extension JobEvent {
 
     /// Longest note or reason text sent (bytes of UTF-8); longer text is cut.
     static let maximumTextBytes = 1000
+    /// Most queue names a heartbeat carries.
+    static let maximumHeartbeatQueues = 100
 
     /// The event's JSON object.
     package var json: [UInt8] {
@@ -67,6 +69,24 @@ extension JobEvent {
         if let retryAfter {
             out.append(contentsOf: #","retry_after_ms":"#.utf8)
             JSONText.appendInt(Self.milliseconds(retryAfter), to: &out)
+        }
+        if let workerHeartbeat {
+            out.append(contentsOf: #","worker":{"host":"#.utf8)
+            JSONText.appendString(workerHeartbeat.host.truncated(toUTF8Bytes: Self.maximumTextBytes), to: &out)
+            out.append(contentsOf: #","pid":"#.utf8)
+            JSONText.appendInt(workerHeartbeat.pid, to: &out)
+            out.append(contentsOf: #","queues":["#.utf8)
+            for (index, queue) in workerHeartbeat.queues.prefix(Self.maximumHeartbeatQueues).enumerated() {
+                if index > 0 { out.append(UInt8(ascii: ",")) }
+                JSONText.appendString(queue, to: &out)
+            }
+            out.append(contentsOf: #"],"concurrency":"#.utf8)
+            JSONText.appendInt(workerHeartbeat.concurrency, to: &out)
+            out.append(contentsOf: #","busy":"#.utf8)
+            JSONText.appendInt(workerHeartbeat.busy, to: &out)
+            out.append(contentsOf: #","started_at":"#.utf8)
+            JSONText.appendString(RFC3339.format(workerHeartbeat.startedAt), to: &out)
+            out.append(UInt8(ascii: "}"))
         }
         out.append(UInt8(ascii: "}"))
         return out
@@ -141,6 +161,7 @@ extension JobEvent {
         } ?? Date()
         let code = try optionalString("reason_code")
         let message = try optionalString("reason")
+        let heartbeat = try Self.heartbeat(members["worker"], workerID: try string("id"))
         self.init(
             kind: kind,
             jobID: JobID(try string("id")),
@@ -154,6 +175,45 @@ extension JobEvent {
             reason: code == nil && message == nil ? nil : FailureReason(code: code ?? "unknown", message: message ?? ""),
             retryAfter: retryAfter
         )
+        self.workerHeartbeat = heartbeat
+    }
+
+    /// The `worker` member of a heartbeat event; numbers are checked (a pid, concurrency or busy count outside
+    /// 0...Int32.max is refused).
+    private static func heartbeat(_ value: JSONValue?, workerID: String) throws(ConveyorError) -> WorkerHeartbeat? {
+        guard let value, value != .null else { return nil }
+        guard case .object(let fields) = value else {
+            throw ConveyorError(.malformedEnvelope, "job event: field \"worker\" must be an object")
+        }
+        func count(_ key: String) throws(ConveyorError) -> Int {
+            guard case .number(let text)? = fields[key], let number = Double(text), number >= 0, number <= Double(Int32.max),
+                  let whole = Int(exactly: number) else {
+                throw ConveyorError(.malformedEnvelope, "job event: field \"worker.\(key)\" must be an integer from 0 to 2^31-1")
+            }
+            return whole
+        }
+        guard case .string(let host)? = fields["host"] else {
+            throw ConveyorError(.malformedEnvelope, "job event: field \"worker.host\" must be a string")
+        }
+        var queues: [String] = []
+        if case .array(let items)? = fields["queues"] {
+            for item in items.prefix(maximumHeartbeatQueues) {
+                guard case .string(let queue) = item else {
+                    throw ConveyorError(.malformedEnvelope, "job event: field \"worker.queues\" must be an array of strings")
+                }
+                queues.append(queue)
+            }
+        }
+        var startedAt = Date()
+        if case .string(let text)? = fields["started_at"] {
+            guard let date = RFC3339.parse(text) else {
+                throw ConveyorError(.malformedEnvelope, "job event: field \"worker.started_at\" is not an RFC 3339 timestamp")
+            }
+            startedAt = date
+        }
+        return WorkerHeartbeat(
+            workerID: workerID, host: host, pid: try count("pid"), queues: queues, concurrency: try count("concurrency"),
+            busy: try count("busy"), startedAt: startedAt)
     }
 
     /// Whole milliseconds of `duration`, 0 for negative ones, at most 10^15.

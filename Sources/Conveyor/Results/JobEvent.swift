@@ -39,6 +39,10 @@ public struct JobEvent: Sendable, Hashable, CustomStringConvertible {
         /// the broker delivers the job again.
         public static let interrupted = Kind("interrupted")
 
+        /// Observers only: a worker's heartbeat (``JobEvent/workerHeartbeat``). Its ``JobEvent/jobID`` is the
+        /// worker's id; it is about no job.
+        public static let workerHeartbeat = Kind("worker_heartbeat")
+
         /// Whether this kind ends the job: nothing follows it.
         public var isFinal: Bool { self == .succeeded || self == .deadLettered || self == .failed || self == .cancelled }
     }
@@ -66,6 +70,8 @@ public struct JobEvent: Sendable, Hashable, CustomStringConvertible {
     public var reason: FailureReason?
     /// Delay before the next attempt (``Kind/retrying``).
     public var retryAfter: Duration?
+    /// The worker's state (``Kind/workerHeartbeat``).
+    public var workerHeartbeat: WorkerHeartbeat?
 
     /// Creates an event.
     public init(
@@ -83,6 +89,12 @@ public struct JobEvent: Sendable, Hashable, CustomStringConvertible {
         self.output = output
         self.reason = reason
         self.retryAfter = retryAfter
+    }
+
+    /// The heartbeat event of a worker, sent to `queue`'s observers.
+    public init(heartbeat: WorkerHeartbeat, queue: String, at: Date = Date()) {
+        self.init(kind: .workerHeartbeat, jobID: JobID(heartbeat.workerID), task: "", queue: queue, attempt: 1, at: at)
+        self.workerHeartbeat = heartbeat
     }
 
     /// A one-line summary, e.g. `progress resize 3f2… attempt 1 on images 40%`.

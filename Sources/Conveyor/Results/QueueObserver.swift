@@ -22,12 +22,20 @@ public struct QueueObserver: Sendable {
     public let provider: any QueueProvider
     /// The observed queue.
     public let queue: String
+    /// Whether the workers' heartbeats (``JobEvent/Kind/workerHeartbeat``) come with the job events. Default false.
+    public let includesWorkerHeartbeats: Bool
     private let logger: Logger
 
-    /// Creates an observer; nothing happens until ``subscribe()``.
-    public init(provider: any QueueProvider, queue: String, logger: Logger = Logger(label: "conveyor.observer")) {
+    /// Creates an observer; nothing happens until ``subscribe()``. With `includesWorkerHeartbeats`, the events also
+    /// carry the heartbeat each worker of the queue sends every ``WorkerHeartbeat/interval`` (what a dashboard's
+    /// workers page needs).
+    public init(
+        provider: any QueueProvider, queue: String, includesWorkerHeartbeats: Bool = false,
+        logger: Logger = Logger(label: "conveyor.observer")
+    ) {
         self.provider = provider
         self.queue = queue
+        self.includesWorkerHeartbeats = includesWorkerHeartbeats
         self.logger = logger
     }
 
@@ -39,7 +47,9 @@ public struct QueueObserver: Sendable {
             throw ConveyorError(.unsupported, "the \(provider.name) provider cannot broadcast job events; use the memory, RabbitMQ or SQS provider")
         }
         let address = try await broadcasting.subscribeToEvents(of: queue)
-        return JobEventSubscription(provider: provider, broadcasting: broadcasting, queue: queue, address: address, logger: logger)
+        return JobEventSubscription(
+            provider: provider, broadcasting: broadcasting, queue: queue, address: address,
+            includesWorkerHeartbeats: includesWorkerHeartbeats, logger: logger)
     }
 }
 
@@ -57,7 +67,10 @@ public final class JobEventSubscription: Sendable {
     private let logger: Logger
     private let closed = Mutex(false)
 
-    init(provider: any QueueProvider, broadcasting: any EventBroadcastingProvider, queue: String, address: String, logger: Logger) {
+    init(
+        provider: any QueueProvider, broadcasting: any EventBroadcastingProvider, queue: String, address: String,
+        includesWorkerHeartbeats: Bool, logger: Logger
+    ) {
         self.queue = queue
         self.address = address
         self.broadcasting = broadcasting
@@ -74,7 +87,10 @@ public final class JobEventSubscription: Sendable {
             let closed = await reading.run { messages in
                 for message in messages {
                     guard case .success(let envelope) = message.envelope, envelope.task == JobEvent.eventsTask else { continue }
-                    for event in JobEvent.broadcastEvents(envelope.payload) { continuation.yield(event) }
+                    for event in JobEvent.broadcastEvents(envelope.payload)
+                    where includesWorkerHeartbeats || event.kind != .workerHeartbeat {
+                        continuation.yield(event)
+                    }
                 }
             }
             continuation.finish(throwing: closed)

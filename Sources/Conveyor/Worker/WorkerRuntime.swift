@@ -75,6 +75,10 @@ final class WorkerRuntime: Sendable {
     let broadcaster: EventBroadcaster
     /// Global concurrency and rate limits of the tasks that have them.
     let flow: FlowGate
+    /// Jobs running now, for heartbeats.
+    let running: RunningCount
+    /// This worker in its heartbeats (``WorkerHeartbeat``); `busy` is filled in when one is sent.
+    let heartbeat: WorkerHeartbeat
 
     init(provider: any QueueProvider, registry: TaskRegistry, configuration: Worker.Configuration, logger: Logger, hub: EventHub) {
         self.provider = provider
@@ -92,12 +96,22 @@ final class WorkerRuntime: Sendable {
         let metrics = WorkerMetrics(queues: configuration.queues)
         self.metrics = metrics
         let inFlight = metrics.inFlight
+        let running = RunningCount()
+        self.running = running
         self.dispatcher = JobDispatcher(
             concurrency: configuration.concurrency,
             batchSize: configuration.batchSize,
             receivers: configuration.queues.count * configuration.effectiveReceiversPerQueue,
-            onRunningChange: { inFlight.record($0) }
+            onRunningChange: { count in
+                inFlight.record(count)
+                running.count.store(count, ordering: .relaxed)
+            }
         )
+        let pid = Int(ProcessInfo.processInfo.processIdentifier)
+        let host = ProcessInfo.processInfo.hostName
+        self.heartbeat = WorkerHeartbeat(
+            workerID: "\(host)-\(pid)-\(String(UInt32.random(in: .min ... .max), radix: 16))", host: host, pid: pid,
+            queues: configuration.queues, concurrency: configuration.concurrency, busy: 0, startedAt: Date())
         self.slots = (0..<configuration.concurrency).map { _ in ExecutorSlot() }
         self.settler = Settler(provider: provider, logger: logger)
         self.maximumNativeDelay = provider.capabilities.maximumNativeDelay
@@ -220,6 +234,22 @@ final class WorkerRuntime: Sendable {
             if let visibilityTimeout {
                 group.addTask { await self.heartbeatHeldJobs(of: queue, visibilityTimeout: visibilityTimeout) }
             }
+            if broadcaster.broadcasting != nil {
+                group.addTask { await self.announce(to: queue) }
+            }
+        }
+    }
+
+    /// Sends this worker's heartbeat to `queue`'s observers every ``WorkerHeartbeat/interval`` while it may have
+    /// some, until the drain begins.
+    private func announce(to queue: String) async {
+        while !Task.isCancelled {
+            if broadcaster.wants(queue) {
+                var beat = heartbeat
+                beat.busy = running.count.load(ordering: .relaxed)
+                broadcaster.add(JobEvent(heartbeat: beat, queue: queue))
+            }
+            do { try await Task.sleep(for: WorkerHeartbeat.interval) } catch { return }
         }
     }
 
@@ -600,4 +630,9 @@ final class WorkerRuntime: Sendable {
             return .failed(error, clock.now - start)
         }
     }
+}
+
+/// The number of jobs a worker runs now, shared with the dispatcher's callback.
+final class RunningCount: Sendable {
+    let count = Atomic<Int>(0)
 }

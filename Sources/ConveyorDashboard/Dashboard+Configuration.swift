@@ -22,6 +22,9 @@ extension Dashboard {
         public var recentFailures: Int
         /// A worker that has not sent a heartbeat for this long leaves the workers page. Default 30 s.
         public var workerExpiry: Duration
+        /// How long a page waits for the broker to answer a read (counts, dead letters, schedules) before it shows
+        /// an error instead: a broker that is down makes the provider wait for its reconnection. Default 5 s.
+        public var brokerTimeout: Duration
 
         /// Creates a configuration with the documented defaults.
         public init(
@@ -31,7 +34,8 @@ extension Dashboard {
             metricsURL: String? = nil,
             deadLetterPageSize: Int = 100,
             recentFailures: Int = 50,
-            workerExpiry: Duration = .seconds(30)
+            workerExpiry: Duration = .seconds(30),
+            brokerTimeout: Duration = .seconds(5)
         ) {
             self.queues = queues
             self.token = token
@@ -40,6 +44,7 @@ extension Dashboard {
             self.deadLetterPageSize = deadLetterPageSize
             self.recentFailures = recentFailures
             self.workerExpiry = workerExpiry
+            self.brokerTimeout = brokerTimeout
         }
 
         /// Throws ``ConveyorError/Code/invalidConfiguration`` saying what to fix.
@@ -61,6 +66,9 @@ extension Dashboard {
             }
             guard (1...10_000).contains(recentFailures) else {
                 throw ConveyorError(.invalidConfiguration, "recentFailures must be between 1 and 10000")
+            }
+            guard brokerTimeout > .zero else {
+                throw ConveyorError(.invalidConfiguration, "brokerTimeout must be positive")
             }
             guard workerExpiry > .zero else {
                 throw ConveyorError(.invalidConfiguration, "workerExpiry must be positive")

@@ -42,7 +42,11 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
         group.get("api/queues/:queue/dead-letters") { _, context in
             try Self.json(try await deadLetters(try queue(context)).map(APIDeadLetter.init))
         }
-        group.get("api/schedules") { _, _ in try Self.json(try await scheduler().registeredJobs().map { APISchedule($0, now: Date()) }) }
+        group.get("api/schedules") { _, _ in
+            let scheduler = try scheduler()
+            let jobs = try await withDeadline(configuration.brokerTimeout, "reading the schedules") { try await scheduler.registeredJobs() }
+            return try Self.json(jobs.map { APISchedule($0, now: Date()) })
+        }
         group.get("api/workers") { _, _ in
             try Self.json(dashboard.board.workers(expiry: configuration.workerExpiry).map(APIWorker.init))
         }
@@ -80,7 +84,8 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
         var values: [String: Any] = ["queue": queue, "path": Self.pathComponent(queue)]
         do {
             let letters = try await deadLetters(queue)
-            let stats = try? await provider.stats(of: queue)
+            let provider = self.provider
+            let stats = try? await withDeadline(configuration.brokerTimeout, "counting \(queue)") { try await provider.stats(of: queue) }
             values["count"] = stats.map { String($0.deadLettered) } ?? "?"
             values["shown"] = letters.count
             values["letters"] = letters.map { letter -> [String: Any] in
@@ -134,7 +139,9 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
         var values: [String: Any] = [:]
         do {
             let now = Date()
-            values["schedules"] = try await scheduler().registeredJobs().map { job -> [String: Any] in
+            let scheduler = try scheduler()
+            let jobs = try await withDeadline(configuration.brokerTimeout, "reading the schedules") { try await scheduler.registeredJobs() }
+            values["schedules"] = jobs.map { job -> [String: Any] in
                 let api = APISchedule(job, now: now)
                 return ["id": api.id, "schedule": api.schedule, "timeZone": api.time_zone, "task": api.task, "queue": api.queue,
                         "missed": api.missed, "last": api.last ?? "-", "next": api.next ?? "-"]
@@ -305,9 +312,13 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
 
     private func queueRow(_ queue: String) async -> QueueRow {
         var row = QueueRow(queue: queue, jobsPerSecond: dashboard.board.jobsPerSecond(queue))
+        let provider = self.provider
+        let limit = configuration.brokerTimeout
         do {
-            row.stats = try await provider.stats(of: queue)
-            if let pausing = provider.pausing { row.paused = try await pausing.isPaused(queue) }
+            row.stats = try await withDeadline(limit, "counting \(queue)") { try await provider.stats(of: queue) }
+            if let pausing = provider.pausing {
+                row.paused = try await withDeadline(limit, "reading whether \(queue) is paused") { try await pausing.isPaused(queue) }
+            }
         } catch {
             row.error = "\(error)"
         }
@@ -318,7 +329,10 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
         guard let deadLetters = provider.deadLetterQueues else {
             throw HTTPError(.conflict, message: "the \(provider.name) provider keeps no dead-letter queue")
         }
-        return try await deadLetters.deadLetters(of: queue, limit: configuration.deadLetterPageSize)
+        let size = configuration.deadLetterPageSize
+        return try await withDeadline(configuration.brokerTimeout, "reading the dead letters of \(queue)") {
+            try await deadLetters.deadLetters(of: queue, limit: size)
+        }
     }
 
     private func scheduler() throws -> JobScheduler {

@@ -37,6 +37,67 @@ struct CLIDashboardTests {
         #expect(stopped.status == 0, "\(stopped)")
     }
 
+    @Test("a broker that goes down shows as an error on the pages; the dashboard stays up and recovers with the broker", .needs(.rabbitMQ))
+    func brokerDown() async throws {
+        // A private node (scripts/rabbitmq-faults-node.sh), so that stopping it disturbs no other test.
+        let environment = ["CONVEYOR_FAULTS_RABBITMQ_PORT": "5676"]
+        try await Self.script("rabbitmq-faults-node.sh", "start", environment: environment)
+        defer { _ = Task { try? await Self.script("rabbitmq-faults-node.sh", "stop", environment: environment) } }
+        let url = "amqp://guest:guest@127.0.0.1:5676/"
+        let queue = "cli-dash-down-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await CLIProcess.run(["queue", "create", queue, "--provider", "rabbitmq", "--url", url])
+        #expect(created.status == 0, "\(created)")
+        let server = try CLIProcess(["dashboard", "--provider", "rabbitmq", "--url", url, "--queue", queue, "--port", "0"])
+        defer { server.killIfRunning() }
+        let port = try await Self.port(of: server)
+        func row() async -> [String: Any]? {
+            guard let answer = await httpGet(port: port, path: "/api/queues"), answer.status == 200,
+                  let rows = (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8))) as? [[String: Any]] else { return nil }
+            return rows.first { $0["queue"] as? String == queue }
+        }
+        try await eventually("the queue's counts") { await row()?["ready"] as? Int == 0 }
+
+        try await Self.script("rabbitmq-faults-node.sh", "stop-app", environment: environment)
+        try await eventually("an error for the queue while the broker is down") { await row()?["error"] is String }
+        let page = try #require(await httpGet(port: port, path: "/"))
+        #expect(page.status == 200, "the dashboard stays up: \(page)")
+        #expect(page.body.contains(#"class="error""#), "the overview shows the error: \(page.body.prefix(3000))")
+        #expect(!page.body.contains("guest:guest"), "the error shows no password")
+
+        try await Self.script("rabbitmq-faults-node.sh", "start-app", environment: environment)
+        try await eventually("the counts again once the broker is back") {
+            let current = await row()
+            return current?["error"] == nil && current?["ready"] as? Int == 0
+        }
+        server.signal(SIGTERM)
+        let stopped = await server.wait()
+        #expect(stopped.status == 0, "\(stopped)")
+        try await Self.script("rabbitmq-faults-node.sh", "stop", environment: environment)
+    }
+
+    /// Runs `scripts/<name> arguments` to completion; throws with its output when it fails.
+    static func script(_ name: String, _ arguments: String..., environment: [String: String]) async throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/bash")
+        process.arguments = [root.appendingPathComponent("scripts/\(name)").path] + arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-script-\(UUID().uuidString).log")
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: output) }
+        let handle = try FileHandle(forWritingTo: output)
+        process.standardOutput = handle
+        process.standardError = handle
+        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
+            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
+            do { try process.run() } catch { continuation.resume(throwing: error) }
+        }
+        try? handle.close()
+        guard status == 0 else {
+            throw CLIScriptFailure(description: "scripts/\(name) \(arguments.joined(separator: " ")) exited \(status): \((try? String(contentsOf: output, encoding: .utf8))?.suffix(1500) ?? "")")
+        }
+    }
+
     /// The port a dashboard started with `--port 0` printed.
     static func port(of server: CLIProcess) async throws -> Int {
         var port: Int?
@@ -116,4 +177,9 @@ struct CLIDashboardTests {
         let stopped = await server.wait()
         #expect(stopped.status == 0, "\(stopped)")
     }
+}
+
+/// A script the test runs failed.
+struct CLIScriptFailure: Error, CustomStringConvertible {
+    var description: String
 }

@@ -64,6 +64,113 @@ static inline const char *conveyor_tls_verify_error(void) {
     return error_string ? error_string(code) : NULL;
 }
 
+/* Coalesced TLS writes. librabbitmq sends a publish as three frames (method, header, body), each with a send call
+   of its own, the first two flagged "more to come" (AMQP_SF_MORE). Its TCP socket turns the flag into MSG_MORE; its
+   TLS socket ignores it (0.8 to 0.16), so each frame becomes a TLS record of its own, encrypted and written with a
+   system call of its own. conveyor_tls_coalesce_writes replaces the send function of a TLS socket with one that
+   keeps "more" frames in a buffer and writes them with the frame that ends the run: one SSL_write, one record when
+   they fit in one. The socket's class (six function pointers, the first field of every librabbitmq socket) is
+   private to librabbitmq, but the same from 0.8 to 0.16; other versions keep the plain send. Each AMQP connection
+   sends on its own thread only, so the buffer is the thread's; conveyor_coalesced_writes_release frees it. */
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+typedef ssize_t (*conveyor_socket_send_fn)(void *, const void *, size_t, int);
+struct conveyor_socket_class {
+    conveyor_socket_send_fn send;
+    void *recv, *open, *close, *get_sockfd, *delete_;
+};
+/* The buffered frames: at most one TLS record's payload (a larger frame is written as it comes). */
+enum { conveyor_coalesce_capacity = 16384 };
+struct conveyor_coalesce_state {
+    unsigned char *buffer; /* conveyor_coalesce_capacity bytes, allocated on first use */
+    void *socket;          /* the socket the buffered frames are for */
+    size_t used, flushed;
+    int flushing;          /* a write of the buffer is under way */
+    int holds_frame;       /* the buffer holds the frame of the call that started the write */
+};
+static inline struct conveyor_coalesce_state *conveyor_coalesce_state(void) {
+    static __thread struct conveyor_coalesce_state state;
+    return &state;
+}
+/* The TLS socket class's own send, and the class with the coalescing send in its place. */
+static inline conveyor_socket_send_fn *conveyor_tls_plain_send(void) {
+    static conveyor_socket_send_fn send;
+    return &send;
+}
+static inline struct conveyor_socket_class *conveyor_coalescing_class(void) {
+    static struct conveyor_socket_class coalescing;
+    return &coalescing;
+}
+static inline void conveyor_coalesce_reset(struct conveyor_coalesce_state *st, void *socket) {
+    st->socket = socket;
+    st->used = 0;
+    st->flushed = 0;
+    st->flushing = 0;
+    st->holds_frame = 0;
+}
+/* librabbitmq's send loop (amqp_try_send) calls again with the same frame after a "need read" or "need write"
+   status and after a heartbeat check, until the frame is sent or the connection is lost; so a write of the buffer
+   that did not finish is resumed by the next call, whose frame is then not added again. */
+static ssize_t conveyor_coalescing_send(void *base, const void *bytes, size_t len, int flags) {
+    conveyor_socket_send_fn send = *conveyor_tls_plain_send();
+    struct conveyor_coalesce_state *st = conveyor_coalesce_state();
+    if (st->socket != base) conveyor_coalesce_reset(st, base);
+    if (!st->flushing) {
+        if (!st->buffer) st->buffer = (unsigned char *)malloc(conveyor_coalesce_capacity);
+        st->holds_frame = st->buffer && len <= (size_t)conveyor_coalesce_capacity - st->used;
+        if (st->holds_frame) {
+            memcpy(st->buffer + st->used, bytes, len);
+            st->used += len;
+            if (flags & 1) return (ssize_t)len; /* AMQP_SF_MORE */
+        }
+        if (st->used == 0) return send(base, bytes, len, flags);
+        st->flushing = 1;
+        st->flushed = 0;
+    }
+    while (st->flushed < st->used) {
+        ssize_t sent = send(base, st->buffer + st->flushed, st->used - st->flushed, 0);
+        if (sent <= 0) {
+            /* -0x1301, -0x1302: librabbitmq's private "need read", "need write"; it polls and calls again. */
+            if (sent != -0x1301 && sent != -0x1302) conveyor_coalesce_reset(st, base);
+            return sent;
+        }
+        st->flushed += (size_t)sent;
+    }
+    int held = st->holds_frame;
+    conveyor_coalesce_reset(st, base);
+    return held ? (ssize_t)len : send(base, bytes, len, flags);
+}
+/* Puts the coalescing send on an opened TLS socket (the TLS configuration functions check the socket's class, so
+   after them) and clears this thread's buffer; returns 0 when the librabbitmq version is not a known one. */
+static inline int conveyor_tls_coalesce_writes(amqp_socket_t *socket) {
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+    uint32_t version = amqp_version_number();
+    if (version < 0x00080000u || version >= 0x00110000u) return 0;
+    const struct conveyor_socket_class **klass = (const struct conveyor_socket_class **)socket;
+    struct conveyor_socket_class *coalescing = conveyor_coalescing_class();
+    if (*klass == coalescing) return 1;
+    pthread_mutex_lock(&lock);
+    if (!*conveyor_tls_plain_send()) {
+        *coalescing = **klass;
+        *conveyor_tls_plain_send() = coalescing->send;
+        coalescing->send = conveyor_coalescing_send;
+    }
+    int known = coalescing->recv == (*klass)->recv;
+    pthread_mutex_unlock(&lock);
+    if (!known) return 0;
+    conveyor_coalesce_reset(conveyor_coalesce_state(), socket);
+    *klass = coalescing;
+    return 1;
+}
+/* Frees this thread's write buffer (when its connection thread ends). */
+static inline void conveyor_coalesced_writes_release(void) {
+    struct conveyor_coalesce_state *st = conveyor_coalesce_state();
+    free(st->buffer);
+    st->buffer = NULL;
+    conveyor_coalesce_reset(st, NULL);
+}
+
 /* Method ids and property flags as plain constants (the macros carry casts). */
 static const uint32_t conveyor_method_basic_deliver = AMQP_BASIC_DELIVER_METHOD;
 static const uint32_t conveyor_method_basic_ack = AMQP_BASIC_ACK_METHOD;

@@ -35,6 +35,30 @@ struct RabbitMQTLSTests {
         #expect(outcome == notApplicable[conformanceCase.name].map { .notApplicable(reason: $0) } ?? .ran)
     }
 
+    /// A publish's frames are written together in one TLS write while they fit in the 16 KiB buffer, and bodies
+    /// larger than it as they come (see the CRabbitMQ shim): messages of every size around that edge, sent in
+    /// batches and one by one, arrive whole and in order.
+    @Test func messagesAroundTheCoalescingBufferArriveWhole() async throws {
+        let url = try Env.url(query: "cacertfile=\(Env.file("ca.pem"))")
+        try await withTestQueue("tls-sizes", provider: try Env.provider(url)) { provider, queue in
+            let sizes = [0, 1, 100, 16_000, 16_300, 16_384, 16_500, 40_000, 200_000, 5, 70_000, 3]
+            let payloads = sizes.enumerated().map { index, size in
+                Array(#"{"i":\#(index),"p":""#.utf8) + [UInt8](repeating: UInt8(ascii: "a") + UInt8(index % 26), count: size) + Array(#""}"#.utf8)
+            }
+            let envelopes = payloads.map { Envelope(task: "sizes", payload: $0) }
+            _ = try await provider.enqueue(envelopes.prefix(6).map { OutgoingMessage(envelope: $0) }, to: queue)
+            for envelope in envelopes.dropFirst(6) { try await provider.enqueue(OutgoingMessage(envelope: envelope), to: queue) }
+            var received: [[UInt8]] = []
+            let deadline = ContinuousClock.now + .seconds(60)
+            while received.count < envelopes.count, ContinuousClock.now < deadline {
+                let batch = try await provider.receive(from: queue, max: 10, wait: .seconds(1))
+                for message in batch { received.append(try message.envelope.get().payload) }
+                try await provider.acknowledge(batch)
+            }
+            #expect(received == payloads)
+        }
+    }
+
     @Test func anUnknownCAIsRefusedSayingSo() async throws {
         let error = try await Env.connectError(Env.url(query: "cacertfile=\(Env.file("other-ca.pem"))"))
         // RabbitMQ sends its CA with its certificate: OpenSSL names the CA it does not trust.

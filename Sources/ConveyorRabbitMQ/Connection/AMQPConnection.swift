@@ -284,6 +284,7 @@ final class AMQPConnection: @unchecked Sendable {
             s.closeWaiters = []
             return w
         }
+        conveyor_coalesced_writes_release()
         logger.debug("AMQP connection thread stopped")
         for w in waiters { w.resume() }
     }
@@ -374,6 +375,8 @@ final class AMQPConnection: @unchecked Sendable {
                 retryable: true
             )
         }
+        // A publish's three frames in one TLS record and one write (see the shim).
+        if url.tls { _ = conveyor_tls_coalesce_writes(socket) }
     }
 
     /// What failed when opening the socket, saying for TLS which check refused the broker and what to change.

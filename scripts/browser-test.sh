@@ -44,23 +44,22 @@ if ! "$venv/bin/python" scripts/browser_report.py "http://127.0.0.1:$port/"; the
 fi
 echo "browser test: the example's page passed"
 
-# The dashboard, with a worker, on a queue of its own.
+# The dashboard, with a token, on a queue of its own (the script starts and stops the worker).
 swift build --product conveyor 2>&1 | grep -E "error|Build complete" || true
 conveyor="$(swift build --show-bin-path)/conveyor"
 queue="browser-dash-$RANDOM$RANDOM"
+token="browser-$RANDOM$RANDOM$RANDOM"
 dashboard_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 dashboard_log=$(mktemp /tmp/conveyor-dashboard.XXXXXX.log)
 "$conveyor" queue create "$queue" --provider rabbitmq --url "$amqp" >/dev/null
-"$conveyor" worker --provider rabbitmq --url "$amqp" --queue "$queue" --concurrency 4 >>"$dashboard_log" 2>&1 &
-dashboard_pids+=($!)
-"$conveyor" dashboard --provider rabbitmq --url "$amqp" --queue "$queue" --port "$dashboard_port" >>"$dashboard_log" 2>&1 &
+CONVEYOR_DASHBOARD_TOKEN="$token" "$conveyor" dashboard --provider rabbitmq --url "$amqp" --queue "$queue" --port "$dashboard_port" >>"$dashboard_log" 2>&1 &
 dashboard_pids+=($!)
 for _ in $(seq 1 200); do
   (exec 3<>"/dev/tcp/127.0.0.1/$dashboard_port") 2>/dev/null && break
   sleep 0.1
 done
-if ! "$venv/bin/python" scripts/browser_dashboard.py "http://127.0.0.1:$dashboard_port/" "$queue" "$conveyor" "$amqp"; then
-  echo "== the dashboard's and worker's log"; cat "$dashboard_log"; exit 1
+if ! "$venv/bin/python" scripts/browser_dashboard.py "http://127.0.0.1:$dashboard_port/" "$queue" "$conveyor" "$amqp" "$token"; then
+  echo "== the dashboard's log"; cat "$dashboard_log"; exit 1
 fi
 "$conveyor" queue delete "$queue" --yes --provider rabbitmq --url "$amqp" >/dev/null || true
 echo "browser test: passed (Chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'))"

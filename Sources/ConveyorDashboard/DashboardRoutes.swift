@@ -65,6 +65,7 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
         let running = (live?.running.values.sorted { $0.startedAt < $1.startedAt }) ?? []
         var values = row.page
         values["canPause"] = provider.pausing != nil
+        values["isPaused"] = row.paused == true
         values["pauseAction"] = row.paused == true ? "resume" : "pause"
         values["pauseLabel"] = row.paused == true ? "Resume" : "Pause"
         values["following"] = live?.following ?? false

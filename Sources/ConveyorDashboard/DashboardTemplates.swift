@@ -72,7 +72,7 @@ enum DashboardTemplates {
         {{#canPause}}
         <form method="post" action="{{base}}/queues/{{path}}/{{pauseAction}}">
         <input type="hidden" name="csrf" value="{{csrf}}">
-        <p>{{#paused}}<b>Paused</b>: workers take no new job from this queue. {{/paused}}<button type="submit" id="pause-button">{{pauseLabel}}</button></p>
+        <p>{{#isPaused}}<b>Paused</b>: workers take no new job from this queue. {{/isPaused}}<button type="submit" id="pause-button">{{pauseLabel}}</button></p>
         </form>
         {{/canPause}}
         {{^following}}<p class="error">Live events are not followed{{#problem}}: {{problem}}{{/problem}}.</p>{{/following}}

@@ -185,7 +185,7 @@ final class AMQPPublisher: AMQPConnectionDelegate, @unchecked Sendable {
             let id = entry.publication.messageID ?? ""
             let what = "message \(entry.index + 1) of \(entry.count) (job id \(id)) to \(entry.publication.routingKey)"
             if nack {
-                entry.batch.settle(ConveyorError(.notConfirmed, "RabbitMQ refused \(what) (basic.nack): the queue may be full or the broker overloaded", retryable: true))
+                entry.batch.settle(ConveyorError(.notConfirmed, "RabbitMQ refused \(what) (basic.nack): the queue may be full, electing a new leader after a node loss, or the broker overloaded; send it again", retryable: true))
             } else if let reason = returned.removeValue(forKey: id) {
                 // Its queue (or dead-letter queue) may have been deleted behind our back: declare it again on next use.
                 if let queue = entry.publication.queue { topology.declaredQueues.remove(queue) }

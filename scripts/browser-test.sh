@@ -32,6 +32,7 @@ cleanup() {
   wait "$pid" "${dashboard_pids[@]}" 2>/dev/null || true
   rm -f "$log" "${dashboard_log:-}"
   if [ "$started_rabbitmq" = 1 ] && [ "${CONVEYOR_KEEP_BROKERS:-0}" != 1 ]; then scripts/rabbitmq-stop.sh >/dev/null 2>&1 || true; fi
+  if [ "${started_localstack:-0}" = 1 ] && [ "${CONVEYOR_KEEP_BROKERS:-0}" != 1 ]; then scripts/localstack-stop.sh >/dev/null 2>&1 || true; fi
 }
 trap cleanup EXIT
 for _ in $(seq 1 200); do
@@ -44,22 +45,37 @@ if ! "$venv/bin/python" scripts/browser_report.py "http://127.0.0.1:$port/"; the
 fi
 echo "browser test: the example's page passed"
 
-# The dashboard, with a token, on a queue of its own (the script starts and stops the worker).
+# The dashboard, with a token, on a queue of its own (the script starts and stops the worker): on RabbitMQ, then on
+# SQS (LocalStack, started here when it does not run). Screenshots (CONVEYOR_SCREENSHOTS) come from the RabbitMQ run.
 swift build --product conveyor 2>&1 | grep -E "error|Build complete" || true
 conveyor="$(swift build --show-bin-path)/conveyor"
-queue="browser-dash-$RANDOM$RANDOM"
-token="browser-$RANDOM$RANDOM$RANDOM"
-dashboard_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-dashboard_log=$(mktemp /tmp/conveyor-dashboard.XXXXXX.log)
-"$conveyor" queue create "$queue" --provider rabbitmq --url "$amqp" >/dev/null
-CONVEYOR_DASHBOARD_TOKEN="$token" "$conveyor" dashboard --provider rabbitmq --url "$amqp" --queue "$queue" --port "$dashboard_port" >>"$dashboard_log" 2>&1 &
-dashboard_pids+=($!)
-for _ in $(seq 1 200); do
-  (exec 3<>"/dev/tcp/127.0.0.1/$dashboard_port") 2>/dev/null && break
-  sleep 0.1
-done
-if ! "$venv/bin/python" scripts/browser_dashboard.py "http://127.0.0.1:$dashboard_port/" "$queue" "$conveyor" "$amqp" "$token"; then
-  echo "== the dashboard's log"; cat "$dashboard_log"; exit 1
+started_localstack=0
+dashboard_run() { # name, screenshots dir or "", broker arguments...
+  local name=$1 shots=$2; shift 2
+  local queue="browser-dash-$RANDOM$RANDOM" token="browser-$RANDOM$RANDOM$RANDOM"
+  local port; port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  dashboard_log=$(mktemp /tmp/conveyor-dashboard.XXXXXX.log)
+  "$conveyor" queue create "$queue" "$@" >/dev/null
+  CONVEYOR_DASHBOARD_TOKEN="$token" "$conveyor" dashboard "$@" --queue "$queue" --port "$port" >>"$dashboard_log" 2>&1 &
+  dashboard_pids+=($!)
+  for _ in $(seq 1 200); do
+    (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+  done
+  if ! CONVEYOR_SCREENSHOTS="$shots" "$venv/bin/python" scripts/browser_dashboard.py "http://127.0.0.1:$port/" "$queue" "$conveyor" "$token" "$@"; then
+    echo "== the dashboard's log ($name)"; cat "$dashboard_log"; exit 1
+  fi
+  "$conveyor" queue delete "$queue" --yes "$@" >/dev/null || true
+  echo "browser test: the dashboard on $name passed"
+}
+dashboard_run rabbitmq "${CONVEYOR_SCREENSHOTS:-}" --provider rabbitmq --url "$amqp"
+sqs_endpoint=${CONVEYOR_SQS_ENDPOINT:-http://127.0.0.1:4566}
+if ! (exec 3<>/dev/tcp/127.0.0.1/4566) 2>/dev/null; then
+  scripts/localstack-start.sh >/dev/null
+  started_localstack=1
 fi
-"$conveyor" queue delete "$queue" --yes --provider rabbitmq --url "$amqp" >/dev/null || true
+# LocalStack accepts any credentials; these are AWS's documentation example keys.
+export AWS_ACCESS_KEY_ID=${AWS_ACCESS_KEY_ID:-AKIDEXAMPLE}
+export AWS_SECRET_ACCESS_KEY=${AWS_SECRET_ACCESS_KEY:-wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY}
+dashboard_run sqs "" --provider sqs --endpoint "$sqs_endpoint" --region "${AWS_REGION:-us-east-1}"
 echo "browser test: passed (Chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'))"

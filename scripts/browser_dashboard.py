@@ -1,4 +1,4 @@
-"""Drives `conveyor dashboard` in headless Chromium against RabbitMQ:
+"""Drives `conveyor dashboard` in headless Chromium against RabbitMQ or SQS (LocalStack):
 - the token: refused without it; opened once with ?token=, then the cookie carries it;
 - a queue's page shows a running `progress` job's bar move, fed by server-sent events, and the event log its end;
 - a dead-lettered job whose payload holds markup shows it as text (no script runs, no element is made);
@@ -7,7 +7,8 @@
 - the workers page lists the running worker.
 With CONVEYOR_SCREENSHOTS=DIR, it saves a screenshot of each page there (docs/images/ holds the committed ones).
 
-Usage: python browser_dashboard.py http://127.0.0.1:PORT/ QUEUE CONVEYOR_BINARY AMQP_URL TOKEN
+Usage: python browser_dashboard.py http://127.0.0.1:PORT/ QUEUE CONVEYOR_BINARY TOKEN BROKER_ARGUMENTS...
+(BROKER_ARGUMENTS: what points a conveyor command at the broker, e.g. --provider rabbitmq --url amqp://...)
 """
 import json
 import os
@@ -23,9 +24,9 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-url, queue, conveyor, amqp, token = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+url, queue, conveyor, token = sys.argv[1].rstrip("/"), sys.argv[2], sys.argv[3], sys.argv[4]
+broker = sys.argv[5:]
 shots = os.environ.get("CONVEYOR_SCREENSHOTS")
-broker = ["--provider", "rabbitmq", "--url", amqp]
 
 
 def cli(*arguments):
@@ -134,9 +135,22 @@ try:
     driver.find_element(By.CSS_SELECTOR, f"input[name='id'][value='{bad}']").click()
     driver.find_element(By.XPATH, "//button[text()='Redrive selected']").click()
     wait_until(lambda d: d.current_url.endswith("/dead-letters") and bad not in d.page_source)
+    deadline = time.time() + 30
+    while time.time() < deadline and (stats()["ready"], stats()["dead_lettered"]) != (1, 0):
+        time.sleep(0.3)  # SQS counts are approximate for a moment
     counts = stats()
     assert counts["ready"] == 1 and counts["dead_lettered"] == 0, f"after the redrive: {counts}"
-    print("redrive from the page moved the job back to the queue")
+    driver.get(url + "/")
+
+    def overview(ready, dead):
+        def check(d):
+            row = d.find_element(By.CSS_SELECTOR, f"tr[data-queue='{queue}']")
+            return (row.find_element(By.CSS_SELECTOR, "[data-field='ready']").text,
+                    row.find_element(By.CSS_SELECTOR, "[data-field='dead_lettered']").text) == (str(ready), str(dead))
+        return check
+
+    wait_until(overview(1, 0), timeout=30, poll=0.2)
+    print("redrive from the page moved the job back to the queue; the overview shows it")
 
     # Dead-lettered again by a worker, then purged after typing the queue's name.
     worker = start_worker()
@@ -155,11 +169,7 @@ try:
     wait_until(lambda d: d.current_url.endswith("/dead-letters") and bad not in d.page_source)
     driver.get(url + "/")
 
-    def purged(d):
-        row = d.find_element(By.CSS_SELECTOR, f"tr[data-queue='{queue}']")
-        return row.find_element(By.CSS_SELECTOR, "[data-field='dead_lettered']").text == "0"
-
-    wait_until(purged, timeout=30, poll=0.2)
+    wait_until(overview(0, 0), timeout=30, poll=0.2)
     shot("overview")
     print("purge with the typed name emptied the dead letters; the overview shows 0")
 

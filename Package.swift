@@ -120,7 +120,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ConveyorDashboardTests",
-            dependencies: ["ConveyorDashboard", "Conveyor"]
+            dependencies: ["ConveyorDashboard", "Conveyor", .product(name: "Hummingbird", package: "hummingbird")]
         ),
         .testTarget(
             name: "ConveyorCLITests",

@@ -88,6 +88,7 @@ struct conveyor_coalesce_state {
     size_t used, flushed;
     int flushing;          /* a write of the buffer is under way */
     int holds_frame;       /* the buffer holds the frame of the call that started the write */
+    int direct;            /* a frame too large for the buffer is being written from librabbitmq's own bytes */
 };
 static inline struct conveyor_coalesce_state *conveyor_coalesce_state(void) {
     static __thread struct conveyor_coalesce_state state;
@@ -108,38 +109,75 @@ static inline void conveyor_coalesce_reset(struct conveyor_coalesce_state *st, v
     st->flushed = 0;
     st->flushing = 0;
     st->holds_frame = 0;
+    st->direct = 0;
 }
-/* librabbitmq's send loop (amqp_try_send) calls again with the same frame after a "need read" or "need write"
-   status and after a heartbeat check, until the frame is sent or the connection is lost; so a write of the buffer
-   that did not finish is resumed by the next call, whose frame is then not added again. */
+/* -0x1301, -0x1302: librabbitmq's private "need read", "need write" statuses; it polls and calls again with the same
+   frame. OpenSSL then requires the same SSL_write again (same bytes, same address): a write that must be retried is
+   therefore always retried from where it started, the buffer or librabbitmq's own bytes, never moved between them. */
+static inline int conveyor_send_must_retry(ssize_t status) { return status == -0x1301 || status == -0x1302; }
+
+/* Writes the buffer to its end; 0 when done, else the status to return (the state is kept for a retry, or cleared
+   after a failure). */
+static inline ssize_t conveyor_flush(struct conveyor_coalesce_state *st, conveyor_socket_send_fn send, void *base) {
+    st->flushing = 1;
+    while (st->flushed < st->used) {
+        ssize_t sent = send(base, st->buffer + st->flushed, st->used - st->flushed, 0);
+        if (sent <= 0) {
+            if (!conveyor_send_must_retry(sent)) conveyor_coalesce_reset(st, base);
+            return sent < 0 ? sent : AMQP_STATUS_SOCKET_ERROR;
+        }
+        st->flushed += (size_t)sent;
+    }
+    st->used = 0;
+    st->flushed = 0;
+    st->flushing = 0;
+    return 0;
+}
+
+/* Writes a frame too large for the buffer from librabbitmq's bytes, remembering a write to retry. */
+static inline ssize_t conveyor_send_direct(struct conveyor_coalesce_state *st, conveyor_socket_send_fn send, void *base,
+                                           const void *bytes, size_t len, int flags) {
+    ssize_t sent = send(base, bytes, len, flags);
+    st->direct = conveyor_send_must_retry(sent);
+    return sent;
+}
+
+/* librabbitmq calls again with the same frame after a "need read/write" status, until the frame is sent or the
+   connection is lost: a write of the buffer that did not finish is resumed by that call, and the frame is taken
+   once only. */
 static ssize_t conveyor_coalescing_send(void *base, const void *bytes, size_t len, int flags) {
     conveyor_socket_send_fn send = *conveyor_tls_plain_send();
     struct conveyor_coalesce_state *st = conveyor_coalesce_state();
     if (st->socket != base) conveyor_coalesce_reset(st, base);
-    if (!st->flushing) {
-        if (!st->buffer) st->buffer = (unsigned char *)malloc(conveyor_coalesce_capacity);
-        st->holds_frame = st->buffer && len <= (size_t)conveyor_coalesce_capacity - st->used;
+    if (st->direct) return conveyor_send_direct(st, send, base, bytes, len, flags);
+    if (!st->buffer) st->buffer = (unsigned char *)malloc(conveyor_coalesce_capacity);
+    if (!st->buffer) return send(base, bytes, len, flags);
+    if (st->flushing) {
+        /* The retry of a call whose write of the buffer did not finish. */
+        ssize_t status = conveyor_flush(st, send, base);
+        if (status != 0) return status;
         if (st->holds_frame) {
-            memcpy(st->buffer + st->used, bytes, len);
-            st->used += len;
-            if (flags & 1) return (ssize_t)len; /* AMQP_SF_MORE */
+            st->holds_frame = 0;
+            return (ssize_t)len;
         }
-        if (st->used == 0) return send(base, bytes, len, flags);
-        st->flushing = 1;
-        st->flushed = 0;
     }
-    while (st->flushed < st->used) {
-        ssize_t sent = send(base, st->buffer + st->flushed, st->used - st->flushed, 0);
-        if (sent <= 0) {
-            /* -0x1301, -0x1302: librabbitmq's private "need read", "need write"; it polls and calls again. */
-            if (sent != -0x1301 && sent != -0x1302) conveyor_coalesce_reset(st, base);
-            return sent;
+    if (len > (size_t)conveyor_coalesce_capacity - st->used) {
+        /* Does not fit: the frames before it go first, alone. */
+        if (st->used > 0) {
+            st->holds_frame = 0;
+            ssize_t status = conveyor_flush(st, send, base);
+            if (status != 0) return status;
         }
-        st->flushed += (size_t)sent;
+        if (len > (size_t)conveyor_coalesce_capacity) return conveyor_send_direct(st, send, base, bytes, len, flags);
     }
-    int held = st->holds_frame;
-    conveyor_coalesce_reset(st, base);
-    return held ? (ssize_t)len : send(base, bytes, len, flags);
+    memcpy(st->buffer + st->used, bytes, len);
+    st->used += len;
+    if (flags & 1) return (ssize_t)len; /* AMQP_SF_MORE: more frames follow */
+    st->holds_frame = 1;
+    ssize_t status = conveyor_flush(st, send, base);
+    if (status != 0) return status;
+    st->holds_frame = 0;
+    return (ssize_t)len;
 }
 /* Puts the coalescing send on an opened TLS socket (the TLS configuration functions check the socket's class, so
    after them) and clears this thread's buffer; returns 0 when the librabbitmq version is not a known one. */

@@ -22,6 +22,10 @@ extension Dashboard {
         public var recentFailures: Int
         /// A worker that has not sent a heartbeat for this long leaves the workers page. Default 30 s.
         public var workerExpiry: Duration
+        /// Host names (as browsers send them in `Host`, without the port) that may reach a dashboard without a
+        /// token, besides `localhost`, `127.0.0.0/8` and `::1`. Default none: a web page that rebinds its own name to
+        /// 127.0.0.1 (DNS rebinding) is refused. A dashboard with a ``token`` accepts any host name.
+        public var allowedHosts: [String]
         /// How long a page waits for the broker to answer a read (counts, dead letters, schedules) before it shows
         /// an error instead: a broker that is down makes the provider wait for its reconnection. Default 5 s.
         public var brokerTimeout: Duration
@@ -35,7 +39,8 @@ extension Dashboard {
             deadLetterPageSize: Int = 100,
             recentFailures: Int = 50,
             workerExpiry: Duration = .seconds(30),
-            brokerTimeout: Duration = .seconds(5)
+            brokerTimeout: Duration = .seconds(5),
+            allowedHosts: [String] = []
         ) {
             self.queues = queues
             self.token = token
@@ -45,6 +50,7 @@ extension Dashboard {
             self.recentFailures = recentFailures
             self.workerExpiry = workerExpiry
             self.brokerTimeout = brokerTimeout
+            self.allowedHosts = allowedHosts
         }
 
         /// Throws ``ConveyorError/Code/invalidConfiguration`` saying what to fix.

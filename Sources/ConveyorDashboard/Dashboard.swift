@@ -89,7 +89,7 @@ public struct Dashboard: Service {
     public func addRoutes<Context: RequestContext>(to router: Router<Context>, atPath path: String = "") {
         let base = Self.normalizedBase(path)
         let group = router.group(RouterPath(base.isEmpty ? "" : base))
-        group.add(middleware: DashboardAccess<Context>(token: configuration.token, csrfToken: csrfToken, base: base))
+        group.add(middleware: DashboardAccess<Context>(token: configuration.token, allowedHosts: configuration.allowedHosts, csrfToken: csrfToken, base: base))
         DashboardRoutes<Context>(dashboard: self, base: base).add(to: group)
     }
 

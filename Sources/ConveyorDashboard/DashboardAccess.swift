@@ -18,6 +18,8 @@ struct DashboardAccess<Context: RequestContext>: RouterMiddleware {
     static var maximumFormBytes: Int { 1 << 20 }
 
     let token: String?
+    /// Host names accepted without a token besides the loopback ones (``Dashboard/Configuration/allowedHosts``).
+    let allowedHosts: [String]
     let csrfToken: String
     /// Where the dashboard is mounted, `""` or `"/path"`.
     let base: String
@@ -42,6 +44,18 @@ struct DashboardAccess<Context: RequestContext>: RouterMiddleware {
 
     private func checked(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var request = request
+        // Without a token, only a client that asked for this machine by a loopback name gets in: a web page that
+        // rebinds its own host name to 127.0.0.1 (DNS rebinding) sends its own name as Host and is refused.
+        if token == nil, !Self.isAllowedHost(request.head.authority, allowed: allowedHosts) {
+            return Self.refusal(.misdirectedRequest, "this dashboard answers requests for localhost only; give it a token (or list the host in allowedHosts) to reach it by another name")
+        }
+        // A form posted by another site's page is refused whatever it carries.
+        if request.method == .post, let origin = request.headers[HeaderName("Origin")!], origin != "null",
+           let originHost = URLComponents(string: origin).map({ components in
+               [components.host, components.port.map(String.init)].compactMap { $0 }.joined(separator: ":")
+           }), let host = request.head.authority, originHost.lowercased() != host.lowercased() {
+            return Self.refusal(.forbidden, "a request from another site (Origin \(origin)) is refused")
+        }
         if let token {
             let query = FormFields(query: request.uri.query)
             if let offered = query.first("token") {
@@ -84,6 +98,19 @@ struct DashboardAccess<Context: RequestContext>: RouterMiddleware {
             return Self.refusal(error.status, error.body ?? error.status.reasonPhrase)
         }
         return Response(status: error.status, headers: [.contentType: "text/html; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: html)))
+    }
+
+    /// Whether `authority` (a Host header: name or address, with or without a port) names this machine's loopback
+    /// interface, or one of `allowed`.
+    static func isAllowedHost(_ authority: String?, allowed: [String]) -> Bool {
+        guard var host = authority?.lowercased(), !host.isEmpty else { return false }
+        if host.hasPrefix("[") {
+            host = String(host.dropFirst().prefix { $0 != "]" })
+        } else if host.filter({ $0 == ":" }).count == 1, let colon = host.firstIndex(of: ":") {
+            host = String(host[..<colon])
+        }
+        if allowed.contains(where: { $0.lowercased() == host }) { return true }
+        return host == "localhost" || DashboardServer.Configuration(host: host).isLoopback
     }
 
     /// Compares in time that does not depend on where the strings differ.

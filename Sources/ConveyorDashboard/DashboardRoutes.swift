@@ -2,6 +2,7 @@ import Conveyor
 import Foundation
 import Hummingbird
 import Mustache
+import ServiceLifecycle
 
 /// The dashboard's routes: pages, actions (POST), the JSON API and assets. Queue names in paths are checked
 /// against ``Dashboard/Configuration/queues``: any other answers 404.
@@ -45,6 +46,7 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
         group.get("api/schedules") { _, _ in
             let scheduler = try scheduler()
             let jobs = try await withDeadline(configuration.brokerTimeout, "reading the schedules") { try await scheduler.registeredJobs() }
+                .filter { configuration.queues.contains($0.queue) }
             return try Self.json(jobs.map { APISchedule($0, now: Date()) })
         }
         group.get("api/workers") { _, _ in
@@ -142,6 +144,7 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
             let now = Date()
             let scheduler = try scheduler()
             let jobs = try await withDeadline(configuration.brokerTimeout, "reading the schedules") { try await scheduler.registeredJobs() }
+                .filter { configuration.queues.contains($0.queue) }
             values["schedules"] = jobs.map { job -> [String: Any] in
                 let api = APISchedule(job, now: now)
                 return ["id": api.id, "schedule": api.schedule, "timeZone": api.time_zone, "task": api.task, "queue": api.queue,
@@ -174,29 +177,35 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
     /// The queue's job events as server-sent events (`event: job`, a JSON `data` line per event), from now until
     /// the browser goes away or the dashboard stops; a comment line every 15 s keeps proxies from closing it.
     private func liveEvents(_ queue: String) throws -> Response {
-        guard let (id, events) = dashboard.board.listen(queue) else { throw HTTPError(.notFound) }
         let board = dashboard.board
         return Response(
             status: .ok,
             headers: [.contentType: "text/event-stream", .cacheControl: "no-store"],
             body: ResponseBody { writer in
+                // Registered here, so that the listener goes with the body whatever happens to the response.
+                guard let (id, events) = board.listen(queue) else { return }
                 defer { board.stopListening(queue, id: id) }
                 try await writer.write(ByteBuffer(string: ": following \(queue)\n\n"))
-                // Events and keep-alive comments, merged into one stream that this body alone writes.
+                // Events and keep-alive comments, merged into one stream that this body alone writes. The stream
+                // ends on the server's graceful shutdown, which otherwise would wait for it.
                 let (outgoing, output) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingNewest(1_000))
-                try await withThrowingTaskGroup(of: Void.self) { group in
-                    group.addTask {
-                        for await event in events { output.yield(Array("event: job\ndata: ".utf8) + event.json + Array("\n\n".utf8)) }
-                        output.finish()
-                    }
-                    group.addTask {
-                        while true {
-                            try await Task.sleep(for: .seconds(15))
-                            output.yield(Array(": keep-alive\n\n".utf8))
+                try await withGracefulShutdownHandler {
+                    try await withThrowingTaskGroup(of: Void.self) { group in
+                        group.addTask {
+                            for await event in events { output.yield(Array("event: job\ndata: ".utf8) + event.json + Array("\n\n".utf8)) }
+                            output.finish()
                         }
+                        group.addTask {
+                            while true {
+                                try await Task.sleep(for: .seconds(15))
+                                output.yield(Array(": keep-alive\n\n".utf8))
+                            }
+                        }
+                        defer { group.cancelAll() }
+                        for await bytes in outgoing { try await writer.write(ByteBuffer(bytes: bytes)) }
                     }
-                    defer { group.cancelAll() }
-                    for await bytes in outgoing { try await writer.write(ByteBuffer(bytes: bytes)) }
+                } onGracefulShutdown: {
+                    output.finish()
                 }
                 try await writer.finish(nil)
             }
@@ -254,11 +263,14 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
                 schedule: Schedule(parsing: fields.first("schedule") ?? "", timeZone: fields.first("time_zone").flatMap { $0.isEmpty ? nil : $0 } ?? "UTC"),
                 task: fields.first("task") ?? "",
                 payload: Array((fields.first("payload").flatMap { $0.isEmpty ? nil : $0 } ?? "{}").utf8),
-                queue: fields.first("queue").flatMap { $0.isEmpty ? nil : $0 } ?? "default",
+                queue: fields.first("queue").flatMap { $0.isEmpty ? nil : $0 } ?? configuration.queues[0],
                 missedSlotPolicy: policy
             )
         } catch {
             throw HTTPError(.badRequest, message: "\(error)")
+        }
+        guard configuration.queues.contains(job.queue) else {
+            throw HTTPError(.badRequest, message: "queue \(job.queue) is not one of this dashboard's queues (\(configuration.queues.joined(separator: ", ")))")
         }
         try await scheduler().register(job)
         return done(request, back: "\(base)/schedules", ["schedule": job.id, "added": true])
@@ -267,7 +279,13 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
     private func removeSchedule(_ request: Request) async throws -> Response {
         let fields = try await form(request)
         guard let id = fields.first("id"), !id.isEmpty else { throw HTTPError(.badRequest, message: "which schedule? (field id)") }
-        guard try await scheduler().remove(id) else { throw HTTPError(.notFound, message: "no schedule \(id) is registered") }
+        let scheduler = try scheduler()
+        let limit = configuration.brokerTimeout
+        let registered = try await withDeadline(limit, "reading the schedules") { try await scheduler.registeredJobs() }
+        guard registered.contains(where: { $0.id == id && configuration.queues.contains($0.queue) }) else {
+            throw HTTPError(.notFound, message: "no schedule \(id) is registered for this dashboard's queues")
+        }
+        guard try await scheduler.remove(id) else { throw HTTPError(.notFound, message: "no schedule \(id) is registered") }
         return done(request, back: "\(base)/schedules", ["schedule": id, "removed": true])
     }
 

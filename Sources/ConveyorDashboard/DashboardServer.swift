@@ -24,9 +24,16 @@ public struct DashboardServer: Service {
             self.path = path
         }
 
-        /// Whether `host` reaches only this machine.
+        /// Whether `host` reaches only this machine: `localhost`, an IPv4 address in 127.0.0.0/8 or `::1` (a name is
+        /// not resolved: `127.example.com` is not loopback).
         public var isLoopback: Bool {
-            host == "localhost" || host == "::1" || host == "[::1]" || host.hasPrefix("127.")
+            let address = host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
+            if address == "localhost" || address == "::1" { return true }
+            let parts = address.split(separator: ".", omittingEmptySubsequences: false)
+            guard parts.count == 4, parts[0] == "127" else { return false }
+            return parts.allSatisfy { part in
+                !part.isEmpty && part.count <= 3 && part.allSatisfy(\.isASCII) && part.allSatisfy(\.isNumber) && (Int(part) ?? 256) <= 255
+            }
         }
     }
 

@@ -13,11 +13,16 @@ func withDeadline<T: Sendable>(
         let work = Task {
             do { race.finish(.success(try await body())) } catch { race.finish(.failure(error)) }
         }
-        Task {
-            try? await Task.sleep(for: limit)
+        let timer = Task {
+            do { try await Task.sleep(for: limit) } catch { return }
             if race.finish(.failure(ConveyorError(.timeout, "the broker did not answer within \(limit) (\(what)); is it up?"))) {
                 work.cancel()
             }
+        }
+        // The timer goes as soon as the work ends.
+        Task {
+            _ = await work.result
+            timer.cancel()
         }
     }
 }

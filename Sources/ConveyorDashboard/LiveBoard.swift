@@ -51,6 +51,8 @@ final class LiveBoard: Sendable {
 
     /// Running jobs kept per queue: beyond it the oldest are forgotten (their end may have been missed).
     static let maximumRunning = 1_000
+    /// Past 1,000 known workers, those not heard from for this long (seconds) are dropped at the next heartbeat.
+    static let forgottenAfter: TimeInterval = 600
     /// The window over which jobs per second are counted.
     static let rateWindow: TimeInterval = 10
 
@@ -74,6 +76,10 @@ final class LiveBoard: Sendable {
             if event.kind == .workerHeartbeat {
                 if let heartbeat = event.workerHeartbeat {
                     state.workers[heartbeat.workerID] = LiveWorker(heartbeat: heartbeat, seenAt: now)
+                    // Workers long gone are forgotten even while nobody reads the list.
+                    if state.workers.count > 1_000 {
+                        state.workers = state.workers.filter { now.timeIntervalSince($0.value.seenAt) <= Self.forgottenAfter }
+                    }
                 }
                 return []
             }

@@ -2,6 +2,8 @@ import Conveyor
 import ConveyorDashboard
 import Foundation
 import Hummingbird
+import Logging
+import ServiceLifecycle
 import Testing
 
 /// The dashboard mounted in an application of the user's, under a path of its choice, beside the user's own routes.
@@ -58,6 +60,35 @@ struct DashboardMountTests {
             let missing = try await HTTPTestClient.send(port: port, "GET", "/queues/q")
             #expect(missing.status == 404, "nothing of the dashboard outside its path")
         }
+    }
+
+    @Test("in a service group listed as [dashboard, app], graceful shutdown ends an open event stream instead of waiting for it")
+    func shutdownWithAnOpenStream() async throws {
+        let provider = MemoryQueueProvider()
+        let dashboard = try Dashboard(provider: provider, configuration: .init(queues: ["q"]))
+        let router = Router()
+        dashboard.addRoutes(to: router, atPath: "/jobs")
+        let ports = AsyncStream.makeStream(of: Int.self)
+        let application = Application(
+            router: router,
+            configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in ports.continuation.yield(channel.localAddress?.port ?? 0) }
+        )
+        // The group stops its services in reverse order: the application first, while the stream is open.
+        let group = ServiceGroup(services: [dashboard, application], logger: Logger(label: "test"))
+        let running = Task { try await group.run() }
+        var iterator = ports.stream.makeAsyncIterator()
+        let port = try #require(await iterator.next())
+        let opened = AsyncStream.makeStream(of: Void.self)
+        let reading = Task {
+            try await HTTPTestClient.readStream(port: port, "/jobs/queues/q/events", timeout: .seconds(40), opened: { opened.continuation.yield() }, until: { _ in false })
+        }
+        var openedIterator = opened.stream.makeAsyncIterator()
+        _ = await openedIterator.next()
+        await group.triggerGracefulShutdown()
+        try await running.value
+        let read = try await reading.value
+        #expect(read.contains(": following q"))
     }
 
     @Test("with a token, the cookie is scoped to the mount path and the application's own routes need no token")

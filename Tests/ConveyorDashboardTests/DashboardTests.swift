@@ -305,12 +305,65 @@ struct DashboardTests {
         }
     }
 
+    @Test("without a token, a request for another host name (DNS rebinding) gets 421, and a POST from another site's page 403")
+    func rebindingAndOrigin() async throws {
+        let provider = MemoryQueueProvider()
+        let client = ConveyorClient(provider: provider)
+        try await Self.withDashboard(provider, queues: ["q"]) { port in
+            for host in ["localhost:\(port)", "127.0.0.1:\(port)", "[::1]:\(port)", "127.0.0.1"] {
+                let allowed = try await HTTPTestClient.send(port: port, "GET", "/api/queues", headers: ["Host": host])
+                #expect(allowed.status == 200, "\(host): \(allowed)")
+            }
+            for host in ["attacker.example:\(port)", "127.0.0.1.attacker.example", "127.example.com"] {
+                let refused = try await HTTPTestClient.send(port: port, "GET", "/api/session", headers: ["Host": host])
+                #expect(refused.status == 421, "\(host): \(refused)")
+                #expect(!refused.body.contains("csrf"))
+            }
+            let token = try await Self.csrf(port)
+            let foreign = try await HTTPTestClient.send(
+                port: port, "POST", "/queues/q/pause", headers: ["Origin": "http://attacker.example"], body: "csrf=\(token)")
+            #expect(foreign.status == 403, "\(foreign)")
+            #expect(try await client.isPaused("q") == false)
+            let sameSite = try await HTTPTestClient.send(
+                port: port, "POST", "/queues/q/pause", headers: ["Origin": "http://127.0.0.1:\(port)"], body: "csrf=\(token)")
+            #expect(sameSite.status == 303, "\(sameSite)")
+        }
+        // With a token, any host name is accepted (a dashboard behind a proxy or on another address).
+        try await Self.withDashboard(provider, queues: ["q"], token: "t0k") { port in
+            let named = try await HTTPTestClient.send(port: port, "GET", "/api/queues", headers: ["Host": "jobs.internal.example", "Authorization": "Bearer t0k"])
+            #expect(named.status == 200, "\(named)")
+        }
+    }
+
+    @Test("schedules are added, listed and removed for the dashboard's queues only")
+    func schedulesOfOtherQueues() async throws {
+        let provider = MemoryQueueProvider()
+        let scheduler = JobScheduler(provider: provider)
+        try await scheduler.register(try ScheduledJob(id: "elsewhere", schedule: Schedule(parsing: "0 3 * * *"), task: "t", queue: "other"))
+        try await Self.withDashboard(provider, queues: ["q"]) { port in
+            let token = try await Self.csrf(port)
+            let refused = try await HTTPTestClient.send(port: port, "POST", "/schedules", body: "csrf=\(token)&id=x&schedule=0+3+*+*+*&task=t&queue=other")
+            #expect(refused.status == 400, "\(refused)")
+            let listed = try await HTTPTestClient.send(port: port, "GET", "/api/schedules")
+            #expect((listed.json as? [[String: Any]])?.isEmpty == true, "another queue's schedule is not listed: \(listed)")
+            let removed = try await HTTPTestClient.send(port: port, "POST", "/schedules/remove", body: "csrf=\(token)&id=elsewhere")
+            #expect(removed.status == 404, "\(removed)")
+        }
+        #expect(try await scheduler.registeredJobs().map(\.id) == ["elsewhere"])
+    }
+
     @Test("a server on an address other machines reach needs a token; a bad configuration says what to fix")
     func safeByDefault() throws {
         let provider = MemoryQueueProvider()
         let open = try Dashboard(provider: provider, configuration: .init(queues: ["q"]))
         #expect(throws: ConveyorError.self) { try DashboardServer(dashboard: open, configuration: .init(host: "0.0.0.0")) }
         _ = try DashboardServer(dashboard: open, configuration: .init(host: "127.0.0.1"))
+        for host in ["127.example.com", "127.0.0.1.nip.io", "10.0.0.5", "0.0.0.0", "127.0.0"] {
+            #expect(!DashboardServer.Configuration(host: host).isLoopback, "\(host)")
+        }
+        for host in ["127.0.0.1", "127.1.2.3", "::1", "[::1]", "localhost"] {
+            #expect(DashboardServer.Configuration(host: host).isLoopback, "\(host)")
+        }
         let guarded = try Dashboard(provider: provider, configuration: .init(queues: ["q"], token: "t"))
         _ = try DashboardServer(dashboard: guarded, configuration: .init(host: "0.0.0.0"))
         #expect(throws: ConveyorError.self) { try Dashboard(provider: provider, configuration: .init(queues: [])) }

@@ -26,7 +26,9 @@ enum HTTPTestClient {
         try await onThread {
             let fd = try connectLocal(port: port)
             defer { close(fd) }
-            var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+            var head = "\(method) \(path) HTTP/1.1\r\n"
+            if headers["Host"] == nil { head += "Host: 127.0.0.1:\(port)\r\n" }
+            head += "Connection: close\r\n"
             for (name, value) in headers { head += "\(name): \(value)\r\n" }
             if let body { head += "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: \(body.utf8.count)\r\n" }
             head += "\r\n" + (body ?? "")
@@ -53,7 +55,7 @@ enum HTTPTestClient {
             defer { close(fd) }
             var wait = timeval(tv_sec: 1, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &wait, socklen_t(MemoryLayout<timeval>.size))
-            var head = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n"
+            var head = "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1:\(port)\r\nAccept: text/event-stream\r\n"
             for (name, value) in headers { head += "\(name): \(value)\r\n" }
             try writeAll(fd, Array((head + "\r\n").utf8))
             let deadline = ContinuousClock.now + timeout

@@ -161,10 +161,11 @@ extension JobEvent {
         } ?? Date()
         let code = try optionalString("reason_code")
         let message = try optionalString("reason")
-        let heartbeat = try Self.heartbeat(members["worker"], workerID: try string("id"))
+        let id = try string("id")
+        let heartbeat = try Self.heartbeat(members["worker"], workerID: id)
         self.init(
             kind: kind,
-            jobID: JobID(try string("id")),
+            jobID: JobID(id),
             task: try optionalString("task") ?? "",
             queue: try optionalString("queue") ?? "",
             attempt: attempt,

@@ -125,8 +125,6 @@ struct CredentialsProxyTests {
         }
         #expect(proxied.contains("proxied"), "\(proxied)")
         #expect(direct.contains("direct"), "\(direct)")
-        #expect(
-            proxy.requests.count == 1 && sqs.requests.count == 1,
-            "the proxy saw \(proxy.requests.map(\.path)), the endpoint \(sqs.requests.map(\.path))")
+        #expect(proxy.requests.count == 1 && sqs.requests.count == 1)
     }
 }

@@ -64,7 +64,6 @@ public struct Dashboard: Service {
     private func follow(_ queue: String) async {
         var delay: Duration = .seconds(1)
         while !Task.isCancelled {
-            var problem = "the subscription ended"
             do {
                 let subscription = try await QueueObserver(provider: provider, queue: queue, includesWorkerHeartbeats: true, logger: logger).subscribe()
                 board.setFollowing(queue, true)
@@ -72,14 +71,14 @@ public struct Dashboard: Service {
                 do {
                     for try await event in subscription.events { board.record(event, of: queue) }
                 } catch {
-                    problem = "\(error)"
+                    board.setFollowing(queue, false, problem: "\(error)")
                 }
                 await subscription.close()
             } catch {
-                problem = "\(error)"
+                board.setFollowing(queue, false, problem: "\(error)")
                 logger.debug("dashboard could not follow a queue's events", metadata: ["conveyor.queue": "\(queue)", "error.message": "\(error)"])
             }
-            board.setFollowing(queue, false, problem: problem)
+            board.setFollowing(queue, false, problem: board.snapshot(queue)?.problem ?? "the subscription ended")
             do { try await Task.sleep(for: delay) } catch { return }
             delay = min(delay * 2, .seconds(30))
         }

@@ -16,6 +16,25 @@ struct APIQueue: Encodable, Sendable {
     var error: String?
 }
 
+/// `GET api/queues/{queue}/running`.
+struct APIRunningJob: Encodable, Sendable {
+    var id: String
+    var task: String
+    var attempt: Int
+    var started_at: String
+    var progress: Double?
+    var note: String?
+
+    init(_ job: LiveBoard.RunningJob) {
+        id = job.id.rawValue
+        task = job.task
+        attempt = job.attempt
+        started_at = RFC3339.format(job.startedAt)
+        progress = job.progress
+        note = job.note
+    }
+}
+
 /// `GET api/queues/{queue}/dead-letters`.
 struct APIDeadLetter: Encodable, Sendable {
     var id: String?

@@ -38,13 +38,15 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
         group.get("api/queues/:queue/running") { _, context in
             let queue = try queue(context)
             let running = (dashboard.board.snapshot(queue)?.running.values.sorted { $0.startedAt < $1.startedAt }) ?? []
-            return try Self.json(running)
+            return try Self.json(running.map(APIRunningJob.init))
         }
         group.get("api/queues/:queue/dead-letters") { _, context in
             try Self.json(try await deadLetters(try queue(context)).map(APIDeadLetter.init))
         }
         group.get("api/schedules") { _, _ in
-            let jobs = try await schedules()
+            let scheduler = try scheduler()
+            let jobs = try await withDeadline(configuration.brokerTimeout, "reading the schedules") { try await scheduler.registeredJobs() }
+                .filter { configuration.queues.contains($0.queue) }
             return try Self.json(jobs.map { APISchedule($0, now: Date()) })
         }
         group.get("api/workers") { _, _ in
@@ -85,7 +87,8 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
         var values: [String: Any] = ["queue": queue, "path": Self.pathComponent(queue)]
         do {
             let letters = try await deadLetters(queue)
-            let stats = try? await counts(of: queue)
+            let provider = self.provider
+            let stats = try? await withDeadline(configuration.brokerTimeout, "counting \(queue)") { try await provider.stats(of: queue) }
             values["count"] = stats.map { String($0.deadLettered) } ?? "?"
             values["shown"] = letters.count
             values["letters"] = letters.map { letter -> [String: Any] in
@@ -139,7 +142,9 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
         var values: [String: Any] = [:]
         do {
             let now = Date()
-            let jobs = try await schedules()
+            let scheduler = try scheduler()
+            let jobs = try await withDeadline(configuration.brokerTimeout, "reading the schedules") { try await scheduler.registeredJobs() }
+                .filter { configuration.queues.contains($0.queue) }
             values["schedules"] = jobs.map { job -> [String: Any] in
                 let api = APISchedule(job, now: now)
                 return ["id": api.id, "schedule": api.schedule, "timeZone": api.time_zone, "task": api.task, "queue": api.queue,
@@ -155,7 +160,7 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
 
     private func workersPage() throws -> Response {
         let workers = dashboard.board.workers(expiry: configuration.workerExpiry)
-        let following = dashboard.board.followsAnyQueue
+        let following = configuration.queues.contains { dashboard.board.snapshot($0)?.following == true }
         return try page("workers", title: "Workers", [
             "workers": workers.map { worker -> [String: Any] in
                 let api = APIWorker(worker)
@@ -274,10 +279,13 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
     private func removeSchedule(_ request: Request) async throws -> Response {
         let fields = try await form(request)
         guard let id = fields.first("id"), !id.isEmpty else { throw HTTPError(.badRequest, message: "which schedule? (field id)") }
-        guard try await schedules().contains(where: { $0.id == id }) else {
+        let scheduler = try scheduler()
+        let limit = configuration.brokerTimeout
+        let registered = try await withDeadline(limit, "reading the schedules") { try await scheduler.registeredJobs() }
+        guard registered.contains(where: { $0.id == id && configuration.queues.contains($0.queue) }) else {
             throw HTTPError(.notFound, message: "no schedule \(id) is registered for this dashboard's queues")
         }
-        guard try await scheduler().remove(id) else { throw HTTPError(.notFound, message: "no schedule \(id) is registered") }
+        guard try await scheduler.remove(id) else { throw HTTPError(.notFound, message: "no schedule \(id) is registered") }
         return done(request, back: "\(base)/schedules", ["schedule": id, "removed": true])
     }
 
@@ -323,10 +331,12 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
 
     private func queueRow(_ queue: String) async -> QueueRow {
         var row = QueueRow(queue: queue, jobsPerSecond: dashboard.board.jobsPerSecond(queue))
+        let provider = self.provider
+        let limit = configuration.brokerTimeout
         do {
-            row.stats = try await counts(of: queue)
+            row.stats = try await withDeadline(limit, "counting \(queue)") { try await provider.stats(of: queue) }
             if let pausing = provider.pausing {
-                row.paused = try await withDeadline(configuration.brokerTimeout, "reading whether \(queue) is paused") { try await pausing.isPaused(queue) }
+                row.paused = try await withDeadline(limit, "reading whether \(queue) is paused") { try await pausing.isPaused(queue) }
             }
         } catch {
             row.error = "\(error)"
@@ -342,20 +352,6 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
         return try await withDeadline(configuration.brokerTimeout, "reading the dead letters of \(queue)") {
             try await deadLetters.deadLetters(of: queue, limit: size)
         }
-    }
-
-    /// The registered schedules that enqueue to this dashboard's queues.
-    private func schedules() async throws -> [ScheduledJob] {
-        let scheduler = try scheduler()
-        let queues = configuration.queues
-        return try await withDeadline(configuration.brokerTimeout, "reading the schedules") { try await scheduler.registeredJobs() }
-            .filter { queues.contains($0.queue) }
-    }
-
-    /// The counts of `queue`, or the timeout error when the broker does not answer within ``Dashboard/Configuration/brokerTimeout``.
-    private func counts(of queue: String) async throws -> QueueStats {
-        let provider = self.provider
-        return try await withDeadline(configuration.brokerTimeout, "counting \(queue)") { try await provider.stats(of: queue) }
     }
 
     private func scheduler() throws -> JobScheduler {
@@ -423,11 +419,6 @@ struct DashboardRoutes<Context: RequestContext>: Sendable {
     static func json(_ value: some Encodable) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        encoder.keyEncodingStrategy = .convertToSnakeCase
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(RFC3339.format(date))
-        }
         return Response(status: .ok, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
 

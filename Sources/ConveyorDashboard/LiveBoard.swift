@@ -10,9 +10,8 @@ import Synchronization
 /// A value behind a `Mutex`: `record` updates it and returns the listeners to notify, which the caller does
 /// outside the lock.
 final class LiveBoard: Sendable {
-    /// A job between its `started` event and its end; `GET api/queues/{queue}/running` encodes it as it is (snake-case
-    /// keys, RFC 3339 dates).
-    struct RunningJob: Sendable, Hashable, Encodable {
+    /// A job between its `started` event and its end.
+    struct RunningJob: Sendable, Hashable {
         var id: JobID
         var task: String
         var attempt: Int
@@ -145,11 +144,6 @@ final class LiveBoard: Sendable {
             state.workers = state.workers.filter { now.timeIntervalSince($0.value.seenAt) <= limit }
             return state.workers.values.sorted { ($0.heartbeat.host, $0.heartbeat.pid) < ($1.heartbeat.host, $1.heartbeat.pid) }
         }
-    }
-
-    /// Whether a subscription follows at least one queue.
-    var followsAnyQueue: Bool {
-        state.withLock { state in state.queues.values.contains { $0.following } }
     }
 
     /// Marks whether a subscription follows `queue`, with the problem when it does not.

@@ -50,7 +50,11 @@ struct CLIDashboardTests {
         let server = try CLIProcess(["dashboard", "--provider", "rabbitmq", "--url", url, "--queue", queue, "--port", "0"])
         defer { server.killIfRunning() }
         let port = try await Self.port(of: server)
-        func row() async -> [String: Any]? { await Self.apiRow(port: port, queue: queue) }
+        func row() async -> [String: Any]? {
+            guard let answer = await httpGet(port: port, path: "/api/queues"), answer.status == 200,
+                  let rows = (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8))) as? [[String: Any]] else { return nil }
+            return rows.first { $0["queue"] as? String == queue }
+        }
         try await eventually("the queue's counts") { await row()?["ready"] as? Int == 0 }
 
         try await Self.script("rabbitmq-faults-node.sh", "stop-app", environment: environment)
@@ -94,13 +98,6 @@ struct CLIDashboardTests {
         }
     }
 
-    /// The object of `queue` in the dashboard's `GET /api/queues`; `nil` when it does not answer (yet).
-    static func apiRow(port: Int, queue: String) async -> [String: Any]? {
-        guard let answer = await httpGet(port: port, path: "/api/queues"), answer.status == 200,
-              let rows = (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8))) as? [[String: Any]] else { return nil }
-        return rows.first { $0["queue"] as? String == queue }
-    }
-
     /// The port a dashboard started with `--port 0` printed.
     static func port(of server: CLIProcess) async throws -> Int {
         var port: Int?
@@ -129,7 +126,11 @@ struct CLIDashboardTests {
         defer { server.killIfRunning() }
         let port = try await Self.port(of: server)
 
-        func row() async -> [String: Any]? { await Self.apiRow(port: port, queue: queue) }
+        func row() async -> [String: Any]? {
+            guard let answer = await httpGet(port: port, path: "/api/queues"), answer.status == 200,
+                  let rows = (try? JSONSerialization.jsonObject(with: Data(answer.body.utf8))) as? [[String: Any]] else { return nil }
+            return rows.first { $0["queue"] as? String == queue }
+        }
         try await eventually("4 ready jobs in /api/queues") { await row()?["ready"] as? Int == 4 }
         #expect(await row()?["paused"] as? Bool == false)
 

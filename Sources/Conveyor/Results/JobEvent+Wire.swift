@@ -161,11 +161,10 @@ extension JobEvent {
         } ?? Date()
         let code = try optionalString("reason_code")
         let message = try optionalString("reason")
-        let id = try string("id")
-        let heartbeat = try Self.heartbeat(members["worker"], workerID: id)
+        let heartbeat = try Self.heartbeat(members["worker"], workerID: try string("id"))
         self.init(
             kind: kind,
-            jobID: JobID(id),
+            jobID: JobID(try string("id")),
             task: try optionalString("task") ?? "",
             queue: try optionalString("queue") ?? "",
             attempt: attempt,

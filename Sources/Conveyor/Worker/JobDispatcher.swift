@@ -173,9 +173,6 @@ final class JobDispatcher: Sendable {
         return state.withLock { $0.machine.running == 0 }
     }
 
-    /// Jobs running now.
-    var runningCount: Int { state.withLock { $0.machine.running } }
-
     // MARK: Internals
 
     /// Carries out `actions` (after the lock is released): reports the running count, then resumes executors,

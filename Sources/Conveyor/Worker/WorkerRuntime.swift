@@ -75,12 +75,10 @@ final class WorkerRuntime: Sendable {
     let broadcaster: EventBroadcaster
     /// Global concurrency and rate limits of the tasks that have them.
     let flow: FlowGate
-    /// This worker's id in its heartbeats, after the host name: the pid and a random suffix.
-    let heartbeatTag = "\(ProcessInfo.processInfo.processIdentifier)-\(String(UInt32.random(in: .min ... .max), radix: 16))"
-    /// When this worker started, for its heartbeats.
-    let startedAt = Date()
-    /// The host name in heartbeats, looked up at the first heartbeat (it may ask the resolver), not at start-up.
-    static let hostName = ProcessInfo.processInfo.hostName
+    /// Jobs running now, for heartbeats.
+    let running: RunningCount
+    /// This worker in its heartbeats (``WorkerHeartbeat``); `busy` is filled in when one is sent.
+    let heartbeat: WorkerHeartbeat
 
     init(provider: any QueueProvider, registry: TaskRegistry, configuration: Worker.Configuration, logger: Logger, hub: EventHub) {
         self.provider = provider
@@ -98,12 +96,22 @@ final class WorkerRuntime: Sendable {
         let metrics = WorkerMetrics(queues: configuration.queues)
         self.metrics = metrics
         let inFlight = metrics.inFlight
+        let running = RunningCount()
+        self.running = running
         self.dispatcher = JobDispatcher(
             concurrency: configuration.concurrency,
             batchSize: configuration.batchSize,
             receivers: configuration.queues.count * configuration.effectiveReceiversPerQueue,
-            onRunningChange: { inFlight.record($0) }
+            onRunningChange: { count in
+                inFlight.record(count)
+                running.count.store(count, ordering: .relaxed)
+            }
         )
+        let pid = Int(ProcessInfo.processInfo.processIdentifier)
+        let host = ProcessInfo.processInfo.hostName
+        self.heartbeat = WorkerHeartbeat(
+            workerID: "\(host)-\(pid)-\(String(UInt32.random(in: .min ... .max), radix: 16))", host: host, pid: pid,
+            queues: configuration.queues, concurrency: configuration.concurrency, busy: 0, startedAt: Date())
         self.slots = (0..<configuration.concurrency).map { _ in ExecutorSlot() }
         self.settler = Settler(provider: provider, logger: logger)
         self.maximumNativeDelay = provider.capabilities.maximumNativeDelay
@@ -237,11 +245,8 @@ final class WorkerRuntime: Sendable {
     private func announce(to queue: String) async {
         while !Task.isCancelled {
             if broadcaster.wants(queue) {
-                let host = Self.hostName
-                let beat = WorkerHeartbeat(
-                    workerID: "\(host)-\(heartbeatTag)", host: host, pid: Int(ProcessInfo.processInfo.processIdentifier),
-                    queues: configuration.queues, concurrency: configuration.concurrency, busy: dispatcher.runningCount,
-                    startedAt: startedAt)
+                var beat = heartbeat
+                beat.busy = running.count.load(ordering: .relaxed)
                 broadcaster.add(JobEvent(heartbeat: beat, queue: queue))
             }
             do { try await Task.sleep(for: WorkerHeartbeat.interval) } catch { return }
@@ -625,4 +630,9 @@ final class WorkerRuntime: Sendable {
             return .failed(error, clock.now - start)
         }
     }
+}
+
+/// The number of jobs a worker runs now, shared with the dispatcher's callback.
+final class RunningCount: Sendable {
+    let count = Atomic<Int>(0)
 }

@@ -38,7 +38,7 @@ fi
 # localstack/run_loopback.py binds it to that host (127.0.0.1), then runs LocalStack unchanged. (The hypercorn
 # gateway binds correctly too, but serves SQS at about half the rate.)
 # LS_LOG: LocalStack's log level (default info, which logs a line per request; the benchmark runs with warn).
-SERVICES=sqs GATEWAY_LISTEN=127.0.0.1:$port LOCALSTACK_HOST=127.0.0.1:$port LS_LOG=${LS_LOG:-info} \
+SERVICES=sqs,sts GATEWAY_LISTEN=127.0.0.1:$port LOCALSTACK_HOST=127.0.0.1:$port LS_LOG=${LS_LOG:-info} \
 SKIP_SSL_CERT_DOWNLOAD=1 DISABLE_EVENTS=1 DNS_ADDRESS=0 FILESYSTEM_ROOT="$state" \
   nohup "$venv/bin/python" "$root/localstack/run_loopback.py" >"$state/localstack.log" 2>&1 9>&- &
 echo $! >"$state/localstack.pid"

@@ -53,6 +53,10 @@ export AWS_SECRET_ACCESS_KEY='wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY'
 export AWS_REGION=us-east-1
 unset AWS_SESSION_TOKEN AWS_PROFILE AWS_ENDPOINT_URL AWS_ENDPOINT_URL_SQS || true
 export CONVEYOR_SQS_ENDPOINT=http://127.0.0.1:4566
+# LocalStack's STS (scripts/localstack-start.sh starts it with SQS): the web identity and assume-role tests get role
+# credentials there, then sign SQS calls with them through the SigV4 proxy below.
+export CONVEYOR_STS_ENDPOINT=http://127.0.0.1:4566
+unset AWS_ENDPOINT_URL_STS AWS_WEB_IDENTITY_TOKEN_FILE AWS_ROLE_ARN || true
 # LocalStack also answers HTTPS on its port, with a self-signed certificate for localhost: its certificate is the CA
 # bundle of the SQS-over-HTTPS tests (which reach it as localhost, the name the certificate carries).
 mkdir -p "$CONVEYOR_TLS_DIR"

@@ -99,6 +99,50 @@ struct CLIBrokerTests {
         #expect(deleted.status == 0, "\(deleted)")
     }
 
+    /// A profile that assumes a role with a source profile's keys, through STS (LocalStack's, `CONVEYOR_STS_ENDPOINT`);
+    /// the SQS calls go straight to LocalStack (the SigV4-checking proxy knows only the test's keys; the signing with
+    /// issued credentials is checked in ConveyorSQSTests.CredentialsSTSEmulatorTests). A role profile with no source
+    /// fails with exit 3 and says what to set.
+    @Test("SQS: --profile assumes the profile's role through STS; a role without a source says what to set", .needs(.sqs))
+    func profileAssumingARole() async throws {
+        let outer = ProcessInfo.processInfo.environment
+        let sts = try #require(
+            outer["CONVEYOR_STS_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 }, "set CONVEYOR_STS_ENDPOINT (LocalStack with STS; scripts/test.sh sets it)")
+        let home = NSTemporaryDirectory() + "conveyor-cli-role-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: home, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        try """
+            [profile worker]
+            role_arn = arn:aws:iam::000000000000:role/conveyor-worker
+            source_profile = base
+            region = us-east-1
+
+            [profile base]
+            aws_access_key_id = \(outer["AWS_ACCESS_KEY_ID"] ?? "test")
+            aws_secret_access_key = \(outer["AWS_SECRET_ACCESS_KEY"] ?? "test")
+
+            [profile sourceless]
+            role_arn = arn:aws:iam::000000000000:role/conveyor-worker
+            """.write(toFile: home + "/config", atomically: true, encoding: .utf8)
+        let environment = [
+            "AWS_CONFIG_FILE": home + "/config", "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent/credentials",
+            "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_SESSION_TOKEN": "", "AWS_PROFILE": "", "AWS_REGION": "",
+            "AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI": "", "AWS_CONTAINER_CREDENTIALS_FULL_URI": "",
+            "AWS_EC2_METADATA_DISABLED": "true", "AWS_ENDPOINT_URL_STS": sts,
+        ]
+        let sqs = ["--provider", "sqs", "--endpoint", sts]
+        let queue = "cli-role-\(UUID().uuidString.prefix(8).lowercased())"
+        let created = try await CLIProcess.run(["queue", "create", queue] + sqs + ["--profile", "worker"], environment: environment)
+        #expect(created.status == 0, "\(created)")
+        let stats = try await CLIProcess.run(["stats", "--queue", queue, "--json"] + sqs + ["--profile", "worker"], environment: environment)
+        #expect(stats.status == 0, "\(stats)")
+        let sourceless = try await CLIProcess.run(["stats", "--queue", queue] + sqs + ["--profile", "sourceless"], environment: environment)
+        #expect(sourceless.status == 3, "\(sourceless)")
+        #expect(sourceless.stderr.contains(#"profile "sourceless": has role_arn but no source_profile, credential_source or web_identity_token_file"#), "\(sourceless)")
+        let deleted = try await CLIProcess.run(["queue", "delete", queue, "--yes"] + sqs + ["--profile", "worker"], environment: environment)
+        #expect(deleted.status == 0, "\(deleted)")
+    }
+
     func pauseAndResume(_ broker: CLIBroker) async throws {
         let queue = "cli-pause-\(UUID().uuidString.prefix(8).lowercased())"
         let created = try await broker.run(["queue", "create", queue])

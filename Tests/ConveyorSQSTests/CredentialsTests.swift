@@ -37,12 +37,18 @@ struct CredentialsTests {
             "AWS_CONTAINER_AUTHORIZATION_TOKEN": "CONTAINERTOKENVALUE",
             "AWS_EC2_METADATA_SERVICE_ENDPOINT": "http://imds.internal:9999",
             "DATABASE_PASSWORD": "UNRELATEDSECRET",
+            "AWS_WEB_IDENTITY_TOKEN_FILE": "/var/run/secrets/TOKENPATHVALUE", "AWS_ROLE_ARN": "arn:aws:iam::1:role/ROLEVALUE",
         ]
-        let secrets = [Self.secret, "AKIDENVVALUE", "SESSIONTOKENVALUE", "URISECRET", "CONTAINERTOKENVALUE", "imds.internal", "UNRELATEDSECRET"]
+        let secrets = [
+            Self.secret, "AKIDENVVALUE", "SESSIONTOKENVALUE", "URISECRET", "CONTAINERTOKENVALUE", "imds.internal", "UNRELATEDSECRET",
+            "TOKENPATHVALUE", "ROLEVALUE",
+        ]
         let providers: [any AWSCredentialsProvider] = [
             EnvironmentCredentialsProvider(environment: environment),
             ContainerCredentialsProvider(environment: environment),
             InstanceMetadataCredentialsProvider(environment: environment),
+            ProfileCredentialsProvider(environment: environment),
+            WebIdentityCredentialsProvider(environment: environment),
             AWSCredentialsProviderChain.standard(environment: environment),
         ]
         for provider in providers {

@@ -9,7 +9,15 @@ enum AWSConfigFile {
         return parse(text, isConfig: isConfig)
     }
 
-    static func parse(_ text: String, isConfig: Bool) -> [String: [String: String]] {
+    /// The `[sso-session name]` sections of the config file at `path`, by name.
+    static func ssoSessions(_ path: String) -> [String: [String: String]] {
+        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return [:] }
+        return parse(text, isConfig: true, sectionPrefix: "sso-session ")
+    }
+
+    /// The sections of `text`: in the config file (`isConfig`), those named `[<sectionPrefix>name]` (and, for
+    /// profiles, `[default]`); in the credentials file, `[name]`.
+    static func parse(_ text: String, isConfig: Bool, sectionPrefix: String = "profile ") -> [String: [String: String]] {
         var result: [String: [String: String]] = [:]
         var current: String?
         for rawLine in text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline) {
@@ -19,10 +27,10 @@ enum AWSConfigFile {
                 guard let close = line.firstIndex(of: "]") else { current = nil; continue }
                 var name = line[line.index(after: line.startIndex)..<close].trimmingCharacters(in: .whitespaces)
                 if isConfig {
-                    if name.hasPrefix("profile ") {
-                        name = String(name.dropFirst("profile ".count)).trimmingCharacters(in: .whitespaces)
-                    } else if name != "default" {
-                        current = nil  // sso-session, services, ... sections
+                    if name.hasPrefix(sectionPrefix) {
+                        name = String(name.dropFirst(sectionPrefix.count)).trimmingCharacters(in: .whitespaces)
+                    } else if name != "default" || sectionPrefix != "profile " {
+                        current = nil  // the other kinds of section (sso-session, services, profiles...)
                         continue
                     }
                 }

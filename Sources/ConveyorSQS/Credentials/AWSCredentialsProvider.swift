@@ -80,67 +80,6 @@ public struct EnvironmentCredentialsProvider: AWSCredentialsProvider, CustomStri
     }
 }
 
-/// Credentials from a named profile in the shared credentials file (`~/.aws/credentials`, or
-/// `AWS_SHARED_CREDENTIALS_FILE`) and the config file (`~/.aws/config`, or `AWS_CONFIG_FILE`): its static keys, or,
-/// without them, the output of its `credential_process` (run through `/bin/sh -c` off the cooperative pool, stopped
-/// after ``credentialProcessTimeout``; its standard error goes to this process's and is never logged; credentials
-/// with an `Expiration` are refreshed before it by the chain's cache).
-public struct ProfileCredentialsProvider: AWSCredentialsProvider {
-    /// The profile (`AWS_PROFILE`, else `default`).
-    public var profile: String
-    /// The credentials file path.
-    public var credentialsFile: String
-    /// The config file path.
-    public var configFile: String
-    /// How long a `credential_process` may run before it is stopped. Default 60 s.
-    public var credentialProcessTimeout: Duration = .seconds(60)
-
-    /// Creates a provider for `profile` (default: `AWS_PROFILE` or `"default"`), with file paths from the
-    /// environment or the home directory.
-    public init(profile: String? = nil, environment: [String: String] = ProcessInfo.processInfo.environment) {
-        let home = environment["HOME"] ?? NSHomeDirectory()
-        self.profile = profile ?? environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default"
-        self.credentialsFile = environment["AWS_SHARED_CREDENTIALS_FILE"] ?? "\(home)/.aws/credentials"
-        self.configFile = environment["AWS_CONFIG_FILE"] ?? "\(home)/.aws/config"
-    }
-
-    /// `profile "<name>"`.
-    public var sourceDescription: String { "profile \"\(profile)\"" }
-
-    /// The credentials of ``profile`` in the two files, or an ``ConveyorError/Code/invalidConfiguration`` error
-    /// saying what is missing.
-    public func credentials() async throws -> AWSCredentials {
-        let settings = try self.settings()
-        if settings["aws_access_key_id"] == nil, settings["aws_secret_access_key"] == nil,
-            let command = settings["credential_process"], !command.isEmpty
-        {
-            return try await CredentialProcess.run(command, profile: profile, timeout: credentialProcessTimeout)
-        }
-        return try resolve(settings)
-    }
-
-    /// The profile's settings from both files (the credentials file wins).
-    private func settings() throws(ConveyorError) -> [String: String] {
-        let fromCredentials = AWSConfigFile.load(credentialsFile, isConfig: false)[profile] ?? [:]
-        let fromConfig = AWSConfigFile.load(configFile, isConfig: true)[profile] ?? [:]
-        let merged = fromConfig.merging(fromCredentials) { _, credentials in credentials }
-        guard !merged.isEmpty else {
-            throw ConveyorError(.invalidConfiguration, "profile \"\(profile)\": not found in \(credentialsFile) or \(configFile)")
-        }
-        return merged
-    }
-
-    private func resolve(_ merged: [String: String]) throws(ConveyorError) -> AWSCredentials {
-        guard let key = merged["aws_access_key_id"], !key.isEmpty else {
-            throw ConveyorError(.invalidConfiguration, "profile \"\(profile)\": aws_access_key_id is missing (and no credential_process)")
-        }
-        guard let secret = merged["aws_secret_access_key"], !secret.isEmpty else {
-            throw ConveyorError(.invalidConfiguration, "profile \"\(profile)\": aws_secret_access_key is missing")
-        }
-        return AWSCredentials(accessKeyID: key, secretAccessKey: secret, sessionToken: merged["aws_session_token"])
-    }
-}
-
 /// Tries providers in order and returns the first credentials found, caching them and refreshing them five minutes
 /// before they expire.
 ///
@@ -167,11 +106,14 @@ public final class AWSCredentialsProviderChain: AWSCredentialsProvider, CustomSt
         self.cache = CredentialsCache(source: "AWS credentials provider chain", configuration: cache)
     }
 
-    /// The standard chain: environment variables, the shared profile, ECS container credentials, EC2 IMDSv2.
+    /// The standard chain, in the AWS SDKs' order: environment variables, the shared profile (static keys, an
+    /// assumed role, IAM Identity Center, `credential_process`), a web identity token (`AWS_WEB_IDENTITY_TOKEN_FILE`,
+    /// EKS IRSA), container credentials (ECS, EKS Pod Identity), EC2 IMDSv2.
     public static func standard(environment: [String: String] = ProcessInfo.processInfo.environment) -> AWSCredentialsProviderChain {
         AWSCredentialsProviderChain([
             EnvironmentCredentialsProvider(environment: environment),
             ProfileCredentialsProvider(environment: environment),
+            WebIdentityCredentialsProvider(environment: environment),
             ContainerCredentialsProvider(environment: environment),
             InstanceMetadataCredentialsProvider(environment: environment),
         ])

@@ -30,16 +30,7 @@ struct EndpointCredentialsState: Sendable {
     /// short-lived transfer loop, closed whether `fetch` returns or throws.
     func credentials(fetch: @escaping @Sendable (CurlMultiLoop) async throws -> AWSCredentials) async throws -> AWSCredentials {
         try await cache.credentials {
-            // A short-lived transfer loop per fetch: credentials are fetched rarely.
-            let http = CurlMultiLoop(name: "conveyor.credentials")
-            do {
-                let result = try await fetch(http)
-                await http.close()
-                return result
-            } catch {
-                await http.close()
-                throw error
-            }
+            try await withCredentialsTransfer(fetch)
         }
     }
 

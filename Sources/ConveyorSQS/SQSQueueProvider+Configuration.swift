@@ -41,10 +41,16 @@ extension SQSQueueProvider {
         /// SDKs' `AWS_CA_BUNDLE` and profile `ca_bundle` (which ``fromEnvironment(_:)`` reads): for a private
         /// endpoint or a TLS-inspecting proxy. Default `nil`: the system's trust store.
         public var caBundlePath: String?
-        /// Whether requests to SQS go through the proxy that `https_proxy`, `http_proxy` or `all_proxy` name (except
-        /// the hosts in `no_proxy`), as libcurl and the AWS SDKs do. `false` connects directly whatever the
-        /// environment says. (The credential endpoints are never proxied.) Default `true`.
+        /// Whether requests to SQS go through the proxy the environment names, as the AWS SDKs choose it: for an
+        /// `https` endpoint `HTTPS_PROXY` (or `https_proxy`), for an `http` endpoint `HTTP_PROXY` (or `http_proxy`),
+        /// except for the hosts `NO_PROXY` (or `no_proxy`) lists. `ALL_PROXY` is ignored, as the SDKs ignore it. The
+        /// variables are read once, when the provider is created. `false` connects directly whatever the environment
+        /// says. (The credential endpoints, EC2 instance metadata and container credentials, are never proxied.)
+        /// Default `true`.
         public var usesProxyFromEnvironment: Bool
+        /// The variables ``usesProxyFromEnvironment`` reads the proxy from; nil (the default): the process's
+        /// environment when the provider is created. For tests.
+        package var proxyEnvironment: [String: String]? = nil
 
         /// Creates a configuration; every parameter has the documented default.
         public init(

@@ -17,8 +17,8 @@ package final class SQSClient: Sendable {
     let connectTimeout: Duration
     /// ``SQSQueueProvider/Configuration/caBundlePath``.
     let caBundlePath: String?
-    /// ``SQSQueueProvider/Configuration/usesProxyFromEnvironment``.
-    let usesProxyFromEnvironment: Bool
+    /// The proxy every request goes through: ``ProxySettings/proxy(for:)`` of the endpoint, chosen once.
+    package let proxy: HTTPRequest.Proxy
     let logger: Logger
     private let signer: SigV4Signer
     /// Request latency and errors per action (`conveyor_broker_request_*{provider="sqs"}`).
@@ -46,7 +46,7 @@ package final class SQSClient: Sendable {
         requestTimeout: Duration,
         connectTimeout: Duration,
         caBundlePath: String? = nil,
-        usesProxyFromEnvironment: Bool = true,
+        proxySettings: ProxySettings = .direct,
         logger: Logger
     ) throws(ConveyorError) {
         guard let components = URLComponents(string: endpoint), let scheme = components.scheme?.lowercased(),
@@ -67,7 +67,7 @@ package final class SQSClient: Sendable {
         self.requestTimeout = requestTimeout
         self.connectTimeout = connectTimeout
         self.caBundlePath = caBundlePath
-        self.usesProxyFromEnvironment = usesProxyFromEnvironment
+        self.proxy = proxySettings.proxy(for: self.endpoint)
         self.logger = logger
         self.signer = SigV4Signer(region: region, service: "sqs")
     }
@@ -202,7 +202,7 @@ package final class SQSClient: Sendable {
             body: body,
             timeout: requestTimeout + extraTimeout,
             connectTimeout: connectTimeout,
-            bypassProxy: !usesProxyFromEnvironment,
+            proxy: proxy,
             caBundlePath: caBundlePath
         )
         // A task cancelled before its request leaves gets a CancellationError that says the request was not sent.
@@ -214,13 +214,14 @@ package final class SQSClient: Sendable {
             uncertainDelivery = Self.uncertainDelivery(error)
             // A certificate the CA bundle does not vouch for (60) or a bundle that cannot be read (77) will not fix
             // itself by retrying: say what to set instead.
+            let via = proxy == .direct ? "" : " via \(proxy)"
             if error.code == 60 || error.code == 77 {
                 throw ConveyorError(
                     .connectionFailed,
-                    "SQS \(action): TLS: \(error.message) (endpoint \(endpoint)); trust the endpoint's CA with AWS_CA_BUNDLE, ca_bundle in the profile, or SQSQueueProvider.Configuration.caBundlePath"
+                    "SQS \(action): TLS: \(error.message) (endpoint \(endpoint)\(via)); trust the endpoint's CA with AWS_CA_BUNDLE, ca_bundle in the profile, or SQSQueueProvider.Configuration.caBundlePath"
                 )
             }
-            throw ConveyorError(.connectionFailed, "SQS \(action): \(error.message) (endpoint \(endpoint))", retryable: true)
+            throw ConveyorError(.connectionFailed, "SQS \(action): \(error.message) (endpoint \(endpoint)\(via))", retryable: true)
         } catch {
             // Cancelled, or the provider closed, while the request may have been in flight.
             if error is CancellationError {

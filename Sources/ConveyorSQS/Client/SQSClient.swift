@@ -19,6 +19,8 @@ package final class SQSClient: Sendable {
     let caBundlePath: String?
     /// The proxy every request goes through: ``ProxySettings/proxy(for:)`` of the endpoint, chosen once.
     package let proxy: HTTPRequest.Proxy
+    /// The retry quota of ``SQSRetryPolicy/Mode-swift.enum/standard`` mode, shared by this client's requests.
+    package let retryQuota = Mutex(RetryQuota())
     let logger: Logger
     private let signer: SigV4Signer
     /// Request latency and errors per action (`conveyor_broker_request_*{provider="sqs"}`).
@@ -121,18 +123,33 @@ package final class SQSClient: Sendable {
     ) async throws -> [UInt8] {
         var attempt = 1
         var possiblyDelivered = false
+        // What the last retry took from the retry quota (standard mode), paid back if the request then succeeds.
+        var lastRetryCost: Int?
         while true {
             var uncertainDelivery: String?
             do {
-                return try await metrics.measure(action) {
+                let response = try await metrics.measure(action) {
                     try await sendOnce(action, body: body, extraTimeout: extraTimeout, uncertainDelivery: &uncertainDelivery)
                 }
+                if retry.mode.usesQuota { retryQuota.withLock { $0.release(lastRetryCost: lastRetryCost) } }
+                return response
             } catch {
                 if uncertainDelivery != nil { mayHaveReachedSQS = true }
                 guard var error = error as? ConveyorError else { throw error }
                 let mayDuplicate = Self.sendActions.contains(action) && uncertainDelivery != nil
                 possiblyDelivered = possiblyDelivered || mayDuplicate
-                guard error.isRetryable && attempt < retry.maxAttempts else {
+                var retrying = error.isRetryable && attempt < retry.maxAttempts
+                if retrying && retry.mode.usesQuota {
+                    // A timeout or connection error costs more than an answer that said to retry.
+                    let cost = retryQuota.withLock { $0.acquire(afterTimeoutOrConnectionError: error.code == .connectionFailed) }
+                    if let cost {
+                        lastRetryCost = cost
+                    } else {
+                        retrying = false
+                        error.message += "; not retried: the client's retry quota is used up (too many requests failed recently; AWS_RETRY_MODE=\(retry.mode.rawValue))"
+                    }
+                }
+                guard retrying else {
                     if possiblyDelivered {
                         error.message += "; a request may have reached SQS before failing, so its messages may have been sent (sending them again may duplicate them)"
                     }

@@ -73,7 +73,7 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
             caBundlePath: configuration.caBundlePath,
             // The proxy variables are read once, now.
             proxySettings: configuration.usesProxyFromEnvironment
-                ? ProxySettings(environment: configuration.proxyEnvironment ?? ProcessInfo.processInfo.environment)
+                ? configuration.proxyEnvironment.map(ProxySettings.init(environment:)) ?? .fromProcessEnvironment()
                 : .direct,
             logger: logger
         )

@@ -134,7 +134,9 @@ struct ProxySettingsTests {
     static func provider(
         endpoint: String, proxyEnvironment: [String: String], caBundle: String? = nil
     ) throws -> SQSQueueProvider {
-        let env = ProcessInfo.processInfo.environment
+        // Read once (SQSTestEnvironment), not here: CredentialsProxyTests changes the process environment while this
+        // suite runs, and reading it then races with those changes.
+        let env = SQSTestEnvironment.environment
         var configuration = SQSQueueProvider.Configuration(
             region: env["AWS_REGION"] ?? "us-east-1", endpoint: endpoint,
             credentials: StaticCredentialsProvider(AWSCredentials(
@@ -170,7 +172,10 @@ struct ProxySettingsTests {
         #expect(proxy.requests.map(\.path) == ["\(endpoint)/"])
         #expect(sqs.requests.count == 5)
         // Turned off, the environment is not read at all.
-        var configuration = SQSQueueProvider.Configuration(region: "us-east-1", endpoint: endpoint)
+        var configuration = SQSQueueProvider.Configuration(
+            region: "us-east-1", endpoint: endpoint,
+            credentials: StaticCredentialsProvider(AWSCredentials(accessKeyID: "AKID", secretAccessKey: "secret"))
+        )
         configuration.proxyEnvironment = ["HTTP_PROXY": "http://127.0.0.1:\(proxy.port)"]
         configuration.usesProxyFromEnvironment = false
         let off = try SQSQueueProvider(configuration: configuration)
@@ -196,7 +201,7 @@ struct ProxySettingsTests {
     /// through the forwarding proxy and checks LocalStack's certificate through it.
     @Test(.timeLimit(.minutes(2)), .enabled(if: SQSHTTPSEnvironment.enabled, "set CONVEYOR_SQS_HTTPS_ENDPOINT and CONVEYOR_SQS_CA_BUNDLE (scripts/test.sh does)"))
     func httpsProxyTunnelsSQSCallsToLocalStack() async throws {
-        let environment = ProcessInfo.processInfo.environment
+        let environment = SQSHTTPSEnvironment.environment
         let endpoint = try #require(environment["CONVEYOR_SQS_HTTPS_ENDPOINT"])
         let bundle = try #require(environment["CONVEYOR_SQS_CA_BUNDLE"])
         let forwarder = try ForwardingProxy()

@@ -1,5 +1,11 @@
 import Foundation
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Which proxy a request goes through, chosen from the environment as the AWS SDKs choose it.
 ///
 /// - an `https` URL goes through `HTTPS_PROXY` (or, when that is unset or empty, `https_proxy`); an `http` URL through
@@ -45,9 +51,17 @@ package struct ProxySettings: Sendable, Equatable {
         exclusions = value("NO_PROXY", "no_proxy").map(Self.parseExclusions) ?? []
     }
 
-    /// The settings of this process's environment, read now.
+    /// The variables ``init(environment:)`` reads.
+    package static let variables = ["HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy"]
+
+    /// The settings of this process's environment, read now: only the six variables, with `getenv`, rather than a
+    /// copy of the whole environment (a shorter read, should another thread change the environment meanwhile).
     package static func fromProcessEnvironment() -> ProxySettings {
-        ProxySettings(environment: ProcessInfo.processInfo.environment)
+        var environment: [String: String] = [:]
+        for name in variables {
+            if let value = getenv(name) { environment[name] = String(cString: value) }
+        }
+        return ProxySettings(environment: environment)
     }
 
     /// The proxy a request to `url` goes through: direct for a URL that is neither `http` nor `https`, that has no

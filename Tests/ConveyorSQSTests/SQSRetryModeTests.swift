@@ -1,6 +1,7 @@
 import Conveyor
 @testable import ConveyorSQS
 import Foundation
+import Synchronization
 import Testing
 
 /// `AWS_RETRY_MODE` / `AWS_MAX_ATTEMPTS` (and the profile keys) parsing, the retry quota, the backoff and which errors
@@ -127,6 +128,48 @@ struct SQSRetryModeTests {
         #expect(quota.available == 500)
         quota.release(lastRetryCost: Int.max)
         #expect(quota.available == 500)
+    }
+
+    // MARK: One request's retries
+
+    @Test func retryAttemptsStopAtMaxAttemptsAndForUnretryableErrors() {
+        let quota = Mutex(RetryQuota())
+        var retries = RetryAttempts(policy: SQSRetryPolicy(maxAttempts: 3))
+        #expect(retries.delayBeforeRetry(retryable: true, afterTimeoutOrConnectionError: false, quota: quota) != nil)
+        #expect(retries.attempt == 2)
+        #expect(retries.delayBeforeRetry(retryable: true, afterTimeoutOrConnectionError: true, quota: quota) != nil)
+        #expect(retries.attempt == 3)
+        #expect(retries.delayBeforeRetry(retryable: true, afterTimeoutOrConnectionError: false, quota: quota) == nil)
+        #expect(!retries.quotaRefused)
+        // Legacy mode leaves the quota alone.
+        retries.succeeded(quota: quota)
+        #expect(quota.withLock { $0.available } == 500)
+        var unretryable = RetryAttempts(policy: .standard())
+        #expect(unretryable.delayBeforeRetry(retryable: false, afterTimeoutOrConnectionError: false, quota: quota) == nil)
+        #expect(!unretryable.quotaRefused && unretryable.attempt == 1)
+        #expect(quota.withLock { $0.available } == 500)
+    }
+
+    @Test func retryAttemptsDrawFromTheQuotaAndPayTheLastRetryBack() {
+        let quota = Mutex(RetryQuota())
+        var retries = RetryAttempts(policy: .standard(maxAttempts: 5))
+        #expect(retries.delayBeforeRetry(retryable: true, afterTimeoutOrConnectionError: false, quota: quota) != nil)
+        #expect(retries.delayBeforeRetry(retryable: true, afterTimeoutOrConnectionError: true, quota: quota) != nil)
+        #expect(quota.withLock { $0.available } == 485)
+        retries.succeeded(quota: quota)
+        #expect(quota.withLock { $0.available } == 495)
+        // A request without retries adds 1.
+        RetryAttempts(policy: .standard()).succeeded(quota: quota)
+        #expect(quota.withLock { $0.available } == 496)
+    }
+
+    @Test func retryAttemptsSayWhenTheQuotaStoppedThem() {
+        let quota = Mutex(RetryQuota(capacity: 12))
+        var retries = RetryAttempts(policy: SQSRetryPolicy(mode: .adaptive, maxAttempts: 10))
+        #expect(retries.delayBeforeRetry(retryable: true, afterTimeoutOrConnectionError: true, quota: quota) != nil)
+        #expect(retries.delayBeforeRetry(retryable: true, afterTimeoutOrConnectionError: true, quota: quota) == nil)
+        #expect(retries.quotaRefused && retries.attempt == 2)
+        #expect(quota.withLock { $0.available } == 2)
     }
 
     // MARK: Backoff

@@ -121,41 +121,34 @@ package final class SQSClient: Sendable {
         _ action: String, body: [UInt8], extraTimeout: Duration = .zero, queue: String? = nil, messageCount: Int = 1,
         mayHaveReachedSQS: inout Bool
     ) async throws -> [UInt8] {
-        var attempt = 1
+        var retries = RetryAttempts(policy: retry)
         var possiblyDelivered = false
-        // What the last retry took from the retry quota (standard mode), paid back if the request then succeeds.
-        var lastRetryCost: Int?
         while true {
             var uncertainDelivery: String?
             do {
                 let response = try await metrics.measure(action) {
                     try await sendOnce(action, body: body, extraTimeout: extraTimeout, uncertainDelivery: &uncertainDelivery)
                 }
-                if retry.mode.usesQuota { retryQuota.withLock { $0.release(lastRetryCost: lastRetryCost) } }
+                retries.succeeded(quota: retryQuota)
                 return response
             } catch {
                 if uncertainDelivery != nil { mayHaveReachedSQS = true }
                 guard var error = error as? ConveyorError else { throw error }
                 let mayDuplicate = Self.sendActions.contains(action) && uncertainDelivery != nil
                 possiblyDelivered = possiblyDelivered || mayDuplicate
-                var retrying = error.isRetryable && attempt < retry.maxAttempts
-                if retrying && retry.mode.usesQuota {
-                    // A timeout or connection error costs more than an answer that said to retry.
-                    let cost = retryQuota.withLock { $0.acquire(afterTimeoutOrConnectionError: error.code == .connectionFailed) }
-                    if let cost {
-                        lastRetryCost = cost
-                    } else {
-                        retrying = false
+                let attempt = retries.attempt
+                // A timeout or connection error costs the quota more than an answer that said to retry.
+                guard let delay = retries.delayBeforeRetry(
+                    retryable: error.isRetryable, afterTimeoutOrConnectionError: error.code == .connectionFailed, quota: retryQuota
+                ) else {
+                    if retries.quotaRefused {
                         error.message += "; not retried: the client's retry quota is used up (too many requests failed recently; AWS_RETRY_MODE=\(retry.mode.rawValue))"
                     }
-                }
-                guard retrying else {
                     if possiblyDelivered {
                         error.message += "; a request may have reached SQS before failing, so its messages may have been sent (sending them again may duplicate them)"
                     }
                     throw error
                 }
-                let delay = retry.delay(beforeRetry: attempt)
                 if let uncertainDelivery, mayDuplicate {
                     reportPossibleDuplicate(action, queue: queue, messageCount: messageCount, after: uncertainDelivery, attempt: attempt)
                 } else {
@@ -163,7 +156,6 @@ package final class SQSClient: Sendable {
                         "sqs.action": "\(action)", "sqs.attempt": "\(attempt)", "error.code": "\(error.code)",
                     ])
                 }
-                attempt += 1
                 try await Task.sleep(for: delay)
             }
         }

@@ -1,4 +1,5 @@
 import Conveyor
+import Synchronization
 
 /// How SQS requests that failed for a transient reason (5xx, throttling, connection errors) are retried: capped
 /// exponential backoff with full jitter, and in the ``Mode-swift.enum/standard`` mode a retry quota shared by the
@@ -13,15 +14,15 @@ public struct SQSRetryPolicy: Sendable, Hashable {
         /// Conveyor's own retrying (the default): every retryable error is retried up to ``maxAttempts`` times, with
         /// no quota.
         case legacy
-        /// The AWS SDKs' `standard` mode: as `legacy`, plus a retry quota per client (``RetryQuota``: 500 tokens, 5
-        /// per retry, 10 per retry after a timeout or connection error, paid back on success) that stops retrying
-        /// while many requests fail, so that retries do not add to an outage.
+        /// The AWS SDKs' `standard` mode: as `legacy`, plus a retry quota per client (a bucket of 500 tokens; a retry
+        /// takes 5, or 10 after a timeout or connection error; a success pays back) that stops retrying while many
+        /// requests fail, so that retries do not add to an outage.
         case standard
         /// The AWS SDKs' `adaptive` mode. Conveyor does not implement the SDKs' client-side rate limiter: this mode
         /// behaves as ``standard``.
         case adaptive
 
-        /// Whether this mode keeps a ``RetryQuota``.
+        /// Whether this mode keeps a retry quota (`RetryQuota`).
         package var usesQuota: Bool { self != .legacy }
     }
 
@@ -182,6 +183,69 @@ package struct RetryQuota: Sendable, Equatable {
     package mutating func release(lastRetryCost: Int?) {
         let amount = max(0, lastRetryCost ?? Self.noRetryIncrement)
         available = min(capacity, available + min(amount, capacity))
+    }
+}
+
+// MARK: - One request's retries
+
+/// The retries of one request under a policy and a client's ``RetryQuota``: the loop of ``SQSClient`` and of any
+/// other AWS client (STS) in the package.
+///
+/// ```swift
+/// var retries = RetryAttempts(policy: policy)
+/// while true {
+///     do {
+///         let answer = try await attempt()
+///         retries.succeeded(quota: quota)
+///         return answer
+///     } catch {
+///         guard let delay = retries.delayBeforeRetry(retryable: ..., afterTimeoutOrConnectionError: ..., quota: quota)
+///         else { throw error }   // retries.quotaRefused says whether the quota stopped it
+///         try await Task.sleep(for: delay)
+///     }
+/// }
+/// ```
+package struct RetryAttempts: Sendable {
+    /// The policy.
+    package let policy: SQSRetryPolicy
+    /// The number of the attempt being made or last made, from 1.
+    package private(set) var attempt = 1
+    /// Whether the last ``delayBeforeRetry(retryable:afterTimeoutOrConnectionError:quota:)`` refused a retry because
+    /// the quota could not pay for it.
+    package private(set) var quotaRefused = false
+    /// What the last retry took from the quota, paid back on success.
+    private var lastRetryCost: Int?
+
+    /// Retries under `policy`, before the first attempt.
+    package init(policy: SQSRetryPolicy) {
+        self.policy = policy
+    }
+
+    /// After attempt ``attempt`` failed: the backoff before the next attempt (and ``attempt`` counts it), or nil when
+    /// the request must not be retried: the failure is not `retryable`, the attempts are used up, or (standard and
+    /// adaptive modes) `quota` cannot pay for the retry, which ``quotaRefused`` then says. A retry after a timeout or
+    /// connection error (`afterTimeoutOrConnectionError`) costs more.
+    package mutating func delayBeforeRetry(
+        retryable: Bool, afterTimeoutOrConnectionError: Bool, quota: borrowing Mutex<RetryQuota>
+    ) -> Duration? {
+        quotaRefused = false
+        guard retryable, attempt < policy.maxAttempts else { return nil }
+        if policy.mode.usesQuota {
+            guard let cost = quota.withLock({ $0.acquire(afterTimeoutOrConnectionError: afterTimeoutOrConnectionError) }) else {
+                quotaRefused = true
+                return nil
+            }
+            lastRetryCost = cost
+        }
+        let delay = policy.delay(beforeRetry: attempt)
+        attempt += 1
+        return delay
+    }
+
+    /// After an attempt succeeded: pays the quota back (standard and adaptive modes).
+    package func succeeded(quota: borrowing Mutex<RetryQuota>) {
+        guard policy.mode.usesQuota else { return }
+        quota.withLock { $0.release(lastRetryCost: lastRetryCost) }
     }
 }
 

@@ -30,10 +30,22 @@ static inline CURLcode conveyor_curl_easy_getinfo_pointer(CURL *handle, CURLINFO
     return curl_easy_getinfo(handle, info, value);
 }
 
-/* Never send this transfer through a proxy, whatever `http_proxy`, `all_proxy` or `CURLOPT_PROXY` say (for the
-   credential endpoints, which the AWS SDKs never proxy). libcurl copies the string. */
+/* Never send this transfer through a proxy, whatever `http_proxy`, `all_proxy` or `no_proxy` say: an empty
+   CURLOPT_PROXY disables proxies, and CURLOPT_NOPROXY "*" excludes every host (for the credential endpoints, which the
+   AWS SDKs never proxy, and for requests the AWS proxy rules send direct). libcurl copies the strings. */
 static inline CURLcode conveyor_curl_easy_bypass_proxy(CURL *handle) {
+    CURLcode result = curl_easy_setopt(handle, CURLOPT_PROXY, "");
+    if (result != CURLE_OK) return result;
     return curl_easy_setopt(handle, CURLOPT_NOPROXY, "*");
+}
+
+/* Send this transfer through the proxy at `url` (CURLOPT_PROXY), and only it: an empty CURLOPT_NOPROXY keeps libcurl
+   from applying `no_proxy` from the environment (the caller has applied the AWS rules already). libcurl copies the
+   strings. */
+static inline CURLcode conveyor_curl_easy_use_proxy(CURL *handle, const char *url) {
+    CURLcode result = curl_easy_setopt(handle, CURLOPT_PROXY, url);
+    if (result != CURLE_OK) return result;
+    return curl_easy_setopt(handle, CURLOPT_NOPROXY, "");
 }
 
 static inline CURLMcode conveyor_curl_multi_setopt_long(CURLM *multi, CURLMoption option, long value) {

@@ -17,8 +17,8 @@ extension ConveyorError {
             return ConveyorError(.queueNotFound, text)
         case "QueueNameExists", "QueueAlreadyExists", "AWS.SimpleQueueService.QueueNameExists", "AWS.SimpleQueueService.QueueAlreadyExists":
             return ConveyorError(.queueAlreadyExists, text)
-        case "ThrottlingException", "Throttling", "RequestThrottled", "AWS.SimpleQueueService.RequestThrottled",
-             "KmsThrottled", "OverLimit", "TooManyRequestsException":
+        case _ where AWSRetryableErrors.throttlingCodes.contains(type):
+            // The AWS SDKs' throttling codes and SQS's own (`OverLimit`, `KmsThrottled`...).
             return ConveyorError(.throttled, text, retryable: true)
         case "AccessDenied", "AccessDeniedException", "InvalidClientTokenId", "UnrecognizedClientException",
              "MissingAuthenticationToken", "InvalidSecurity", "AWS.SimpleQueueService.InvalidSecurity", "ExpiredToken",
@@ -38,7 +38,8 @@ extension ConveyorError {
              "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", "AWS.SimpleQueueService.EmptyBatchRequest",
              "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", "AWS.SimpleQueueService.BatchRequestTooLong":
             return ConveyorError(.invalidParameter, text)
-        case "InternalError", "InternalFailure", "ServiceUnavailable", "ServiceUnavailableException":
+        case _ where AWSRetryableErrors.transientCodes.contains(type):
+            // The AWS SDKs' transient codes (`RequestTimeout`, `PriorRequestNotComplete`...) and SQS's 5xx codes.
             return ConveyorError(.brokerError, text, retryable: true)
         default:
             if status == 403 { return ConveyorError(.accessDenied, text) }

@@ -24,8 +24,9 @@ extension SQSQueueProvider {
         /// `maxReceiveCount` of the redrive policy set on queues created by ``SQSQueueProvider/createQueue(_:options:)``
         /// when the options give none. Default `nil`: no broker-side redrive (explicit dead-lettering only).
         public var maxReceiveCount: Int?
-        /// Retries of transient failures (5xx, throttling, connection errors). Default ``SQSRetryPolicy/init(maxAttempts:baseDelay:maxDelay:)``
-        /// with 5 attempts, 50 ms base, 5 s cap.
+        /// Retries of transient failures (5xx, throttling, connection errors). Default ``SQSRetryPolicy/init(mode:maxAttempts:baseDelay:maxDelay:)``:
+        /// legacy mode (no retry quota), 5 attempts, 50 ms base, 5 s cap. ``fromEnvironment(_:)`` reads
+        /// `AWS_RETRY_MODE` and `AWS_MAX_ATTEMPTS` (or the profile's `retry_mode` and `max_attempts`).
         public var retryPolicy: SQSRetryPolicy
         /// Timeout of one HTTP request, added to the long-poll wait for receives. Default 30 s.
         public var requestTimeout: Duration
@@ -41,10 +42,16 @@ extension SQSQueueProvider {
         /// SDKs' `AWS_CA_BUNDLE` and profile `ca_bundle` (which ``fromEnvironment(_:)`` reads): for a private
         /// endpoint or a TLS-inspecting proxy. Default `nil`: the system's trust store.
         public var caBundlePath: String?
-        /// Whether requests to SQS go through the proxy that `https_proxy`, `http_proxy` or `all_proxy` name (except
-        /// the hosts in `no_proxy`), as libcurl and the AWS SDKs do. `false` connects directly whatever the
-        /// environment says. (The credential endpoints are never proxied.) Default `true`.
+        /// Whether requests to SQS go through the proxy the environment names, as the AWS SDKs choose it: for an
+        /// `https` endpoint `HTTPS_PROXY` (or `https_proxy`), for an `http` endpoint `HTTP_PROXY` (or `http_proxy`),
+        /// except for the hosts `NO_PROXY` (or `no_proxy`) lists. `ALL_PROXY` is ignored, as the SDKs ignore it. The
+        /// variables are read once, when the provider is created. `false` connects directly whatever the environment
+        /// says. (The credential endpoints, EC2 instance metadata and container credentials, are never proxied.)
+        /// Default `true`.
         public var usesProxyFromEnvironment: Bool
+        /// The variables ``usesProxyFromEnvironment`` reads the proxy from; nil (the default): the process's
+        /// environment when the provider is created. For tests.
+        package var proxyEnvironment: [String: String]? = nil
 
         /// Creates a configuration; every parameter has the documented default.
         public init(
@@ -87,9 +94,13 @@ extension SQSQueueProvider {
         ///   `default`) in `~/.aws/config` (`AWS_CONFIG_FILE`); `us-east-1` when only an endpoint is configured;
         /// - endpoint: `AWS_ENDPOINT_URL_SQS`, then `AWS_ENDPOINT_URL`;
         /// - credentials: the standard chain over `env`;
-        /// - CA bundle: `AWS_CA_BUNDLE`, then the `ca_bundle` of the profile.
+        /// - CA bundle: `AWS_CA_BUNDLE`, then the `ca_bundle` of the profile;
+        /// - retries: `AWS_RETRY_MODE` (`legacy`, `standard`, `adaptive`) and `AWS_MAX_ATTEMPTS`, then the
+        ///   `retry_mode` and `max_attempts` of the profile (see ``SQSRetryPolicy``); with none of them, Conveyor's
+        ///   default policy.
         ///
-        /// Throws ``ConveyorError/Code/invalidConfiguration`` when no region can be found.
+        /// Throws ``ConveyorError/Code/invalidConfiguration`` when no region can be found, or for a retry mode or
+        /// attempt count that cannot be read (naming the variable or key to fix).
         public static func fromEnvironment(
             _ env: [String: String] = ProcessInfo.processInfo.environment
         ) throws(ConveyorError) -> Configuration {
@@ -97,14 +108,17 @@ extension SQSQueueProvider {
             let endpoint = value("AWS_ENDPOINT_URL_SQS") ?? value("AWS_ENDPOINT_URL")
             var region = value("AWS_REGION") ?? value("AWS_DEFAULT_REGION")
             var caBundle = value("AWS_CA_BUNDLE")
-            if region == nil || caBundle == nil {
-                let profile = value("AWS_PROFILE") ?? "default"
+            let profile = value("AWS_PROFILE") ?? "default"
+            var settings: [String: String]?
+            // The config file is read only when the environment leaves something to it.
+            if region == nil || caBundle == nil || value("AWS_RETRY_MODE") == nil || value("AWS_MAX_ATTEMPTS") == nil {
                 let home = env["HOME"] ?? NSHomeDirectory()
                 let configFile = value("AWS_CONFIG_FILE") ?? "\(home)/.aws/config"
-                let settings = AWSConfigFile.load(configFile, isConfig: true)[profile]
+                settings = AWSConfigFile.load(configFile, isConfig: true)[profile]
                 region = region ?? settings?["region"]
                 caBundle = caBundle ?? settings?["ca_bundle"].flatMap { $0.isEmpty ? nil : $0 }
             }
+            let retryPolicy = try SQSRetryPolicy.fromEnvironment(env, profile: settings, profileName: profile)
             if region == nil, endpoint != nil { region = "us-east-1" }
             guard let region else {
                 throw ConveyorError(
@@ -113,7 +127,8 @@ extension SQSQueueProvider {
                 )
             }
             return Configuration(
-                region: region, endpoint: endpoint, credentials: AWSCredentialsProviderChain.standard(environment: env), caBundlePath: caBundle
+                region: region, endpoint: endpoint, credentials: AWSCredentialsProviderChain.standard(environment: env),
+                retryPolicy: retryPolicy, caBundlePath: caBundle
             )
         }
     }

@@ -71,7 +71,10 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
             requestTimeout: configuration.requestTimeout,
             connectTimeout: configuration.connectTimeout,
             caBundlePath: configuration.caBundlePath,
-            usesProxyFromEnvironment: configuration.usesProxyFromEnvironment,
+            // The proxy variables are read once, now.
+            proxySettings: configuration.usesProxyFromEnvironment
+                ? configuration.proxyEnvironment.map(ProxySettings.init(environment:)) ?? .fromProcessEnvironment()
+                : .direct,
             logger: logger
         )
     }

@@ -40,7 +40,9 @@ struct CredentialsProxyTests {
     static func expectProxyIsUsed(url: String, proxy: LocalHTTPServer) async throws {
         let before = proxy.requests.count
         let loop = CurlMultiLoop(name: "conveyor.test.proxy-check")
-        let response = try await loop.perform(HTTPRequest(method: "GET", url: url, timeout: .seconds(10)))
+        let response = try await loop.perform(HTTPRequest(
+            method: "GET", url: url, timeout: .seconds(10), proxy: ProxySettings.fromProcessEnvironment().proxy(for: url)
+        ))
         await loop.close()
         #expect(response.status == 502, "the control request did not go through the proxy")
         #expect(proxy.requests.count == before + 1)

@@ -17,8 +17,10 @@ package final class SQSClient: Sendable {
     let connectTimeout: Duration
     /// ``SQSQueueProvider/Configuration/caBundlePath``.
     let caBundlePath: String?
-    /// ``SQSQueueProvider/Configuration/usesProxyFromEnvironment``.
-    let usesProxyFromEnvironment: Bool
+    /// The proxy every request goes through: ``ProxySettings/proxy(for:)`` of the endpoint, chosen once.
+    package let proxy: HTTPRequest.Proxy
+    /// The retry quota of ``SQSRetryPolicy/Mode-swift.enum/standard`` mode, shared by this client's requests.
+    package let retryQuota = Mutex(RetryQuota())
     let logger: Logger
     private let signer: SigV4Signer
     /// Request latency and errors per action (`conveyor_broker_request_*{provider="sqs"}`).
@@ -46,7 +48,7 @@ package final class SQSClient: Sendable {
         requestTimeout: Duration,
         connectTimeout: Duration,
         caBundlePath: String? = nil,
-        usesProxyFromEnvironment: Bool = true,
+        proxySettings: ProxySettings = .direct,
         logger: Logger
     ) throws(ConveyorError) {
         guard let components = URLComponents(string: endpoint), let scheme = components.scheme?.lowercased(),
@@ -67,7 +69,7 @@ package final class SQSClient: Sendable {
         self.requestTimeout = requestTimeout
         self.connectTimeout = connectTimeout
         self.caBundlePath = caBundlePath
-        self.usesProxyFromEnvironment = usesProxyFromEnvironment
+        self.proxy = proxySettings.proxy(for: self.endpoint)
         self.logger = logger
         self.signer = SigV4Signer(region: region, service: "sqs")
     }
@@ -119,26 +121,34 @@ package final class SQSClient: Sendable {
         _ action: String, body: [UInt8], extraTimeout: Duration = .zero, queue: String? = nil, messageCount: Int = 1,
         mayHaveReachedSQS: inout Bool
     ) async throws -> [UInt8] {
-        var attempt = 1
+        var retries = RetryAttempts(policy: retry)
         var possiblyDelivered = false
         while true {
             var uncertainDelivery: String?
             do {
-                return try await metrics.measure(action) {
+                let response = try await metrics.measure(action) {
                     try await sendOnce(action, body: body, extraTimeout: extraTimeout, uncertainDelivery: &uncertainDelivery)
                 }
+                retries.succeeded(quota: retryQuota)
+                return response
             } catch {
                 if uncertainDelivery != nil { mayHaveReachedSQS = true }
                 guard var error = error as? ConveyorError else { throw error }
                 let mayDuplicate = Self.sendActions.contains(action) && uncertainDelivery != nil
                 possiblyDelivered = possiblyDelivered || mayDuplicate
-                guard error.isRetryable && attempt < retry.maxAttempts else {
+                let attempt = retries.attempt
+                // A timeout or connection error costs the quota more than an answer that said to retry.
+                guard let delay = retries.delayBeforeRetry(
+                    retryable: error.isRetryable, afterTimeoutOrConnectionError: error.code == .connectionFailed, quota: retryQuota
+                ) else {
+                    if retries.quotaRefused {
+                        error.message += "; not retried: the client's retry quota is used up (too many requests failed recently; AWS_RETRY_MODE=\(retry.mode.rawValue))"
+                    }
                     if possiblyDelivered {
                         error.message += "; a request may have reached SQS before failing, so its messages may have been sent (sending them again may duplicate them)"
                     }
                     throw error
                 }
-                let delay = retry.delay(beforeRetry: attempt)
                 if let uncertainDelivery, mayDuplicate {
                     reportPossibleDuplicate(action, queue: queue, messageCount: messageCount, after: uncertainDelivery, attempt: attempt)
                 } else {
@@ -146,7 +156,6 @@ package final class SQSClient: Sendable {
                         "sqs.action": "\(action)", "sqs.attempt": "\(attempt)", "error.code": "\(error.code)",
                     ])
                 }
-                attempt += 1
                 try await Task.sleep(for: delay)
             }
         }
@@ -202,7 +211,7 @@ package final class SQSClient: Sendable {
             body: body,
             timeout: requestTimeout + extraTimeout,
             connectTimeout: connectTimeout,
-            bypassProxy: !usesProxyFromEnvironment,
+            proxy: proxy,
             caBundlePath: caBundlePath
         )
         // A task cancelled before its request leaves gets a CancellationError that says the request was not sent.
@@ -214,13 +223,14 @@ package final class SQSClient: Sendable {
             uncertainDelivery = Self.uncertainDelivery(error)
             // A certificate the CA bundle does not vouch for (60) or a bundle that cannot be read (77) will not fix
             // itself by retrying: say what to set instead.
+            let via = proxy == .direct ? "" : " via \(proxy)"
             if error.code == 60 || error.code == 77 {
                 throw ConveyorError(
                     .connectionFailed,
-                    "SQS \(action): TLS: \(error.message) (endpoint \(endpoint)); trust the endpoint's CA with AWS_CA_BUNDLE, ca_bundle in the profile, or SQSQueueProvider.Configuration.caBundlePath"
+                    "SQS \(action): TLS: \(error.message) (endpoint \(endpoint)\(via)); trust the endpoint's CA with AWS_CA_BUNDLE, ca_bundle in the profile, or SQSQueueProvider.Configuration.caBundlePath"
                 )
             }
-            throw ConveyorError(.connectionFailed, "SQS \(action): \(error.message) (endpoint \(endpoint))", retryable: true)
+            throw ConveyorError(.connectionFailed, "SQS \(action): \(error.message) (endpoint \(endpoint)\(via))", retryable: true)
         } catch {
             // Cancelled, or the provider closed, while the request may have been in flight.
             if error is CancellationError {

@@ -62,7 +62,7 @@ public struct ContainerCredentialsProvider: AWSCredentialsProvider, CustomString
         let response: HTTPResponse
         do {
             response = try await http.perform(HTTPRequest(
-                method: "GET", url: url, headers: headers, timeout: timeout, connectTimeout: timeout, bypassProxy: true
+                method: "GET", url: url, headers: headers, timeout: timeout, connectTimeout: timeout, proxy: .direct
             ))
         } catch let error as HTTPTransportError {
             throw ConveyorError(.invalidConfiguration, "container credentials: endpoint not reachable (\(error.message))")

@@ -62,7 +62,7 @@ public struct InstanceMetadataCredentialsProvider: AWSCredentialsProvider, Custo
                 headers: [(name: "X-aws-ec2-metadata-token-ttl-seconds", value: "21600")],
                 timeout: timeout,
                 connectTimeout: timeout,
-                bypassProxy: true
+                proxy: .direct
             ))
             guard tokenResponse.status == 200 else {
                 throw ConveyorError(.invalidConfiguration, "EC2 instance metadata: token request answered HTTP \(tokenResponse.status)")
@@ -71,7 +71,7 @@ public struct InstanceMetadataCredentialsProvider: AWSCredentialsProvider, Custo
             let tokenHeader = [(name: "X-aws-ec2-metadata-token", value: token)]
             let path = base + "/latest/meta-data/iam/security-credentials/"
             let roleResponse = try await http.perform(HTTPRequest(
-                method: "GET", url: path, headers: tokenHeader, timeout: timeout, connectTimeout: timeout, bypassProxy: true
+                method: "GET", url: path, headers: tokenHeader, timeout: timeout, connectTimeout: timeout, proxy: .direct
             ))
             guard roleResponse.status == 200,
                 let role = String(decoding: roleResponse.body, as: UTF8.self).split(whereSeparator: \.isNewline).first
@@ -79,7 +79,7 @@ public struct InstanceMetadataCredentialsProvider: AWSCredentialsProvider, Custo
                 throw ConveyorError(.invalidConfiguration, "EC2 instance metadata: no instance role (HTTP \(roleResponse.status))")
             }
             let response = try await http.perform(HTTPRequest(
-                method: "GET", url: path + role, headers: tokenHeader, timeout: timeout, connectTimeout: timeout, bypassProxy: true
+                method: "GET", url: path + role, headers: tokenHeader, timeout: timeout, connectTimeout: timeout, proxy: .direct
             ))
             guard response.status == 200 else {
                 throw ConveyorError(.invalidConfiguration, "EC2 instance metadata: role credentials answered HTTP \(response.status)")

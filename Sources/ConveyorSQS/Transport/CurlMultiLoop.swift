@@ -268,7 +268,12 @@ package final class CurlMultiLoop: Sendable {
                 conveyor_curl_easy_getinfo_long(easy, CURLINFO_RESPONSE_CODE, &status)
                 result = .success(HTTPResponse(status: status, headers: transfer.responseHeaders, body: transfer.responseBody))
             } else {
-                let text = transfer.detailedError ?? String(cString: curl_easy_strerror(code))
+                var text = transfer.detailedError ?? String(cString: curl_easy_strerror(code))
+                // libcurl names the proxy host in its messages, not its password; scrub the user information anyway,
+                // so that no future message can carry it.
+                if case .through(let proxy) = transfer.request.proxy, let secret = ProxySettings.userInformation(of: proxy) {
+                    text = text.replacingOccurrences(of: secret, with: "***")
+                }
                 result = .failure(HTTPTransportError(code: Int(code.rawValue), message: text, timedOut: code == CURLE_OPERATION_TIMEDOUT))
             }
             curl_easy_reset(easy)
@@ -418,7 +423,12 @@ private final class Transfer: @unchecked Sendable {
         set(CURLOPT_SSL_VERIFYHOST, 2)
         set(CURLOPT_TCP_KEEPALIVE, 1)
         set(CURLOPT_TCP_NODELAY, 1)
-        if request.bypassProxy { ok = ok && conveyor_curl_easy_bypass_proxy(easy) == CURLE_OK }
+        switch request.proxy {
+        case .direct:
+            ok = ok && conveyor_curl_easy_bypass_proxy(easy) == CURLE_OK
+        case .through(let url):
+            url.withCString { ok = ok && conveyor_curl_easy_use_proxy(easy, $0) == CURLE_OK }
+        }
         if let ca = request.caBundlePath {
             ca.withCString { ok = ok && conveyor_curl_easy_setopt_pointer(easy, CURLOPT_CAINFO, $0) == CURLE_OK }
         }

@@ -12,9 +12,10 @@ package struct HTTPRequest: Sendable {
     package var timeout: Duration
     /// Connecting must finish within this time.
     package var connectTimeout: Duration
-    /// Whether to connect directly even when `http_proxy`, `all_proxy` (or their upper-case forms) name a proxy:
-    /// for the credential endpoints, whose answers and tokens must not cross a proxy. Default: false.
-    package var bypassProxy: Bool
+    /// The proxy the request goes through. It is always set on the transfer, so libcurl never reads `http_proxy`,
+    /// `all_proxy` or `no_proxy` itself. Default ``Proxy/direct``: a request that should follow the environment
+    /// asks ``ProxySettings/proxy(for:)``. The credential endpoints (IMDS, container) are always direct.
+    package var proxy: Proxy
     /// A PEM file of trusted CA certificates for `https` (`CURLOPT_CAINFO`); `nil`: libcurl's default store.
     package var caBundlePath: String?
 
@@ -25,7 +26,7 @@ package struct HTTPRequest: Sendable {
         body: [UInt8] = [],
         timeout: Duration = .seconds(30),
         connectTimeout: Duration = .seconds(5),
-        bypassProxy: Bool = false,
+        proxy: Proxy = .direct,
         caBundlePath: String? = nil
     ) {
         self.caBundlePath = caBundlePath
@@ -35,7 +36,24 @@ package struct HTTPRequest: Sendable {
         self.body = body
         self.timeout = timeout
         self.connectTimeout = connectTimeout
-        self.bypassProxy = bypassProxy
+        self.proxy = proxy
+    }
+
+    /// How a request reaches its host.
+    package enum Proxy: Sendable, Equatable, CustomStringConvertible {
+        /// Straight to the host, whatever the environment says (`CURLOPT_PROXY` "" and `CURLOPT_NOPROXY` "*").
+        case direct
+        /// Through the proxy at this URL (`http://[user:password@]host:port`): a `CONNECT` tunnel for `https`, the
+        /// absolute URL for `http`. The URL may carry a password: print it with ``description``, which hides it.
+        case through(String)
+
+        /// `direct`, or `proxy <url>` with any password replaced by `***`.
+        package var description: String {
+            switch self {
+            case .direct: "direct"
+            case .through(let url): "proxy \(ProxySettings.redacted(url))"
+            }
+        }
     }
 }
 

@@ -272,7 +272,9 @@ extension SQSQueueProvider {
                     "job \(envelope.id): SQS FIFO queue \(info.name) has no per-message delay; set DelaySeconds on the queue or enqueue without a delay"
                 )
             }
-            fields.groupID = message.groupID ?? "default"
+            // A group SQS would refuse (empty, over 128 characters, not printable ASCII) is replaced: empty by the
+            // default group, others by their SHA-256, which keeps jobs of one group together and in order.
+            fields.groupID = message.groupID.flatMap { $0.isEmpty ? nil : Self.deduplicationID($0) } ?? "default"
             fields.deduplicationID = Self.deduplicationID(envelope.deduplicationKey ?? envelope.id.rawValue)
         } else if message.delay > .zero {
             fields.delaySeconds = min(Self.seconds(message.delay), 900)

@@ -136,6 +136,57 @@ struct SQSLargeMessageTests {
         try await provider.close()
     }
 
+    /// An envelope whose size as SQS counts it (body plus the `conveyor.task` attribute) is `bytes`.
+    static func envelope(sqsSize bytes: Int, task: String = "test.big") -> Envelope {
+        var envelope = Envelope(task: task, payload: Array(#""""#.utf8))
+        let overhead = EnvelopeCodec.encode(envelope).count + "conveyor.task".utf8.count + task.utf8.count + "String".utf8.count
+        envelope.payload = Array("\"\(LargeInputTask.data(bytes, count: max(0, bytes - overhead)))\"".utf8)
+        return envelope
+    }
+
+    /// Ten messages of about 1 MiB come back intact, several per receive (responses of about 10 MB).
+    @Test func tenMessagesOfAbout1MiBAreReceivedIntact() async throws {
+        try await SQSTestEnvironment.withQueue("big-receive", options: QueueOptions(maximumMessageBytes: 1_048_576)) { provider, queue in
+            let sent = (0..<10).map { _ in Self.envelope(sqsSize: 1_048_576 - 200) }
+            _ = try await provider.enqueue(sent.map { OutgoingMessage(envelope: $0) }, to: queue)
+            let received = try await SQSTestEnvironment.drain(provider, queue, count: 10)
+            #expect(received.count == 10)
+            let byID = Dictionary(uniqueKeysWithValues: sent.map { ($0.id, $0.payload) })
+            for message in received {
+                let envelope = try message.envelope.get()
+                #expect(envelope.payload == byID[envelope.id], "job \(envelope.id)'s payload changed")
+            }
+            try await provider.acknowledge(received)
+        }
+    }
+
+    /// A job near 1 MiB is dead-lettered to a 1 MiB dead-letter queue with its reason (shortened to fit) and its
+    /// input intact, and redriven back.
+    @Test func aJobNear1MiBIsDeadLetteredWithItsReasonAndRedriven() async throws {
+        try await SQSTestEnvironment.withQueue("big-dlq", options: QueueOptions(maximumMessageBytes: 1_048_576)) { provider, queue in
+            let sent = Self.envelope(sqsSize: 1_048_576 - 90)
+            try await provider.enqueue(OutgoingMessage(envelope: sent), to: queue)
+            let message = try #require(try await SQSTestEnvironment.drain(provider, queue, count: 1).first)
+            #expect(try message.envelope.get().payload == sent.payload)
+
+            let reason = String(repeating: "the downstream service answered 503; ", count: 40)
+            try await provider.fail(message, reason: FailureReason(code: "task_error", message: reason), retryAfter: nil)
+            let letters = try await provider.deadLetters(of: queue, limit: 10)
+            #expect(letters.count == 1)
+            let letter = try #require(letters.first)
+            #expect(try letter.envelope.get().id == sent.id)
+            #expect(try letter.envelope.get().payload == sent.payload)
+            #expect(letter.reason.code == "task_error")
+            #expect(!letter.reason.message.isEmpty && reason.hasPrefix(String(letter.reason.message.prefix(30))))
+
+            #expect(try await provider.redrive(queue, ids: nil) == 1)
+            let back = try #require(try await SQSTestEnvironment.drain(provider, queue, count: 1).first)
+            #expect(try back.envelope.get().id == sent.id)
+            #expect(try back.envelope.get().payload == sent.payload)
+            try await provider.acknowledge([back])
+        }
+    }
+
     /// SQS's default `MaximumMessageSize` (256 KiB), set explicitly: LocalStack creates queues with 1 MiB.
     @Test func aJobOverA256KiBQueuesLimitIsRefusedNamingTheLimitAndTheQueue() async throws {
         try await SQSTestEnvironment.withQueue("too-large") { provider, queue in

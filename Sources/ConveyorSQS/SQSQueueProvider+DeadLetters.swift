@@ -172,12 +172,31 @@ extension SQSQueueProvider {
     // MARK: - Provisioning
 
     /// Creates `queue` and, when `options.deadLetterQueue` is set, its dead-letter queue, with a redrive policy when
-    /// `options.maxReceiveCount` (or ``Configuration/maxReceiveCount``) is given. Idempotent.
+    /// `options.maxReceiveCount` (or ``Configuration/maxReceiveCount``) is given. Idempotent: an existing queue gets
+    /// the attributes it can change (not `FifoQueue`).
+    ///
+    /// `options.maximumMessageBytes` sets `MaximumMessageSize` on the queue and on its dead-letter queue (so that a
+    /// dead-letter copy of a message near the limit fits); `options.highThroughput` sets `DeduplicationScope` to
+    /// `messageGroup` and `FifoThroughputLimit` to `perMessageGroupId` on the (FIFO) queue. Throws
+    /// ``Conveyor/ConveyorError/Code/invalidConfiguration`` before creating anything when `maximumMessageBytes` is
+    /// outside 1,024...1,048,576 or `highThroughput` is asked for a queue that is not FIFO.
     public func createQueue(_ queue: String, options: QueueOptions) async throws {
         try checkOpen()
         let fifo = queue.hasSuffix(".fifo")
         if options.fifo && !fifo {
             throw ConveyorError(.invalidParameter, "FIFO queue names must end with .fifo: \(queue)")
+        }
+        if let bytes = options.maximumMessageBytes, !Self.maximumMessageSizeRange.contains(bytes) {
+            throw ConveyorError(
+                .invalidConfiguration,
+                "QueueOptions.maximumMessageBytes must be between \(Self.maximumMessageSizeRange.lowerBound) and \(Self.maximumMessageSizeRange.upperBound) bytes (SQS MaximumMessageSize) for queue \(queue); is \(bytes)"
+            )
+        }
+        if options.highThroughput && !fifo {
+            throw ConveyorError(
+                .invalidConfiguration,
+                "QueueOptions.highThroughput applies to FIFO queues only: set fifo and name the queue <name>.fifo (is \(queue))"
+            )
         }
         var attributes: [String: String] = [
             "VisibilityTimeout": String(Self.seconds(options.visibilityTimeout)),
@@ -186,9 +205,16 @@ extension SQSQueueProvider {
         if let retention = options.messageRetention {
             attributes["MessageRetentionPeriod"] = String(min(max(Self.seconds(retention), 60), 1_209_600))
         }
+        if let bytes = options.maximumMessageBytes { attributes["MaximumMessageSize"] = String(bytes) }
+        if options.highThroughput {
+            attributes["DeduplicationScope"] = "messageGroup"
+            attributes["FifoThroughputLimit"] = "perMessageGroupId"
+        }
         if options.deadLetterQueue {
             let dlqName = deadLetterQueue(of: queue)
-            let dlqURL = try await createQueueRaw(dlqName, attributes: fifo ? ["FifoQueue": "true"] : [:])
+            var dlqAttributes: [String: String] = fifo ? ["FifoQueue": "true"] : [:]
+            if let bytes = options.maximumMessageBytes { dlqAttributes["MaximumMessageSize"] = String(bytes) }
+            let dlqURL = try await createQueueRaw(dlqName, attributes: dlqAttributes)
             if let maxReceiveCount = options.maxReceiveCount ?? configuration.maxReceiveCount {
                 let arn = try await queueAttributes(dlqURL, ["QueueArn"])["QueueArn"] ?? ""
                 let policy = JSONText.bytes(["deadLetterTargetArn": .string(arn), "maxReceiveCount": .string(String(maxReceiveCount))])
@@ -210,6 +236,8 @@ extension SQSQueueProvider {
             settable["FifoQueue"] = nil
             if !settable.isEmpty {
                 _ = try await client.call(SQSAPI.SetQueueAttributes(queueURL: info.url, attributes: settable))
+                // Read the size limit again at the next send: it may have changed.
+                queues.withLock { $0[name]?.maximumMessageBytes = nil }
             }
             return info.url
         }

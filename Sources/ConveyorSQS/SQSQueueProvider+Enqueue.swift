@@ -31,8 +31,13 @@ extension SQSQueueProvider {
 
     // MARK: - Enqueue
 
-    /// Sends messages with `SendMessage` (one) or `SendMessageBatch` (chunks of 10, ≤ 256 KiB each, up to
+    /// Sends messages with `SendMessage` (one) or `SendMessageBatch` (chunks of at most 10 messages whose sizes add up
+    /// to at most the queue's `MaximumMessageSize`, which SQS allows up to 1 MiB, up to
     /// ``Configuration/maxConcurrentBatches`` in flight). Entries that fail for a transient reason are retried.
+    ///
+    /// A message larger than the queue's `MaximumMessageSize` (envelope plus message attributes; read once per queue
+    /// with `GetQueueAttributes`, SQS's default of 256 KiB when it cannot be read) is refused before anything is sent,
+    /// with ``Conveyor/ConveyorError/Code/messageTooLarge`` naming the queue, its limit and the job's size.
     ///
     /// Every chunk runs to its end, even when another one fails or the calling task is cancelled (chunks not started
     /// by then are not sent). When any message was not confirmed, the call throws a ``Conveyor/ConveyorError`` whose
@@ -78,11 +83,11 @@ extension SQSQueueProvider {
 
     /// Prepares and sends `messages`; returns what became of each, in order. Throws only before anything was sent.
     func send(_ messages: [OutgoingMessage], info: QueueInfo, queue: String) async throws -> [SendOutcome] {
-        let limit = try await maximumMessageBytes(of: info, key: queue)
+        let limit = await messageSizeLimit(of: info, key: queue)
         var entries: [SendEntry] = []
         entries.reserveCapacity(messages.count)
         for (index, message) in messages.enumerated() {
-            entries.append(try prepare(message, index: index, info: info, limit: limit))
+            entries.append(try prepare(message, index: index, info: info, limit: limit.bytes, limitRead: limit.read))
         }
         if entries.count == 1 {
             let request = SQSAPI.SendMessage(queueURL: info.url, message: entries[0].message)
@@ -94,20 +99,7 @@ extension SQSQueueProvider {
                 return [Self.outcome(of: error, mayHaveReachedSQS: mayHaveReachedSQS)]
             }
         }
-        // Chunks of at most 10 entries and 256 KiB.
-        var chunks: [[SendEntry]] = []
-        var current: [SendEntry] = []
-        var currentSize = 0
-        for entry in entries {
-            if current.count == 10 || (currentSize + entry.size > Self.defaultMaximumMessageBytes && !current.isEmpty) {
-                chunks.append(current)
-                current = []
-                currentSize = 0
-            }
-            current.append(entry)
-            currentSize += entry.size
-        }
-        if !current.isEmpty { chunks.append(current) }
+        let chunks = Self.chunks(entries, maximumBytes: limit.bytes)
 
         // Every chunk runs to its end (the bodies never throw), then the outcomes are put together.
         var outcomes = [SendOutcome?](repeating: nil, count: messages.count)
@@ -117,6 +109,26 @@ extension SQSQueueProvider {
         return outcomes.map {
             $0 ?? .uncertain(SendProblem(reason: "its outcome is unknown", code: .brokerError, retryable: false))
         }
+    }
+
+    /// `entries` in order, in `SendMessageBatch` chunks of at most 10 entries whose sizes add up to at most
+    /// `maximumBytes` (SQS counts a batch's total against the queue's `MaximumMessageSize`, at most 1 MiB). An
+    /// entry is never larger than `maximumBytes` (``prepare(_:index:info:limit:limitRead:)`` refuses it).
+    static func chunks(_ entries: [SendEntry], maximumBytes: Int) -> [[SendEntry]] {
+        var chunks: [[SendEntry]] = []
+        var current: [SendEntry] = []
+        var currentSize = 0
+        for entry in entries {
+            if current.count == 10 || (entry.size > maximumBytes - currentSize && !current.isEmpty) {
+                chunks.append(current)
+                current = []
+                currentSize = 0
+            }
+            current.append(entry)
+            currentSize += entry.size
+        }
+        if !current.isEmpty { chunks.append(current) }
+        return chunks
     }
 
     /// Sends one chunk with `SendMessageBatch`, retrying entries that failed for a transient reason; returns the
@@ -233,8 +245,9 @@ extension SQSQueueProvider {
         return ConveyorError(code, message, retryable: retryable, enqueueReport: report)
     }
 
-    /// The `SendMessage` fields of `message`, after checking its size.
-    func prepare(_ message: OutgoingMessage, index: Int, info: QueueInfo, limit: Int) throws -> SendEntry {
+    /// The `SendMessage` fields of `message`, after checking its size against the queue's `limit` (`limitRead`: read
+    /// from the queue's `MaximumMessageSize`, else SQS's default assumed).
+    func prepare(_ message: OutgoingMessage, index: Int, info: QueueInfo, limit: Int, limitRead: Bool = true) throws -> SendEntry {
         let envelope = message.envelope
         let body = String(decoding: EnvelopeCodec.encode(envelope), as: UTF8.self)
         var size = body.utf8.count
@@ -249,10 +262,7 @@ extension SQSQueueProvider {
         attribute("traceparent", envelope.traceContext["traceparent"])
         attribute("tracestate", envelope.traceContext["tracestate"])
         guard size <= limit else {
-            throw ConveyorError(
-                .messageTooLarge,
-                "job \(envelope.id) (\(envelope.task)) is \(size) bytes with its attributes, over the queue's \(limit)-byte limit; store large payloads elsewhere and send a reference"
-            )
+            throw Self.messageTooLarge(envelope, size: size, queue: info.name, limit: limit, limitRead: limitRead)
         }
         var fields = SQSAPI.MessageFields(body: body, attributes: attributes)
         if info.fifo {
@@ -262,11 +272,31 @@ extension SQSQueueProvider {
                     "job \(envelope.id): SQS FIFO queue \(info.name) has no per-message delay; set DelaySeconds on the queue or enqueue without a delay"
                 )
             }
-            fields.groupID = message.groupID ?? "default"
+            // A group SQS would refuse (empty, over 128 characters, not printable ASCII) is replaced: empty by the
+            // default group, others by their SHA-256, which keeps jobs of one group together and in order.
+            fields.groupID = message.groupID.flatMap { $0.isEmpty ? nil : Self.deduplicationID($0) } ?? "default"
             fields.deduplicationID = Self.deduplicationID(envelope.deduplicationKey ?? envelope.id.rawValue)
         } else if message.delay > .zero {
             fields.delaySeconds = min(Self.seconds(message.delay), 900)
         }
         return SendEntry(index: index, jobID: envelope.id, message: fields, size: size)
+    }
+
+    /// The error of a job over its queue's size limit: which limit (the queue's `MaximumMessageSize`, or SQS's
+    /// default when it could not be read), the job's size as SQS counts it, and what to do.
+    static func messageTooLarge(_ envelope: Envelope, size: Int, queue: String, limit: Int, limitRead: Bool) -> ConveyorError {
+        let maximum = maximumMessageSizeRange.upperBound
+        let which =
+            limitRead
+            ? "the \(limit)-byte limit of SQS queue \(queue) (its MaximumMessageSize)"
+            : "the \(limit)-byte limit assumed for SQS queue \(queue) (SQS's default MaximumMessageSize: the queue's own could not be read; allow sqs:GetQueueAttributes)"
+        let remedy =
+            limit < maximum && size <= maximum
+            ? "raise the queue's MaximumMessageSize, up to \(maximum) bytes (SetQueueAttributes on the queue and its dead-letter queue; a new queue: conveyor queue create --max-message-size \(maximum) or QueueOptions.maximumMessageBytes), or store the payload elsewhere (e.g. S3) and send a reference"
+            : "that is over SQS's largest MaximumMessageSize (\(maximum) bytes): store the payload elsewhere (e.g. S3) and send a reference"
+        return ConveyorError(
+            .messageTooLarge,
+            "job \(envelope.id) (\(envelope.task)) is \(size) bytes with its message attributes, over \(which); \(remedy)"
+        )
     }
 }

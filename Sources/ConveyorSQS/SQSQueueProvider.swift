@@ -34,7 +34,8 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
     /// The tags last read per queue URL (paused state, cancellation markers) and when: see ``controlTags(of:)``.
     let controlTagReadings = Mutex<[String: (tags: [String: String], readAt: ContinuousClock.Instant)]>([:])
 
-    /// Largest message SQS accepts by default (256 KiB); a queue's `MaximumMessageSize` attribute may lower it.
+    /// Largest message SQS accepts by default (256 KiB): a new queue's `MaximumMessageSize`. A queue's own
+    /// `MaximumMessageSize` (1 KiB to 1 MiB, ``Conveyor/QueueOptions/maximumMessageBytes``) lowers or raises it.
     public static let defaultMaximumMessageBytes = 262_144
     /// Longest native delay (`DelaySeconds`).
     public static let maximumDelay: Duration = .seconds(900)
@@ -46,6 +47,8 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
         var name: String
         var fifo: Bool { name.hasSuffix(".fifo") }
         var maximumMessageBytes: Int?
+        /// ``maximumMessageBytes`` is SQS's default, assumed because SQS denied reading the queue's attribute.
+        var maximumMessageBytesAssumed = false
         /// The queue's `VisibilityTimeout` attribute, once read.
         var visibilityTimeout: Duration?
     }
@@ -160,13 +163,35 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
     }
 
     /// The queue's size limit, from its `MaximumMessageSize` attribute (fetched once); the default when the attribute
-    /// is missing or not a size SQS allows (1 KiB to 1 MiB).
+    /// is missing, not a size SQS allows (1 KiB to 1 MiB) or cannot be read.
     func maximumMessageBytes(of info: QueueInfo, key: String) async throws -> Int {
-        if let known = info.maximumMessageBytes { return known }
+        await messageSizeLimit(of: info, key: key).bytes
+    }
+
+    /// The queue's size limit (see ``maximumMessageBytes(of:key:)``) and whether it was read from the queue: `false`
+    /// when `GetQueueAttributes` failed, and the default is assumed. A limit read from the queue is kept; a failed
+    /// read is tried again at the next call, unless SQS denied it (then the default is kept too).
+    func messageSizeLimit(of info: QueueInfo, key: String) async -> (bytes: Int, read: Bool) {
+        if let known = info.maximumMessageBytes { return (known, !info.maximumMessageBytesAssumed) }
         var limit = Self.defaultMaximumMessageBytes
-        if let attributes = try? await client.call(SQSAPI.GetQueueAttributes(queueURL: info.url, names: ["MaximumMessageSize"])),
-            let text = attributes["MaximumMessageSize"]
-        {
+        let attributes: [String: String]
+        do {
+            attributes = try await client.call(SQSAPI.GetQueueAttributes(queueURL: info.url, names: ["MaximumMessageSize"]))
+        } catch {
+            let denied = (error as? ConveyorError)?.code == .accessDenied
+            logger.debug("could not read the queue's MaximumMessageSize; assuming SQS's default", metadata: [
+                "conveyor.queue": "\(info.name)", "sqs.maximum_message_bytes": "\(limit)",
+                "error.code": "\((error as? ConveyorError)?.code.rawValue ?? "error")",
+            ])
+            if denied {
+                queues.withLock {
+                    $0[key]?.maximumMessageBytes = limit
+                    $0[key]?.maximumMessageBytesAssumed = true
+                }
+            }
+            return (limit, false)
+        }
+        if let text = attributes["MaximumMessageSize"] {
             if let value = Self.maximumMessageSize(text) {
                 limit = value
             } else {
@@ -175,8 +200,11 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
                 ])
             }
         }
-        queues.withLock { $0[key]?.maximumMessageBytes = limit }
-        return limit
+        queues.withLock {
+            $0[key]?.maximumMessageBytes = limit
+            $0[key]?.maximumMessageBytesAssumed = false
+        }
+        return (limit, true)
     }
 
     /// ``Configuration/visibilityTimeout`` when set (it is sent with every receive); otherwise the queue's own

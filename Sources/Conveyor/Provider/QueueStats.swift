@@ -52,17 +52,31 @@ public struct QueueOptions: Sendable, Hashable {
     /// How long the broker keeps a message, counted from when it was sent, for brokers that drop old messages (SQS
     /// `MessageRetentionPeriod`, 60 s to 14 days); `nil`: the broker's default (SQS: 4 days). Others ignore it.
     public var messageRetention: Duration?
+    /// The largest message the queue accepts, in bytes (envelope plus the broker's message attributes), for brokers
+    /// with a per-queue limit (SQS `MaximumMessageSize`, 1,024 to 1,048,576; also set on the dead-letter queue so
+    /// that dead-letter copies fit); `nil`: the broker's default (SQS: 262,144). Others ignore it. A value out of that
+    /// range makes ``QueueProvisioningProvider/createQueue(_:options:)`` throw
+    /// ``ConveyorError/Code/invalidConfiguration``.
+    public var maximumMessageBytes: Int?
+    /// FIFO high throughput, for SQS FIFO queues only: deduplication and the throughput quota are per message group
+    /// (SQS `DeduplicationScope=messageGroup`, `FifoThroughputLimit=perMessageGroupId`), so that many groups together
+    /// go far beyond the 300 (3,000 batched) messages per second of a FIFO queue. Needs ``fifo``: without it
+    /// ``QueueProvisioningProvider/createQueue(_:options:)`` throws ``ConveyorError/Code/invalidConfiguration``.
+    /// Brokers without FIFO queues ignore it.
+    public var highThroughput: Bool
 
     /// Creates queue options. Defaults: standard queue with a dead-letter queue, no broker-side receive limit,
-    /// 30 s visibility timeout, the broker's message retention.
+    /// 30 s visibility timeout, the broker's message retention and message size limit, no FIFO high throughput.
     public init(
         fifo: Bool = false, deadLetterQueue: Bool = true, maxReceiveCount: Int? = nil, visibilityTimeout: Duration = .seconds(30),
-        messageRetention: Duration? = nil
+        messageRetention: Duration? = nil, maximumMessageBytes: Int? = nil, highThroughput: Bool = false
     ) {
         self.fifo = fifo
         self.deadLetterQueue = deadLetterQueue
         self.maxReceiveCount = maxReceiveCount
         self.visibilityTimeout = visibilityTimeout
         self.messageRetention = messageRetention
+        self.maximumMessageBytes = maximumMessageBytes
+        self.highThroughput = highThroughput
     }
 }

@@ -13,6 +13,9 @@ struct EnqueueCommand: AsyncParsableCommand {
             confirmed together), 500 jobs per provider call; progress shows on a terminal only. With --json each \
             job is one JSON line: {"id":…,"queue":…,"deduplicated":false}.
             --dedup-key names one job, so it cannot be combined with --count above 1.
+            --group G puts the jobs in message group G (e.g. one per tenant): an SQS FIFO queue hands out the \
+            jobs of one group in order, groups independently (MessageGroupId). Brokers and queues without message \
+            groups (SQS standard queues, RabbitMQ) ignore it.
 
             With --wait the command waits for each job's outcome (at most --timeout in all), showing progress on \
             standard error when it is a terminal, and prints one line per job as it ends: "<id> succeeded \
@@ -25,6 +28,7 @@ struct EnqueueCommand: AsyncParsableCommand {
               conveyor enqueue --provider rabbitmq --queue emails --task echo --payload '{"hi":1}'
               conveyor enqueue --provider sqs --queue jobs --task sleep --payload '{"ms":200}' --count 1000 --json
               conveyor enqueue --queue jobs --task noop --delay 5m --priority 9 --dedup-key nightly-2026-11-25
+              conveyor enqueue --provider sqs --queue orders.fifo --task charge --payload '{"order":7}' --group tenant-42
               conveyor enqueue --provider rabbitmq --queue jobs --task progress --payload '{"steps":5,"ms":200}' --wait --timeout 30s
             """
     )
@@ -45,6 +49,9 @@ struct EnqueueCommand: AsyncParsableCommand {
         name: .customLong("limit-key"),
         help: "The key the task's global limits count these jobs by (e.g. a tenant); each key has its own limits.")
     var limitKey: String?
+    @Option(
+        help: "Message group of the jobs (e.g. a tenant): handed out in order within a group by SQS FIFO queues; ignored where there are no groups.")
+    var group: String?
     @Flag(help: "Print one JSON object per job instead of bare ids.") var json = false
     @Flag(help: "Wait for each job's outcome; exit 1 unless every job succeeded.") var wait = false
     @Option(help: "With --wait: the longest wait for all outcomes (default: no limit), e.g. 30s, 5m.") var timeout: DurationArgument?
@@ -54,6 +61,7 @@ struct EnqueueCommand: AsyncParsableCommand {
         if count > 1, dedupKey != nil { throw ValidationError("--dedup-key names one job; it cannot be used with --count above 1") }
         if let priority, !(0...9).contains(priority) { throw ValidationError("--priority must be between 0 and 9") }
         if let limitKey, limitKey.utf8.count > 256 { throw ValidationError("--limit-key must be at most 256 bytes") }
+        if let group, group.isEmpty { throw ValidationError("--group must not be empty") }
         if timeout != nil, !wait { throw ValidationError("--timeout applies to --wait; add --wait") }
         guard (try? JSONSerialization.jsonObject(with: Data(payload.utf8), options: [.fragmentsAllowed])) != nil else {
             throw ValidationError("--payload is not valid JSON: \(payload.prefix(80))")
@@ -73,6 +81,7 @@ struct EnqueueCommand: AsyncParsableCommand {
                     correlationID: correlationID,
                     queue: queue,
                     maxAttempts: maxAttempts,
+                    groupID: group,
                     limitKey: limitKey
                 )
                 let body = Array(payload.utf8)

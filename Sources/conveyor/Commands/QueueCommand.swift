@@ -13,6 +13,8 @@ struct QueueCommand: AsyncParsableCommand {
             Examples:
               conveyor queue create emails --provider rabbitmq
               conveyor queue create orders.fifo --fifo --provider sqs --max-receive-count 5
+              conveyor queue create orders.fifo --fifo --high-throughput --provider sqs
+              conveyor queue create uploads --provider sqs --max-message-size 1048576
               conveyor queue delete emails --provider sqs --yes
               conveyor queue pause emails --provider rabbitmq
               conveyor queue resume emails --provider rabbitmq
@@ -29,12 +31,34 @@ struct QueueCommand: AsyncParsableCommand {
         @Flag(inversion: .prefixedNo, help: "Also create a dead-letter queue.") var dlq = true
         @Option(name: .customLong("max-receive-count"), help: "Broker-side dead-lettering after this many receives (SQS redrive policy).")
         var maxReceiveCount: Int?
+        @Option(
+            name: .customLong("max-message-size"),
+            help: ArgumentHelp(
+                "Largest message the queue (and its dead-letter queue) accepts, 1024 to 1048576 bytes (SQS MaximumMessageSize; default 262144). Brokers without a per-queue limit ignore it.",
+                valueName: "bytes"))
+        var maxMessageSize: Int?
+        @Flag(
+            name: .customLong("high-throughput"),
+            help: "FIFO high throughput (SQS DeduplicationScope=messageGroup, FifoThroughputLimit=perMessageGroupId); needs --fifo.")
+        var highThroughput = false
+
+        func validate() throws {
+            if highThroughput && !fifo {
+                throw ValidationError("--high-throughput applies to FIFO queues: add --fifo (and name the queue <name>.fifo)")
+            }
+            if let maxMessageSize, !(1_024...1_048_576).contains(maxMessageSize) {
+                throw ValidationError("--max-message-size must be between 1024 and 1048576 bytes (is \(maxMessageSize))")
+            }
+        }
 
         func run() async throws {
             try await reportingErrors {
                 try await QueueCommand.withProvisioning(providerOptions, logging, to: "create") { provisioning in
                     try await provisioning.createQueue(
-                        queue, options: QueueOptions(fifo: fifo, deadLetterQueue: dlq, maxReceiveCount: maxReceiveCount))
+                        queue,
+                        options: QueueOptions(
+                            fifo: fifo, deadLetterQueue: dlq, maxReceiveCount: maxReceiveCount, maximumMessageBytes: maxMessageSize,
+                            highThroughput: highThroughput))
                     print("created \(queue)")
                 }
             }

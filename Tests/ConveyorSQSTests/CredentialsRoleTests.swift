@@ -35,6 +35,28 @@ struct CredentialsRoleTests {
         #expect(sts.calls.allSatisfy { $0.signedBy == nil }, "AssumeRoleWithWebIdentity is unsigned")
     }
 
+    /// STS is reached through `HTTP_PROXY` as the SDKs do; the container credentials that sign the `AssumeRole`
+    /// (`credential_source = EcsContainer`) never are.
+    @Test(.timeLimit(.minutes(1))) func stsGoesThroughTheProxyAndContainerCredentialsNever() async throws {
+        let sts = try FakeSTS()
+        defer { sts.stop() }
+        let proxy = try ForwardingProxy()
+        defer { proxy.stop() }
+        let container = try LocalHTTPServer { _ in (200, CloudCredentialsTests.credentialsJSON(expiresIn: 3600)) }
+        defer { container.stop() }
+        let home = try TemporaryAWSHome(config: "[profile app]\nrole_arn = arn:aws:iam::1:role/app\ncredential_source = EcsContainer\n")
+        defer { home.remove() }
+        let provider = ProfileCredentialsProvider(profile: "app", environment: home.environment([
+            "AWS_ENDPOINT_URL_STS": sts.endpoint, "HTTP_PROXY": "http://127.0.0.1:\(proxy.port)",
+            "AWS_CONTAINER_CREDENTIALS_FULL_URI": "http://127.0.0.1:\(container.port)/creds",
+        ]))
+        let credentials = try await provider.credentials()
+        #expect(credentials.accessKeyID == "ASIAFAKE1")
+        #expect(sts.calls.map(\.signedBy) == ["ASIATEMP"], "AssumeRole signed with the container's credentials")
+        #expect(container.requests.count == 1)
+        #expect(proxy.requestLines == ["POST \(sts.endpoint)/ HTTP/1.1"], "only STS went through the proxy: \(proxy.requestLines)")
+    }
+
     @Test func webIdentityErrorsSayWhatToSet() async throws {
         let home = try TemporaryAWSHome()
         defer { home.remove() }

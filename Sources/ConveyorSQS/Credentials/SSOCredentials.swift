@@ -5,7 +5,8 @@ import Foundation
 /// Role credentials of an IAM Identity Center (SSO) profile, as the AWS SDKs get them: the access token that
 /// `aws sso login` cached in `~/.aws/sso/cache/<SHA-1 of the session name, or of the legacy start URL>.json` is
 /// exchanged at the portal (`GET /federation/credentials`, header `x-amz-sso_bearer_token`) for the credentials of
-/// `sso_role_name` in `sso_account_id`.
+/// `sso_role_name` in `sso_account_id`. The portal is reached through the proxy `HTTPS_PROXY`/`HTTP_PROXY` name
+/// (unless `NO_PROXY` covers it), as SQS and STS are.
 ///
 /// Conveyor does not refresh the access token itself: when none is cached, or it has expired, or the portal refuses
 /// it, the error says to run `aws sso login`. Errors never show the token.
@@ -78,7 +79,8 @@ struct SSOCredentials {
         let url = "\(base)/federation/credentials?\(query)"
         let request = HTTPRequest(
             method: "GET", url: url, headers: [(name: "x-amz-sso_bearer_token", value: token)],
-            timeout: .seconds(10), connectTimeout: .seconds(10), caBundlePath: value("AWS_CA_BUNDLE"))
+            timeout: .seconds(10), connectTimeout: .seconds(10), proxy: ProxySettings(environment: environment).proxy(for: url),
+            caBundlePath: value("AWS_CA_BUNDLE"))
         let response: HTTPResponse
         do {
             response = try await withCredentialsTransfer { http in try await http.perform(request) }

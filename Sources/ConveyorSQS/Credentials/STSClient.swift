@@ -8,7 +8,7 @@ import Foundation
 /// The endpoint is `AWS_ENDPOINT_URL_STS`, else `AWS_ENDPOINT_URL`, else the regional
 /// `https://sts.<region>.amazonaws.com` (region from `AWS_REGION`, `AWS_DEFAULT_REGION` or the profile), else the
 /// global `https://sts.amazonaws.com` (signed for `us-east-1`), as the AWS SDKs choose it. `AWS_CA_BUNDLE` is
-/// trusted for HTTPS. Transient failures (connection errors, HTTP 5xx, throttling, `IDPCommunicationError`) are
+/// trusted for HTTPS; `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` apply as for SQS (``ProxySettings``). Transient failures (connection errors, HTTP 5xx, throttling, `IDPCommunicationError`) are
 /// tried again up to three times in all, with jittered backoff.
 ///
 /// Errors name the action, the role and what STS answered; never a key, a token or the request body.
@@ -117,7 +117,7 @@ package struct STSClient: Sendable {
         do {
             response = try await http.perform(HTTPRequest(
                 method: "POST", url: endpoint, headers: headers, body: body, timeout: timeout, connectTimeout: timeout,
-                caBundlePath: caBundlePath))
+                proxy: ProxySettings(environment: environment).proxy(for: endpoint), caBundlePath: caBundlePath))
         } catch let error as HTTPTransportError {
             throw ConveyorError(
                 .connectionFailed, "STS \(action) for role \(role): endpoint \(endpoint) not reachable (\(error.message))",

@@ -10,7 +10,7 @@ extension SQSQueueProvider {
         /// `https://sqs.<region>.amazonaws.com`.
         public var endpoint: String?
         /// Where credentials come from. Default: ``AWSCredentialsProviderChain/standard(environment:)``
-        /// (environment, profile, ECS container, EC2 instance metadata).
+        /// (environment, profile, web identity, container, EC2 instance metadata).
         public var credentials: any AWSCredentialsProvider
         /// Visibility timeout asked for on each receive (`VisibilityTimeout`, whole seconds, 1 s to 12 h). Default
         /// 30 s; `nil` leaves it to the queue's own setting, which the provider reads once per queue.
@@ -25,7 +25,7 @@ extension SQSQueueProvider {
         /// when the options give none. Default `nil`: no broker-side redrive (explicit dead-lettering only).
         public var maxReceiveCount: Int?
         /// Retries of transient failures (5xx, throttling, connection errors). Default ``SQSRetryPolicy/init(mode:maxAttempts:baseDelay:maxDelay:)``:
-        /// legacy mode (no retry quota), 5 attempts, 50 ms base, 5 s cap. ``fromEnvironment(_:)`` reads
+        /// `legacy` mode (no retry quota), 5 attempts, 50 ms base, 5 s cap. ``fromEnvironment(_:)`` reads
         /// `AWS_RETRY_MODE` and `AWS_MAX_ATTEMPTS` (or the profile's `retry_mode` and `max_attempts`).
         public var retryPolicy: SQSRetryPolicy
         /// Timeout of one HTTP request, added to the long-poll wait for receives. Default 30 s.
@@ -51,7 +51,7 @@ extension SQSQueueProvider {
         public var usesProxyFromEnvironment: Bool
         /// The variables ``usesProxyFromEnvironment`` reads the proxy from; nil (the default): the process's
         /// environment when the provider is created. For tests.
-        package var proxyEnvironment: [String: String]? = nil
+        package var _proxyEnvironment: [String: String]? = nil
 
         /// Creates a configuration; every parameter has the documented default.
         public init(

@@ -76,7 +76,7 @@ public final class SQSQueueProvider: QueueProvider, DeadLetterQueueProvider, Que
             caBundlePath: configuration.caBundlePath,
             // The proxy variables are read once, now.
             proxySettings: configuration.usesProxyFromEnvironment
-                ? configuration.proxyEnvironment.map(ProxySettings.init(environment:)) ?? .fromProcessEnvironment()
+                ? configuration._proxyEnvironment.map(ProxySettings.init(environment:)) ?? .fromProcessEnvironment()
                 : .direct,
             logger: logger
         )

@@ -175,7 +175,7 @@ struct DocumentedDefaultsTests {
         #expect(DocumentedValue.parse("`AWSCredentialsProviderChain.standard()`") == [.code(".standard()")])
         #expect(DocumentedValue.parse("``SQSRetryPolicy/init(maxAttempts:baseDelay:maxDelay:)`` with 5 attempts") == [.number(5)])
         #expect(DocumentedValue.parse(#"`"-dlq"`, `["default"]`, empty, `[:]`, 0.25, SHA256"#) == [.code("-dlq"), .code(#"["default"]"#), .empty, .empty, .number(0.25)])
-        #expect(DocumentedValue.of(SQSRetryPolicy(maxAttempts: 5, baseDelay: .milliseconds(50), maxDelay: .seconds(5))) == [.number(5), .duration(.milliseconds(50)), .duration(.seconds(5))])
+        #expect(DocumentedValue.of(SQSRetryPolicy(maxAttempts: 5, baseDelay: .milliseconds(50), maxDelay: .seconds(5))) == [.code("legacy"), .number(5), .duration(.milliseconds(50)), .duration(.seconds(5))])
         #expect(DocumentedValue.of(Optional<Int>.none as Any) == [.code("nil")])
         #expect(DocumentedValue.of(Optional(Duration.seconds(30)) as Any) == [.duration(.seconds(30))])
 

@@ -147,7 +147,7 @@ struct ProxySettingsTests {
         configuration.retryPolicy = .none
         configuration.requestTimeout = .seconds(20)
         configuration.caBundlePath = caBundle
-        configuration.proxyEnvironment = proxyEnvironment
+        configuration._proxyEnvironment = proxyEnvironment
         return try SQSQueueProvider(configuration: configuration)
     }
 
@@ -176,7 +176,7 @@ struct ProxySettingsTests {
             region: "us-east-1", endpoint: endpoint,
             credentials: StaticCredentialsProvider(AWSCredentials(accessKeyID: "AKID", secretAccessKey: "secret"))
         )
-        configuration.proxyEnvironment = ["HTTP_PROXY": "http://127.0.0.1:\(proxy.port)"]
+        configuration._proxyEnvironment = ["HTTP_PROXY": "http://127.0.0.1:\(proxy.port)"]
         configuration.usesProxyFromEnvironment = false
         let off = try SQSQueueProvider(configuration: configuration)
         #expect(off.client.proxy == .direct)

@@ -26,7 +26,7 @@ public struct SQSRetryPolicy: Sendable, Hashable {
         package var usesQuota: Bool { self != .legacy }
     }
 
-    /// How retries are limited. Default ``Mode-swift.enum/legacy``.
+    /// How retries are limited. Default `legacy` (``Mode-swift.enum/legacy``).
     public var mode: Mode
     /// Total attempts including the first, at least 1. Default 5.
     public var maxAttempts: Int

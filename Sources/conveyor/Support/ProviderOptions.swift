@@ -22,7 +22,7 @@ struct ProviderOptions: ParsableArguments {
     @Option(name: .long, help: "AWS region for sqs (env AWS_REGION or AWS_DEFAULT_REGION).")
     var region: String?
 
-    @Option(name: .long, help: "AWS profile for sqs: its region and credentials (static keys or credential_process) (env AWS_PROFILE; default default).")
+    @Option(name: .long, help: "AWS profile for sqs: its region and credentials (static keys, an assumed role, IAM Identity Center or credential_process) (env AWS_PROFILE; default default).")
     var profile: String?
 
     /// The provider kind after flags and environment.

@@ -57,6 +57,29 @@ struct CredentialsRoleTests {
         #expect(proxy.requestLines == ["POST \(sts.endpoint)/ HTTP/1.1"], "only STS went through the proxy: \(proxy.requestLines)")
     }
 
+    /// A profile with `web_identity_token_file` exchanges its token at STS, with its `role_session_name`; the
+    /// endpoint comes from `AWS_ENDPOINT_URL` when no STS-specific one is set.
+    @Test(.timeLimit(.minutes(1))) func profileWithAWebIdentityTokenFile() async throws {
+        let sts = try FakeSTS()
+        defer { sts.stop() }
+        let home = try TemporaryAWSHome()
+        defer { home.remove() }
+        try home.write("profile-token", to: "token")
+        try home.write("""
+            [profile irsa]
+            role_arn = arn:aws:iam::1:role/from-profile
+            web_identity_token_file = \(home.path)/token
+            role_session_name = from-profile
+            """, to: ".aws/config")
+        let credentials = try await ProfileCredentialsProvider(profile: "irsa", environment: home.environment(["AWS_ENDPOINT_URL": sts.endpoint]))
+            .credentials()
+        #expect(credentials.accessKeyID == "ASIAFAKE1")
+        #expect(sts.calls.map(\.action) == ["AssumeRoleWithWebIdentity"])
+        #expect(sts.calls.first?.parameters["WebIdentityToken"] == "profile-token")
+        #expect(sts.calls.first?.parameters["RoleSessionName"] == "from-profile")
+        #expect(sts.calls.first?.signedBy == nil)
+    }
+
     @Test func webIdentityErrorsSayWhatToSet() async throws {
         let home = try TemporaryAWSHome()
         defer { home.remove() }

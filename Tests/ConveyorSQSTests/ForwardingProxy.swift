@@ -105,7 +105,16 @@ final class ForwardingProxy: Sendable {
         else { return reject(client) }
         var path = components.percentEncodedPath.isEmpty ? "/" : components.percentEncodedPath
         if let query = components.percentEncodedQuery { path += "?" + query }
-        Self.writeAll(upstream, Array("\(method) \(path) \(parts[2])".utf8) + Array(data[lineEnd...]))
+        // One request per connection, as the origin-form rewrite applies to the first request only: the upstream is
+        // asked to close after answering, so the client opens a new connection (through this proxy) for the next.
+        let headerLines = String(decoding: data[(lineEnd + 2)..<(headerEnd - 4)], as: UTF8.self)
+            .components(separatedBy: "\r\n")
+            .filter { line in
+                let name = line.prefix { $0 != ":" }.lowercased()
+                return !["connection", "proxy-connection", "keep-alive"].contains(name)
+            }
+        let head = (["\(method) \(path) \(parts[2])"] + headerLines + ["Connection: close", "", ""]).joined(separator: "\r\n")
+        Self.writeAll(upstream, Array(head.utf8) + Array(data[headerEnd...]))
         pump(client, upstream)
     }
 

@@ -18,8 +18,9 @@ extension SQSQueueProvider: ReplyingProvider {
         try await createTemporaryQueue(name, tag: Self.replyQueueTag)
     }
 
-    /// Creates the temporary queue `name` (messages kept one hour, tagged with `tag` and a heartbeat) after deleting
-    /// the stale ones of its prefix (`name` up to its last `-`); returns its URL.
+    /// Creates the temporary queue `name` (messages kept one hour, up to 1 MiB each, tagged with `tag` and a
+    /// heartbeat) after deleting the stale ones of its prefix (`name` up to its last `-`); returns its URL. The size
+    /// is SQS's largest, not its 256 KiB default, so that a result as large as a job may be fits its reply queue.
     func createTemporaryQueue(_ name: String, tag: String) async throws -> String {
         try checkOpen()
         if let dash = name.lastIndex(of: "-") {
@@ -27,7 +28,7 @@ extension SQSQueueProvider: ReplyingProvider {
         }
         let info = try await client.call(SQSAPI.CreateQueue(
             queueName: name,
-            attributes: ["MessageRetentionPeriod": "3600"],
+            attributes: ["MessageRetentionPeriod": "3600", "MaximumMessageSize": String(Self.maximumMessageSizeRange.upperBound)],
             tags: [tag: "1", Self.heartbeatTag: String(Int(Date().timeIntervalSince1970))]
         ))
         queues.withLock { $0[info.url] = QueueInfo(url: info.url, name: name) }

@@ -561,12 +561,15 @@ struct WorkerTests {
         #expect(ranAt.value.count == 1)
         #expect(ran.timeIntervalSince(enqueuedAt) >= 3)
         // The first delivery comes after the native maximum (1 s), two seconds before the job is due (3 s): the worker
-        // must send it on again (a hop) rather than run it early. Only a machine so loaded that the worker looked at
-        // the message after it was due may run it without a hop (a 1.5 s delay once flaked that way on CI, decided
-        // 80 ms after a delivery at 1.42 s); the delivery time bounds that decision from below.
+        // must send it on again (a hop) rather than run it early (`ran` above shows it never ran early). Only a machine
+        // so loaded that the worker looked at the message after it was due may run it without a hop: a 1.5 s delay
+        // once flaked that way on CI (decided 80 ms after a delivery at 1.42 s), and with the full suite running in
+        // parallel the first delivery has come as late as 2.75 s (twice in a row on CI, the job then decided after it
+        // was due). The decision time cannot be observed here, so the hop is required when the delivery came within two
+        // native maxima (2 s), as it does on a machine that is not starved.
         let firstDelivery = try #require(provider.deliveries.value.first)
-        let deliveredWhenDue = firstDelivery.timeIntervalSince(enqueuedAt) >= 3
-        #expect(provider.sends >= 2 || deliveredWhenDue, "delivered after \(firstDelivery.timeIntervalSince(enqueuedAt)) s, sent \(provider.sends) times")
+        let deliveredLate = firstDelivery.timeIntervalSince(enqueuedAt) >= 2
+        #expect(provider.sends >= 2 || deliveredLate, "delivered after \(firstDelivery.timeIntervalSince(enqueuedAt)) s, sent \(provider.sends) times")
         #expect(provider.longestDelay <= .seconds(1))
         _ = handle
         #expect(try await provider.stats(of: "default") == QueueStats())

@@ -80,23 +80,16 @@ enum STSEmulator {
         let proxy = try await SigV4Proxy.start(
             script: script, upstream: upstream, key: issued.accessKeyID, secret: issued.secretAccessKey, token: issued.sessionToken)
         defer { proxy.stop() }
-        let provider = try SQSQueueProvider(configuration: SQSQueueProvider.Configuration(
-            region: "us-east-1", endpoint: proxy.url, credentials: chain))
-        let queue = SQSTestEnvironment.uniqueName("sts")
-        do {
-            try await provider.createQueue(queue, options: QueueOptions(deadLetterQueue: false))
+        try await SQSTestEnvironment.withQueue("sts", options: QueueOptions(deadLetterQueue: false), configure: {
+            $0.endpoint = proxy.url
+            $0.credentials = chain
+        }) { provider, queue in
             let sent = OutgoingMessage(envelope: SQSTestEnvironment.envelope())
             _ = try await provider.enqueue([sent], to: queue)
             let received = try await SQSTestEnvironment.drain(provider, queue, count: 1)
             #expect(SQSTestEnvironment.ids(received) == [sent.envelope.id])
             for message in received { try await provider.acknowledge(message) }
-        } catch {
-            try? await provider.deleteQueue(queue)
-            try? await provider.close()
-            throw error
         }
-        try await provider.deleteQueue(queue)
-        try await provider.close()
         let log = proxy.log()
         #expect(!log.contains("REJECT"), "the SQS proxy refused a request: \(log.prefix(2000))")
         #expect(log.split(separator: "\n").count >= 4, "every SQS call went through the checking proxy: \(log)")
